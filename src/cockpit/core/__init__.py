@@ -1,0 +1,1 @@
+"""The cockpit's core: config, backends, sources, actions and audit. Never imports Textual."""

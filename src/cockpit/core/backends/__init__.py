@@ -1,0 +1,1 @@
+"""Environment backends: one protocol (``base.Backend``), one module per kind."""

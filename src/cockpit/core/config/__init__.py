@@ -1,0 +1,1 @@
+"""Profiles: YAML files describing one environment, validated strictly."""

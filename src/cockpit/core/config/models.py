@@ -1,0 +1,375 @@
+"""Pydantic models of a profile. Every model forbids unknown keys.
+
+Durations are given as ``250ms``, ``5s``, ``2m`` (or a bare number of seconds)
+and stored as float seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from cockpit.core.durations import parse_duration
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Danger = Literal["safe", "caution", "dangerous"]
+_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+# --- backend ---------------------------------------------------------------------------
+
+
+class BackendConfig(BaseModel):
+    """``backend: {kind: local, ...}``; keys other than ``kind`` belong to the backend."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str = "local"
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+# --- health ----------------------------------------------------------------------------
+
+
+class _ProbeBase(Strict):
+    name: str
+    interval: Duration = 5.0
+    timeout: Duration = 3.0
+
+
+class HttpProbe(_ProbeBase):
+    """GET a URL; check its status, and optionally JSON fields and a nested checks map."""
+
+    kind: Literal["http"]
+    url: str
+    method: Literal["GET", "HEAD", "POST"] = "GET"
+    headers: dict[str, str] = Field(default_factory=dict)
+    expect_status: list[int] = Field(default_factory=lambda: [200])
+    #: dotted JSON path -> expected value (``status: healthy``); a list means "any of".
+    expect_json: dict[str, Any] = Field(default_factory=dict)
+    #: dotted path of a ``{"name": "healthy"|{...}}`` map that yields one row per sub-check.
+    checks_field: str | None = "checks"
+    #: values of a sub-check (or of a string status) that count as healthy.
+    healthy_values: list[str] = Field(default_factory=lambda: ["ok", "healthy", "up", "pass"])
+
+
+class TcpProbe(_ProbeBase):
+    kind: Literal["tcp"]
+    host: str = "127.0.0.1"
+    port: int = Field(ge=1, le=65535)
+
+
+class CommandProbe(_ProbeBase):
+    """Run a command through the profile's backend; exit status 0 is healthy."""
+
+    kind: Literal["command"]
+    run: list[str] | None = None
+    script: str | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> CommandProbe:
+        if (self.run is None) == (self.script is None):
+            raise ValueError("a command probe needs exactly one of 'run' and 'script'")
+        return self
+
+
+Probe = Annotated[HttpProbe | TcpProbe | CommandProbe, Field(discriminator="kind")]
+
+
+# --- logs ------------------------------------------------------------------------------
+
+
+class FileLogSource(Strict):
+    """Follow a file from its end, surviving rotation and truncation."""
+
+    kind: Literal["file"]
+    name: str
+    path: str
+    backlog: int = Field(100, ge=0, le=100_000)
+
+
+class CommandLogSource(Strict):
+    """Follow a command's output (``journalctl -f``, ``kubectl logs -f``...)."""
+
+    kind: Literal["command"]
+    name: str
+    run: list[str] | None = None
+    script: str | None = None
+    restart: bool = True  #: start it again (with backoff) when it exits
+
+    @model_validator(mode="after")
+    def _one_of(self) -> CommandLogSource:
+        if (self.run is None) == (self.script is None):
+            raise ValueError("a command log source needs exactly one of 'run' and 'script'")
+        return self
+
+
+class TargetLogSource(Strict):
+    """Logs of the backend's targets (containers, pods), where the backend supports it."""
+
+    kind: Literal["target"]
+    name: str
+    targets: list[str] = Field(default_factory=list)  #: empty: every target
+    backlog: int = Field(100, ge=0, le=100_000)
+
+
+LogSource = Annotated[
+    FileLogSource | CommandLogSource | TargetLogSource, Field(discriminator="kind")
+]
+
+
+# --- audit source ----------------------------------------------------------------------
+
+
+class AuditSource(Strict):
+    """The system's own JSON-lines audit log."""
+
+    path: str
+    columns: list[str] = Field(
+        default_factory=lambda: ["ts_utc", "event_type", "decision", "reason_codes", "trace_id"]
+    )
+    backlog: int = Field(1000, ge=0, le=1_000_000)
+
+
+# --- metrics ---------------------------------------------------------------------------
+
+
+class Threshold(Strict):
+    """``{above: X}`` or ``{below: X}``: the state is reached past that value."""
+
+    above: float | None = None
+    below: float | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Threshold:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("a threshold needs exactly one of 'above' and 'below'")
+        return self
+
+
+class _MetricBase(Strict):
+    name: str
+    unit: str = ""
+    interval: Duration = 5.0
+    timeout: Duration = 3.0
+    window: int = Field(60, ge=2, le=10_000)  #: samples kept for the sparkline
+    warn: Threshold | None = None
+    crit: Threshold | None = None
+
+
+class PrometheusMetric(_MetricBase):
+    """A series scraped from a Prometheus exposition endpoint."""
+
+    kind: Literal["prometheus"]
+    url: str
+    metric: str  #: family name (``demo_requests_total``, ``demo_latency_seconds``)
+    labels: dict[str, str] = Field(default_factory=dict)
+    #: how to reduce the selected series: sum them, turn the counter into a per-second
+    #: rate, or estimate a quantile from histogram buckets.
+    aggregate: Literal["sum", "rate", "quantile"] = "sum"
+    quantile: float = Field(0.95, gt=0, lt=1)
+
+
+class PromQLMetric(_MetricBase):
+    """An instant query against a Prometheus server's ``/api/v1/query``."""
+
+    kind: Literal["promql"]
+    url: str  #: base URL of the Prometheus server
+    query: str
+
+
+class HostMetric(_MetricBase):
+    """A metric of this machine via psutil."""
+
+    kind: Literal["host"]
+    metric: Literal["cpu_percent", "mem_percent", "load1", "disk_percent", "swap_percent"]
+    path: str = "/"  #: for disk_percent
+
+
+class ProbeLatencyMetric(_MetricBase):
+    """The latency of one of the profile's health probes, in milliseconds."""
+
+    kind: Literal["probe_latency"]
+    probe: str
+
+
+Metric = Annotated[
+    PrometheusMetric | PromQLMetric | HostMetric | ProbeLatencyMetric,
+    Field(discriminator="kind"),
+]
+
+
+# --- actions ---------------------------------------------------------------------------
+
+
+class Param(Strict):
+    """A parameter of an action. Reaches the command as an argv element or an env var."""
+
+    name: str
+    type: Literal["string", "int", "float", "bool", "choice"] = "string"
+    description: str = ""
+    default: Any = None
+    required: bool | None = None  #: default: required when there is no default
+    regex: str | None = None
+    min: float | None = None
+    max: float | None = None
+    choices: list[str] | None = None
+    secret: bool = False
+    env: str | None = None  #: env var name; default: the name upper-cased
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _PARAM_NAME.match(value):
+            raise ValueError(f"param name {value!r} must be a letter or _ then letters, digits, _")
+        return value
+
+    @field_validator("regex")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regex {value!r}: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Param:
+        if self.type == "choice" and not self.choices:
+            raise ValueError(f"param {self.name!r} of type choice needs 'choices'")
+        if self.choices is not None and self.type != "choice":
+            raise ValueError(f"param {self.name!r}: 'choices' needs type choice")
+        return self
+
+    @property
+    def env_name(self) -> str:
+        return self.env or self.name.upper()
+
+    @property
+    def is_required(self) -> bool:
+        return self.default is None if self.required is None else self.required
+
+
+class JsonFieldCheck(Strict):
+    """The output (or its last JSON line) has ``path`` equal to ``equals``."""
+
+    path: str
+    equals: Any
+
+
+class SuccessCheck(Strict):
+    output_regex: str | None = None
+    json_field: JsonFieldCheck | None = None
+
+    @field_validator("output_regex")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regex {value!r}: {exc}") from None
+        return value
+
+
+class Action(Strict):
+    """A runbook action: an argv list (``run``) or a bash script (``script``)."""
+
+    id: str
+    title: str = ""
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+    run: list[str] | None = None
+    script: str | None = None
+    params: list[Param] = Field(default_factory=list)
+    danger: Danger = "safe"
+    timeout: Duration = 300.0
+    expect_exit: list[int] = Field(default_factory=lambda: [0])
+    success: SuccessCheck | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    target: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not _ID.match(value):
+            raise ValueError(f"action id {value!r} must be lower-case letters, digits, - _ .")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Action:
+        if (self.run is None) == (self.script is None):
+            raise ValueError(f"action {self.id!r} needs exactly one of 'run' and 'script'")
+        if self.run is not None and not self.run:
+            raise ValueError(f"action {self.id!r}: 'run' must not be empty")
+        names = [p.name for p in self.params]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"action {self.id!r}: duplicate params {', '.join(dupes)}")
+        if not self.title:
+            self.title = self.id.replace("-", " ").capitalize()
+        return self
+
+
+# --- profile ---------------------------------------------------------------------------
+
+
+class Profile(Strict):
+    """One environment the cockpit watches and operates."""
+
+    name: str
+    description: str = ""
+    backend: BackendConfig = Field(default_factory=BackendConfig)
+    env: dict[str, str] = Field(default_factory=dict)
+    read_only: bool = False
+    theme: str | None = None
+    banner: str | None = None  #: header colour, e.g. ``red`` for production
+    health: list[Probe] = Field(default_factory=list)
+    logs: list[LogSource] = Field(default_factory=list)
+    audit: AuditSource | None = None
+    metrics: list[Metric] = Field(default_factory=list)
+    actions: list[Action] = Field(default_factory=list)
+    runbooks: list[str] = Field(default_factory=list)
+    #: the demo profile starts its bundled service; other profiles leave this off.
+    demo: bool = False
+
+    @model_validator(mode="after")
+    def _unique(self) -> Profile:
+        for what, names in (
+            ("action id", [a.id for a in self.actions]),
+            ("health probe name", [p.name for p in self.health]),
+            ("log source name", [s.name for s in self.logs]),
+            ("metric name", [m.name for m in self.metrics]),
+        ):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"duplicate {what}: {', '.join(dupes)}")
+        probes = {p.name for p in self.health}
+        for metric in self.metrics:
+            if isinstance(metric, ProbeLatencyMetric) and metric.probe not in probes:
+                raise ValueError(f"metric {metric.name!r} names unknown probe {metric.probe!r}")
+        return self
+
+    def action(self, action_id: str) -> Action | None:
+        return next((a for a in self.actions if a.id == action_id), None)
