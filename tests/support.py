@@ -11,8 +11,12 @@ from collections.abc import Awaitable, Callable
 _tick = threading.Event()  # never set: .wait(t) is a plain pause between polls
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.02,
-               what: str = "condition") -> object:
+def wait_until(
+    predicate: Callable[[], object],
+    timeout: float = 10.0,
+    interval: float = 0.02,
+    what: str = "condition",
+) -> object:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while True:
@@ -24,9 +28,12 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval:
         _tick.wait(interval)
 
 
-async def async_wait_until(predicate: Callable[[], object | Awaitable[object]],
-                           timeout: float = 10.0, interval: float = 0.02,
-                           what: str = "condition") -> object:
+async def async_wait_until(
+    predicate: Callable[[], object | Awaitable[object]],
+    timeout: float = 10.0,
+    interval: float = 0.02,
+    what: str = "condition",
+) -> object:
     """Async ``wait_until``; ``predicate`` may be a coroutine function."""
     deadline = time.monotonic() + timeout
     while True:

@@ -64,8 +64,10 @@ class CommandSpec:
             import shlex
 
             return shlex.join(self.argv)
-        return f"bash -euo pipefail -c {self.script!r}" if "\n" not in (self.script or "") else (
-            "bash -euo pipefail <<'SCRIPT'\n" + (self.script or "").rstrip("\n") + "\nSCRIPT"
+        return (
+            f"bash -euo pipefail -c {self.script!r}"
+            if "\n" not in (self.script or "")
+            else ("bash -euo pipefail <<'SCRIPT'\n" + (self.script or "").rstrip("\n") + "\nSCRIPT")
         )
 
 

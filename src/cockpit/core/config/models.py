@@ -21,6 +21,16 @@ from pydantic import (
 from cockpit.core.durations import parse_duration
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def _argv_element(value: object) -> object:
+    """Numbers in an argv list (``[sleep, 5]``) become strings; anything else is checked."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Argv = list[Annotated[str, BeforeValidator(_argv_element)]]
 Danger = Literal["safe", "caution", "dangerous"]
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -82,7 +92,7 @@ class CommandProbe(_ProbeBase):
     """Run a command through the profile's backend; exit status 0 is healthy."""
 
     kind: Literal["command"]
-    run: list[str] | None = None
+    run: Argv | None = None
     script: str | None = None
 
     @model_validator(mode="after")
@@ -112,7 +122,7 @@ class CommandLogSource(Strict):
 
     kind: Literal["command"]
     name: str
-    run: list[str] | None = None
+    run: Argv | None = None
     script: str | None = None
     restart: bool = True  #: start it again (with backoff) when it exits
 
@@ -299,7 +309,7 @@ class Action(Strict):
     title: str = ""
     description: str = ""
     tags: list[str] = Field(default_factory=list)
-    run: list[str] | None = None
+    run: Argv | None = None
     script: str | None = None
     params: list[Param] = Field(default_factory=list)
     danger: Danger = "safe"
@@ -341,6 +351,11 @@ class Profile(Strict):
     name: str
     description: str = ""
     backend: BackendConfig = Field(default_factory=BackendConfig)
+    #: base for relative paths (env_file, log and audit paths, action cwd); default: the
+    #: folder holding the profile file.
+    workdir: str | None = None
+    #: dotenv-style files (``KEY=value`` lines) whose variables join ``env``.
+    env_file: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
     read_only: bool = False
     theme: str | None = None
@@ -370,6 +385,11 @@ class Profile(Strict):
             if isinstance(metric, ProbeLatencyMetric) and metric.probe not in probes:
                 raise ValueError(f"metric {metric.name!r} names unknown probe {metric.probe!r}")
         return self
+
+    @field_validator("env_file", mode="before")
+    @classmethod
+    def _env_file_list(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
 
     def action(self, action_id: str) -> Action | None:
         return next((a for a in self.actions if a.id == action_id), None)

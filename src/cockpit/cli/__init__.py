@@ -1,0 +1,1 @@
+"""The headless CLI: the same core as the TUI, for scripts, CI and slow links."""

@@ -1,0 +1,307 @@
+"""The CLI's commands; each takes the parsed arguments and returns an exit status."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from typing import Any
+
+from cockpit.cli.output import err, paint, safe_text
+from cockpit.core.errors import ConfigError, UsageError
+
+
+def _load(args: argparse.Namespace):
+    from cockpit.core.config.discovery import find_profile
+    from cockpit.core.config.loader import load_profile
+
+    return load_profile(find_profile(args.profile))
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    """Open the TUI on the profile (the default command)."""
+    try:
+        from cockpit.tui.app import run_tui
+    except ImportError:
+        err(
+            "the TUI is not built yet (issue 3); use the headless commands: "
+            "cockpit actions | run | check | audit (see cockpit --help)"
+        )
+        return 2
+    return run_tui(args.profile, read_only=getattr(args, "read_only", False))
+
+
+def cmd_actions(args: argparse.Namespace) -> int:
+    """List the profile's actions."""
+    loaded = _load(args)
+    actions = loaded.profile.actions
+    if args.json:
+        print(json.dumps([a.model_dump(mode="json") for a in actions], indent=2))
+        return 0
+    width = max((len(a.id) for a in actions), default=10)
+    print(
+        f"profile {loaded.name} ({loaded.path})"
+        + ("  [read-only]" if loaded.profile.read_only else "")
+    )
+    for action in actions:
+        params = " ".join(
+            f"{p.name}={'<' + p.type + '>' if p.default is None else p.default}"
+            for p in action.params
+        )
+        danger = paint(
+            f"{action.danger:9}", {"safe": "ok", "caution": "warn"}.get(action.danger, "crit")
+        )
+        print(
+            f"  {action.id:{width}}  {danger}  {action.title}" + (f"  [{params}]" if params else "")
+        )
+    return 0
+
+
+def _parse_params(pairs: list[str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"-p expects KEY=VALUE, got {pair!r}")
+        values[key.strip()] = value
+    return values
+
+
+def _confirm_interactively(prepared: Any) -> bool:
+    """Show the exact command and ask; No is the default and the answer without a terminal."""
+    if not sys.stdin.isatty():
+        return False
+    print(paint(f"{prepared.action.id} is DANGEROUS. It will run:", "crit"), file=sys.stderr)
+    for line in prepared.display.splitlines():
+        print(f"    {line}", file=sys.stderr)
+    print(
+        f"  through {prepared.source.get('kind')} on profile backend; trace id {prepared.trace_id}",
+        file=sys.stderr,
+    )
+    try:
+        answer = input("Run it? [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in {"y", "yes"}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run one action and stream its output."""
+    return asyncio.run(_run(args))
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from cockpit.core.actions.policy import needs_confirmation
+    from cockpit.core.actions.runner import ActionRunner
+    from cockpit.core.audit.trail import AuditTrail, default_trail_path
+    from cockpit.core.environment import open_backend
+
+    loaded = _load(args)
+    backend = open_backend(loaded)
+    runner = ActionRunner(
+        loaded,
+        backend,
+        AuditTrail(default_trail_path()),
+        read_only=getattr(args, "read_only", False),
+    )
+    prepared = runner.prepare(args.action, _parse_params(args.param), trace_id=args.trace_id)
+    confirmed = bool(args.yes)
+    if needs_confirmation(prepared.action) and not confirmed and not runner.read_only:
+        confirmed = _confirm_interactively(prepared)
+        if not confirmed:
+            print(
+                "not confirmed: use --yes to run a dangerous action without a prompt",
+                file=sys.stderr,
+            )
+
+    def show(line) -> None:
+        stream = sys.stderr if line.stream == "stderr" else sys.stdout
+        print(safe_text(line.text, prepared.redactor), file=stream, flush=True)
+
+    if not args.json:
+        print(
+            paint(
+                f"▶ {prepared.action.id} ({prepared.action.danger}) trace_id={prepared.trace_id}",
+                "dim",
+                sys.stderr,
+            ),
+            file=sys.stderr,
+        )
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, lambda: asyncio.ensure_future(prepared.cancel()))
+    loop.add_signal_handler(signal.SIGTERM, lambda: asyncio.ensure_future(prepared.cancel()))
+    try:
+        outcome = await runner.execute(
+            prepared, confirmed=confirmed, on_line=None if args.json else show
+        )
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        loop.remove_signal_handler(signal.SIGTERM)
+        await backend.close()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "action": prepared.action.id,
+                    "status": outcome.status,
+                    "decision": outcome.decision.label,
+                    "reason_codes": outcome.decision.reason_codes,
+                    "exit_code": outcome.exit_code,
+                    "duration_s": round(outcome.duration, 3),
+                    "trace_id": outcome.trace_id,
+                    "message": outcome.message,
+                    "output_tail": outcome.output_tail,
+                },
+                indent=2,
+            )
+        )
+    else:
+        style = "ok" if outcome.status == "succeeded" else "crit"
+        codes = (
+            f" [{', '.join(outcome.decision.reason_codes)}]"
+            if outcome.decision.reason_codes
+            else ""
+        )
+        print(
+            paint(
+                f"■ {prepared.action.id}: {outcome.status}{codes} — {outcome.message}"
+                f" ({outcome.duration:.2f}s)",
+                style,
+                sys.stderr,
+            ),
+            file=sys.stderr,
+        )
+    return outcome.cli_exit_code
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Run every probe and sample every metric once; exit 1 if anything fails or is critical."""
+    return asyncio.run(_check(args))
+
+
+async def _check(args: argparse.Namespace) -> int:
+    from cockpit.core.environment import open_backend
+    from cockpit.core.sources.health import HealthChecker
+    from cockpit.core.sources.metrics import MetricsSampler
+
+    loaded = _load(args)
+    backend = open_backend(loaded)
+    checker = HealthChecker(loaded.profile.health, backend)
+    sampler = MetricsSampler(loaded.profile.metrics)
+    try:
+        rows = await checker.check_all()
+        sampler.observe_probe(rows)
+        samples = await sampler.sample_all()
+    finally:
+        await checker.close()
+        await sampler.close()
+        await backend.close()
+    failed = [r for r in rows if r.state != "ok"]
+    critical = [name for name, s in samples.items() if s.state == "crit"]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "profile": loaded.name,
+                    "healthy": not failed and not critical,
+                    "health": [
+                        {
+                            "name": r.name,
+                            "state": r.state,
+                            "latency_ms": r.latency_ms,
+                            "reason": r.reason,
+                            "parent": r.parent,
+                        }
+                        for r in rows
+                    ],
+                    "metrics": [
+                        {"name": name, "value": s.value, "state": s.state, "error": s.error}
+                        for name, s in samples.items()
+                    ],
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(f"profile {loaded.name}")
+        for row in rows:
+            symbol = {"ok": "✓", "fail": "✗"}.get(row.state, "?")
+            latency = f"{row.latency_ms:7.1f}ms" if row.latency_ms is not None else "        -"
+            indent = "    " if row.parent else "  "
+            reason = f"  {safe_text(row.reason)}" if row.reason else ""
+            print(
+                paint(
+                    f"{indent}{symbol} {row.name:28} {latency}{reason}",
+                    "ok" if row.state == "ok" else "fail",
+                )
+            )
+        units = {m.name: m.unit for m in loaded.profile.metrics}
+        for name, sample in samples.items():
+            value = "n/a" if sample.value is None else f"{sample.value:.4g}"
+            note = f"  {sample.error}" if sample.error else ""
+            symbol = {"ok": "✓", "warn": "!", "crit": "✗"}.get(sample.state, "?")
+            print(
+                paint(
+                    f"  {symbol} {name:28} {value} {units.get(name, '')}{note}",
+                    sample.state if sample.state != "unknown" else "unknown",
+                )
+            )
+        verdict = (
+            "healthy"
+            if not failed and not critical
+            else (f"{len(failed)} failing check(s), {len(critical)} critical metric(s)")
+        )
+        print(paint(verdict, "ok" if not failed and not critical else "crit"))
+    return 1 if failed or critical else 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Validate profile files; print ``FILE:LINE: problem`` for each problem."""
+    from cockpit.core.config.loader import load_profile
+
+    status = 0
+    for file in args.files:
+        try:
+            loaded = load_profile(file)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            status = 2
+            continue
+        profile = loaded.profile
+        print(
+            f"{file}: ok (profile {profile.name!r}: {len(profile.health)} probes, "
+            f"{len(profile.logs)} log sources, {len(profile.metrics)} metrics, "
+            f"{len(profile.actions)} actions)"
+        )
+    return status
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    """List profiles found in the search path."""
+    from cockpit.core.config.discovery import list_profiles, search_dirs
+
+    found = list_profiles()
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": p.name,
+                        "path": str(p.path),
+                        "origin": p.origin,
+                        "shadowed": p.shadowed,
+                    }
+                    for p in found
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    print("search path: " + "  ".join(f"{origin}={path}" for origin, path in search_dirs()))
+    for location in found:
+        note = "  (shadowed)" if location.shadowed else ""
+        print(f"  {location.name:20} {location.origin:9} {location.path}{note}")
+    return 0

@@ -1,0 +1,131 @@
+"""``cockpit``: open the TUI, or drive the core headless (run, check, audit, ...)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from cockpit import __version__
+from cockpit.cli.output import err
+from cockpit.core.errors import CockpitError
+
+EXIT_CODES = """exit status:
+  0    success
+  1    failed checks or a failed action (an action's own non-zero exit status is kept)
+  2    usage or configuration error
+  3    denied by policy (read-only, not confirmed, audit trail unwritable)
+  124  an action timed out
+  130  cancelled (Ctrl-C)
+"""
+
+
+def _add_common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    # Sub-commands use SUPPRESS so they never overwrite a value given before the command.
+    parser.add_argument(
+        "--profile",
+        "-P",
+        default=None if top else argparse.SUPPRESS,
+        help="profile name or path (default: $COCKPIT_PROFILE or 'demo')",
+    )
+
+
+def _add_read_only(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="deny every action that is not safe",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line, for ``--help`` and dispatch."""
+    from cockpit.cli import commands
+    from cockpit.cli.audit_cmd import add_audit_parser
+
+    parser = argparse.ArgumentParser(
+        prog="cockpit",
+        description="Watch a system and run its runbook: health, logs, audit, metrics, actions.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"cockpit {__version__}")
+    _add_common(parser, top=True)
+    _add_read_only(parser, top=True)
+    parser.set_defaults(func=commands.cmd_tui)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    tui = sub.add_parser("tui", help="open the cockpit TUI (the default)")
+    _add_common(tui)
+    _add_read_only(tui)
+    tui.set_defaults(func=commands.cmd_tui)
+
+    actions = sub.add_parser("actions", help="list the profile's actions")
+    _add_common(actions)
+    actions.add_argument("--json", action="store_true", help="machine-readable output")
+    actions.set_defaults(func=commands.cmd_actions)
+
+    run = sub.add_parser(
+        "run",
+        help="run one action (validated, policy-checked, audited)",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_common(run)
+    run.add_argument("action", help="action id (see 'cockpit actions')")
+    run.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a parameter value; repeat for more",
+    )
+    run.add_argument(
+        "--yes", "-y", action="store_true", help="confirm a dangerous action without a prompt"
+    )
+    _add_read_only(run)
+    run.add_argument("--json", action="store_true", help="print the outcome record as JSON")
+    run.add_argument("--trace-id", default=None, help="use this trace id instead of a new one")
+    run.set_defaults(func=commands.cmd_run)
+
+    check = sub.add_parser("check", help="run every health probe and metric threshold once")
+    _add_common(check)
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+    check.set_defaults(func=commands.cmd_check)
+
+    validate = sub.add_parser("validate", help="validate profile files (FILE:LINE: problem)")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.set_defaults(func=commands.cmd_validate)
+
+    profiles = sub.add_parser("profiles", help="list the profiles found and where")
+    profiles.add_argument("--json", action="store_true", help="machine-readable output")
+    profiles.set_defaults(func=commands.cmd_profiles)
+
+    add_audit_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cockpit`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "profile", None) is None:
+        args.profile = os.environ.get("COCKPIT_PROFILE") or "demo"
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except CockpitError as exc:
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            err(line) if not getattr(exc, "problems", None) else print(line, file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""Validate action parameters and place them in a command without any shell pasting.
+
+Parameters reach a command in two ways only:
+- as environment variables (``param.env_name``), always, for argv and scripts alike;
+- inside ``run`` argv elements, where ``{name}`` names a declared param. The element
+  stays one argv element whatever the value holds, so ``x; rm -rf /`` is literal text.
+Script bodies are never substituted: they read ``$NAME`` from the environment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from cockpit.core.config.models import Action, Param
+from cockpit.core.errors import UsageError
+
+_TRUE = {"true", "yes", "y", "1", "on"}
+_FALSE = {"false", "no", "n", "0", "off"}
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def coerce_param(param: Param, raw: Any) -> Any:
+    """Turn a raw value (a CLI string, a form field, a YAML default) into the param's type."""
+    kind = param.type
+    if kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValueError(f"{param.name}: expected true or false, got {raw!r}")
+    if kind == "int":
+        if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+            raise ValueError(f"{param.name}: expected a whole number, got {raw!r}")
+        try:
+            value: Any = int(str(raw).strip()) if not isinstance(raw, int | float) else int(raw)
+        except ValueError:
+            raise ValueError(f"{param.name}: expected a whole number, got {raw!r}") from None
+    elif kind == "float":
+        if isinstance(raw, bool):
+            raise ValueError(f"{param.name}: expected a number, got {raw!r}")
+        try:
+            value = float(str(raw).strip()) if not isinstance(raw, int | float) else float(raw)
+        except ValueError:
+            raise ValueError(f"{param.name}: expected a number, got {raw!r}") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{param.name}: expected a finite number, got {raw!r}")
+    elif kind == "choice":
+        value = str(raw)
+        if value not in (param.choices or []):
+            raise ValueError(
+                f"{param.name}: {value!r} is not one of {', '.join(param.choices or [])}"
+            )
+        return value
+    else:
+        value = str(raw)
+        if "\x00" in value:
+            raise ValueError(f"{param.name}: NUL bytes are not allowed")
+        if param.regex and not re.fullmatch(param.regex, value):
+            shown = "***" if param.secret else repr(value)
+            raise ValueError(f"{param.name}: {shown} does not match /{param.regex}/")
+        return value
+    if param.min is not None and value < param.min:
+        raise ValueError(f"{param.name}: {value} is below the minimum {param.min:g}")
+    if param.max is not None and value > param.max:
+        raise ValueError(f"{param.name}: {value} is above the maximum {param.max:g}")
+    return value
+
+
+def validate_params(action: Action, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Typed values for every param, defaults filled in; ``UsageError`` listing all problems."""
+    declared = {p.name: p for p in action.params}
+    problems = [
+        f"unknown param {name!r} (known: {', '.join(declared) or 'none'})"
+        for name in raw
+        if name not in declared
+    ]
+    values: dict[str, Any] = {}
+    for param in action.params:
+        if param.name in raw:
+            source = raw[param.name]
+        elif param.default is not None:
+            source = param.default
+        elif param.is_required:
+            problems.append(f"{param.name}: required ({param.type})")
+            continue
+        else:
+            continue
+        try:
+            values[param.name] = coerce_param(param, source)
+        except ValueError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise UsageError(f"action {action.id!r}: " + "; ".join(problems))
+    return values
+
+
+def param_text(value: Any) -> str:
+    """The string form a value takes in argv and env (bools as true/false)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def substitute_argv(argv: list[str], values: Mapping[str, Any], declared: set[str]) -> list[str]:
+    """Replace ``{name}`` of declared params inside each argv element; each stays one element."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in declared:
+            return match.group(0)
+        return param_text(values[name]) if name in values else ""
+
+    return [_PLACEHOLDER.sub(replace, element) for element in argv]
+
+
+def param_env(action: Action, values: Mapping[str, Any]) -> dict[str, str]:
+    """Environment variables carrying the param values."""
+    return {p.env_name: param_text(values[p.name]) for p in action.params if p.name in values}
+
+
+def redacted_params(action: Action, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Param values fit for the audit trail and the screen: secret ones replaced."""
+    secret = {p.name for p in action.params if p.secret}
+    return {name: "***" if name in secret else value for name, value in values.items()}
+
+
+def secret_values(action: Action, values: Mapping[str, Any]) -> list[str]:
+    """The values of secret params, for the redactor."""
+    return [param_text(values[p.name]) for p in action.params if p.secret and p.name in values]
