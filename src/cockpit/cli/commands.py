@@ -25,11 +25,12 @@ def cmd_tui(args: argparse.Namespace) -> int:
     try:
         from cockpit.tui.app import run_tui
     except ImportError:
-        err(
-            "the TUI is not built yet (issue 3); use the headless commands: "
-            "cockpit actions | run | check | audit (see cockpit --help)"
+        print(
+            "The cockpit TUI is not built yet. Meanwhile the headless commands drive the same\n"
+            "core:  cockpit run start | cockpit check | cockpit actions | cockpit run smoke-test\n"
+            "       cockpit audit verify | cockpit --help"
         )
-        return 2
+        return 0
     return run_tui(args.profile, read_only=getattr(args, "read_only", False))
 
 
@@ -194,6 +195,10 @@ async def _check(args: argparse.Namespace) -> int:
         rows = await checker.check_all()
         sampler.observe_probe(rows)
         samples = await sampler.sample_all()
+        if any(getattr(m, "aggregate", "") in ("rate", "quantile") for m in loaded.profile.metrics):
+            # Rates need two scrapes: take the second one a second later.
+            await asyncio.sleep(1.0)
+            samples = await sampler.sample_all()
     finally:
         await checker.close()
         await sampler.close()
