@@ -1,0 +1,377 @@
+"""Health probes: HTTP (status, JSON expectations, nested sub-checks), TCP and command.
+
+Every probe is bounded by its own timeout and never raises: a failure is a
+``HealthRow`` in state ``fail`` with a short reason fit for a table cell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import json
+import socket
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+
+from cockpit.core.backends.base import Backend, CommandSpec, Execution
+from cockpit.core.config.models import CommandProbe, HttpProbe, TcpProbe
+
+HealthState = Literal["ok", "fail", "unknown"]
+AnyProbe = HttpProbe | TcpProbe | CommandProbe
+
+#: Largest health response body read; the rest is ignored.
+MAX_BODY_BYTES = 1 << 20
+_REASON_MAX = 200
+_MISSING = object()
+
+
+@dataclass(slots=True)
+class HealthRow:
+    """One line of the health table: a probe, or one sub-check of an HTTP probe."""
+
+    name: str
+    state: HealthState
+    latency_ms: float | None
+    reason: str
+    checked_at: float  #: ``time.time()`` when the check finished
+    parent: str | None = None  #: the probe's name, for a sub-check row
+
+
+def _short(text: str, limit: int = _REASON_MAX) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _fmt_timeout(seconds: float) -> str:
+    return f"timed out after {seconds:.1f}s"
+
+
+def describe_error(exc: BaseException, timeout: float | None = None) -> str:
+    """A short, user-facing reason for a network error (httpx or socket level)."""
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        return _fmt_timeout(timeout) if timeout is not None else "timed out"
+    chain: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and len(chain) < 8:
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    for err in chain:
+        if isinstance(err, ConnectionRefusedError) or (
+            isinstance(err, OSError) and err.errno == errno.ECONNREFUSED
+        ):
+            return "connection refused"
+        if isinstance(err, socket.gaierror):
+            return "DNS lookup failed"
+    text = " ".join(str(e) for e in chain).lower()
+    if "connection refused" in text or "errno 111" in text:
+        return "connection refused"
+    if any(
+        hint in text
+        for hint in (
+            "name or service not known",
+            "nodename nor servname",
+            "temporary failure in name resolution",
+            "no address associated",
+            "getaddrinfo failed",
+        )
+    ):
+        return "DNS lookup failed"
+    if "connection reset" in text:
+        return "connection reset"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return _short(f"protocol error: {exc}")
+    if isinstance(exc, httpx.ConnectError):
+        return _short(f"connection failed: {exc}" if str(exc) else "connection failed")
+    message = str(exc) or type(exc).__name__
+    return _short(message)
+
+
+# --- JSON helpers ------------------------------------------------------------------------
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, str):
+        return "string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    return "number"
+
+
+def resolve_path(doc: Any, path: str) -> Any:
+    """Follow a dotted path (``a.b.0.c``) through dicts and lists; ``_MISSING`` if absent."""
+    cur = doc
+    for part in path.split(".") if path else []:
+        if isinstance(cur, dict):
+            if part not in cur:
+                return _MISSING
+            cur = cur[part]
+        elif isinstance(cur, list):
+            try:
+                cur = cur[int(part)]
+            except (ValueError, IndexError):
+                return _MISSING
+        else:
+            return _MISSING
+    return cur
+
+
+def _matches(actual: Any, expected: Any) -> bool:
+    if isinstance(expected, str) and isinstance(actual, str):
+        return actual.casefold() == expected.casefold()
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return actual is expected
+    return actual == expected
+
+
+def _show(value: Any) -> str:
+    return _short(json.dumps(value, ensure_ascii=False, default=str), 60)
+
+
+def _check_expectations(doc: Any, expect: dict[str, Any]) -> str | None:
+    """The first unmet ``expect_json`` entry as a reason, or None when all hold."""
+    for path, expected in expect.items():
+        actual = resolve_path(doc, path)
+        if actual is _MISSING:
+            if not isinstance(doc, dict | list):
+                return f"expected a JSON object, got {_json_type(doc)}"
+            if isinstance(doc, list) and not path.split(".")[0].isdigit():
+                return "expected a JSON object, got array"
+            return f"missing {path!r}"
+        options = expected if isinstance(expected, list) else [expected]
+        if not any(_matches(actual, option) for option in options):
+            want = _show(expected) if len(options) == 1 else "one of " + _show(options)
+            return f"{path} is {_show(actual)}, expected {want}"
+    return None
+
+
+def _is_healthy(value: str, healthy: set[str]) -> bool:
+    return value.strip().casefold() in healthy
+
+
+def _sub_state(value: Any, healthy: set[str]) -> tuple[HealthState, str, float | None]:
+    """State, reason and latency of one sub-check value (a string, bool or object)."""
+    latency: float | None = None
+    detail = ""
+    status: Any = value
+    if isinstance(value, dict):
+        status = _MISSING
+        for key in ("status", "state", "health", "healthy", "ok"):
+            if key in value:
+                status = value[key]
+                break
+        for key in ("detail", "details", "message", "error", "reason", "output"):
+            if isinstance(value.get(key), str) and value[key]:
+                detail = value[key]
+                break
+        for key in ("latency_ms", "duration_ms", "time_ms"):
+            if isinstance(value.get(key), int | float) and not isinstance(value[key], bool):
+                latency = float(value[key])
+                break
+    if isinstance(status, bool):
+        state: HealthState = "ok" if status else "fail"
+        text = "healthy" if status else "unhealthy"
+    elif isinstance(status, str):
+        state = "ok" if _is_healthy(status, healthy) else "fail"
+        text = status
+    elif status is _MISSING:
+        return "unknown", _short(detail or "no status"), latency
+    else:
+        return "unknown", _short(f"status {_show(status)}"), latency
+    reason = text if not detail else f"{text}: {detail}"
+    return state, _short(reason), latency
+
+
+def _iter_checks(checks: Any) -> Iterable[tuple[str, Any]]:
+    if isinstance(checks, dict):
+        yield from ((str(k), v) for k, v in checks.items())
+    elif isinstance(checks, list):
+        for i, item in enumerate(checks):
+            if isinstance(item, dict):
+                name = item.get("name") or item.get("id") or item.get("component") or str(i)
+                yield str(name), item
+
+
+# --- probes ------------------------------------------------------------------------------
+
+
+def _row(name: str, state: HealthState, latency: float | None, reason: str,
+         parent: str | None = None) -> HealthRow:
+    return HealthRow(name, state, latency, reason, time.time(), parent)
+
+
+async def _read_body(response: httpx.Response) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= MAX_BODY_BYTES:
+            break
+    return b"".join(chunks)[:MAX_BODY_BYTES]
+
+
+async def _http_probe(probe: HttpProbe, client: httpx.AsyncClient) -> list[HealthRow]:
+    started = time.perf_counter()
+    async with client.stream(
+        probe.method, probe.url, headers=probe.headers, timeout=probe.timeout
+    ) as response:
+        body = await _read_body(response)
+    latency = (time.perf_counter() - started) * 1000.0
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    declared_json = content_type == "application/json" or content_type.endswith("+json")
+    needs_json = bool(probe.expect_json)
+    status_ok = response.status_code in probe.expect_status
+    reasons: list[str] = []
+    if not status_ok:
+        reasons.append(f"HTTP {response.status_code}")
+
+    doc: Any = _MISSING
+    stripped = body.lstrip()
+    if declared_json or needs_json or stripped[:1] in (b"{", b"["):
+        try:
+            doc = json.loads(body)
+        except ValueError as exc:
+            if declared_json or (needs_json and stripped[:1] in (b"{", b"[")):
+                reasons.append(_short(f"invalid JSON: {exc}", 80))
+            elif needs_json:
+                shown = content_type or "no content type"
+                reasons.append(f"expected JSON, got {shown}")
+    rows: list[HealthRow] = []
+    if doc is not _MISSING:
+        if needs_json:
+            problem = _check_expectations(doc, probe.expect_json)
+            if problem:
+                reasons.append(problem)
+        healthy = {v.strip().casefold() for v in probe.healthy_values}
+        if isinstance(doc, dict):
+            top = doc.get("status", _MISSING)
+            if isinstance(top, str) and not _is_healthy(top, healthy) and not (
+                needs_json and "status" in probe.expect_json
+            ):
+                reasons.append(f"status {_show(top)}")
+        if probe.checks_field:
+            checks = resolve_path(doc, probe.checks_field)
+            for sub, value in _iter_checks(checks if checks is not _MISSING else None):
+                state, reason, sub_latency = _sub_state(value, healthy)
+                rows.append(_row(f"{probe.name}/{sub}", state, sub_latency, reason, probe.name))
+    if reasons:
+        main = _row(probe.name, "fail", latency, _short("; ".join(reasons)))
+    else:
+        main = _row(probe.name, "ok", latency, f"HTTP {response.status_code}")
+    return [main, *rows]
+
+
+async def _tcp_probe(probe: TcpProbe) -> list[HealthRow]:
+    started = time.perf_counter()
+    _reader, writer = await asyncio.open_connection(probe.host, probe.port)
+    latency = (time.perf_counter() - started) * 1000.0
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return [_row(probe.name, "ok", latency, f"connected to {probe.host}:{probe.port}")]
+
+
+async def _command_probe(probe: CommandProbe, backend: Backend) -> list[HealthRow]:
+    spec = CommandSpec(argv=list(probe.run) if probe.run else None, script=probe.script,
+                       timeout=probe.timeout)
+    started = time.perf_counter()
+    execution: Execution = await backend.start(spec)
+    last_out = last_err = ""
+    try:
+        async for line in execution.lines():
+            text = line.text.strip()
+            if text:
+                if line.stream == "stderr":
+                    last_err = text
+                else:
+                    last_out = text
+        result = await execution.wait()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await execution.cancel()
+        raise
+    latency = (time.perf_counter() - started) * 1000.0
+    last = last_err or last_out
+    if result.error:
+        return [_row(probe.name, "fail", None, _short(result.error))]
+    if result.timed_out:
+        return [_row(probe.name, "fail", latency, _fmt_timeout(probe.timeout))]
+    if result.cancelled or result.exit_code is None:
+        return [_row(probe.name, "fail", latency, "cancelled")]
+    if result.exit_code == 0:
+        return [_row(probe.name, "ok", latency, _short(last_out or "exit 0"))]
+    reason = f"exit {result.exit_code}" + (f": {last}" if last else "")
+    return [_row(probe.name, "fail", latency, _short(reason))]
+
+
+async def run_probe(
+    probe: AnyProbe,
+    *,
+    client: httpx.AsyncClient | None = None,
+    backend: Backend | None = None,
+) -> list[HealthRow]:
+    """Run one probe, bounded by its timeout: its row, then one row per sub-check."""
+    own_client: httpx.AsyncClient | None = None
+    try:
+        async with asyncio.timeout(probe.timeout + (1.0 if probe.kind == "command" else 0.0)):
+            if isinstance(probe, HttpProbe):
+                if client is None:
+                    client = own_client = httpx.AsyncClient()
+                return await _http_probe(probe, client)
+            if isinstance(probe, TcpProbe):
+                return await _tcp_probe(probe)
+            if backend is None:
+                return [_row(probe.name, "fail", None, "no backend to run the command")]
+            return await _command_probe(probe, backend)
+    except (TimeoutError, httpx.TimeoutException):
+        return [_row(probe.name, "fail", None, _fmt_timeout(probe.timeout))]
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # a probe never raises into the caller
+        return [_row(probe.name, "fail", None, describe_error(exc, probe.timeout))]
+    finally:
+        if own_client is not None:
+            with contextlib.suppress(Exception):
+                await own_client.aclose()
+
+
+class HealthChecker:
+    """Runs a profile's probes concurrently with one shared HTTP client."""
+
+    def __init__(self, probes: Sequence[AnyProbe], backend: Backend | None = None) -> None:
+        self.probes = list(probes)
+        self.backend = backend
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                limits=httpx.Limits(max_connections=50, max_keepalive_connections=10)
+            )
+        return self._client
+
+    async def check(self, probe: AnyProbe) -> list[HealthRow]:
+        """Run one probe (the caller may schedule each probe on its own interval)."""
+        return await run_probe(probe, client=self.client, backend=self.backend)
+
+    async def check_all(self) -> list[HealthRow]:
+        """Every probe at once; rows in probe order, each probe followed by its sub-checks."""
+        results = await asyncio.gather(*(self.check(p) for p in self.probes))
+        return [row for rows in results for row in rows]
+
+    async def close(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()

@@ -1,0 +1,598 @@
+"""Log followers: a file (rotation, truncation, partial lines) or a command's output.
+
+Followers yield *batches* of lines; ``merge_sources`` tags batches from several
+followers with their source name and a level, and bounds the backlog when the
+consumer is slow (the oldest lines are dropped and counted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import stat
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from cockpit.core.backends.base import (
+    MAX_LINE_CHARS,
+    Backend,
+    CommandResult,
+    CommandSpec,
+    Execution,
+)
+from cockpit.core.config.models import CommandLogSource, FileLogSource, TargetLogSource
+from cockpit.core.errors import CockpitError
+
+Level = Literal["error", "warn", "info", "debug", ""]
+
+_BLOCK = 64 * 1024
+_CHUNK = 1 << 20
+NOTICE_PREFIX = "[cockpit] "
+
+
+class Follower(Protocol):
+    """Anything that yields batches of lines and can be stopped."""
+
+    def batches(self) -> AsyncIterator[list[str]]: ...
+
+    async def close(self) -> None: ...
+
+
+class _Cut(bytes):
+    """A line whose end was dropped while it was pending; ``cut`` counts the bytes."""
+
+    cut: int
+
+
+class _Notice(str):
+    """A status message of the follower itself (not a line of the file)."""
+
+
+async def _pause(event: asyncio.Event, seconds: float) -> None:
+    """Wait ``seconds`` or until ``event`` is set, whichever comes first."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+
+
+# --- file follower -----------------------------------------------------------------------
+
+
+class FileFollower:
+    """Follow a file like ``tail -F``: backlog from the end, then new lines as they come.
+
+    Survives rotation (the path names a new inode: the old file is finished, the new
+    one read from its start), truncation (restart from 0, also when the file grew past
+    the old position again), partial lines (held until their newline, or flushed on
+    rotation/truncation) and a path that does not exist yet. Polls with ``os.stat``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        backlog: int = 100,
+        poll_interval: float = 0.25,
+        max_line: int = MAX_LINE_CHARS,
+        batch_max: int = 5000,
+        *,
+        chunk_size: int = _CHUNK,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.backlog = max(0, backlog)
+        self.poll_interval = poll_interval
+        self.max_line = max(1, max_line)
+        self.batch_max = max(1, batch_max)
+        self.chunk_size = max(4096, chunk_size)
+        self.bytes_read = 0  #: bytes read from disk so far (backlog included)
+        self.status = "starting"  #: "following", "waiting for file", "cannot read: ..."
+        self._closed = False
+        self._wake: asyncio.Event | None = None
+        self._fd: int | None = None
+        self._ident: tuple[int, int] | None = None
+        self._pos = 0
+        self._last_byte = b""
+        self._pending = b""
+        self._pending_extra = 0
+
+    async def close(self) -> None:
+        """Stop following; the generator ends at its next poll."""
+        self._closed = True
+        if self._wake is not None:
+            self._wake.set()
+
+    async def batches(self) -> AsyncIterator[list[str]]:
+        """Decoded lines (UTF-8, errors replaced), long ones cut; notices as lines too."""
+        async for item in self._items():
+            if isinstance(item, _Notice):
+                yield [str(item)]
+            else:
+                yield self._decode(item)
+
+    async def raw_batches(self) -> AsyncIterator[list[bytes]]:
+        """Complete lines as bytes (no newline, no CR); notices only go to ``status``."""
+        async for item in self._items():
+            if not isinstance(item, _Notice):
+                yield [line[:-1] if line.endswith(b"\r") else line for line in item]
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _decode(self, raw: list[bytes]) -> list[str]:
+        limit = self.max_line
+        out: list[str] = []
+        for line in raw:
+            extra = getattr(line, "cut", 0)
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            text = line.decode("utf-8", "replace")
+            if len(text) > limit or extra:
+                extra += max(0, len(text) - limit)
+                text = f"{text[:limit]} …[cut {extra} chars]"
+            out.append(text)
+        return out
+
+    def _notice(self, status: str) -> _Notice | None:
+        changed = status != self.status
+        self.status = status
+        return _Notice(NOTICE_PREFIX + f"{self.path}: {status}") if changed else None
+
+    def _open(self) -> str | None:
+        """Open the path; returns None on success, else a status (missing or error)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            return "waiting for file"
+        except OSError as exc:
+            return f"cannot read: {exc.strerror or exc}"
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            os.close(fd)
+            return "cannot read: is a directory"
+        ident = (st.st_dev, st.st_ino)
+        self._fd = fd
+        if ident != self._ident or st.st_size < self._pos:
+            self._pos, self._last_byte = 0, b""  # a new file (a reopened one resumes)
+        self._ident = ident
+        return None
+
+    def _close_fd(self, forget: bool = False) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+        if forget:
+            self._ident = None
+
+    def _add_pending(self, data: bytes) -> None:
+        room = self.max_line * 4 - len(self._pending)
+        if len(data) <= room:
+            self._pending += data
+        else:
+            self._pending += data[: max(0, room)]
+            self._pending_extra += len(data) - max(0, room)
+
+    def _take_pending(self) -> bytes:
+        line: bytes = self._pending
+        if self._pending_extra:
+            line = _Cut(line)
+            line.cut = self._pending_extra  # type: ignore[attr-defined]
+        self._pending = b""
+        self._pending_extra = 0
+        return line
+
+    def _split(self, chunk: bytes, out: list[bytes]) -> None:
+        if self._pending or self._pending_extra:
+            nl = chunk.find(b"\n")
+            if nl < 0:
+                self._add_pending(chunk)
+                return
+            self._add_pending(chunk[:nl])
+            out.append(self._take_pending())
+            chunk = chunk[nl + 1 :]
+        parts = chunk.split(b"\n")
+        tail = parts.pop()
+        out.extend(parts)
+        if tail:
+            self._add_pending(tail)
+
+    def _read_backlog(self) -> list[bytes]:
+        """The last ``backlog`` complete lines, reading backwards in growing blocks."""
+        assert self._fd is not None
+        size = os.fstat(self._fd).st_size
+        self._pos = size
+        if size == 0:
+            return []
+        need = self.backlog + 1
+        cap = max(4 << 20, self.backlog * 4096, self.max_line * 8)
+        pieces: list[bytes] = []
+        start, newlines, block = size, 0, _BLOCK
+        while start > 0:
+            read_start = max(0, start - block)
+            piece = os.pread(self._fd, start - read_start, read_start)
+            self.bytes_read += len(piece)
+            pieces.append(piece)
+            newlines += piece.count(b"\n")
+            start = read_start
+            if newlines >= need or size - start >= cap:
+                break
+            block = min(block * 2, 8 << 20)
+        data = b"".join(reversed(pieces))
+        self._last_byte = data[-1:]
+        parts = data.split(b"\n")
+        tail = parts.pop()
+        if start > 0:
+            if parts:
+                parts.pop(0)  # the fragment of a line that began before ``start``
+            else:
+                self._pending_extra = start  # one giant line: only its end was read
+        if tail:
+            self._add_pending(tail)
+        return parts[-self.backlog :] if self.backlog else []
+
+    def _read_new(self) -> list[bytes]:
+        """Lines appended since the last read, up to about ``batch_max``."""
+        assert self._fd is not None
+        out: list[bytes] = []
+        while len(out) < self.batch_max:
+            chunk = os.pread(self._fd, self.chunk_size, self._pos)
+            if not chunk:
+                break
+            self._pos += len(chunk)
+            self.bytes_read += len(chunk)
+            self._last_byte = chunk[-1:]
+            self._split(chunk, out)
+        return out
+
+    def _truncated(self) -> bool:
+        """The open file shrank, or was truncated and grew past our position again."""
+        assert self._fd is not None
+        if self._pos == 0:
+            return False
+        size = os.fstat(self._fd).st_size
+        if size < self._pos:
+            return True
+        # Append-only files never change a byte already read; a different byte just
+        # before our position means the file was truncated and rewritten (copytruncate).
+        return os.pread(self._fd, 1, self._pos - 1) != self._last_byte
+
+    def _rotated(self) -> bool:
+        """The path now names another file than the one we hold open."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return False  # moved away and not recreated yet: keep reading the old file
+        return (st.st_dev, st.st_ino) != self._ident
+
+    def _flush_pending(self) -> list[bytes]:
+        return [self._take_pending()] if (self._pending or self._pending_extra) else []
+
+    async def _items(self) -> AsyncIterator[list[bytes] | _Notice]:
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        first = True
+        try:
+            while not self._closed:
+                if self._fd is None:
+                    problem = self._open()
+                    if problem is not None:
+                        notice = self._notice(problem)
+                        if notice is not None and not problem.startswith("waiting"):
+                            yield notice
+                        first = False
+                        await _pause(self._wake, self.poll_interval)
+                        continue
+                    self.status = "following"
+                try:
+                    if first:
+                        first = False
+                        lines = self._read_backlog()
+                        for i in range(0, len(lines), self.batch_max):
+                            yield lines[i : i + self.batch_max]
+                    if self._truncated():
+                        flushed = self._flush_pending()
+                        self._pos, self._last_byte = 0, b""
+                        if flushed:
+                            yield flushed
+                    lines = self._read_new()
+                    if not lines and self._rotated():
+                        lines = self._read_new() + self._flush_pending()
+                        self._close_fd(forget=True)
+                    if lines:
+                        for i in range(0, len(lines), self.batch_max):
+                            yield lines[i : i + self.batch_max]
+                        await asyncio.sleep(0)  # let other tasks run between big batches
+                        continue
+                except OSError as exc:
+                    self._close_fd()
+                    notice = self._notice(f"cannot read: {exc.strerror or exc}")
+                    if notice is not None:
+                        yield notice
+                    await _pause(self._wake, self.poll_interval)
+                    continue
+                if self._fd is not None:
+                    await _pause(self._wake, self.poll_interval)
+        finally:
+            self._close_fd()
+
+
+# --- command follower --------------------------------------------------------------------
+
+
+class CommandFollower:
+    """Follow a command's output through a backend; restart it with backoff if asked."""
+
+    def __init__(
+        self,
+        source: CommandLogSource,
+        backend: Backend,
+        *,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 30.0,
+        stable_after: float = 10.0,
+        max_buffer: int = 50_000,
+        batch_max: int = 5000,
+    ) -> None:
+        self.source = source
+        self.backend = backend
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.stable_after = stable_after  #: a run this long resets the backoff
+        self.max_buffer = max_buffer
+        self.batch_max = batch_max
+        self.restarts = 0
+        self._closed = False
+        self._wake: asyncio.Event | None = None
+        self._execution: Execution | None = None
+
+    def _spec(self) -> CommandSpec:
+        run = self.source.run
+        return CommandSpec(argv=list(run) if run else None, script=self.source.script)
+
+    async def close(self) -> None:
+        """Stop following and kill the running command."""
+        self._closed = True
+        if self._wake is not None:
+            self._wake.set()
+        execution, self._execution = self._execution, None
+        if execution is not None:
+            with contextlib.suppress(Exception):
+                await execution.cancel()
+
+    async def _pump(self, execution: Execution) -> AsyncIterator[list[str]]:
+        buf: list[str] = []
+        ready = asyncio.Event()
+        done = False
+        dropped = 0
+        error = ""
+
+        async def reader() -> None:
+            nonlocal done, dropped, error
+            try:
+                async for line in execution.lines():
+                    buf.append(line.text)
+                    if len(buf) > self.max_buffer:
+                        excess = len(buf) - self.max_buffer
+                        del buf[:excess]
+                        dropped += excess
+                    ready.set()
+            except Exception as exc:  # reported as a line
+                error = str(exc) or type(exc).__name__
+            finally:
+                done = True
+                ready.set()
+
+        task = asyncio.create_task(reader())
+        try:
+            while True:
+                await ready.wait()
+                ready.clear()
+                if dropped:
+                    lost, dropped = dropped, 0
+                    yield [f"{NOTICE_PREFIX}dropped {lost} lines (reader too slow)"]
+                if buf:
+                    batch = buf.copy()
+                    buf.clear()
+                    for i in range(0, len(batch), self.batch_max):
+                        yield batch[i : i + self.batch_max]
+                if done and not buf:
+                    break
+            if error:
+                yield [f"{NOTICE_PREFIX}output failed: {error}"]
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    @staticmethod
+    def _describe_end(result: CommandResult) -> str:
+        if result.error:
+            return f"failed: {result.error}"
+        if result.timed_out:
+            return "timed out"
+        if result.cancelled:
+            return "was cancelled"
+        return f"exited with {result.exit_code}"
+
+    async def batches(self) -> AsyncIterator[list[str]]:
+        """Lines of the command's output in batches, and a notice when it ends."""
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        delay = self.backoff_initial
+        try:
+            while not self._closed:
+                started = time.monotonic()
+                try:
+                    execution = await self.backend.start(self._spec())
+                except Exception as exc:  # reported as a line
+                    how = f"failed to start: {exc or type(exc).__name__}"
+                else:
+                    self._execution = execution
+                    async for batch in self._pump(execution):
+                        yield batch
+                    try:
+                        how = self._describe_end(await execution.wait())
+                    except Exception as exc:
+                        how = f"failed: {exc}"
+                    self._execution = None
+                if self._closed:
+                    return
+                if time.monotonic() - started >= self.stable_after:
+                    delay = self.backoff_initial
+                if not self.source.restart:
+                    yield [f"{NOTICE_PREFIX}command {how}"]
+                    return
+                yield [f"{NOTICE_PREFIX}command {how}; restarting in {delay:g}s"]
+                await _pause(self._wake, delay)
+                delay = min(delay * 2, self.backoff_max)
+                self.restarts += 1
+        finally:
+            execution, self._execution = self._execution, None
+            if execution is not None:
+                with contextlib.suppress(Exception):
+                    await execution.cancel()
+
+
+def make_follower(
+    source: FileLogSource | CommandLogSource | TargetLogSource, backend: Backend | None
+) -> FileFollower | CommandFollower:
+    """The follower for a profile's log source (``target`` sources are not supported yet)."""
+    if isinstance(source, FileLogSource):
+        return FileFollower(os.path.expanduser(source.path), backlog=source.backlog)
+    if isinstance(source, CommandLogSource):
+        if backend is None:
+            raise CockpitError(f"log source {source.name!r} needs a backend to run its command")
+        return CommandFollower(source, backend)
+    raise CockpitError(f"log source {source.name!r}: kind 'target' is not supported yet")
+
+
+# --- levels and merging ------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class LogLine:
+    """One line of one log source."""
+
+    source: str
+    text: str
+    ts: float  #: ``time.time()`` when the batch arrived
+    level: Level = ""
+
+
+@dataclass(slots=True)
+class LogBatch:
+    """Lines from every source since the last batch; ``dropped`` lines were lost."""
+
+    lines: list[LogLine]
+    dropped: int = 0
+
+
+_WORD_LEVELS: dict[str, Level] = {
+    "fatal": "error", "critical": "error", "crit": "error", "error": "error", "err": "error",
+    "panic": "error", "emerg": "error", "emergency": "error", "severe": "error",
+    "traceback": "error",
+    "warning": "warn", "warn": "warn",
+    "info": "info", "notice": "info",
+    "debug": "debug", "trace": "debug",
+}
+_WORD_RE = re.compile(
+    r"\b(fatal|critical|crit|error|err|panic|emerg|emergency|severe|traceback|"
+    r"warning|warn|info|notice|debug)\b",
+    re.IGNORECASE,
+)
+_JSON_RE = re.compile(
+    r'"(?:level|severity|lvl|loglevel|log\.level|levelname)"\s*:\s*(?:"([A-Za-z]+)"|(\d+))',
+    re.IGNORECASE,
+)
+_KLOG_RE = re.compile(r"([EWIF])\d{4} ")
+_KLOG: dict[str, Level] = {"E": "error", "F": "error", "W": "warn", "I": "info"}
+
+
+def _numeric_level(number: int) -> Level:
+    if number < 10:  # syslog severities 0..7
+        return "error" if number <= 3 else "warn" if number == 4 else (
+            "info" if number <= 6 else "debug")
+    return "error" if number >= 50 else "warn" if number >= 40 else (
+        "info" if number >= 30 else "debug")
+
+
+def detect_level(text: str) -> Level:
+    """Guess a line's level: JSON ``level``/``severity``, klog ``E0101``, or a level word."""
+    head = text[:200]
+    stripped = head.lstrip()
+    if stripped.startswith("{"):
+        match = _JSON_RE.search(text, 0, 4000)
+        if match:
+            if match.group(2) is not None:
+                return _numeric_level(int(match.group(2)))
+            return _WORD_LEVELS.get(match.group(1).lower(), "")
+    klog = _KLOG_RE.match(stripped)
+    if klog:
+        return _KLOG[klog.group(1)]
+    match = _WORD_RE.search(head)
+    if match:
+        return _WORD_LEVELS[match.group(1).lower()]
+    return ""
+
+
+async def merge_sources(
+    followers: Mapping[str, Follower] | Iterable[tuple[str, Follower]],
+    *,
+    max_pending: int = 10_000,
+) -> AsyncIterator[LogBatch]:
+    """Merge followers (name -> follower) into batches of tagged, levelled lines.
+
+    At most ``max_pending`` lines wait for the consumer; beyond that the oldest are
+    dropped and counted in the next batch's ``dropped``. Ends when every follower has
+    ended; closes the followers when the iteration stops.
+    """
+    items = list(followers.items()) if isinstance(followers, Mapping) else list(followers)
+    limit = max(1, max_pending)
+    buf: deque[LogLine] = deque(maxlen=limit)
+    ready = asyncio.Event()
+    counters = {"dropped": 0, "active": len(items)}
+
+    def push(lines: list[LogLine]) -> None:
+        overflow = len(buf) + len(lines) - limit
+        if overflow > 0:
+            counters["dropped"] += overflow
+        buf.extend(lines)
+        ready.set()
+
+    async def pump(name: str, follower: Follower) -> None:
+        try:
+            async for batch in follower.batches():
+                ts = time.time()
+                keep = batch[-limit:] if len(batch) > limit else batch
+                counters["dropped"] += len(batch) - len(keep)
+                push([LogLine(name, text, ts, detect_level(text)) for text in keep])
+                await asyncio.sleep(0)
+        except Exception as exc:  # a failing source becomes a line
+            push([LogLine(name, f"{NOTICE_PREFIX}source failed: {exc}", time.time(), "error")])
+        finally:
+            counters["active"] -= 1
+            ready.set()
+
+    tasks = [asyncio.create_task(pump(name, f)) for name, f in items]
+    try:
+        while True:
+            if not buf and not counters["dropped"]:
+                if counters["active"] <= 0:
+                    return
+                await ready.wait()
+                ready.clear()
+                continue
+            lines = list(buf)
+            buf.clear()
+            dropped, counters["dropped"] = counters["dropped"], 0
+            yield LogBatch(lines, dropped)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for _name, follower in items:
+            with contextlib.suppress(Exception):
+                await follower.close()

@@ -1,0 +1,311 @@
+"""Metrics against a real exposition endpoint and a fake Prometheus query API on loopback."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from cockpit.core.config.models import (
+    HostMetric,
+    ProbeLatencyMetric,
+    PrometheusMetric,
+    PromQLMetric,
+    Threshold,
+)
+from cockpit.core.sources.health import HealthRow
+from cockpit.core.sources.metrics import (
+    MetricsSampler,
+    filter_exposition,
+    histogram_quantile,
+    parse_family,
+    threshold_state,
+)
+from tests.support import async_wait_until, free_port
+
+#: Fake Prometheus answers, keyed by query, in the real /api/v1/query response format.
+PROMQL: dict[str, tuple[int, dict[str, Any]]] = {
+    "sum(qek)": (200, {"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": {"pod": "a"}, "value": [1714000000.0, "0.5"]},
+        {"metric": {"pod": "b"}, "value": [1714000000.0, "0.438"]},
+    ]}}),
+    "hvar": (200, {"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": {"__name__": "hvar"}, "value": [1714000000.0, "0.12"]},
+    ]}}),
+    "scalar(1)": (200, {"status": "success",
+                        "data": {"resultType": "scalar", "result": [1714000000.0, "42"]}}),
+    "empty": (200, {"status": "success", "data": {"resultType": "vector", "result": []}}),
+    "bad(": (400, {"status": "error", "errorType": "bad_data",
+                   "error": 'invalid parameter "query": 1:5: parse error: unclosed left parenthesis'}),
+    "up[5m]": (200, {"status": "success", "data": {"resultType": "matrix", "result": []}}),
+}
+
+
+class Exporter:
+    """A loopback server: /metrics from a live CollectorRegistry, plus /api/v1/query."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.hits = 0
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                ctype = "application/json"
+                if parts.path == "/metrics":
+                    owner.hits += 1
+                    status, body = 200, generate_latest(owner.registry)
+                    ctype = "text/plain; version=0.0.4; charset=utf-8"
+                elif parts.path == "/api/v1/query":
+                    query = parse_qs(parts.query).get("query", [""])[0]
+                    status, doc = PROMQL.get(query, (422, {"status": "error",
+                                                           "errorType": "execution",
+                                                           "error": "unknown"}))
+                    body = json.dumps(doc).encode()
+                else:
+                    status, body, ctype = 500, b"internal error", "text/plain"
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def exporter() -> Iterator[Exporter]:
+    server = Exporter()
+    yield server
+    server.close()
+
+
+def _prom(url: str, **kw: Any) -> PrometheusMetric:
+    return PrometheusMetric.model_validate({"kind": "prometheus", "name": "m", "url": url, **kw})
+
+
+# --- thresholds ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "state"),
+    [(0.938, "ok"), (0.88, "ok"), (0.87, "warn"), (0.85, "warn"), (0.849, "crit"), (0.82, "crit"),
+     (None, "unknown"), (math.nan, "unknown")],
+)
+def test_threshold_qek(value: float | None, state: str) -> None:
+    """meta-salvage: QEK must be >= 0.85 (crit below), warning below 0.88."""
+    assert threshold_state(value, Threshold(below=0.88), Threshold(below=0.85)) == state
+
+
+@pytest.mark.parametrize(
+    ("value", "state"),
+    [(0.043, "ok"), (0.08, "ok"), (0.09, "warn"), (0.10, "warn"), (0.12, "crit")],
+)
+def test_threshold_hvar(value: float, state: str) -> None:
+    """meta-salvage: H-VAR must be <= 0.10 (crit above), warning above 0.08."""
+    assert threshold_state(value, Threshold(above=0.08), Threshold(above=0.10)) == state
+
+
+def test_threshold_none_is_ok() -> None:
+    assert threshold_state(5.0, None, None) == "ok"
+
+
+# --- exposition -----------------------------------------------------------------------------
+
+
+def test_filter_parses_only_the_selected_family_of_a_big_page() -> None:
+    registry = CollectorRegistry()
+    noise = Gauge("app_noise_value", "noise", ["shard", "key"], registry=registry)
+    for shard in range(68):
+        for key in range(100):
+            noise.labels(str(shard), str(key)).set(shard * key)
+    requests = Counter("demo_requests", "requests", ["path"], registry=registry)
+    for i in range(20):
+        requests.labels(f"/p{i}").inc(i)
+    decoy = Counter("demo_requests_total_by_path", "decoy", ["path"], registry=registry)
+    decoy.labels('demo_requests_total{"x"}').inc()
+    Gauge("x_demo_requests_total", "decoy", registry=registry).set(1)
+    text = generate_latest(registry).decode()
+    assert text.count("\napp_noise_value{") == 6800
+
+    filtered = filter_exposition(text, "demo_requests_total")
+    assert len(filtered) < len(text) / 50
+    assert filtered.count("\n") == 22  # HELP, TYPE, 20 samples
+    samples = parse_family(text, "demo_requests_total")
+    assert len(samples) == 20
+    assert sum(s.value for s in samples) == sum(range(20))
+    assert filter_exposition(text, "no_such_family") == ""
+
+
+def test_histogram_quantile_matches_prometheus() -> None:
+    buckets = [(0.1, 0.0), (0.25, 100.0), (0.5, 100.0), (math.inf, 100.0)]
+    assert histogram_quantile(0.95, buckets) == pytest.approx(0.2425)
+    assert histogram_quantile(0.5, [(1.0, 1.0), (math.inf, 10.0)]) == 1.0  # in +Inf bucket
+    assert histogram_quantile(0.5, [(1.0, 0.0), (math.inf, 0.0)]) is None  # no observations
+    assert histogram_quantile(0.5, [(1.0, 1.0), (2.0, 2.0)]) is None  # no +Inf bucket
+
+
+async def test_sum_with_label_selection_and_one_fetch_per_url(exporter: Exporter) -> None:
+    requests = Counter("demo_requests", "r", ["path", "status"], registry=exporter.registry)
+    requests.labels("/a", "200").inc(5)
+    requests.labels("/b", "200").inc(7)
+    requests.labels("/a", "500").inc(2)
+    url = exporter.url + "/metrics"
+    sampler = MetricsSampler([
+        _prom(url, name="all", metric="demo_requests_total"),
+        _prom(url, name="ok", metric="demo_requests_total", labels={"status": "200"}),
+        _prom(url, name="a500", metric="demo_requests", labels={"path": "/a", "status": "500"}),
+        _prom(url, name="none", metric="demo_requests_total", labels={"status": "404"}),
+    ])
+    try:
+        got = await sampler.sample_all()
+    finally:
+        await sampler.close()
+    assert {k: v.value for k, v in got.items()} == {"all": 14, "ok": 12, "a500": 2, "none": None}
+    assert got["none"].error == 'no series demo_requests_total{status="404"}'
+    assert got["none"].state == "unknown"
+    assert exporter.hits == 1
+
+
+async def test_rate_p95_and_counter_reset(exporter: Exporter) -> None:
+    requests = Counter("demo_requests", "r", registry=exporter.registry)
+    latency = Histogram("demo_latency_seconds", "l", registry=exporter.registry)
+    for _ in range(100):
+        latency.observe(0.2)
+    url = exporter.url + "/metrics"
+    sampler = MetricsSampler([
+        _prom(url, name="rps", metric="demo_requests_total", aggregate="rate"),
+        _prom(url, name="p95", metric="demo_latency_seconds", aggregate="quantile"),
+        _prom(url, name="rate_count", metric="demo_latency_seconds", aggregate="rate"),
+    ])
+    try:
+        before0 = time.monotonic()
+        first = await sampler.sample_all()
+        after0 = time.monotonic()
+        assert first["rps"].value is None and first["rps"].error is None  # no baseline yet
+        assert first["p95"].value == pytest.approx(0.2425)  # from the totals
+
+        requests.inc(50)
+        for _ in range(100):
+            latency.observe(2.0)
+        await async_wait_until(lambda: time.monotonic() - after0 >= 0.2, what="time to pass")
+        before1 = time.monotonic()
+        second = await sampler.sample_all()
+        after1 = time.monotonic()
+        low, high = 50 / (after1 - before0), 50 / (before1 - after0)
+        assert low <= second["rps"].value <= high
+        assert 100 / (after1 - before0) <= second["rate_count"].value <= 100 / (before1 - after0)
+        assert second["p95"].value == pytest.approx(2.425)  # on the delta since the last scrape
+
+        # The service restarts: a fresh registry with smaller counters.
+        exporter.registry = CollectorRegistry()
+        restarted = Counter("demo_requests", "r", registry=exporter.registry)
+        restarted.inc(3)
+        fresh = Histogram("demo_latency_seconds", "l", registry=exporter.registry)
+        fresh.observe(0.02)
+        await async_wait_until(lambda: time.monotonic() - after1 >= 0.2, what="time to pass")
+        before2 = time.monotonic()
+        third = await sampler.sample_all()
+        after2 = time.monotonic()
+        rps = third["rps"].value  # the reset counts as a restart from zero: increase 3
+        assert rps is not None and 3 / (after2 - before1) <= rps <= 3 / (before2 - after1)
+        assert third["p95"].value == pytest.approx(0.01 + 0.015 * 0.95)
+        assert len(sampler.series("rps").values) == 3
+        assert sampler.series("rps").values[0] is None
+    finally:
+        await sampler.close()
+
+
+async def test_unreachable_and_http_errors(exporter: Exporter) -> None:
+    sampler = MetricsSampler([
+        _prom(f"http://127.0.0.1:{free_port()}/metrics", name="down", metric="x"),
+        _prom(exporter.url + "/broken", name="broken", metric="x"),
+        PromQLMetric(kind="promql", name="pq", url=f"http://127.0.0.1:{free_port()}", query="up"),
+    ])
+    try:
+        got = await sampler.sample_all()
+    finally:
+        await sampler.close()
+    assert (got["down"].value, got["down"].error, got["down"].state) == (
+        None, "connection refused", "unknown")
+    assert (got["broken"].value, got["broken"].error) == (None, "HTTP 500")
+    assert got["pq"].error == "connection refused"
+
+
+async def test_promql(exporter: Exporter) -> None:
+    def q(name: str, query: str, **kw: Any) -> PromQLMetric:
+        return PromQLMetric(kind="promql", name=name, url=exporter.url + "/", query=query, **kw)
+
+    sampler = MetricsSampler([
+        q("qek", "sum(qek)", warn=Threshold(below=0.88), crit=Threshold(below=0.85)),
+        q("hvar", "hvar", warn=Threshold(above=0.08), crit=Threshold(above=0.10)),
+        q("scalar", "scalar(1)"),
+        q("empty", "empty"),
+        q("bad", "bad("),
+        q("matrix", "up[5m]"),
+    ])
+    try:
+        got = await sampler.sample_all()
+    finally:
+        await sampler.close()
+    assert got["qek"].value == pytest.approx(0.938) and got["qek"].state == "ok"
+    assert got["hvar"].value == pytest.approx(0.12) and got["hvar"].state == "crit"
+    assert got["scalar"].value == 42.0
+    assert (got["empty"].value, got["empty"].error) == (None, "no data")
+    assert got["bad"].value is None
+    assert got["bad"].error == ('bad_data: invalid parameter "query": 1:5: parse error: '
+                                "unclosed left parenthesis")
+    assert got["matrix"].error and "matrix" in got["matrix"].error
+
+
+async def test_host_metrics() -> None:
+    names = ["cpu_percent", "mem_percent", "load1", "disk_percent", "swap_percent"]
+    metrics = [HostMetric(kind="host", name=n, metric=n) for n in names]
+    metrics.append(HostMetric(kind="host", name="nodisk", metric="disk_percent",
+                              path="/no/such/dir"))
+    sampler = MetricsSampler(metrics)
+    got = await sampler.sample_all()
+    for name in names:
+        assert isinstance(got[name].value, float), (name, got[name])
+        assert got[name].value >= 0 and got[name].error is None
+    assert got["nodisk"].value is None and "/no/such/dir" in (got["nodisk"].error or "")
+
+
+async def test_probe_latency_and_window() -> None:
+    metric = ProbeLatencyMetric(kind="probe_latency", name="lat", probe="api", window=3,
+                                warn=Threshold(above=100))
+    sampler = MetricsSampler([metric])
+    got = await sampler.sample_all()
+    assert (got["lat"].value, got["lat"].error) == (None, "no probe result yet")
+    for ms in (10.0, 20.0, 150.0, 30.0):
+        sampler.observe_probe([
+            HealthRow("api", "ok", ms, "HTTP 200", time.time()),
+            HealthRow("api/db", "ok", 1.0, "ok", time.time(), parent="api"),
+            HealthRow("other", "ok", 999.0, "HTTP 200", time.time()),
+        ])
+        if ms == 150.0:
+            assert sampler.series("lat").state == "warn"
+    assert list(sampler.series("lat").values) == [20.0, 150.0, 30.0]
+    sampler.observe_probe([HealthRow("api", "fail", None, "connection refused", time.time())])
+    got = await sampler.sample_all()
+    assert (got["lat"].value, got["lat"].error, got["lat"].state) == (
+        None, "connection refused", "unknown")
