@@ -1,0 +1,3 @@
+from cockpit.demo.ops import main
+
+raise SystemExit(main())
