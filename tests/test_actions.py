@@ -13,9 +13,9 @@ from pathlib import Path
 import orjson
 import psutil
 import pytest
-from cockpit.core.audit.trail import AuditTrail, verify_trail
 
 from cockpit.core.actions.runner import ActionRunner
+from cockpit.core.audit.trail import AuditTrail, verify_trail
 from cockpit.core.backends.local import LocalBackend
 from cockpit.core.config.loader import load_profile
 from cockpit.core.errors import UsageError
@@ -68,7 +68,8 @@ actions:
       echo "started $$"
       sleep 300
   - id: checked
-    script: echo '{{"status": "degraded"}}'
+    script: |
+      echo '{{"status": "degraded"}}'
     success:
       json_field: {{path: status, equals: ok}}
   - id: secret

@@ -34,7 +34,7 @@ async def test_backlog_follow_and_malformed_counts(tmp_path: Path) -> None:
         # backlog 4 lines: record 4, the broken line, a blank line (skipped), record 5
         records = [r for b in batches for r in b.records]
         assert [r.data["trace_id"] if r.data else None for r in records] == ["t4", None, "t5"]
-        assert records[1].error and records[1].raw == b'{"broken": '
+        assert records[1].error and records[1].raw == '{"broken": '
         assert (follower.total, follower.malformed) == (3, 1)
         assert sum(b.malformed for b in batches) == 1
 

@@ -56,7 +56,7 @@ def add_audit_parser(subparsers: Any) -> None:
     tail.set_defaults(func=cmd_tail)
 
     stats = sub.add_parser("stats", help="count records by the values of a field")
-    stats.add_argument("path", help="audit file")
+    stats.add_argument("path", nargs="?", help="audit file (default: the operator trail)")
     stats.add_argument("--by", required=True, metavar="FIELD",
                        help="field to count by (dotted path; arrays count each element)")
     _add_where(stats)
@@ -289,7 +289,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from cockpit.core.audit.query import RecordFilter, count_by
     from cockpit.core.redact import default_redactor, strip_escapes
 
-    path = Path(args.path).expanduser()
+    path, _ = _path(getattr(args, "path", None))
     where = list(getattr(args, "where", None) or [])
     try:
         RecordFilter(where)

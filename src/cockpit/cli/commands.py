@@ -9,7 +9,7 @@ import signal
 import sys
 from typing import Any
 
-from cockpit.cli.output import err, paint, safe_text
+from cockpit.cli.output import paint, safe_text
 from cockpit.core.errors import ConfigError, UsageError
 
 

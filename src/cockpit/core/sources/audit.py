@@ -5,34 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
+from cockpit.core.audit.query import AuditRecord, parse_record
 from cockpit.core.config.models import AuditSource
 from cockpit.core.sources.logs import FileFollower
-
-try:
-    from cockpit.core.audit.query import AuditRecord, parse_record
-except ImportError:  # pragma: no cover - until cockpit.core.audit.query exists
-    import orjson
-
-    @dataclass(slots=True)
-    class AuditRecord:  # type: ignore[no-redef]
-        """One line of an audit log: its bytes, the object, or why it is not one."""
-
-        raw: bytes
-        data: dict[str, Any] | None
-        error: str | None = None
-
-    def parse_record(raw: bytes) -> AuditRecord:  # type: ignore[misc]
-        """Parse one JSON line; anything but a JSON object is malformed."""
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            return AuditRecord(raw, None, f"invalid JSON: {exc}")
-        if not isinstance(data, dict):
-            return AuditRecord(raw, None, "not a JSON object")
-        return AuditRecord(raw, data, None)
-
 
 #: Audit records are cut only beyond this many characters (a cut record is malformed).
 AUDIT_MAX_LINE = 1_000_000
