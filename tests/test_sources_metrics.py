@@ -180,10 +180,17 @@ async def test_sum_with_label_selection_and_one_fetch_per_url(exporter: Exporter
         got = await sampler.sample_all()
     finally:
         await sampler.close()
-    assert {k: v.value for k, v in got.items()} == {"all": 14, "ok": 12, "a500": 2, "none": None}
-    assert got["none"].error == 'no series demo_requests_total{status="404"}'
-    assert got["none"].state == "unknown"
+    # The family exists but has no 404 series yet: that is zero, not unknown.
+    assert {k: v.value for k, v in got.items()} == {"all": 14, "ok": 12, "a500": 2, "none": 0}
+    assert got["none"].error is None and got["none"].state == "ok"
     assert exporter.hits == 1
+    missing = MetricsSampler([_prom(url, name="gone", metric="no_such_family_total")])
+    try:
+        gone = (await missing.sample_all())["gone"]
+    finally:
+        await missing.close()
+    assert gone.value is None and gone.state == "unknown"
+    assert gone.error == "no series no_such_family_total"
 
 
 async def test_rate_p95_and_counter_reset(exporter: Exporter) -> None:

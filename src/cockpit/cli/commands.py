@@ -165,9 +165,10 @@ async def _run(args: argparse.Namespace) -> int:
             if outcome.decision.reason_codes
             else ""
         )
+        note = "" if outcome.message == outcome.status else f" — {outcome.message}"
         print(
             paint(
-                f"■ {prepared.action.id}: {outcome.status}{codes} — {outcome.message}"
+                f"■ {prepared.action.id}: {outcome.status}{codes}{note}"
                 f" ({outcome.duration:.2f}s)",
                 style,
                 sys.stderr,

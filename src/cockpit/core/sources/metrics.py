@@ -253,8 +253,9 @@ class MetricsSampler:
         for metric in self.metrics:
             if isinstance(metric, ProbeLatencyMetric) and metric.probe in latest:
                 row = latest[metric.probe]
-                value = row.latency_ms if row.state == "ok" else None
-                error = None if row.state == "ok" else (row.reason or row.state)
+                # A probe that answered has a latency even when its answer is unhealthy.
+                value = row.latency_ms
+                error = None if value is not None else (row.reason or row.state)
                 state = threshold_state(value, metric.warn, metric.crit)
                 self._series[metric.name].append(MetricSample(value, state, error, row.checked_at))
 
@@ -349,8 +350,9 @@ class MetricsSampler:
             chosen = _select(samples, names, metric.labels)
             if chosen:
                 break
-        if not chosen:
+        if not chosen and not samples:
             raise _MetricError(f"no series {shown}")
+        # The family exists but no series matches the labels yet (no 500s so far): zero.
         if metric.aggregate == "sum":
             return sum(s.value for s in chosen)
         # rate: per-series increase since the last scrape; a drop is a counter reset.
@@ -361,9 +363,8 @@ class MetricsSampler:
             return None
         increase = 0.0
         for key, value in current.items():
-            before = previous.get(key)
-            if before is None:
-                continue  # a new series: no baseline yet
+            # A series born since the last scrape started from zero in between.
+            before = previous.get(key, 0.0)
             increase += value if value < before else value - before
         return increase / (at - prev_at)
 
