@@ -1,0 +1,1 @@
+"""The Textual UI: the only UI. Holds no business logic; it drives cockpit.core."""

@@ -1,0 +1,37 @@
+"""What every pane and screen of the TUI shares: the loaded profile and the core objects."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cockpit.core.actions.runner import ActionRunner
+from cockpit.core.backends.base import Backend
+from cockpit.core.config.loader import LoadedProfile
+from cockpit.core.redact import Redactor
+from cockpit.tui.settings import UserSettings
+
+
+@dataclass
+class CockpitContext:
+    """The core objects behind one cockpit session.
+
+    ``live`` is False in snapshot tests: panes then start no workers and show only what
+    tests feed them through their public ``show_*``/``add_*`` methods; ``frozen_time``
+    fixes the clock so ages and the header clock are stable.
+    """
+
+    loaded: LoadedProfile
+    backend: Backend
+    runner: ActionRunner
+    trail_path: Path
+    redactor: Redactor
+    settings: UserSettings = field(default_factory=UserSettings)
+    read_only: bool = False
+    live: bool = True
+    frozen_time: float | None = None
+
+    def now(self) -> float:
+        """Wall-clock time, or the frozen time of a snapshot test."""
+        return self.frozen_time if self.frozen_time is not None else time.time()

@@ -1,0 +1,1 @@
+"""The cockpit's panes: Health, Logs, Audit, Metrics, Runs. One module each."""

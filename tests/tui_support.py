@@ -1,0 +1,46 @@
+"""Build a CockpitContext for TUI tests, and a one-pane harness app."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+
+from cockpit.core.actions.runner import ActionRunner
+from cockpit.core.audit.trail import AuditTrail
+from cockpit.core.backends.local import LocalBackend
+from cockpit.core.config.loader import load_profile
+from cockpit.core.redact import default_redactor
+from cockpit.tui.context import CockpitContext
+from cockpit.tui.settings import UserSettings
+
+FROZEN_TIME = 1_790_000_000.0  # 2026-09-21T...: a fixed clock for snapshots
+
+
+def make_context(tmp_path: Path, profile_yaml: str, *, live: bool = True,
+                 settings: UserSettings | None = None, read_only: bool = False) -> CockpitContext:
+    """A context over a profile written to ``tmp_path``, with its own operator trail."""
+    path = tmp_path / "profile.yaml"
+    path.write_text(textwrap.dedent(profile_yaml).lstrip("\n"))
+    loaded = load_profile(path)
+    backend = LocalBackend({"env": loaded.env})
+    trail_path = tmp_path / "operator-audit.jsonl"
+    runner = ActionRunner(loaded, backend, AuditTrail(trail_path), read_only=read_only,
+                          operator="tester@host")
+    return CockpitContext(
+        loaded=loaded, backend=backend, runner=runner, trail_path=trail_path,
+        redactor=default_redactor(), settings=settings or UserSettings(), read_only=read_only,
+        live=live, frozen_time=None if live else FROZEN_TIME,
+    )
+
+
+class PaneHarness(App):
+    """Mounts one widget full-screen, for pane tests."""
+
+    def __init__(self, widget_factory) -> None:
+        super().__init__()
+        self._factory = widget_factory
+
+    def compose(self) -> ComposeResult:
+        yield self._factory()
