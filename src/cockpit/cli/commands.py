@@ -23,7 +23,7 @@ def _load(args: argparse.Namespace):
 def cmd_tui(args: argparse.Namespace) -> int:
     """Open the TUI on the profile (the default command)."""
     try:
-        from cockpit.tui.app import run_tui
+        from cockpit.tui.launcher import run_tui
     except ImportError:
         print(
             "The cockpit TUI is not built yet. Meanwhile the headless commands drive the same\n"

@@ -1,0 +1,380 @@
+"""The cockpit TUI: five panes over one profile, actions from the command palette.
+
+The app holds no business logic: panes read the core's sources, actions go through the
+core's ``ActionRunner`` (validation, policy, audit), and this module only wires screens,
+keys and layout together.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.widgets import Footer, Static
+
+from cockpit.core.actions.policy import Decision, decide
+from cockpit.core.config.discovery import list_profiles
+from cockpit.core.errors import UsageError
+from cockpit.tui.commands import ActionCommands, CockpitCommands
+from cockpit.tui.context import CockpitContext
+from cockpit.tui.header import CockpitHeader
+from cockpit.tui.panes.audit import AuditPane
+from cockpit.tui.panes.base import Pane
+from cockpit.tui.panes.health import HealthPane
+from cockpit.tui.panes.logs import LogsPane
+from cockpit.tui.panes.metrics import MetricsPane
+from cockpit.tui.panes.runs import RunsPane
+from cockpit.tui.runs import RunEntry
+from cockpit.tui.screens.confirm import ConfirmScreen
+from cockpit.tui.screens.help import HelpScreen
+from cockpit.tui.screens.params import ParamFormScreen
+from cockpit.tui.screens.run_output import RunOutputScreen
+from cockpit.tui.themes import DEFAULT_THEME, load_themes
+
+#: Below this size the panes are shown one at a time, with a tab line to switch.
+WIDE_WIDTH, WIDE_HEIGHT = 120, 40
+PANE_IDS = {1: "health", 2: "logs", 3: "audit", 4: "metrics", 5: "runs"}
+
+
+class PaneTabs(Static):
+    """The compact layout's tab line: ``1 Health  2 Logs ...`` with the active one lit."""
+
+    DEFAULT_CSS = """
+    PaneTabs { height: 1; background: $panel; display: none; }
+    """
+
+    def show_active(self, active: int, titles: list[tuple[int, str]]) -> None:
+        parts = []
+        for number, title in titles:
+            text = f" {number} {title} "
+            parts.append(f"[reverse b]{text}[/]" if number == active else text)
+        self.update("".join(parts))
+
+
+class CockpitApp(App[Any]):
+    """One profile's cockpit: Health, Logs, Audit, Metrics and Runs."""
+
+    TITLE = "cockpit"
+    COMMANDS = App.COMMANDS | {ActionCommands, CockpitCommands}
+    COMMAND_PALETTE_BINDING = "ctrl+p"
+    CSS = """
+    #panes {
+        layout: grid;
+        grid-size: 2 3;
+        grid-rows: 1fr 2fr 1fr;
+        grid-columns: 1fr 1fr;
+    }
+    #panes > #logs { column-span: 2; }
+    #panes.-compact { layout: vertical; }
+    #panes.-compact > Pane { display: none; height: 1fr; }
+    #panes.-compact > Pane.-active { display: block; }
+    Screen.-compact PaneTabs { display: block; }
+    """
+    BINDINGS = [
+        Binding("colon", "command_palette", "Actions", id="app.palette"),
+        Binding("1", "show_pane(1)", "Health", show=False, id="app.pane.health"),
+        Binding("2", "show_pane(2)", "Logs", show=False, id="app.pane.logs"),
+        Binding("3", "show_pane(3)", "Audit", show=False, id="app.pane.audit"),
+        Binding("4", "show_pane(4)", "Metrics", show=False, id="app.pane.metrics"),
+        Binding("5", "show_pane(5)", "Runs", show=False, id="app.pane.runs"),
+        Binding(
+            "right_square_bracket", "cycle_pane(1)", "Next pane", show=False, id="app.pane.next"
+        ),
+        Binding(
+            "left_square_bracket", "cycle_pane(-1)", "Prev pane", show=False, id="app.pane.prev"
+        ),
+        Binding("f", "toggle_full", "Full", id="app.fullscreen"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("escape", "back", "Back", show=False, id="app.back"),
+        Binding("q", "quit_cockpit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(self, context: CockpitContext) -> None:
+        super().__init__()
+        self.context = context
+        self.active_pane = 1
+        self.compact = False
+        self.started_demo = False
+        self._next_run = 1
+        self.theme_problems: list[str] = []
+        self.animation_level = "full" if context.settings.animations else "none"
+        themes, self.theme_problems = load_themes()
+        for theme in themes:
+            self.register_theme(theme)
+        wanted = context.settings.theme or context.loaded.profile.theme or DEFAULT_THEME
+        self.theme = wanted if wanted in self.available_themes else DEFAULT_THEME
+        if wanted not in self.available_themes:
+            self.theme_problems.append(f"unknown theme {wanted!r}; using {DEFAULT_THEME}")
+
+    # -- layout ---------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield CockpitHeader(self.context)
+        yield PaneTabs(id="tabs")
+        with Container(id="panes"):
+            yield HealthPane(self.context, id="health")
+            yield MetricsPane(self.context, id="metrics")
+            yield LogsPane(self.context, id="logs")
+            yield AuditPane(self.context, id="audit")
+            yield RunsPane(self.context, id="runs")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        if self.context.settings.keymap:
+            self.set_keymap(self.context.settings.keymap)
+        for problem in self.theme_problems:
+            self.notify(problem, severity="warning")
+        self._apply_layout(self.size.width, self.size.height)
+        self.pane(1).focus_pane()
+        if self.context.live and self.context.loaded.profile.demo:
+            self.ensure_demo()
+
+    def on_resize(self, event) -> None:
+        self._apply_layout(event.size.width, event.size.height)
+
+    def _apply_layout(self, width: int, height: int) -> None:
+        compact = width < WIDE_WIDTH or height < WIDE_HEIGHT
+        self.compact = compact
+        self.screen.set_class(compact, "-compact")
+        self.query_one("#panes").set_class(compact, "-compact")
+        self._mark_active()
+
+    def _mark_active(self) -> None:
+        for number, pane_id in PANE_IDS.items():
+            self.query_one(f"#{pane_id}", Pane).set_class(number == self.active_pane, "-active")
+        self.query_one(PaneTabs).show_active(self.active_pane, self.pane_titles())
+
+    def pane(self, number: int) -> Pane:
+        return self.query_one(f"#{PANE_IDS[number]}", Pane)
+
+    def pane_titles(self) -> list[tuple[int, str]]:
+        return [(n, self.query_one(f"#{pid}", Pane).PANE_TITLE) for n, pid in PANE_IDS.items()]
+
+    def action_show_pane(self, number: int) -> None:
+        """Jump to pane ``number`` (1-5): shown alone in the compact layout, focused."""
+        if self.screen.maximized is not None:
+            self.screen.minimize()
+        self.active_pane = number
+        self._mark_active()
+        self.pane(number).focus_pane()
+
+    def action_cycle_pane(self, step: int) -> None:
+        self.action_show_pane((self.active_pane - 1 + step) % len(PANE_IDS) + 1)
+
+    def on_descendant_focus(self, event) -> None:
+        for number, pane_id in PANE_IDS.items():
+            pane = self.query_one(f"#{pane_id}", Pane)
+            if event.widget is pane or pane in event.widget.ancestors:
+                if number != self.active_pane:
+                    self.active_pane = number
+                    self._mark_active()
+                return
+
+    def action_toggle_full(self) -> None:
+        """Toggle the focused pane full-screen."""
+        if self.screen.maximized is not None:
+            self.screen.minimize()
+        else:
+            self.screen.maximize(self.pane(self.active_pane), container=False)
+
+    def action_back(self) -> None:
+        if self.screen.maximized is not None:
+            self.screen.minimize()
+
+    def switch_theme(self, name: str) -> None:
+        self.theme = name
+        self.notify(f"theme: {name}")
+
+    def profile_locations(self):
+        return list_profiles()
+
+    def switch_profile(self, path: str) -> None:
+        """Leave this cockpit and open another profile (the launcher re-opens the app)."""
+        if self.query_one(RunsPane).running_entries:
+            self.notify(
+                "actions are running: wait for them or cancel them first", severity="warning"
+            )
+            return
+        self.exit(("switch", path))
+
+    # -- health and metrics ---------------------------------------------------------------
+
+    @on(HealthPane.Updated)
+    def _health_updated(self, event: HealthPane.Updated) -> None:
+        self.query_one(CockpitHeader).health = event.overall
+        self.query_one(MetricsPane).observe_probe(event.rows)
+
+    # -- help -----------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        rows: list[tuple[str, str, str, str]] = []
+        seen: set[tuple[str, str]] = set()
+        for active in self.screen.active_bindings.values():
+            binding = active.binding
+            where = type(active.node).__name__.replace("CockpitApp", "app")
+            if (where, binding.action) in seen or not binding.description:
+                continue
+            seen.add((where, binding.action))
+            rows.append(
+                (where, self.get_key_display(binding), binding.description, binding.id or "")
+            )
+        rows.append(("app", "ctrl+p", "Command palette: actions, panes, themes", "palette"))
+        rows.sort(key=lambda row: (row[0] == "app", row[0]))
+        self.push_screen(HelpScreen(rows))
+
+    def action_operator_trail(self) -> None:
+        self.action_show_pane(3)
+        audit = self.query_one(AuditPane)
+        if audit.view != "operator":
+            audit.action_toggle_view()
+
+    # -- actions --------------------------------------------------------------------------
+
+    def request_action(self, action_id: str) -> None:
+        """Run an action: params form, policy, confirmation, then the runner."""
+        self._action_flow(action_id)
+
+    @work(group="actions", exit_on_error=False)
+    async def _action_flow(self, action_id: str, source: dict | None = None) -> RunEntry | None:
+        runner = self.context.runner
+        try:
+            action = runner.action(action_id)
+        except UsageError as exc:
+            self.notify(str(exc), severity="error")
+            return None
+        raw: dict[str, Any] = {}
+        if action.params:
+            form = await self.push_screen_wait(ParamFormScreen(action))
+            if form is None:
+                return None
+            raw = form
+        try:
+            prepared = runner.prepare(action, raw, source=source or {"kind": "tui"})
+        except UsageError as exc:
+            self.notify(str(exc), severity="error")
+            return None
+        entry = RunEntry(self._next_run, prepared, started=self.context.now())
+        self._next_run += 1
+        runs = self.query_one(RunsPane)
+        policy = decide(action, read_only=runner.read_only, confirmed=True)
+        if not policy.allowed:
+            return self._denied(entry, runner.record_denial(prepared, policy))
+        if action.danger != "safe":
+            dangerous = action.danger == "dangerous"
+            confirmed = await self.push_screen_wait(
+                ConfirmScreen(
+                    f"{'DANGEROUS' if dangerous else 'Caution'}: {action.title}",
+                    f"{action.description or action.id}\nTrace id {prepared.trace_id}. "
+                    "It will run exactly:",
+                    command=prepared.display,
+                    type_to_confirm=action.id if dangerous else None,
+                )
+            )
+            if not confirmed:
+                declined = Decision(False, ["NOT_CONFIRMED"], "declined by the operator")
+                return self._denied(entry, runner.record_denial(prepared, declined))
+        runs.add_run(entry)
+        self.notify(f"▶ {action.id} started", timeout=3)
+        outcome = await runner.execute(prepared, confirmed=True, on_line=entry.add_line)
+        entry.finish(outcome)
+        if not runs.is_attached:
+            return entry
+        runs.update_run(entry)
+        self._after_run(entry)
+        return entry
+
+    def _denied(self, entry: RunEntry, outcome) -> RunEntry:
+        entry.finish(outcome)
+        runs = self.query_one(RunsPane)
+        runs.add_run(entry)
+        self.notify(
+            f"{entry.action_id} refused: {outcome.message} "
+            f"[{', '.join(outcome.decision.reason_codes)}]",
+            severity="warning",
+        )
+        self._after_run(entry, quiet=True)
+        return entry
+
+    def _after_run(self, entry: RunEntry, quiet: bool = False) -> None:
+        outcome = entry.outcome
+        if outcome is not None and not quiet:
+            ok = outcome.status == "succeeded"
+            self.notify(
+                f"{'✓' if ok else '✗'} {entry.action_id}: {outcome.status}"
+                + ("" if ok else f" — {outcome.message}"),
+                severity="information" if ok else "error",
+                timeout=5 if ok else 10,
+            )
+        audit = self.query_one(AuditPane)
+        if hasattr(audit, "refresh_operator_trail"):
+            audit.refresh_operator_trail()
+
+    @on(RunsPane.OpenRequested)
+    def _open_run(self, event: RunsPane.OpenRequested) -> None:
+        self.push_screen(RunOutputScreen(event.entry))
+
+    @on(RunsPane.CancelRequested)
+    def _cancel_run(self, event: RunsPane.CancelRequested) -> None:
+        self._confirm_cancel(event.entry)
+
+    @work(group="cancel", exit_on_error=False)
+    async def _confirm_cancel(self, entry: RunEntry) -> None:
+        confirmed = await self.push_screen_wait(
+            ConfirmScreen(
+                f"Cancel {entry.action_id}?",
+                "Kills its whole process tree; the cancellation is recorded in the audit trail.",
+                command=entry.prepared.display,
+                confirm_label="Kill it",
+            )
+        )
+        if confirmed and entry.running:
+            await entry.prepared.cancel()
+
+    # -- demo -----------------------------------------------------------------------------
+
+    @work(group="demo", exit_on_error=False)
+    async def ensure_demo(self) -> None:
+        """Start the bundled demo service if nothing listens on its port (audited)."""
+        import asyncio
+
+        port = int(self.context.loaded.env.get("COCKPIT_DEMO_PORT", "8765"))
+        try:
+            _reader, writer = await asyncio.wait_for(
+                asyncio.open_connection("127.0.0.1", port), 1.0
+            )
+            writer.close()
+            return
+        except (TimeoutError, OSError):
+            pass
+        header = self.query_one(CockpitHeader)
+        header.note = "starting the demo service…"
+        worker = self._action_flow("start", {"kind": "auto-start"})
+        entry = await worker.wait()
+        header.note = ""
+        self.started_demo = entry is not None and entry.status == "succeeded"
+        if self.started_demo:
+            self.query_one(HealthPane).action_refresh()
+
+    # -- quitting -------------------------------------------------------------------------
+
+    @work(group="quit", exit_on_error=False)
+    async def action_quit_cockpit(self) -> None:
+        running = self.query_one(RunsPane).running_entries
+        if running:
+            names = ", ".join(e.action_id for e in running)
+            confirmed = await self.push_screen_wait(
+                ConfirmScreen(
+                    "Quit with actions running?",
+                    f"Running: {names}. Quitting cancels them (kills their process trees) "
+                    "and records the cancellation.",
+                    confirm_label="Quit",
+                )
+            )
+            if not confirmed:
+                return
+            for entry in running:
+                await entry.prepared.cancel()
+        self.exit()

@@ -1,0 +1,60 @@
+"""One-line header: profile, backend, overall health, read-only state, clock."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from cockpit.tui.context import CockpitContext
+
+_HEALTH = {
+    "ok": ("● healthy", "green"),
+    "fail": ("✗ UNHEALTHY", "red"),
+    "unknown": ("? probing", "yellow"),
+}
+
+
+class CockpitHeader(Widget):
+    """Where am I, is it healthy, what time is it. A profile's ``banner`` colours it."""
+
+    DEFAULT_CSS = """
+    CockpitHeader { height: 1; background: $panel; color: $foreground; }
+    """
+    health: reactive[str] = reactive("unknown")
+    note: reactive[str] = reactive("")
+
+    def __init__(self, context: CockpitContext) -> None:
+        super().__init__(id="header")
+        self.context = context
+        banner = context.loaded.profile.banner
+        if banner:
+            self.styles.background = banner
+            self.styles.color = "white"
+
+    def on_mount(self) -> None:
+        if self.context.live:
+            self.set_interval(1.0, self.refresh)
+
+    def render(self) -> Text:
+        profile = self.context.loaded.profile
+        label, colour = _HEALTH.get(self.health, _HEALTH["unknown"])
+        mode = "READ-ONLY" if self.context.read_only or profile.read_only else "read-write"
+        clock = time.strftime("%H:%M:%S", time.localtime(self.context.now()))
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(" cockpit ", style="bold reverse")
+        text.append(f" {profile.name} ", style="bold")
+        text.append(f"│ {self.context.backend.describe()} ")
+        text.append("│ ")
+        text.append(label, style=f"bold {colour}")
+        text.append(" │ ")
+        text.append(mode, style="bold yellow" if mode == "READ-ONLY" else "")
+        if self.note:
+            text.append(f" │ {self.note}", style="italic")
+        right = f" {clock} "
+        pad = max(1, self.size.width - text.cell_len - len(right))
+        text.append(" " * pad)
+        text.append(right, style="bold")
+        return text

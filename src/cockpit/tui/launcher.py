@@ -1,0 +1,62 @@
+"""Open the TUI on a profile: build the core objects, run the app, clean up after it."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from cockpit.core.actions.runner import ActionRunner
+from cockpit.core.audit.trail import AuditTrail, default_trail_path
+from cockpit.core.config.discovery import find_profile
+from cockpit.core.config.loader import load_profile
+from cockpit.core.environment import open_backend
+from cockpit.tui.context import CockpitContext
+from cockpit.tui.settings import UserSettings, load_settings
+
+
+def build_context(
+    profile: str, *, read_only: bool = False, settings: UserSettings | None = None
+) -> CockpitContext:
+    """Load the profile and open its backend, trail and runner."""
+    loaded = load_profile(find_profile(profile))
+    backend = open_backend(loaded)
+    trail_path = default_trail_path()
+    runner = ActionRunner(loaded, backend, AuditTrail(trail_path), read_only=read_only)
+    return CockpitContext(
+        loaded=loaded,
+        backend=backend,
+        runner=runner,
+        trail_path=trail_path,
+        redactor=runner.redactor,
+        settings=settings or load_settings(),
+        read_only=runner.read_only,
+    )
+
+
+async def _stop_demo(context: CockpitContext) -> None:
+    """Stop the demo service this cockpit started, through the audited ``stop`` action."""
+    if context.loaded.profile.action("stop") is None:
+        return
+    prepared = context.runner.prepare("stop", source={"kind": "auto-stop"})
+    outcome = await context.runner.execute(prepared, confirmed=True)
+    print(f"cockpit: stopped the demo service it had started ({outcome.status})", file=sys.stderr)
+
+
+def run_tui(profile: str, *, read_only: bool = False) -> int:
+    """Run the cockpit until the operator quits; switching profile re-opens it."""
+    from cockpit.tui.app import CockpitApp
+
+    settings = load_settings()
+    while True:
+        context = build_context(profile, read_only=read_only, settings=settings)
+        app = CockpitApp(context)
+        result = app.run()
+        if app.started_demo:
+            asyncio.run(_stop_demo(context))
+        asyncio.run(context.backend.close())
+        if app.return_code not in (0, None):
+            return app.return_code
+        if isinstance(result, tuple) and result and result[0] == "switch":
+            profile = result[1]
+            continue
+        return 0

@@ -1,0 +1,93 @@
+"""Confirmation of a caution or dangerous action, and of quitting with runs in flight.
+
+Cancel is focused by default. A dangerous action shows the exact command and needs the
+action id typed before Run is enabled.
+"""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Ask yes or no; returns True only on an explicit Run."""
+
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; }
+    ConfirmScreen > Vertical {
+        width: 90%; max-width: 100; height: auto; max-height: 90%;
+        border: thick $warning; background: $surface; padding: 0 1;
+    }
+    ConfirmScreen.-dangerous > Vertical { border: thick $error; }
+    ConfirmScreen #command {
+        background: $panel; padding: 0 1; margin: 1 0; height: auto; max-height: 12;
+        overflow-y: auto;
+    }
+    ConfirmScreen #buttons { height: auto; align-horizontal: right; margin-top: 1; }
+    ConfirmScreen Button { margin-left: 2; min-width: 10; }
+    ConfirmScreen Input { margin-top: 1; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="confirm.cancel")]
+
+    def __init__(
+        self,
+        title: str,
+        message: str,
+        *,
+        command: str | None = None,
+        type_to_confirm: str | None = None,
+        confirm_label: str = "Run",
+    ) -> None:
+        super().__init__(classes="-dangerous" if type_to_confirm else "")
+        self._title = title
+        self._message = message
+        self._command = command
+        self.type_to_confirm = type_to_confirm
+        self._confirm_label = confirm_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"[b]{self._title}[/b]", id="title")
+            yield Static(self._message, id="message", markup=False)
+            if self._command:
+                yield Static(self._command, id="command", markup=False)
+            if self.type_to_confirm:
+                yield Label(f"Type [b]{self.type_to_confirm}[/b] to enable {self._confirm_label}:")
+                yield Input(placeholder=self.type_to_confirm, id="typed")
+            with Horizontal(id="buttons"):
+                yield Button("Cancel", id="cancel", variant="default")
+                yield Button(
+                    self._confirm_label,
+                    id="confirm",
+                    variant="error",
+                    disabled=bool(self.type_to_confirm),
+                )
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    @on(Input.Changed, "#typed")
+    def _typed(self, event: Input.Changed) -> None:
+        self.query_one("#confirm", Button).disabled = event.value.strip() != self.type_to_confirm
+
+    @on(Input.Submitted, "#typed")
+    def _submitted(self, event: Input.Submitted) -> None:
+        if event.value.strip() == self.type_to_confirm:
+            self.query_one("#confirm", Button).focus()
+
+    @on(Button.Pressed, "#confirm")
+    def _confirm(self) -> None:
+        if self.type_to_confirm and self.query_one("#typed", Input).value.strip() != (
+            self.type_to_confirm
+        ):
+            return
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(False)

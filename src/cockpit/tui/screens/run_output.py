@@ -1,0 +1,85 @@
+"""A run's full output, streaming live while it runs."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Label, Log
+
+from cockpit.core.durations import format_duration
+from cockpit.tui.runs import RunEntry
+
+
+class RunOutputScreen(ModalScreen[None]):
+    """Shows a run's command, its output as it arrives, and how it ended."""
+
+    DEFAULT_CSS = """
+    RunOutputScreen { align: center middle; }
+    RunOutputScreen > Vertical {
+        width: 96%; height: 92%; border: thick $accent; background: $surface;
+    }
+    RunOutputScreen #head { height: auto; padding: 0 1; }
+    RunOutputScreen Log { height: 1fr; }
+    """
+    BINDINGS = [
+        Binding("escape,q", "close", "Close", id="output.close"),
+        Binding("x", "cancel_run", "Cancel run", id="output.cancel"),
+    ]
+
+    def __init__(self, entry: RunEntry) -> None:
+        super().__init__()
+        self.entry = entry
+        self._shown = 0
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("", id="head", markup=False)
+            yield Log(id="output", max_lines=20_000)
+
+    def on_mount(self) -> None:
+        self._pull()
+        self.query_one(Log).focus()
+        if self.entry.running:
+            self._timer = self.set_interval(0.1, self._pull)
+
+    def _head(self) -> str:
+        entry = self.entry
+        prepared = entry.prepared
+        ended = (
+            "" if entry.running else f" · exit {entry.outcome.exit_code if entry.outcome else '?'}"
+        )
+        message = (
+            f" · {entry.outcome.message}"
+            if entry.outcome and entry.outcome.message != (entry.status)
+            else ""
+        )
+        return (
+            f"#{entry.number} {prepared.action.id} · {entry.status}{ended}"
+            f" · {format_duration(entry.duration())}{message}\n"
+            f"trace {prepared.trace_id}\n$ {prepared.display}"
+        )
+
+    def _pull(self) -> None:
+        """Append the lines that arrived since the last pull, in one batch."""
+        entry = self.entry
+        new = entry.received - self._shown
+        if new > 0:
+            batch = list(entry.lines)[-min(new, len(entry.lines)) :]
+            self.query_one(Log).write_lines(
+                [f"{'! ' if stream == 'stderr' else ''}{text}" for stream, text in batch]
+            )
+            self._shown = entry.received
+        self.query_one("#head", Label).update(self._head())
+        if not entry.running and hasattr(self, "_timer"):
+            self._timer.stop()
+
+    def action_cancel_run(self) -> None:
+        from cockpit.tui.panes.runs import RunsPane
+
+        if self.entry.running:
+            self.app.post_message(RunsPane.CancelRequested(self.entry))
+
+    def action_close(self) -> None:
+        self.dismiss(None)
