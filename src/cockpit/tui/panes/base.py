@@ -12,6 +12,7 @@ class Pane(Vertical, can_focus=False):
 
     PANE_TITLE = "Pane"
     PANE_NUMBER = 0
+    ALLOW_MAXIMIZE = True  #: ``f`` shows the pane full-screen
 
     DEFAULT_CSS = """
     Pane {

@@ -134,6 +134,11 @@ class RunsPane(Pane):
     def running_entries(self) -> list[RunEntry]:
         return [e for e in self.entries.values() if e.running]
 
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a row (the table's own binding) opens that run's output."""
+        event.stop()
+        self.action_open()
+
     def action_open(self) -> None:
         if (entry := self.selected) is not None:
             self.post_message(self.OpenRequested(entry))

@@ -1,0 +1,475 @@
+"""Audit pane: the system's JSON-lines audit log, followed, and the cockpit's operator trail.
+
+Two views (``a`` toggles): the system log (``profile.audit``) with the profile's columns,
+and the operator trail (``context.trail_path``) with its hash-chain verification state.
+Each view keeps at most ``settings.audit_buffer_records`` records (older ones dropped and
+counted); rows arrive a batch at a time and the cursor stays on the newest row while it
+is at the bottom. ``/`` filters with the core's expressions (AND), ``c`` counts a
+field's values, Enter shows a record as JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Iterable
+from typing import ClassVar, Literal
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, Input, Static
+
+from cockpit.core.audit.query import AuditRecord, RecordFilter, count_by
+from cockpit.core.config.models import AuditSource
+from cockpit.core.errors import CockpitError
+from cockpit.core.sources.audit import AuditFollower
+from cockpit.tui.context import CockpitContext
+from cockpit.tui.panes.audit_rows import (
+    SYSTEM_COUNT_FIELDS,
+    TRAIL_COLUMNS,
+    TRAIL_COUNT_FIELDS,
+    Entry,
+    RecordTable,
+    TrailSnapshot,
+    ViewState,
+    compile_filter,
+    count_values,
+    format_cells,
+    load_trail,
+    split_filter,
+)
+from cockpit.tui.panes.base import Pane
+from cockpit.tui.screens.counts import CountsScreen, FieldCounts
+from cockpit.tui.screens.record import RecordScreen
+
+View = Literal["system", "operator"]
+_LABELS = {"system": "system log", "operator": "operator trail"}
+#: Seconds between checks of the operator trail file (the next check waits for this one).
+TRAIL_POLL = 1.0
+
+
+class AuditPane(Pane):
+    """The audit log and the operator trail as tables; filter, counts, record view."""
+
+    PANE_TITLE = "Audit"
+    PANE_NUMBER = 3
+
+    DEFAULT_CSS = """
+    AuditPane #audit-note { color: $text-muted; height: auto; padding: 0 1; }
+    AuditPane RecordTable { height: 1fr; }
+    AuditPane #audit-filter { dock: bottom; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter", id="audit.filter"),
+        Binding("c", "counts", "Counts", id="audit.counts"),
+        Binding("enter", "open_record", "Record", id="audit.open"),
+        Binding("a", "toggle_view", "Trail/log", id="audit.toggle_view"),
+        Binding("g", "top", "Top", show=False, id="audit.top"),
+        Binding("G", "bottom", "Bottom", show=False, id="audit.bottom"),
+        Binding("j", "cursor_down", "Down", show=False, id="audit.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="audit.up"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="audit.clear_filter"),
+    ]
+
+    def __init__(self, context: CockpitContext, *, id: str | None = "audit") -> None:
+        super().__init__(context, id=id)
+        self.source: AuditSource | None = context.loaded.profile.audit
+        limit = context.settings.audit_buffer_records
+        self._views: dict[str, ViewState] = {
+            "operator": ViewState("operator", TRAIL_COLUMNS, limit)}
+        if self.source is not None:
+            columns = tuple(dict.fromkeys(self.source.columns)) or ("ts_utc",)
+            self._views["system"] = ViewState("system", columns, limit)
+        self.view: View = "system" if self.source is not None else "operator"
+        self.filter_text = ""  #: the filter in force ("" when none)
+        self.trail_status = "trail: not loaded yet"  #: the operator trail's verification
+        self._filter = RecordFilter()
+        self._filter_error: str | None = None
+        self._seq = 0
+        self._follower: AuditFollower | None = None
+        self._follow_problem: str | None = None
+        self._trail_sig: tuple[int, int, int, int] | None = None
+        self._trail_forced = True
+        self._trail_wake: asyncio.Event | None = None
+
+    # -- layout -------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        if self.source is None:
+            yield Static("This profile has no audit log (audit: path:); showing the "
+                         "cockpit's operator trail.", id="audit-note")
+        for name, state in self._views.items():
+            table = RecordTable(cursor_type="row", zebra_stripes=True, id=f"audit-{name}")
+            for column in state.columns:
+                table.add_column(Text(column), key=column)
+            table.display = name == self.view
+            yield table
+        filt = Input(placeholder="filter: decision=DENY reason_codes=… trace_id=… text "
+                     "(Enter applies, Esc clears)", id="audit-filter", compact=True)
+        filt.display = False
+        yield filt
+
+    def on_mount(self) -> None:
+        self._update_title()
+        self._update_status()
+        if not self.context.live:
+            self.show_trail(load_trail(self.context.trail_path, self._views["operator"].limit))
+            return
+        self._trail_wake = asyncio.Event()
+        self.run_worker(self._watch_trail(), group="audit-trail", exit_on_error=False)
+        if self.source is not None:
+            self.run_worker(self._follow_audit(self.source), group="audit-follow",
+                            exit_on_error=False)
+            self.set_interval(1.0, self._check_follower)
+
+    # -- public state -------------------------------------------------------------------
+
+    @property
+    def row_count(self) -> int:
+        """Rows shown in the current view (those matching the filter)."""
+        return len(self._state.shown)
+
+    @property
+    def total_count(self) -> int:
+        """Records held for the current view (at most ``audit_buffer_records``)."""
+        return len(self._state.entries)
+
+    @property
+    def malformed_count(self) -> int:
+        """Malformed lines seen by the current view."""
+        return self._state.malformed
+
+    @property
+    def dropped_count(self) -> int:
+        """Records of the current view dropped to keep the buffer bounded."""
+        return self._state.dropped
+
+    @property
+    def following(self) -> bool:
+        """Is the cursor on the newest row (new rows keep it there)?"""
+        return _at_bottom(self._table)
+
+    def table(self, view: str | None = None) -> RecordTable:
+        """The table of ``view`` (default: the current one)."""
+        return self.query_one(f"#audit-{view or self.view}", RecordTable)
+
+    def selected_record(self) -> AuditRecord | None:
+        """The record under the cursor of the current view."""
+        shown = self._state.shown
+        row = self._table.cursor_row
+        return shown[row].record if 0 <= row < len(shown) else None
+
+    # -- feeding ------------------------------------------------------------------------
+
+    def add_records(self, records: Iterable[AuditRecord]) -> None:
+        """Add records of the system log (one batch: one table update)."""
+        if "system" in self._views:
+            self._append("system", list(records))
+
+    def show_trail(self, snapshot: TrailSnapshot) -> None:
+        """Replace the operator view with a fresh read of the trail."""
+        state = self._views["operator"]
+        self.trail_status = snapshot.status
+        state.entries.clear()
+        state.admit(self._entries("operator", snapshot.records))
+        state.dropped = max(0, snapshot.lines - len(state.entries))
+        state.malformed = snapshot.malformed
+        self._rebuild("operator")
+
+    def refresh_operator_trail(self) -> None:
+        """Re-read and verify the trail now (the app calls this after each run)."""
+        if self._trail_wake is None:
+            if self.is_mounted:
+                self.show_trail(load_trail(self.context.trail_path,
+                                           self._views["operator"].limit))
+            return
+        self._trail_forced = True
+        self._trail_wake.set()
+
+    def apply_filter(self, text: str) -> str | None:
+        """Filter both views with ``text``; the error message of a bad expression."""
+        try:
+            filt = compile_filter(text)
+        except CockpitError as exc:
+            self._filter_error = str(exc)
+            self._update_status()
+            return self._filter_error
+        self._filter = filt
+        self._filter_error = None
+        self.filter_text = " ".join(text.split()) if filt else ""
+        for name in self._views:
+            self._rebuild(name)
+        return None
+
+    def clear_filter(self) -> None:
+        """Show every record again."""
+        self.apply_filter("")
+
+    # -- actions ------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        filt = self.query_one("#audit-filter", Input)
+        filt.value = self.filter_text
+        filt.display = True
+        filt.focus()
+
+    def action_clear_filter(self) -> None:
+        filt = self.query_one("#audit-filter", Input)
+        filt.value = ""
+        filt.display = False
+        self.clear_filter()
+        self._table.focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_filter":  # else Esc goes on to the app
+            return bool(self.query_one("#audit-filter", Input).display or self.filter_text
+                        or self._filter_error)
+        return True
+
+    def action_toggle_view(self) -> None:
+        if self.source is None:
+            self.notify("this profile has no audit log: only the operator trail",
+                        severity="warning")
+            return
+        self.view = "operator" if self.view == "system" else "system"
+        for name in self._views:
+            self.table(name).display = name == self.view
+        if not self.query_one("#audit-filter", Input).has_focus:
+            self._table.focus()
+        if self.view == "operator":
+            self.refresh_operator_trail()
+        self._update_title()
+        self._update_status()
+
+    def action_counts(self) -> None:
+        state = self._state
+        records = [entry.record for entry in state.shown]
+        fields = (SYSTEM_COUNT_FIELDS if self.view == "system" else TRAIL_COUNT_FIELDS)
+        scope = f"last {len(state.entries):,} records loaded"
+        if self.filter_text:
+            scope = f"filter {self.filter_text} · {scope}"
+
+        def counter(fieldname: str) -> FieldCounts:
+            return FieldCounts.build(fieldname, *count_values(records, fieldname), scope)
+
+        path = (os.path.expanduser(self.source.path)
+                if self.view == "system" and self.source is not None
+                else self.context.trail_path)
+        exprs = split_filter(self.filter_text)
+
+        def file_counter(fieldname: str) -> FieldCounts:
+            result = count_by(path, fieldname, exprs)
+            where = f"whole file: {result.total:,} lines, {result.malformed:,} malformed"
+            return FieldCounts.build(fieldname, dict(result.counts), result.matched,
+                                     result.missing, where)
+
+        title = f"Counts · {_LABELS[self.view]}"
+        self.app.push_screen(CountsScreen(
+            [*fields, *state.columns], counter, redactor=self.context.redactor,
+            title=title, file_counter=file_counter))
+
+    def action_open_record(self) -> None:
+        record = self.selected_record()
+        if record is None:
+            return
+        row = self._table.cursor_row + 1
+        title = f"{_LABELS[self.view]} · row {row:,} of {self.row_count:,}"
+        if record.line:
+            title += f" · line {record.line:,}"
+        self.app.push_screen(RecordScreen(record, self.context.redactor, title=title))
+
+    def action_top(self) -> None:
+        self._table.move_cursor(row=0)
+
+    def action_bottom(self) -> None:
+        _to_bottom(self._table)
+
+    def action_cursor_down(self) -> None:
+        self._table.action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self._table.action_cursor_up()
+
+    def focus_pane(self) -> None:
+        self._table.focus()
+
+    # -- events -------------------------------------------------------------------------
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "audit-filter":
+            return
+        event.stop()
+        if self.apply_filter(event.value) is None:
+            event.input.display = False
+            self._table.focus()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table is self._table:
+            event.stop()
+            self.action_open_record()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table is self._table:
+            self._update_status()
+
+    # -- internals ----------------------------------------------------------------------
+
+    @property
+    def _state(self) -> ViewState:
+        return self._views[self.view]
+
+    @property
+    def _table(self) -> RecordTable:
+        return self.table()
+
+    def _entries(self, name: str, records: list[AuditRecord]) -> list[Entry]:
+        columns = self._views[name].columns
+        redactor = self.context.redactor
+        out = []
+        for record in records:
+            self._seq += 1
+            out.append(Entry(self._seq, record, format_cells(record, columns, redactor)))
+        return out
+
+    def _append(self, name: str, records: list[AuditRecord]) -> None:
+        """One batch into a view: buffer, drop the oldest rows, add the matching ones."""
+        if not records:
+            return
+        state = self._views[name]
+        table = self.table(name)
+        follow = _at_bottom(table)
+        state.malformed += sum(1 for rec in records if rec.data is None)
+        kept = state.admit(self._entries(name, records))
+        stale = state.stale_rows()
+        if stale:
+            for _ in range(stale):
+                state.shown.popleft()
+            table.drop_first_rows(stale)
+        filt = self._filter
+        matching = [e for e in kept if filt.matches_record(e.record)] if filt else kept
+        state.shown.extend(matching)
+        for entry in matching:
+            table.add_row(*entry.cells, key=entry.key)
+        if follow:
+            _to_bottom(table)
+        if name == self.view:
+            self._update_status()
+
+    def _rebuild(self, name: str) -> None:
+        """Fill a view's table again from its buffer (a new filter, a reloaded trail)."""
+        state = self._views[name]
+        table = self.table(name)
+        follow = _at_bottom(table)
+        keep = None
+        if not follow and 0 <= table.cursor_row < len(state.shown):
+            keep = state.shown[table.cursor_row]
+        filt = self._filter
+        shown = [e for e in state.entries if not filt or filt.matches_record(e.record)]
+        state.shown = deque(shown)
+        table.clear()
+        for entry in shown:
+            table.add_row(*entry.cells, key=entry.key)
+        if follow or keep is None:
+            _to_bottom(table)
+        else:
+            row = _find(shown, keep)
+            table.move_cursor(row=row)
+        if name == self.view:
+            self._update_status()
+
+    def _update_title(self) -> None:
+        self.border_title = f"{self.PANE_NUMBER} {self.PANE_TITLE} · {_LABELS[self.view]}"
+
+    def _update_status(self) -> None:
+        state = self._state
+        parts: list[str] = []
+        if self._filter_error:
+            parts.append(f"✗ {self._filter_error}")
+        if self.view == "operator":
+            parts.append(self.trail_status)
+        if self.filter_text:
+            parts.append(f"filter {self.filter_text}: {len(state.shown):,} of "
+                         f"{len(state.entries):,}")
+        else:
+            parts.append(f"{len(state.entries):,} records")
+        if state.malformed:
+            parts.append(f"{state.malformed:,} malformed")
+        if state.dropped:
+            parts.append(f"{state.dropped:,} dropped")
+        if self.view == "system" and self._follow_problem:
+            parts.append(self._follow_problem)
+        parts.append("following" if self.following else "paused (G follows)")
+        self.border_subtitle = Text(" · ".join(parts))  # Text: filters may hold brackets
+
+    # -- workers ------------------------------------------------------------------------
+
+    async def _follow_audit(self, source: AuditSource) -> None:
+        follower = self._follower = AuditFollower(source)
+        try:
+            async for batch in follower.batches():
+                self.add_records(batch.records)
+        except (OSError, CockpitError) as exc:
+            self._follow_problem = f"cannot follow the audit log: {exc}"
+            self._update_status()
+        finally:
+            await follower.close()
+
+    def _check_follower(self) -> None:
+        follower = self._follower
+        if follower is None:
+            return
+        problem = None if follower.status in ("following", "starting") else follower.status
+        if problem != self._follow_problem:
+            self._follow_problem = problem
+            self._update_status()
+
+    async def _watch_trail(self) -> None:
+        """Re-read the trail when its file changes (checked every second) or when asked."""
+        assert self._trail_wake is not None
+        path = self.context.trail_path
+        limit = self._views["operator"].limit
+        while True:
+            self._trail_wake.clear()
+            sig = _signature(path)
+            if self._trail_forced or sig != self._trail_sig:
+                self._trail_forced = False
+                self._trail_sig = sig
+                snapshot = await asyncio.to_thread(load_trail, path, limit)
+                self.show_trail(snapshot)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(TRAIL_POLL):
+                    await self._trail_wake.wait()
+
+
+def _at_bottom(table: DataTable[object]) -> bool:
+    return table.cursor_row >= table.row_count - 1
+
+
+def _to_bottom(table: DataTable[object]) -> None:
+    if table.row_count:
+        table.move_cursor(row=table.row_count - 1)
+
+
+def _find(shown: list[Entry], keep: Entry) -> int:
+    """The row of ``keep`` (same entry, else same trail line), else of the next newer one."""
+    seqs = [entry.seq for entry in shown]
+    i = bisect_left(seqs, keep.seq)
+    if i < len(shown) and shown[i].seq == keep.seq:
+        return i
+    if keep.record.line is not None:
+        for j, entry in enumerate(shown):
+            if entry.record.line == keep.record.line:
+                return j
+    return max(0, min(i, len(shown) - 1))
+
+
+def _signature(path: os.PathLike[str]) -> tuple[int, int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns

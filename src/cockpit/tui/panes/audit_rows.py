@@ -1,0 +1,243 @@
+"""Building blocks of the Audit pane: cells, filter text, a bounded table, the trail."""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import DataTable
+from textual.widgets.data_table import RowKey
+
+from cockpit.core.audit.query import AuditRecord, RecordFilter, as_text, lookup, parse_record
+from cockpit.core.audit.trail import verify_trail
+from cockpit.core.errors import UsageError
+from cockpit.core.redact import Redactor, safe_text
+
+#: Longest value shown in a cell; the full record is one Enter away.
+CELL_WIDTH = 48
+MALFORMED_MARK = "!! malformed"
+#: The operator trail's columns (records written by cockpit.core.audit.trail).
+TRAIL_COLUMNS = ("ts", "operator", "action", "status", "decision", "reason_codes",
+                 "exit_code", "duration_ms", "trace_id")
+#: Fields offered by the counts screen before the view's own columns.
+SYSTEM_COUNT_FIELDS = ("event_type", "decision", "reason_codes", "executor_id", "status")
+TRAIL_COUNT_FIELDS = ("action", "status", "decision", "reason_codes", "operator", "exit_code")
+
+_STYLES = {
+    ("decision", "DENY"): "bold red",
+    ("decision", "ALLOW"): "green",
+    ("status", "SUCCESS"): "green",
+    ("status", "ok"): "green",
+}
+
+
+def clip(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, ending in an ellipsis when cut."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def cell_text(data: dict[str, Any], column: str) -> str:
+    """A field as a cell shows it: lists joined with ",", missing and null as ""."""
+    parts: list[str] = []
+    for value in lookup(data, column):
+        if value is None:
+            continue
+        if isinstance(value, list):
+            parts.append(",".join(as_text(v) for v in value))
+        else:
+            parts.append(as_text(value))
+    return ",".join(parts)
+
+
+def format_cells(record: AuditRecord, columns: Sequence[str], redactor: Redactor
+                 ) -> tuple[Text, ...]:
+    """The row of ``record``: redacted, escapes inert, long values cut, never markup."""
+    if record.data is None:  # the marker first, the raw line in the last column (Enter: why)
+        raw = clip(safe_text(record.raw, redactor), CELL_WIDTH)
+        mark = Text(MALFORMED_MARK, style="bold yellow", no_wrap=True)
+        if len(columns) == 1:
+            return (Text(f"{MALFORMED_MARK} {raw}", style="bold yellow", no_wrap=True),)
+        blanks = [Text("")] * (len(columns) - 2)
+        return (mark, *blanks, Text(raw, style="yellow", no_wrap=True))
+    out = []
+    for column in columns:
+        value = clip(safe_text(cell_text(record.data, column), redactor), CELL_WIDTH)
+        style = _STYLES.get((column, value), "")
+        if not style and column == "status" and value and value.upper() not in (
+                "SUCCESS", "OK", "DENIED"):
+            style = "yellow"
+        out.append(Text(value, style=style, no_wrap=True, end=""))
+    return tuple(out)
+
+
+_TOKEN = re.compile(r'(?:[^\s"]+|"[^"]*")+')
+
+
+def split_filter(text: str) -> list[str]:
+    """Space-separated expressions; double quotes keep spaces (``msg~"rate limit"``)."""
+    if text.count('"') % 2:
+        raise UsageError(f"bad filter {text.strip()!r}: unbalanced double quote")
+    return [tok.replace('"', "") for tok in _TOKEN.findall(text)]
+
+
+def compile_filter(text: str) -> RecordFilter:
+    """The filter of the text typed after ``/``; ``UsageError`` for a bad expression."""
+    return RecordFilter(split_filter(text))
+
+
+@dataclass(slots=True)
+class Entry:
+    """One record of a view and its row, built once."""
+
+    seq: int
+    record: AuditRecord
+    cells: tuple[Text, ...]
+
+    @property
+    def key(self) -> str:
+        return str(self.seq)
+
+
+@dataclass
+class ViewState:
+    """The records of one view (bounded), those shown, and what was dropped or malformed."""
+
+    name: str
+    columns: tuple[str, ...]
+    limit: int
+    entries: deque[Entry] = field(default_factory=deque)
+    shown: deque[Entry] = field(default_factory=deque)  #: mirrors the table's rows
+    malformed: int = 0
+    dropped: int = 0
+    following: bool = True
+
+    def admit(self, new: list[Entry]) -> list[Entry]:
+        """Add ``new`` to the buffer, oldest dropped past ``limit``; the entries kept."""
+        if len(new) > self.limit:
+            self.dropped += len(new) - self.limit
+            new = new[-self.limit:]
+        overflow = len(self.entries) + len(new) - self.limit
+        for _ in range(max(0, overflow)):
+            self.entries.popleft()
+        self.dropped += max(0, overflow)
+        self.entries.extend(new)
+        return new
+
+    def stale_rows(self) -> int:
+        """Shown rows whose records were dropped from the buffer (all at the top)."""
+        if not self.entries:
+            return len(self.shown)
+        first = self.entries[0].seq
+        count = 0
+        for entry in self.shown:
+            if entry.seq >= first:
+                break
+            count += 1
+        return count
+
+
+#: The DataTable internals (Textual 8.2) that ``RecordTable._drop_rows_fast`` updates, as
+#: ``remove_row`` does for one row.
+_INTERNALS = ("_row_locations", "_data", "_new_rows", "_updated_cells", "_update_count",
+              "_require_update_dimensions")
+
+
+class RecordTable(DataTable[Text]):
+    """A DataTable that can drop its first rows in one pass (``remove_row`` is O(rows))."""
+
+    def drop_first_rows(self, count: int) -> None:
+        """Remove the first ``count`` rows; the cursor keeps its record when it can."""
+        if count <= 0:
+            return
+        if count >= self.row_count:
+            self.clear()
+            return
+        row, column = self.cursor_coordinate
+        if all(hasattr(self, name) for name in _INTERNALS):
+            self._drop_rows_fast(count)
+        else:  # Textual's internals changed: the slow public way
+            for _ in range(count):
+                self.remove_row(self.ordered_rows[0].key)
+        self.move_cursor(row=max(0, row - count), column=column)
+
+    def _drop_rows_fast(self, count: int) -> None:
+        locations = self._row_locations
+        ordered: list[RowKey] = [
+            key for i in range(len(locations)) if (key := locations.get_key(i)) is not None
+        ]
+        for key in ordered[:count]:
+            del self.rows[key]
+            del self._data[key]
+            self._new_rows.discard(key)
+        if self._updated_cells:
+            self._updated_cells = {c for c in self._updated_cells if c.row_key in self.rows}
+        self._row_locations = type(locations)({key: i for i, key in enumerate(ordered[count:])})
+        self._require_update_dimensions = True
+        self._update_count += 1
+        self.cursor_coordinate = self.cursor_coordinate
+        self.hover_coordinate = self.hover_coordinate
+        self.refresh(layout=True)
+        self.check_idle()
+
+
+# --- the operator trail --------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class TrailSnapshot:
+    """The trail's last records, its verification state, and how many lines it holds.
+
+    ``malformed`` counts the unreadable lines among the records loaded."""
+
+    records: list[AuditRecord]
+    status: str
+    ok: bool | None  #: None: no trail yet
+    lines: int = 0
+    malformed: int = 0
+
+
+def load_trail(path: Path, limit: int) -> TrailSnapshot:
+    """Read the operator trail (last ``limit`` records) and verify its hash chain."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return TrailSnapshot([], "trail: no records yet", None)
+    except OSError as exc:
+        return TrailSnapshot([], f"trail: cannot read: {exc.strerror or exc} ✗", False)
+    numbered = [(n, line) for n, line in enumerate(data.split(b"\n"), 1) if line.strip()]
+    records = [parse_record(line, n) for n, line in numbered[-limit:]]
+    malformed = sum(1 for rec in records if rec.malformed)
+    try:
+        report = verify_trail(path)
+    except OSError as exc:
+        return TrailSnapshot(records, f"trail: cannot verify: {exc.strerror or exc} ✗",
+                             False, len(numbered), malformed)
+    if report.ok:
+        status = f"trail: {report.count:,} records intact ✓"
+    else:
+        status = f"trail: {report.problem} ✗"
+    return TrailSnapshot(records, status, report.ok, len(numbered), malformed)
+
+
+def count_values(records: Iterable[AuditRecord], fieldname: str
+                 ) -> tuple[dict[str, int], int, int]:
+    """(counts, matched, missing) of a field over well-formed records; arrays per element."""
+    counts: dict[str, int] = {}
+    matched = missing = 0
+    for rec in records:
+        if rec.data is None:
+            continue
+        matched += 1
+        values = lookup(rec.data, fieldname)
+        if not values:
+            missing += 1
+        for value in values:
+            for item in value if isinstance(value, list) else (value,):
+                key = as_text(item)
+                counts[key] = counts.get(key, 0) + 1
+    return counts, matched, missing

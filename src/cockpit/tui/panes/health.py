@@ -1,0 +1,328 @@
+"""Health pane: one row per probe and per sub-check, each probe on its own interval.
+
+Probes run in async workers (bounded by their timeouts); each probe's timer is armed
+again only once its probe has finished, so a slow endpoint never piles up requests.
+Only cells whose text changed are written to the table; ages tick once a second for
+the visible rows only.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar, Literal
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import DataTable
+
+from cockpit.core.config.models import CommandProbe, HttpProbe, TcpProbe
+from cockpit.core.sources.health import AnyProbe, HealthChecker, HealthRow
+from cockpit.tui.context import CockpitContext
+from cockpit.tui.panes.base import Pane
+
+Overall = Literal["ok", "fail", "unknown"]
+
+_COLUMNS = (("state", 11), ("name", None), ("latency", 9), ("age", 5), ("reason", None))
+_STATE = {
+    "ok": ("✓ ok", "green"),
+    "fail": ("✗ FAIL", "bold red"),
+    "unknown": ("? unknown", "yellow"),
+    "pending": ("… checking", "dim"),
+}
+
+
+def _sig(cell: Text) -> tuple[str, str]:
+    return cell.plain, str(cell.style)
+
+
+def format_latency(ms: float | None) -> str:
+    """``"34 ms"``, ``"2.5 ms"``, ``"1.2 s"``; ``"-"`` when there is none."""
+    if ms is None:
+        return "-"
+    if ms >= 10_000:
+        return f"{ms / 1000:.1f} s"
+    return f"{ms:.0f} ms" if ms >= 10 else f"{ms:.1f} ms"
+
+
+def format_age(seconds: float) -> str:
+    """A coarse age: ``"3s"``, ``"4m"``, ``"2h"``, ``"3d"``."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{int(seconds)}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h"
+    return f"{int(seconds // 86400)}d"
+
+
+def overall_state(rows: list[HealthRow], expected: int = 0) -> Overall:
+    """``fail`` if any row fails; ``unknown`` if a row is unknown or a probe has no
+    result yet (``expected`` main rows); else ``ok``."""
+    if any(r.state == "fail" for r in rows):
+        return "fail"
+    mains = sum(1 for r in rows if r.parent is None)
+    if not rows or mains < expected or any(r.state == "unknown" for r in rows):
+        return "unknown"
+    return "ok"
+
+
+def describe_probe(probe: AnyProbe | None) -> str:
+    """Where a probe looks: its URL, ``host:port`` or command."""
+    if isinstance(probe, HttpProbe):
+        return f"{probe.method} {probe.url}"
+    if isinstance(probe, TcpProbe):
+        return f"tcp {probe.host}:{probe.port}"
+    if isinstance(probe, CommandProbe):
+        if probe.run:
+            return " ".join(probe.run)
+        return next(iter((probe.script or "").strip().splitlines()), "")
+    return ""
+
+
+class HealthPane(Pane):
+    """Probe results in a table; ``ctrl+r`` re-probes everything now."""
+
+    PANE_TITLE = "Health"
+    PANE_NUMBER = 1
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+r", "refresh", "Re-probe", id="health.refresh"),
+        Binding("enter", "detail", "Detail", show=False, id="health.detail"),
+        Binding("j", "cursor_down", "Down", show=False, id="health.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="health.up"),
+    ]
+
+    class Updated(Message):
+        """New probe results: ``rows`` are the fresh results of this update only (feed
+        them to ``MetricsPane.observe_probe``); ``overall`` covers every probe."""
+
+        def __init__(self, rows: list[HealthRow], overall: Overall) -> None:
+            super().__init__()
+            self.rows = rows
+            self.overall = overall
+
+    def __init__(self, context: CockpitContext, *, id: str | None = "health") -> None:
+        super().__init__(context, id=id)
+        self._probes: dict[str, AnyProbe] = {p.name: p for p in context.loaded.profile.health}
+        self._order: list[str] = list(self._probes)
+        self._results: dict[str, list[HealthRow]] = {}
+        self._shown: dict[str, tuple[tuple[str, str], ...]] = {}  # row key -> cells shown
+        self._row_info: dict[str, HealthRow | None] = {}  # row key -> row (None: pending)
+        self._probe_timers: dict[str, Timer] = {}
+        self._inflight: set[str] = set()
+        self._checker: HealthChecker | None = None
+
+    def compose(self) -> ComposeResult:
+        table: DataTable[Text] = DataTable(cursor_type="row", id="health-table")
+        for key, width in _COLUMNS:
+            table.add_column(key, key=key, width=width)
+        yield table
+
+    def on_mount(self) -> None:
+        self._sync_table()
+        if not self.context.live:
+            return
+        self._checker = HealthChecker(list(self._probes.values()), self.context.backend)
+        for name in self._probes:
+            self._start(name)
+        self.set_interval(1.0, self._tick_ages)
+
+    async def on_unmount(self) -> None:
+        for timer in self._probe_timers.values():
+            timer.stop()
+        self._probe_timers.clear()
+        if self._checker is not None:
+            checker, self._checker = self._checker, None
+            await checker.close()
+
+    @property
+    def table(self) -> DataTable[Text]:
+        return self.query_one("#health-table", DataTable)
+
+    @property
+    def rows(self) -> list[HealthRow]:
+        """Every current result, in profile order, sub-checks after their probe."""
+        return [row for name in self._order for row in self._results.get(name, [])]
+
+    @property
+    def overall(self) -> Overall:
+        return overall_state(self.rows, expected=len(self._order))
+
+    # -- polling --------------------------------------------------------------------------
+
+    def _start(self, name: str) -> None:
+        """Probe ``name`` now in a worker, unless it is already running."""
+        timer = self._probe_timers.pop(name, None)
+        if timer is not None:
+            timer.stop()
+        if name in self._inflight or self._checker is None:
+            return
+        self._inflight.add(name)
+        self.run_worker(self._probe(name), group="health", exit_on_error=False)
+
+    async def _probe(self, name: str) -> None:
+        probe = self._probes[name]
+        checker = self._checker
+        try:
+            assert checker is not None
+            rows = await checker.check(probe)
+        except Exception as exc:  # run_probe never raises; keep polling if it ever does
+            rows = [HealthRow(name, "fail", None, f"internal error: {exc}", time.time())]
+        finally:
+            self._inflight.discard(name)
+        if self._checker is None or not self.is_attached:  # unmounting
+            return
+        self._apply(rows)
+        # Re-arm only now that the probe is done: a slow probe never piles up.
+        self._probe_timers[name] = self.set_timer(probe.interval, lambda: self._start(name))
+
+    def action_refresh(self) -> None:
+        """Re-probe every probe now; their timers restart from their results."""
+        if not self.context.live:
+            return
+        for name in self._probes:
+            self._start(name)
+        self.set_status("re-probing…")
+
+    # -- display --------------------------------------------------------------------------
+
+    def show_rows(self, rows: list[HealthRow]) -> None:
+        """Show these results (replacing the rows of the probes they belong to)."""
+        self._apply(rows)
+
+    def _apply(self, rows: list[HealthRow]) -> None:
+        grouped: dict[str, list[HealthRow]] = {}
+        for row in rows:
+            grouped.setdefault(row.parent or row.name, []).append(row)
+        for name, group in grouped.items():
+            group.sort(key=lambda r: r.parent is not None)  # the probe's row first
+            if name not in self._order:
+                self._order.append(name)
+            self._results[name] = group
+        self._sync_table()
+        overall = self.overall
+        failing = sum(1 for r in self.rows if r.state == "fail")
+        self.set_status(f"{overall.upper()} · {failing} failing" if failing else overall.upper())
+        self.post_message(self.Updated(list(rows), overall))
+
+    def _wanted(self) -> list[tuple[str, HealthRow | None, str]]:
+        """(row key, result or None while pending, probe name) in display order."""
+        out: list[tuple[str, HealthRow | None, str]] = []
+        for name in self._order:
+            results = self._results.get(name)
+            if not results:
+                out.append((name, None, name))
+                continue
+            out.extend((row.name, row, name) for row in results)
+        return out
+
+    def _cells(self, row: HealthRow | None, probe: str, now: float) -> tuple[Text, ...]:
+        if row is None:
+            label, style = _STATE["pending"]
+            return (Text(label, style=style), Text(probe), Text("-"), Text("-"), Text(""))
+        label, style = _STATE[row.state]
+        if row.parent is not None:
+            short = row.name[len(row.parent) + 1:] if row.name.startswith(row.parent + "/") \
+                else row.name
+            name = Text("  └ " + short)
+        else:
+            name = Text(row.name, style="bold")
+        reason = "" if row.state == "ok" else row.reason
+        return (
+            Text(label, style=style),
+            name,
+            Text(format_latency(row.latency_ms), justify="right"),
+            Text(format_age(now - row.checked_at), justify="right"),
+            Text(reason, style="red" if row.state == "fail" else ""),
+        )
+
+    def _sync_table(self) -> None:
+        """Bring the table in line with the results, writing only changed cells."""
+        table = self.table
+        wanted = self._wanted()
+        now = self.context.now()
+        keys = [key for key, _, _ in wanted]
+        current = [row.key.value for row in table.ordered_rows]
+        self._row_info = {key: row for key, row, _ in wanted}
+        if keys != current:  # a probe gained or lost sub-checks: rebuild (rare)
+            selected = current[table.cursor_row] if 0 <= table.cursor_row < len(current) \
+                else None
+            table.clear()
+            self._shown.clear()
+            for key, row, probe in wanted:
+                cells = self._cells(row, probe, now)
+                table.add_row(*cells, key=key)
+                self._shown[key] = tuple(_sig(c) for c in cells)
+            if selected in keys:
+                table.move_cursor(row=keys.index(selected), animate=False)
+            return
+        for key, row, probe in wanted:
+            self._update_row(key, self._cells(row, probe, now))
+
+    def _update_row(self, key: str, cells: tuple[Text, ...]) -> None:
+        shown = self._shown.get(key, ())
+        sigs = tuple(_sig(c) for c in cells)
+        if sigs == shown:
+            return
+        table = self.table
+        for i, ((column, width), cell) in enumerate(zip(_COLUMNS, cells, strict=True)):
+            if i >= len(shown) or shown[i] != sigs[i]:
+                table.update_cell(key, column, cell, update_width=width is None)
+        self._shown[key] = sigs
+
+    def _tick_ages(self) -> None:
+        """Refresh the age cells of the visible rows, when their text changed."""
+        table = self.table
+        if not table.row_count or not table.is_on_screen:
+            return
+        now = self.context.now()
+        first = int(table.scroll_y)
+        ordered = table.ordered_rows
+        for index in range(first, min(len(ordered), first + table.size.height)):
+            key = ordered[index].key.value
+            row = self._row_info.get(key or "")
+            if row is None or key is None:
+                continue
+            age = format_age(now - row.checked_at)
+            shown = self._shown.get(key)
+            if shown and shown[3][0] != age:
+                cell = Text(age, justify="right")
+                table.update_cell(key, "age", cell)
+                self._shown[key] = (*shown[:3], _sig(cell), *shown[4:])
+
+    # -- keys -----------------------------------------------------------------------------
+
+    def action_cursor_down(self) -> None:
+        self.table.action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.table.action_cursor_up()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_detail()
+
+    def action_detail(self) -> None:
+        """A notification with the selected row's reason, target and last check."""
+        table = self.table
+        if not table.row_count:
+            return
+        key = table.ordered_rows[table.cursor_row].key.value or ""
+        row = self._row_info.get(key)
+        probe = self._probes.get(row.parent or row.name if row else key)
+        lines = [describe_probe(probe)] if probe is not None else []
+        if row is None:
+            lines.append("not checked yet")
+        else:
+            checked = time.strftime("%H:%M:%S", time.localtime(row.checked_at))
+            age = format_age(self.context.now() - row.checked_at)
+            lines.append(f"{_STATE[row.state][0]} · {format_latency(row.latency_ms)}")
+            if row.reason:
+                lines.append(row.reason)
+            lines.append(f"checked at {checked} ({age} ago)")
+        severity = "error" if row is not None and row.state == "fail" else "information"
+        self.app.notify("\n".join(line for line in lines if line), title=key,
+                        severity=severity, markup=False)

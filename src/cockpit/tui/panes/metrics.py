@@ -1,0 +1,271 @@
+"""Metrics pane: one row per metric with a sparkline, the value and its threshold state.
+
+Metrics are sampled in async workers, one re-arming timer per distinct interval
+(metrics sharing an interval share a scrape). ``probe_latency`` metrics are fed by
+``observe_probe`` from the Health pane's results. Entering crit raises one
+notification per crossing; Enter opens the metric's chart.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.timer import Timer
+from textual.widgets import DataTable
+
+from cockpit.core.config.models import ProbeLatencyMetric
+from cockpit.core.sources.health import HealthRow
+from cockpit.core.sources.metrics import AnyMetric, MetricSample, MetricsSampler, MetricState
+from cockpit.tui.context import CockpitContext
+from cockpit.tui.panes.base import Pane
+from cockpit.tui.screens.chart import (
+    STATE_TEXT,
+    ChartScreen,
+    describe_threshold,
+    format_value,
+    sparkline,
+)
+
+SPARK_WIDTH = 24
+_COLUMNS = (("name", None), ("trend", SPARK_WIDTH), ("value", 12), ("state", 8),
+            ("reason", None))
+_SPARK_STYLE = {"ok": "green", "warn": "yellow", "crit": "red", "unknown": "dim"}
+
+
+def _sig(cell: Text) -> tuple[str, str]:
+    return cell.plain, str(cell.style)
+
+
+class MetricsPane(Pane):
+    """A table of metrics; Enter charts the selected one, ``ctrl+r`` samples all now."""
+
+    PANE_TITLE = "Metrics"
+    PANE_NUMBER = 4
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "Chart", id="metrics.open"),
+        Binding("ctrl+r", "refresh", "Sample now", id="metrics.refresh"),
+        Binding("j", "cursor_down", "Down", show=False, id="metrics.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="metrics.up"),
+    ]
+
+    def __init__(self, context: CockpitContext, *, id: str | None = "metrics") -> None:
+        super().__init__(context, id=id)
+        profile = context.loaded.profile
+        self._metrics: dict[str, AnyMetric] = {m.name: m for m in profile.metrics}
+        self._probe_intervals = {p.name: p.interval for p in profile.health}
+        self._sampler = MetricsSampler(list(self._metrics.values()))
+        self.states: dict[str, MetricState] = dict.fromkeys(self._metrics, "unknown")
+        #: metric names, once per notified crossing into crit (oldest first)
+        self.notified: list[str] = []
+        self._in_crit: set[str] = set()
+        self._groups: dict[float, list[str]] = {}
+        for metric in self._metrics.values():
+            if not isinstance(metric, ProbeLatencyMetric):
+                self._groups.setdefault(metric.interval, []).append(metric.name)
+        self._group_timers: dict[float, Timer] = {}
+        self._inflight: set[float] = set()
+        self._shown: dict[str, tuple[tuple[str, str], ...]] = {}
+        self._last_probe: dict[str, float] = {}  # probe -> checked_at last observed
+        self._chart: ChartScreen | None = None
+        self._stopped = False
+
+    def compose(self) -> ComposeResult:
+        table: DataTable[Text] = DataTable(cursor_type="row", id="metrics-table")
+        for key, width in _COLUMNS:
+            table.add_column(key, key=key, width=width)
+        for name in self._metrics:
+            cells = self._cells(name)
+            table.add_row(*cells, key=name)
+            self._shown[name] = tuple(_sig(c) for c in cells)
+        yield table
+
+    def on_mount(self) -> None:
+        self._update_status()
+        if self.context.live:
+            for interval in self._groups:
+                self._start(interval)
+
+    async def on_unmount(self) -> None:
+        self._stopped = True
+        for timer in self._group_timers.values():
+            timer.stop()
+        self._group_timers.clear()
+        await self._sampler.close()
+
+    @property
+    def table(self) -> DataTable[Text]:
+        return self.query_one("#metrics-table", DataTable)
+
+    # -- polling --------------------------------------------------------------------------
+
+    def _start(self, interval: float) -> None:
+        """Sample the metrics of one interval now, unless they are being sampled."""
+        timer = self._group_timers.pop(interval, None)
+        if timer is not None:
+            timer.stop()
+        if interval in self._inflight:
+            return
+        self._inflight.add(interval)
+        self.run_worker(self._sample(interval), group="metrics", exit_on_error=False)
+
+    async def _sample(self, interval: float) -> None:
+        names = self._groups[interval]
+        try:
+            samples = await self._sampler.sample_all(names=names)
+        except Exception as exc:  # sample_all never raises; keep polling if it ever does
+            now = time.time()
+            samples = {n: MetricSample(None, "unknown", f"internal error: {exc}", now)
+                       for n in names}
+        finally:
+            self._inflight.discard(interval)
+        if self._stopped or not self.is_attached:
+            return
+        self._apply(samples)
+        # Re-arm only now that the scrape is done: a slow endpoint never piles up.
+        self._group_timers[interval] = self.set_timer(interval, lambda: self._start(interval))
+
+    def action_refresh(self) -> None:
+        """Sample every metric now; the timers restart from the results."""
+        if self.context.live:
+            for interval in self._groups:
+                self._start(interval)
+
+    def observe_probe(self, rows: Iterable[HealthRow]) -> None:
+        """Feed Health results (``HealthPane.Updated.rows``) to the probe latency metrics.
+
+        Results already seen (same probe, not newer) are ignored, so a row is never
+        counted twice in a series.
+        """
+        fresh: list[HealthRow] = []
+        for row in rows:
+            if row.parent is None and row.checked_at > self._last_probe.get(row.name, -1.0):
+                self._last_probe[row.name] = row.checked_at
+                fresh.append(row)
+        if not fresh:
+            return
+        self._sampler.observe_probe(fresh)
+        probes = {row.name for row in fresh}
+        samples: dict[str, MetricSample] = {}
+        for metric in self._metrics.values():
+            if isinstance(metric, ProbeLatencyMetric) and metric.probe in probes:
+                last = self._sampler.series(metric.name).last
+                if last is not None:
+                    samples[metric.name] = last
+        if samples:
+            self._apply(samples)
+
+    # -- display --------------------------------------------------------------------------
+
+    def show_samples(self, samples: dict[str, MetricSample],
+                     history: dict[str, list[float | None]] | None = None) -> None:
+        """Show these readings. ``history[name]``, when given, replaces that metric's whole
+        window (the sample is then only its current reading); else the sample is appended.
+        """
+        known: dict[str, MetricSample] = {}
+        for name, sample in samples.items():
+            if name not in self._metrics:
+                continue
+            series = self._sampler.series(name)
+            if history is not None and name in history:
+                series.values.clear()
+                series.values.extend(history[name])
+                series.last = sample
+            else:
+                series.append(sample)
+            known[name] = sample
+        self._apply(known)
+
+    def _apply(self, samples: dict[str, MetricSample]) -> None:
+        for name, sample in samples.items():
+            self._check_crit(name, sample)
+            self.states[name] = sample.state
+            cells = self._cells(name)
+            shown = self._shown.get(name, ())
+            sigs = tuple(_sig(c) for c in cells)
+            if sigs != shown:
+                table = self.table
+                for i, ((column, width), cell) in enumerate(zip(_COLUMNS, cells, strict=True)):
+                    if i >= len(shown) or shown[i] != sigs[i]:
+                        table.update_cell(name, column, cell, update_width=width is None)
+                self._shown[name] = sigs
+            chart = self._chart
+            if chart is not None and chart.metric.name == name and chart.is_attached:
+                chart.update_data(list(self._sampler.series(name).values), sample)
+        self._update_status()
+
+    def _check_crit(self, name: str, sample: MetricSample) -> None:
+        """One notification per crossing into crit; ok or warn arms the next one."""
+        if sample.state == "crit" and name not in self._in_crit:
+            self._in_crit.add(name)
+            self.notified.append(name)
+            metric = self._metrics[name]
+            self.app.notify(
+                f"{name} is {format_value(sample.value, metric.unit)} "
+                f"(crit {describe_threshold(metric.crit)})",
+                title="Metric CRIT", severity="error", markup=False,
+            )
+        elif sample.state in ("ok", "warn"):
+            self._in_crit.discard(name)
+
+    def _cells(self, name: str) -> tuple[Text, ...]:
+        metric = self._metrics[name]
+        series = self._sampler.series(name)
+        sample = series.last
+        state = sample.state if sample is not None else "unknown"
+        label, style = STATE_TEXT[state]
+        if sample is None:
+            reason = "waiting for a probe result" if isinstance(metric, ProbeLatencyMetric) \
+                else "not sampled yet"
+        elif sample.error:
+            reason = sample.error
+        elif state in ("warn", "crit"):
+            reason = f"{state} {describe_threshold(getattr(metric, state))}"
+        else:
+            reason = ""
+        return (
+            Text(name),
+            Text(sparkline(series.values, SPARK_WIDTH), style=_SPARK_STYLE[state]),
+            Text(format_value(sample.value if sample else None, metric.unit), justify="right"),
+            Text(label, style=style),
+            Text(reason, style="dim" if sample is None else ""),
+        )
+
+    def _update_status(self) -> None:
+        counts = {s: sum(1 for v in self.states.values() if v == s) for s in ("warn", "crit")}
+        parts = [f"{n} {s.upper()}" for s, n in counts.items() if n]
+        self.set_status(" · ".join(parts) if parts else f"{len(self.states)} metrics")
+
+    # -- keys -----------------------------------------------------------------------------
+
+    def action_cursor_down(self) -> None:
+        self.table.action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.table.action_cursor_up()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_open(self) -> None:
+        """Open the chart of the selected metric."""
+        table = self.table
+        if not table.row_count:
+            return
+        name = table.ordered_rows[table.cursor_row].key.value or ""
+        metric = self._metrics.get(name)
+        if metric is None:
+            return
+        series = self._sampler.series(name)
+        interval = self._probe_intervals.get(metric.probe, metric.interval) \
+            if isinstance(metric, ProbeLatencyMetric) else metric.interval
+        self._chart = ChartScreen(metric, list(series.values), series.last, interval=interval)
+        self.app.push_screen(self._chart, callback=self._chart_closed)
+
+    def _chart_closed(self, _result: None) -> None:
+        self._chart = None

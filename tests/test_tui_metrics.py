@@ -1,0 +1,275 @@
+"""Metrics pane against a real Prometheus exposition endpoint on loopback."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from textual.widgets import Static
+
+from cockpit.core.sources.health import HealthRow
+from cockpit.core.sources.metrics import MetricSample
+from cockpit.tui.panes.metrics import SPARK_WIDTH, MetricsPane
+from cockpit.tui.screens import chart as chart_module
+from cockpit.tui.screens.chart import (
+    ChartScreen,
+    format_number,
+    format_value,
+    sparkline,
+    text_chart,
+)
+from tests.support import async_wait_until
+from tests.tui_support import FROZEN_TIME, PaneHarness, make_context
+
+
+class Exporter:
+    """A loopback /metrics page from a live CollectorRegistry; counts scrapes."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.queue = Gauge("test_queue_depth", "queue depth", registry=self.registry)
+        self.hits = 0
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner.hits += 1
+                body = generate_latest(owner.registry)
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def exporter() -> Iterator[Exporter]:
+    server = Exporter()
+    yield server
+    server.close()
+
+
+def profile(url: str, interval: str = "100ms") -> str:
+    return f"""
+        name: t
+        health:
+          - name: api
+            kind: tcp
+            port: 9
+            interval: 7s
+        metrics:
+          - name: queue
+            kind: prometheus
+            url: {url}/metrics
+            metric: test_queue_depth
+            interval: {interval}
+            warn: {{above: 20}}
+            crit: {{above: 50}}
+          - name: lat
+            kind: probe_latency
+            probe: api
+            unit: ms
+            warn: {{above: 300}}
+            crit: {{above: 1000}}
+    """
+
+
+class Harness(PaneHarness):
+    """Records every notification."""
+
+    def __init__(self, factory) -> None:
+        super().__init__(factory)
+        self.notes: list[tuple[str, str]] = []
+
+    def notify(self, message: str, **kw: Any) -> None:
+        self.notes.append((message, kw.get("severity", "information")))
+        super().notify(message, **kw)
+
+
+def cells(pane: MetricsPane, key: str) -> list[str]:
+    return [cell.plain for cell in pane.table.get_row(key)]
+
+
+async def test_live_thresholds_notify_once_per_crossing(
+    tmp_path: Path, exporter: Exporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    context = make_context(tmp_path, profile(exporter.url))
+    app = Harness(lambda: MetricsPane(context))
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.query_one(MetricsPane)
+
+        async def reach(value: float, state: str, scrapes: int = 0) -> None:
+            exporter.queue.set(value)
+            await async_wait_until(lambda: pane.states["queue"] == state, what=state)
+            hits = exporter.hits
+            await async_wait_until(lambda: exporter.hits >= hits + scrapes, what="scrapes")
+            await pilot.pause()
+
+        await reach(5, "ok")
+        assert cells(pane, "queue")[2:] == ["5", "● OK", ""]
+        spark = len(cells(pane, "queue")[1].strip())
+        await reach(30, "warn")
+        assert cells(pane, "queue")[2:] == ["30", "▲ WARN", "warn > 20"]
+        assert len(cells(pane, "queue")[1].strip()) > spark
+        assert len(cells(pane, "queue")[1]) == SPARK_WIDTH
+        await reach(80, "crit", scrapes=4)  # several refreshes while crit: one notification
+        assert cells(pane, "queue")[2:] == ["80", "✗ CRIT", "crit > 50"]
+        assert pane.notified == ["queue"]
+        assert [n for n in app.notes if n[1] == "error"] == [("queue is 80 (crit > 50)", "error")]
+        await reach(60, "crit", scrapes=2)
+        assert pane.notified == ["queue"]
+        await reach(5, "ok")
+        assert pane.notified == ["queue"]
+        await reach(90, "crit", scrapes=2)
+        assert pane.notified == ["queue", "queue"]
+        assert len([n for n in app.notes if n[1] == "error"]) == 2
+
+        # Enter opens the chart; Esc closes it.
+        assert pane.table.cursor_row == 0
+        await pilot.press("enter")
+        await async_wait_until(lambda: isinstance(app.screen, ChartScreen), what="chart")
+        chart = app.screen
+        assert isinstance(chart, ChartScreen) and chart.metric.name == "queue"
+        assert "✗ CRIT" in chart.title_text() and chart.uses_plotext
+        windows = len(chart.values)
+        await async_wait_until(lambda: len(chart.values) > windows, what="live chart")
+        await pilot.press("escape")
+        await async_wait_until(lambda: not isinstance(app.screen, ChartScreen), what="closed")
+        assert len(app.screen_stack) == 1
+
+
+async def test_refresh_and_probe_latency(tmp_path: Path, exporter: Exporter) -> None:
+    context = make_context(tmp_path, profile(exporter.url, interval="1h"))
+    app = Harness(lambda: MetricsPane(context))
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.query_one(MetricsPane)
+        exporter.queue.set(3)
+        await async_wait_until(lambda: pane.states["queue"] == "ok", what="first scrape")
+        hits = exporter.hits
+        exporter.queue.set(25)
+        await pilot.press("ctrl+r")
+        await async_wait_until(lambda: pane.states["queue"] == "warn", timeout=3, what="refresh")
+        assert exporter.hits == hits + 1
+
+        assert cells(pane, "lat")[2:] == ["n/a", "? n/a", "waiting for a probe result"]
+        row = HealthRow("api", "ok", 34.2, "HTTP 200", time.time())
+        pane.observe_probe([row, HealthRow("api/db", "ok", 1.0, "ok", row.checked_at, "api")])
+        pane.observe_probe([row])  # the same result again: not counted twice
+        await pilot.pause()
+        assert cells(pane, "lat")[2:4] == ["34.2 ms", "● OK"]
+        assert len(pane._sampler.series("lat").values) == 1
+        pane.observe_probe([HealthRow("api", "ok", 1500.0, "HTTP 200", row.checked_at + 1)])
+        pane.observe_probe([HealthRow("api", "fail", None, "connection refused",
+                                      row.checked_at + 2)])
+        await pilot.pause()
+        assert pane.notified == ["lat"]
+        assert cells(pane, "lat")[2:] == ["n/a", "? n/a", "connection refused"]
+        assert len(cells(pane, "lat")[1].strip()) == 3
+        assert cells(pane, "lat")[1].endswith("·")
+
+
+async def test_show_samples_offline_and_chart(tmp_path: Path) -> None:
+    context = make_context(tmp_path, profile("http://127.0.0.1:9"), live=False)
+    app = Harness(lambda: MetricsPane(context))
+    async with app.run_test(size=(100, 24)) as pilot:
+        pane = app.query_one(MetricsPane)
+        history = [float(v) for v in range(0, 80, 4)]
+        pane.show_samples({"queue": MetricSample(76.0, "crit", None, FROZEN_TIME)},
+                          history={"queue": history})
+        await pilot.pause()
+        assert cells(pane, "queue")[1] == sparkline(history, SPARK_WIDTH)
+        assert cells(pane, "queue")[1].strip().startswith("▁") and cells(pane, "queue")[1][-1] == "█"
+        assert pane.states == {"queue": "crit", "lat": "unknown"} and pane.notified == ["queue"]
+        pane.show_samples({"lat": MetricSample(None, "unknown", "timed out after 3.0s",
+                                               FROZEN_TIME)})
+        await pilot.pause()
+        assert cells(pane, "lat")[2:] == ["n/a", "? n/a", "timed out after 3.0s"]
+        await pilot.press("enter")
+        await pilot.pause()
+        chart = app.screen
+        assert isinstance(chart, ChartScreen)
+        assert chart.values == history
+        assert chart.title_text() == "queue — ✗ CRIT · now 76"
+        assert "warn > 20" in chart.legend_text() and "crit > 50" in chart.legend_text()
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("j", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ChartScreen) and app.screen.metric.name == "lat"
+        assert app.screen.interval == 7.0  # the probe's interval
+        await pilot.press("escape")
+        await pilot.pause()
+        assert len(app.screen_stack) == 1
+
+
+async def test_chart_falls_back_to_text_without_plotext(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(chart_module, "PlotextPlot", None)
+    context = make_context(tmp_path, profile("http://127.0.0.1:9"), live=False)
+    app = Harness(lambda: MetricsPane(context))
+    async with app.run_test(size=(100, 24)) as pilot:
+        pane = app.query_one(MetricsPane)
+        pane.show_samples({"queue": MetricSample(8.0, "ok", None, FROZEN_TIME)},
+                          history={"queue": [1.0, None, 8.0]})
+        await pilot.press("enter")
+        await pilot.pause()
+        chart = app.screen
+        assert isinstance(chart, ChartScreen) and not chart.uses_plotext
+        assert "textual-plotext is not installed" in chart.legend_text()
+        body = chart.query_one("#chart-body", Static)
+        assert str(body.render()) == text_chart([1.0, None, 8.0], 100, 12)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert len(app.screen_stack) == 1
+
+
+def test_formatting() -> None:
+    assert [format_number(v) for v in (None, 0, 5, 0.1234, 999.4, 999.7, 1234, 12_345_678,
+                                       -2.5, 0.00001234)] == [
+        "n/a", "0", "5", "0.123", "999", "1k", "1.23k", "12.3M", "-2.5", "1.23e-05"]
+    assert format_value(87.46, "%") == "87.5%"
+    assert format_value(1.5, "req/s") == "1.5 req/s"
+    assert format_value(None, "ms") == "n/a"
+    assert sparkline([], 5) == "     "
+    assert sparkline([1, 1], 4) == "  ▄▄"
+    assert sparkline([0, None, 7], 3) == "▁·█"
+    assert sparkline(range(100), 10) == "▁▂▃▃▄▅▆▆▇█"
+    assert text_chart([0, 1], 2, 2).splitlines() == [" █", " █"]
+
+
+async def test_crash_guard_small_terminal(tmp_path: Path, exporter: Exporter) -> None:
+    context = make_context(tmp_path, profile(exporter.url))
+    app = Harness(lambda: MetricsPane(context))
+    async with app.run_test(size=(40, 12)) as pilot:
+        pane = app.query_one(MetricsPane)
+        exporter.queue.set(60)
+        await async_wait_until(lambda: pane.states["queue"] == "crit", what="crit")
+        for key in ("j", "k", "ctrl+r", "enter"):
+            await pilot.press(key)
+        await async_wait_until(lambda: isinstance(app.screen, ChartScreen), what="chart")
+        hits = exporter.hits
+        await async_wait_until(lambda: exporter.hits > hits + 2, what="live updates")
+        await pilot.pause()
+        await pilot.press("escape", "j", "enter", "escape")
+        await pilot.pause()
+        assert app.is_running and len(app.screen_stack) == 1
