@@ -22,15 +22,8 @@ def _load(args: argparse.Namespace):
 
 def cmd_tui(args: argparse.Namespace) -> int:
     """Open the TUI on the profile (the default command)."""
-    try:
-        from cockpit.tui.launcher import run_tui
-    except ImportError:
-        print(
-            "The cockpit TUI is not built yet. Meanwhile the headless commands drive the same\n"
-            "core:  cockpit run start | cockpit check | cockpit actions | cockpit run smoke-test\n"
-            "       cockpit audit verify | cockpit --help"
-        )
-        return 0
+    from cockpit.tui.launcher import run_tui
+
     return run_tui(args.profile, read_only=getattr(args, "read_only", False))
 
 

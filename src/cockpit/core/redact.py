@@ -54,6 +54,18 @@ _PRECHECK = re.compile(
     r"|xox[abprs]-|sk[-_]|aiza|eyj|client[_-]?key|auth[_-]?key"
 )
 
+#: Lower-case fragments one of which every secret pattern below contains. A plain
+#: substring scan is ~20x cheaper than the case-insensitive alternation above.
+_HINTS = ("pass", "secret", "token", "key", "private", "credential", "authoriz", "bearer",
+          "cookie", "://", "akia", "asia", "gh", "xox", "sk-", "sk_", "aiza", "eyj")
+
+
+def _suspicious(text: str) -> bool:
+    """Whether ``text`` may hold a secret: a cheap test before the real patterns."""
+    low = text.lower()
+    return any(hint in low for hint in _HINTS) and _PRECHECK.search(text) is not None
+
+
 _PEM = re.compile(
     r"(-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----)(.*?)(?:(-----END \2PRIVATE KEY-----)|\Z)",
     re.DOTALL,
@@ -175,7 +187,7 @@ class Redactor:
             return text
         if self._literals is not None:
             text = self._literals.sub(MASK, text)
-        if not _PRECHECK.search(text):
+        if not _suspicious(text):
             return text
         if "-----BEGIN" in text:
             text = _PEM.sub(_pem, text)

@@ -7,6 +7,7 @@ keys and layout together.
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from textual import on, work
@@ -36,7 +37,11 @@ from cockpit.tui.themes import DEFAULT_THEME, load_themes
 
 #: Below this size the panes are shown one at a time, with a tab line to switch.
 WIDE_WIDTH, WIDE_HEIGHT = 120, 40
-PANE_IDS = {1: "health", 2: "logs", 3: "audit", 4: "metrics", 5: "runs"}
+
+
+def _freeze_heap() -> None:
+    gc.collect()
+    gc.freeze()
 
 
 class PaneTabs(Static):
@@ -112,15 +117,30 @@ class CockpitApp(App[Any]):
     # -- layout ---------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield CockpitHeader(self.context)
-        yield PaneTabs(id="tabs")
-        with Container(id="panes"):
-            yield HealthPane(self.context, id="health")
-            yield MetricsPane(self.context, id="metrics")
-            yield LogsPane(self.context, id="logs")
-            yield AuditPane(self.context, id="audit")
-            yield RunsPane(self.context, id="runs")
+        # Panes are kept by reference: queries from the app run on the *current* screen,
+        # which may be a modal.
+        self.header = CockpitHeader(self.context)
+        self.tabs = PaneTabs(id="tabs")
+        self.panes: dict[int, Pane] = {
+            1: HealthPane(self.context, id="health"),
+            4: MetricsPane(self.context, id="metrics"),
+            2: LogsPane(self.context, id="logs"),
+            3: AuditPane(self.context, id="audit"),
+            5: RunsPane(self.context, id="runs"),
+        }
+        self.panes_container = Container(*self.panes.values(), id="panes")
+        yield self.header
+        yield self.tabs
+        yield self.panes_container
         yield Footer(compact=True, show_command_palette=False)
+
+    @property
+    def runs_pane(self) -> RunsPane:
+        return self.panes[5]  # type: ignore[return-value]
+
+    @property
+    def audit_pane(self) -> AuditPane:
+        return self.panes[3]  # type: ignore[return-value]
 
     def on_mount(self) -> None:
         if self.context.settings.keymap:
@@ -131,6 +151,10 @@ class CockpitApp(App[Any]):
         self.pane(1).focus_pane()
         if self.context.live and self.context.loaded.profile.demo:
             self.ensure_demo()
+        # Move everything alive after start-up out of the collector's sight: full
+        # collections of Textual's widget graph otherwise stall the UI for 50-75 ms
+        # under a log firehose (bench/log_ingest.py).
+        self.call_after_refresh(_freeze_heap)
 
     def on_resize(self, event) -> None:
         self._apply_layout(event.size.width, event.size.height)
@@ -138,35 +162,35 @@ class CockpitApp(App[Any]):
     def _apply_layout(self, width: int, height: int) -> None:
         compact = width < WIDE_WIDTH or height < WIDE_HEIGHT
         self.compact = compact
-        self.screen.set_class(compact, "-compact")
-        self.query_one("#panes").set_class(compact, "-compact")
+        self.screen_stack[0].set_class(compact, "-compact")
+        self.panes_container.set_class(compact, "-compact")
         self._mark_active()
 
     def _mark_active(self) -> None:
-        for number, pane_id in PANE_IDS.items():
-            self.query_one(f"#{pane_id}", Pane).set_class(number == self.active_pane, "-active")
-        self.query_one(PaneTabs).show_active(self.active_pane, self.pane_titles())
+        for number, pane in self.panes.items():
+            pane.set_class(number == self.active_pane, "-active")
+        self.tabs.show_active(self.active_pane, self.pane_titles())
 
     def pane(self, number: int) -> Pane:
-        return self.query_one(f"#{PANE_IDS[number]}", Pane)
+        return self.panes[number]
 
     def pane_titles(self) -> list[tuple[int, str]]:
-        return [(n, self.query_one(f"#{pid}", Pane).PANE_TITLE) for n, pid in PANE_IDS.items()]
+        return [(n, self.panes[n].PANE_TITLE) for n in sorted(self.panes)]
 
     def action_show_pane(self, number: int) -> None:
         """Jump to pane ``number`` (1-5): shown alone in the compact layout, focused."""
-        if self.screen.maximized is not None:
-            self.screen.minimize()
+        main = self.screen_stack[0]
+        if main.maximized is not None:
+            main.minimize()
         self.active_pane = number
         self._mark_active()
         self.pane(number).focus_pane()
 
     def action_cycle_pane(self, step: int) -> None:
-        self.action_show_pane((self.active_pane - 1 + step) % len(PANE_IDS) + 1)
+        self.action_show_pane((self.active_pane - 1 + step) % len(self.panes) + 1)
 
     def on_descendant_focus(self, event) -> None:
-        for number, pane_id in PANE_IDS.items():
-            pane = self.query_one(f"#{pane_id}", Pane)
+        for number, pane in self.panes.items():
             if event.widget is pane or pane in event.widget.ancestors:
                 if number != self.active_pane:
                     self.active_pane = number
@@ -193,7 +217,7 @@ class CockpitApp(App[Any]):
 
     def switch_profile(self, path: str) -> None:
         """Leave this cockpit and open another profile (the launcher re-opens the app)."""
-        if self.query_one(RunsPane).running_entries:
+        if self.runs_pane.running_entries:
             self.notify(
                 "actions are running: wait for them or cancel them first", severity="warning"
             )
@@ -204,8 +228,8 @@ class CockpitApp(App[Any]):
 
     @on(HealthPane.Updated)
     def _health_updated(self, event: HealthPane.Updated) -> None:
-        self.query_one(CockpitHeader).health = event.overall
-        self.query_one(MetricsPane).observe_probe(event.rows)
+        self.header.health = event.overall
+        self.panes[4].observe_probe(event.rows)
 
     # -- help -----------------------------------------------------------------------------
 
@@ -227,7 +251,7 @@ class CockpitApp(App[Any]):
 
     def action_operator_trail(self) -> None:
         self.action_show_pane(3)
-        audit = self.query_one(AuditPane)
+        audit = self.audit_pane
         if audit.view != "operator":
             audit.action_toggle_view()
 
@@ -258,7 +282,7 @@ class CockpitApp(App[Any]):
             return None
         entry = RunEntry(self._next_run, prepared, started=self.context.now())
         self._next_run += 1
-        runs = self.query_one(RunsPane)
+        runs = self.runs_pane
         policy = decide(action, read_only=runner.read_only, confirmed=True)
         if not policy.allowed:
             return self._denied(entry, runner.record_denial(prepared, policy))
@@ -288,7 +312,7 @@ class CockpitApp(App[Any]):
 
     def _denied(self, entry: RunEntry, outcome) -> RunEntry:
         entry.finish(outcome)
-        runs = self.query_one(RunsPane)
+        runs = self.runs_pane
         runs.add_run(entry)
         self.notify(
             f"{entry.action_id} refused: {outcome.message} "
@@ -308,7 +332,7 @@ class CockpitApp(App[Any]):
                 severity="information" if ok else "error",
                 timeout=5 if ok else 10,
             )
-        audit = self.query_one(AuditPane)
+        audit = self.audit_pane
         if hasattr(audit, "refresh_operator_trail"):
             audit.refresh_operator_trail()
 
@@ -349,20 +373,20 @@ class CockpitApp(App[Any]):
             return
         except (TimeoutError, OSError):
             pass
-        header = self.query_one(CockpitHeader)
+        header = self.header
         header.note = "starting the demo service…"
         worker = self._action_flow("start", {"kind": "auto-start"})
         entry = await worker.wait()
         header.note = ""
         self.started_demo = entry is not None and entry.status == "succeeded"
         if self.started_demo:
-            self.query_one(HealthPane).action_refresh()
+            self.panes[1].action_refresh()
 
     # -- quitting -------------------------------------------------------------------------
 
     @work(group="quit", exit_on_error=False)
     async def action_quit_cockpit(self) -> None:
-        running = self.query_one(RunsPane).running_entries
+        running = self.runs_pane.running_entries
         if running:
             names = ", ".join(e.action_id for e in running)
             confirmed = await self.push_screen_wait(

@@ -14,7 +14,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 if TYPE_CHECKING:
     from cockpit.tui.app import CockpitApp
 
-_DANGER = {"safe": "safe", "caution": "CAUTION", "dangerous": "DANGEROUS"}
+_DANGER = {"safe": "safe", "caution": "caution", "dangerous": "⚠ DANGEROUS"}
 
 
 class ActionCommands(Provider):
@@ -29,7 +29,7 @@ class ActionCommands(Provider):
         read_only = app.context.read_only or app.context.loaded.profile.read_only
         for action in app.context.loaded.profile.actions:
             refused = read_only and action.danger != "safe"
-            label = f"{action.id} — {action.title} [{_DANGER[action.danger]}]"
+            label = f"{action.id} — {action.title} · {_DANGER[action.danger]}"
             if refused:
                 label += " (refused: read-only)"
             haystack = " ".join(

@@ -163,6 +163,8 @@ class ActionRunner:
             [v for k, v in loaded.env.items() if _looks_secret(k) and len(v) >= 4]
         )
         self.operator = operator or current_operator()
+        #: where fresh trace ids come from (tests with frozen screens replace it)
+        self.trace_ids: Callable[[], str] = new_trace_id
 
     # -- preparing ------------------------------------------------------------------------
 
@@ -185,7 +187,7 @@ class ActionRunner:
         if isinstance(action, str):
             action = self.action(action)
         values = validate_params(action, raw_params or {})
-        trace_id = trace_id or new_trace_id()
+        trace_id = trace_id or self.trace_ids()
         env = {
             **self.loaded.env,
             **action.env,

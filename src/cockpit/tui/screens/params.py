@@ -54,7 +54,7 @@ class ParamFormScreen(ModalScreen[dict[str, Any] | None]):
         field_id = f"param-{param.name}"
         if param.type == "choice":
             options = [(choice, choice) for choice in param.choices or []]
-            value = param.default if param.default in (param.choices or []) else Select.BLANK
+            value = param.default if param.default in (param.choices or []) else Select.NULL
             return Select(options, value=value, id=field_id, allow_blank=param.default is None)
         if param.type == "bool":
             return Switch(value=bool(param.default), id=field_id)
@@ -74,7 +74,7 @@ class ParamFormScreen(ModalScreen[dict[str, Any] | None]):
         for param in self.action.params:
             widget = self.query_one(f"#param-{param.name}")
             if isinstance(widget, Select):
-                if widget.value is not Select.BLANK:
+                if widget.value is not Select.NULL:
                     values[param.name] = widget.value
             elif isinstance(widget, Switch) or (isinstance(widget, Input) and widget.value != ""):
                 values[param.name] = widget.value

@@ -1,0 +1,155 @@
+"""Start-up time and idle cost of the cockpit TUI, measured through a real pty.
+
+    python bench/tui_pty.py [--runs 5] [--idle-seconds 20] [--size 80x24]
+
+Starts the demo service, then:
+- start-up: time from spawning ``cockpit`` to its first frame, and to the first frame
+  with data (the header saying "healthy"), against a minimal Textual app's first frame;
+- idle: CPU % of the cockpit process and bytes/s it writes to the terminal while the
+  demo's synthetic traffic keeps every pane moving, against ``tail -f`` of the demo log.
+Prints medians. Timings are figures to read, never pass/fail tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import pty
+import select
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+from pathlib import Path
+
+import psutil
+
+BIN = Path(sys.executable).parent
+MINIMAL_APP = (
+    "from textual.app import App\nfrom textual.widgets import Static\n"
+    "class A(App):\n    def compose(self):\n        yield Static('hello healthy')\nA().run()\n"
+)
+
+
+def spawn(argv: list[str], env: dict[str, str], cols: int, rows: int) -> tuple[int, int]:
+    pid, fd = pty.fork()
+    if pid == 0:  # child
+        os.execvpe(argv[0], argv, env)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    return pid, fd
+
+
+def read_until(fd: int, marker: bytes, deadline: float) -> tuple[float | None, float | None, int]:
+    """Seconds to the first byte and to ``marker``; bytes read."""
+    start = time.perf_counter()
+    first = None
+    buf = b""
+    total = 0
+    while time.perf_counter() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.05)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        total += len(chunk)
+        if first is None:
+            first = time.perf_counter() - start
+        buf = (buf + chunk)[-4096:]
+        if marker in buf:
+            return first, time.perf_counter() - start, total
+    return first, None, total
+
+
+def stop(pid: int, fd: int) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    end = time.time() + 5
+    while time.time() < end:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                break
+        except ChildProcessError:
+            break
+        try:
+            select.select([fd], [], [], 0.05)
+            os.read(fd, 65536)
+        except OSError:
+            pass
+    else:
+        os.kill(pid, signal.SIGKILL)
+    os.close(fd)
+
+
+def measure_idle(argv, env, cols, rows, settle, seconds) -> tuple[float, float]:
+    pid, fd = spawn(argv, env, cols, rows)
+    read_until(fd, b"\x00never", time.perf_counter() + settle)
+    proc = psutil.Process(pid)
+    cpu0 = sum(proc.cpu_times()[:2])
+    t0 = time.perf_counter()
+    _first, _hit, total = read_until(fd, b"\x00never", t0 + seconds)
+    elapsed = time.perf_counter() - t0
+    cpu = sum(proc.cpu_times()[:2]) - cpu0
+    stop(pid, fd)
+    return 100 * cpu / elapsed, total / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--idle-seconds", type=float, default=20.0)
+    parser.add_argument("--size", default="80x24")
+    args = parser.parse_args()
+    cols, rows = (int(x) for x in args.size.split("x"))
+
+    tmp = Path(tempfile.mkdtemp(prefix="cockpit-bench-"))
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp / "state"),
+           "XDG_CONFIG_HOME": str(tmp / "config"), "COCKPIT_DEMO_PORT": "8781",
+           "TERM": "xterm-256color", "COLORTERM": "truecolor"}
+    env.pop("NO_COLOR", None)
+    subprocess.run([str(BIN / "cockpit"), "run", "start"], env=env, check=True,
+                   capture_output=True)
+    try:
+        cockpit = [str(BIN / "cockpit")]
+        minimal = [sys.executable, "-c", MINIMAL_APP]
+        rows_out = []
+        for label, argv, marker in (("cockpit (demo profile)", cockpit, b"healthy"),
+                                    ("minimal Textual app", minimal, b"hello healthy")):
+            firsts, datas = [], []
+            for _ in range(args.runs):
+                pid, fd = spawn(argv, env, cols, rows)
+                first, data, _ = read_until(fd, marker, time.perf_counter() + 20)
+                stop(pid, fd)
+                if first is not None:
+                    firsts.append(first)
+                if data is not None:
+                    datas.append(data)
+            rows_out.append((label, statistics.median(firsts) if firsts else float("nan"),
+                             statistics.median(datas) if datas else float("nan")))
+        print(f"start-up at {cols}x{rows}, median of {args.runs} runs")
+        print(f"  {'':28} {'first byte':>12} {'frame with data':>16}")
+        for label, first, data in rows_out:
+            print(f"  {label:28} {first * 1000:10.0f}ms {data * 1000:14.0f}ms")
+
+        log = tmp / "state" / "cockpit" / "demo" / "demo.log"
+        idle = measure_idle(cockpit, env, cols, rows, 5.0, args.idle_seconds)
+        tail = measure_idle(["tail", "-f", str(log)], env, cols, rows, 1.0, args.idle_seconds)
+        print(f"idle over {args.idle_seconds:.0f}s with demo traffic (after 5s to settle)")
+        print(f"  {'':28} {'CPU %':>8} {'bytes/s to tty':>16}")
+        print(f"  {'cockpit':28} {idle[0]:8.2f} {idle[1]:16.0f}")
+        print(f"  {'tail -f demo.log':28} {tail[0]:8.2f} {tail[1]:16.0f}")
+    finally:
+        subprocess.run([str(BIN / "cockpit"), "run", "stop"], env=env, capture_output=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Snapshots of the main screen, palette, params form, dangerous confirmation, help and
+metric chart at 80x24 and 120x40, each paired with a run_test test that would raise
+(a crashed app can snapshot as a blank screen)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cockpit.tui.panes.metrics import MetricsPane
+from cockpit.tui.screens.chart import ChartScreen
+from cockpit.tui.screens.confirm import ConfirmScreen
+from cockpit.tui.screens.help import HelpScreen
+from cockpit.tui.screens.params import ParamFormScreen
+from tests.snapshot_app import feed, no_blink, snapshot_app
+from tests.support import async_wait_until
+
+SIZES = [(80, 24), (120, 40)]
+
+
+async def settle(pilot) -> None:
+    feed(pilot.app)
+    await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+
+
+def before(*keys: str, text: str = ""):
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await pilot.pause()
+        for ch in text:
+            await pilot.press(ch)
+        await pilot.pause(0.3)
+        no_blink(pilot.app)
+        await pilot.pause()
+
+    return run_before
+
+
+SCENES = {
+    "main": ((), ""),
+    "palette": (("colon",), "inject"),
+    "params": (("colon",), "stress-test"),
+    "dangerous": (("colon",), "inject-fault"),
+    "help": (("question_mark",), ""),
+    "chart": (("4", "k", "k", "k", "k", "k", "k", "k", "j", "j", "j", "enter"), ""),
+}
+
+
+def _keys(scene: str) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
+    keys, text = SCENES[scene]
+    after: tuple[str, ...] = ()
+    if scene == "params":
+        after = ("enter",)
+    if scene == "dangerous":
+        after = ("enter", "enter")  # choose the hit, accept the form's default... see below
+    return keys, text, after
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("scene", list(SCENES))
+def test_snapshot(scene, size, snap_compare, tmp_path):
+    keys, text, after = _keys(scene)
+
+    async def run_before(pilot) -> None:
+        await before(*keys, text=text)(pilot)
+        for key in after:
+            await pilot.press(key)
+            await pilot.pause(0.2)
+        if scene == "dangerous":
+            form = pilot.app.screen
+            if isinstance(form, ParamFormScreen):
+                form.query_one("#param-kind").value = "errors"
+                form.submit()
+                await pilot.pause(0.3)
+        no_blink(pilot.app)
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app(tmp_path), terminal_size=size, run_before=run_before)
+
+
+EXPECTED_SCREEN = {
+    "main": None,
+    "palette": "CommandPalette",
+    "params": ParamFormScreen,
+    "dangerous": ConfirmScreen,
+    "help": HelpScreen,
+    "chart": ChartScreen,
+}
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("scene", list(SCENES))
+async def test_scene_reaches_its_screen_without_errors(scene, size, tmp_path):
+    """The run_test twin of each snapshot: the scene is really on screen, nothing raised."""
+    app = snapshot_app(tmp_path)
+    keys, text, after = _keys(scene)
+    async with app.run_test(size=size) as pilot:
+        await before(*keys, text=text)(pilot)
+        for key in after:
+            await pilot.press(key)
+            await pilot.pause(0.2)
+        if scene == "dangerous" and isinstance(app.screen, ParamFormScreen):
+            app.screen.query_one("#param-kind").value = "errors"
+            app.screen.submit()
+        expected = EXPECTED_SCREEN[scene]
+        if expected is None:
+            assert app.query_one(MetricsPane).states["QEK"] == "crit"
+        elif isinstance(expected, str):
+            await async_wait_until(lambda: type(app.screen).__name__ == expected, what=scene)
+        else:
+            await async_wait_until(lambda: isinstance(app.screen, expected), what=scene)
+        if scene == "dangerous":
+            assert app.screen.type_to_confirm == "inject-fault"
+            assert "inject-fault --kind errors" in str(app.screen.query_one("#command").render())
+        if scene == "chart":
+            assert app.screen.metric.name == "QEK"

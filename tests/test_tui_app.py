@@ -1,0 +1,256 @@
+"""Pilot tests of the cockpit app: palette, params form, confirmations, runs, layout, keys."""
+
+from __future__ import annotations
+
+import sys
+
+import orjson
+import pytest
+from textual.widgets import Button, Input
+
+from cockpit.tui.app import CockpitApp
+from cockpit.tui.panes.runs import RunsPane
+from cockpit.tui.screens.confirm import ConfirmScreen
+from cockpit.tui.screens.help import HelpScreen
+from cockpit.tui.screens.params import ParamFormScreen
+from cockpit.tui.screens.run_output import RunOutputScreen
+from cockpit.tui.settings import UserSettings
+from tests.support import async_wait_until
+from tests.tui_support import make_context
+
+PY = sys.executable
+
+PROFILE = f"""
+name: tui-test
+actions:
+  - id: hello
+    title: Say hello
+    tags: [greeting]
+    run: ["{PY}", -c, "print('hello from action')"]
+  - id: greet
+    title: Greet someone
+    params:
+      - {{name: who, type: string, regex: "[a-z]+"}}
+      - {{name: times, type: int, min: 1, max: 3, default: 1}}
+    run: ["{PY}", -c, "import sys; print(('hi ' + sys.argv[1] + ' ') * int(sys.argv[2]))", "{{who}}", "{{times}}"]
+  - id: careful
+    title: Careful thing
+    danger: caution
+    script: echo careful-done
+  - id: nuke
+    title: Nuke it
+    danger: dangerous
+    script: echo nuked
+  - id: sleepy
+    title: Sleep long
+    script: |
+      echo sleeping
+      sleep 300
+"""
+
+
+def trail(context) -> list[dict]:
+    if not context.trail_path.exists():
+        return []
+    return [orjson.loads(line) for line in context.trail_path.read_bytes().splitlines()]
+
+
+def finals(context) -> list[dict]:
+    return [r for r in trail(context) if r["status"] != "started"]
+
+
+@pytest.fixture
+def context(tmp_path):
+    return make_context(tmp_path, PROFILE)
+
+
+async def open_palette_and_run(pilot, query: str) -> None:
+    await pilot.press("colon")
+    await pilot.pause()
+    for ch in query:
+        await pilot.press(ch)
+    await async_wait_until(lambda: pilot.app.screen.query("CommandList"), what="palette")
+    await pilot.pause(0.3)
+    await pilot.press("enter")
+    await pilot.pause()
+
+
+async def test_palette_runs_a_safe_action_and_audits_it(context):
+    app = CockpitApp(context)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_palette_and_run(pilot, "hello")
+        runs = app.query_one(RunsPane)
+        await async_wait_until(lambda: runs.entries and not runs.running_entries, timeout=15,
+                               what="the run to finish")
+        [entry] = runs.entries.values()
+        assert entry.status == "succeeded"
+        assert list(entry.lines) == [("stdout", "hello from action")]
+        [final] = finals(context)
+        assert final["action"] == "hello" and final["status"] == "succeeded"
+        assert final["source"] == {"kind": "tui"}
+
+
+async def test_params_form_validates_before_running(context):
+    app = CockpitApp(context)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_palette_and_run(pilot, "greet")
+        await async_wait_until(lambda: isinstance(app.screen, ParamFormScreen), what="form")
+        form = app.screen
+        form.query_one("#param-who", Input).value = "BAD NAME"
+        form.query_one("#param-times", Input).value = "9"
+        form.submit()
+        await pilot.pause()
+        assert isinstance(app.screen, ParamFormScreen)
+        assert "does not match" in form.errors["who"]
+        assert "above the maximum" in form.errors["times"]
+        assert trail(context) == []  # nothing ran, nothing recorded
+        form.query_one("#param-who", Input).value = "bob"
+        form.query_one("#param-times", Input).value = "2"
+        form.submit()
+        runs = app.query_one(RunsPane)
+        await async_wait_until(lambda: runs.entries and not runs.running_entries, timeout=15,
+                               what="the run")
+        [entry] = runs.entries.values()
+        assert entry.lines[0][1] == "hi bob hi bob "
+        assert finals(context)[-1]["params"] == {"who": "bob", "times": 2}
+
+
+async def test_caution_asks_and_cancel_is_the_default(context):
+    app = CockpitApp(context)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_palette_and_run(pilot, "careful")
+        await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+        assert app.focused is app.screen.query_one("#cancel", Button)
+        await pilot.press("enter")  # Enter on the focused Cancel
+        await async_wait_until(lambda: finals(context), what="the denial record")
+        [rec] = finals(context)
+        assert rec["decision"] == "DENY" and rec["reason_codes"] == ["NOT_CONFIRMED"]
+        await open_palette_and_run(pilot, "careful")
+        await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+        app.screen.query_one("#confirm", Button).press()
+        await async_wait_until(lambda: len(finals(context)) == 2, timeout=15, what="the run")
+        assert finals(context)[-1]["status"] == "succeeded"
+
+
+async def test_dangerous_shows_command_and_needs_the_typed_id(context):
+    app = CockpitApp(context)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_palette_and_run(pilot, "nuke")
+        await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+        screen = app.screen
+        assert "echo nuked" in str(screen.query_one("#command").render())
+        assert screen.query_one("#confirm", Button).disabled
+        screen.query_one("#typed", Input).value = "nuk"
+        await pilot.pause()
+        assert screen.query_one("#confirm", Button).disabled
+        screen.query_one("#typed", Input).value = "nuke"
+        await pilot.pause()
+        assert not screen.query_one("#confirm", Button).disabled
+        screen.query_one("#confirm", Button).press()
+        await async_wait_until(lambda: finals(context), timeout=15, what="the run")
+        assert finals(context)[-1]["status"] == "succeeded"
+
+
+async def test_read_only_lists_but_refuses_with_the_reason(tmp_path):
+    context = make_context(tmp_path, PROFILE, read_only=True)
+    app = CockpitApp(context)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_palette_and_run(pilot, "nuke")
+        await async_wait_until(lambda: finals(context), what="the denial")
+        [rec] = finals(context)
+        assert rec["reason_codes"] == ["READ_ONLY"]
+        runs = app.query_one(RunsPane)
+        assert [e.status for e in runs.entries.values()] == ["denied"]
+
+
+async def test_cancel_a_running_action_with_confirmation(context):
+    app = CockpitApp(context)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_palette_and_run(pilot, "sleepy")
+        runs = app.query_one(RunsPane)
+        await async_wait_until(lambda: runs.entries and list(runs.values_lines())
+                               if hasattr(runs, "values_lines") else
+                               any(e.lines for e in runs.entries.values()), timeout=15,
+                               what="output")
+        await pilot.press("5")
+        await pilot.press("x")
+        await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+        app.screen.query_one("#confirm", Button).press()
+        await async_wait_until(lambda: not runs.running_entries, timeout=15, what="cancel")
+        assert finals(context)[-1]["status"] == "cancelled"
+
+
+async def test_run_output_view_and_quit_asks_while_running(context):
+    app = CockpitApp(context)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_palette_and_run(pilot, "sleepy")
+        runs = app.query_one(RunsPane)
+        await async_wait_until(lambda: any(e.lines for e in runs.entries.values()), timeout=15,
+                               what="output")
+        await pilot.press("5", "enter")
+        await async_wait_until(lambda: isinstance(app.screen, RunOutputScreen), what="output")
+        await pilot.press("escape")
+        await pilot.press("q")
+        await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="quit prompt")
+        await pilot.press("escape")  # stay
+        await pilot.pause()
+        assert app.is_running and runs.running_entries
+        await pilot.press("q")
+        await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="quit prompt")
+        app.screen.query_one("#confirm", Button).press()
+        await async_wait_until(lambda: not app.is_running or not runs.running_entries,
+                               timeout=15, what="quit")
+    assert finals(context)[-1]["status"] == "cancelled"
+
+
+async def test_compact_layout_pane_keys_and_fullscreen(context):
+    app = CockpitApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.compact
+        for key, pane_id in (("2", "logs"), ("3", "audit"), ("4", "metrics"), ("5", "runs"),
+                             ("1", "health")):
+            await pilot.press(key)
+            await pilot.pause()
+            visible = [p.id for p in app.query("Pane") if p.display]
+            assert visible == [pane_id]
+        await pilot.press("f")
+        assert app.screen.maximized is not None
+        await pilot.press("f")
+        assert app.screen.maximized is None
+        await pilot.resize_terminal(40, 12)
+        await pilot.pause()
+        await pilot.resize_terminal(200, 50)
+        await pilot.pause()
+        assert not app.compact
+        assert len([p for p in app.query("Pane") if p.display]) == 5
+
+
+async def test_help_lists_bindings_with_ids(context):
+    app = CockpitApp(context)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("question_mark")
+        await async_wait_until(lambda: isinstance(app.screen, HelpScreen), what="help")
+        ids = {row[3] for row in app.screen.rows}
+        assert {"app.quit", "app.fullscreen", "app.help"} <= ids
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_keymap_remaps_a_binding(tmp_path):
+    context = make_context(tmp_path, PROFILE,
+                           settings=UserSettings(keymap={"app.help": "h"}))
+    app = CockpitApp(context)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("h")
+        await async_wait_until(lambda: isinstance(app.screen, HelpScreen), what="help via h")
+
+
+async def test_themes_are_loaded_and_unknown_theme_falls_back(tmp_path):
+    context = make_context(tmp_path, PROFILE, settings=UserSettings(theme="nope"))
+    app = CockpitApp(context)
+    async with app.run_test(size=(120, 40)):
+        assert {"cockpit-dark", "cockpit-light", "cockpit-high-contrast"} <= set(
+            app.available_themes)
+        assert app.theme == "cockpit-dark"
+        assert any("unknown theme" in p for p in app.theme_problems)
+        assert app.animation_level == "none"
