@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from cockpit.core.backends.local import LocalBackend
 from cockpit.core.config.models import CommandProbe, HttpProbe, TcpProbe
 from cockpit.core.sources.health import HealthChecker, run_probe
-from tests.support import free_port
+from tests.support import LoopbackHTTP, free_port
 
 Route = Callable[[], tuple[int, str, bytes]]
 
@@ -23,43 +21,15 @@ def _json(status: int, body: object) -> Route:
     return lambda: (status, "application/json", json.dumps(body).encode())
 
 
-class HttpFixture:
-    """A threaded stdlib HTTP server on loopback with fixed routes."""
+class HttpFixture(LoopbackHTTP):
+    """Fixed routes: path -> () -> (status, content type, body); status 0 hangs."""
 
     def __init__(self, routes: dict[str, Route]) -> None:
-        self.release = threading.Event()
-        release = self.release
+        def respond(path: str) -> tuple[int, str, bytes]:
+            route = routes.get(path.split("?")[0])
+            return (404, "text/plain", b"not found") if route is None else route()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                route = routes.get(self.path.split("?")[0])
-                if route is None:
-                    status, ctype, body = 404, "text/plain", b"not found"
-                else:
-                    status, ctype, body = route()
-                if status == 0:  # hang until released
-                    release.wait(10)
-                    status = 200
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                       daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(respond)
 
 
 HEALTHY = {"status": "healthy", "checks": {"database": "healthy", "cache": {"status": "ok"}}}

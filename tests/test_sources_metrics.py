@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -29,7 +27,7 @@ from cockpit.core.sources.metrics import (
     parse_family,
     threshold_state,
 )
-from tests.support import async_wait_until, free_port
+from tests.support import LoopbackHTTP, async_wait_until, free_port
 
 #: Fake Prometheus answers, keyed by query, in the real /api/v1/query response format.
 PROMQL: dict[str, tuple[int, dict[str, Any]]] = {
@@ -49,47 +47,28 @@ PROMQL: dict[str, tuple[int, dict[str, Any]]] = {
 }
 
 
-class Exporter:
+class Exporter(LoopbackHTTP):
     """A loopback server: /metrics from a live CollectorRegistry, plus /api/v1/query."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.hits = 0
-        owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                ctype = "application/json"
-                if parts.path == "/metrics":
-                    owner.hits += 1
-                    status, body = 200, generate_latest(owner.registry)
-                    ctype = "text/plain; version=0.0.4; charset=utf-8"
-                elif parts.path == "/api/v1/query":
-                    query = parse_qs(parts.query).get("query", [""])[0]
-                    status, doc = PROMQL.get(query, (422, {"status": "error",
-                                                           "errorType": "execution",
-                                                           "error": "unknown"}))
-                    body = json.dumps(doc).encode()
-                else:
-                    status, body, ctype = 500, b"internal error", "text/plain"
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+        def respond(path: str) -> tuple[int, str, bytes]:
+            parts = urlsplit(path)
+            if parts.path == "/metrics":
+                self.hits += 1
+                return 200, "text/plain; version=0.0.4; charset=utf-8", generate_latest(
+                    self.registry)
+            if parts.path == "/api/v1/query":
+                query = parse_qs(parts.query).get("query", [""])[0]
+                status, doc = PROMQL.get(query, (422, {"status": "error",
+                                                       "errorType": "execution",
+                                                       "error": "unknown"}))
+                return status, "application/json", json.dumps(doc).encode()
+            return 500, "text/plain", b"internal error"
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(respond)
 
 
 @pytest.fixture

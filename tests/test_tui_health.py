@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ from textual.widgets import DataTable
 
 from cockpit.core.sources.health import HealthRow
 from cockpit.tui.panes.health import HealthPane, format_age, format_latency
-from tests.support import async_wait_until, free_port
+from tests.support import LoopbackHTTP, async_wait_until, free_port
 from tests.tui_support import FROZEN_TIME, PaneHarness, make_context
 
 HEALTHY = {"status": "healthy", "checks": {"database": "healthy", "cache": {"status": "ok"}}}
@@ -25,36 +23,19 @@ DEGRADED = {
 DOWN = {"status": "unhealthy", "checks": {"database": "down"}}
 
 
-class HealthServer:
+class HealthServer(LoopbackHTTP):
     """A loopback /health whose answer the test switches; counts requests."""
 
     def __init__(self) -> None:
         self.body: dict[str, Any] = HEALTHY
         self.status = 200
         self.hits = 0
-        owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                owner.hits += 1
-                body = json.dumps(owner.body).encode()
-                self.send_response(owner.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+        def respond(path: str) -> tuple[int, str, bytes]:
+            self.hits += 1
+            return self.status, "application/json", json.dumps(self.body).encode()
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(respond)
 
 
 @pytest.fixture

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,40 +22,24 @@ from cockpit.tui.screens.chart import (
     sparkline,
     text_chart,
 )
-from tests.support import async_wait_until
+from tests.support import LoopbackHTTP, async_wait_until
 from tests.tui_support import FROZEN_TIME, PaneHarness, make_context
 
 
-class Exporter:
+class Exporter(LoopbackHTTP):
     """A loopback /metrics page from a live CollectorRegistry; counts scrapes."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.queue = Gauge("test_queue_depth", "queue depth", registry=self.registry)
         self.hits = 0
-        owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                owner.hits += 1
-                body = generate_latest(owner.registry)
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+        def respond(path: str) -> tuple[int, str, bytes]:
+            self.hits += 1
+            return 200, "text/plain; version=0.0.4; charset=utf-8", generate_latest(
+                self.registry)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(respond)
 
 
 @pytest.fixture

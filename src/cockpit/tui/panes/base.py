@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual.containers import Vertical
+from textual.widgets import DataTable
 
 from cockpit.tui.context import CockpitContext
 
@@ -44,3 +45,33 @@ class Pane(Vertical, can_focus=False):
             if widget.focusable:
                 widget.focus()
                 return
+
+
+class TablePane(Pane):
+    """A pane around one DataTable: ``j``/``k`` move, Enter (the table's own binding)
+    calls :meth:`open_selected` with the selected row's key."""
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one(DataTable)
+
+    def selected_key(self) -> str | None:
+        """The key of the row under the cursor, or None for an empty table."""
+        table = self.table
+        if not table.row_count:
+            return None
+        return table.ordered_rows[table.cursor_row].key.value
+
+    def open_selected(self, key: str) -> None:
+        """What Enter does on a row; panes override it."""
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if (key := self.selected_key()) is not None:
+            self.open_selected(key)
+
+    def action_cursor_down(self) -> None:
+        self.table.action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.table.action_cursor_up()

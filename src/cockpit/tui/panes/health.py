@@ -21,7 +21,7 @@ from textual.widgets import DataTable
 from cockpit.core.config.models import CommandProbe, HttpProbe, TcpProbe
 from cockpit.core.sources.health import AnyProbe, HealthChecker, HealthRow
 from cockpit.tui.context import CockpitContext
-from cockpit.tui.panes.base import Pane
+from cockpit.tui.panes.base import TablePane
 
 Overall = Literal["ok", "fail", "unknown"]
 
@@ -83,7 +83,7 @@ def describe_probe(probe: AnyProbe | None) -> str:
     return ""
 
 
-class HealthPane(Pane):
+class HealthPane(TablePane):
     """Probe results in a table; ``ctrl+r`` re-probes everything now."""
 
     PANE_TITLE = "Health"
@@ -295,14 +295,7 @@ class HealthPane(Pane):
 
     # -- keys -----------------------------------------------------------------------------
 
-    def action_cursor_down(self) -> None:
-        self.table.action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        self.table.action_cursor_up()
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        event.stop()
+    def open_selected(self, key: str) -> None:
         self.action_detail()
 
     def action_detail(self) -> None:

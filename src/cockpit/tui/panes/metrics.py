@@ -22,7 +22,7 @@ from cockpit.core.config.models import ProbeLatencyMetric
 from cockpit.core.sources.health import HealthRow
 from cockpit.core.sources.metrics import AnyMetric, MetricSample, MetricsSampler, MetricState
 from cockpit.tui.context import CockpitContext
-from cockpit.tui.panes.base import Pane
+from cockpit.tui.panes.base import TablePane
 from cockpit.tui.screens.chart import (
     STATE_TEXT,
     ChartScreen,
@@ -41,7 +41,7 @@ def _sig(cell: Text) -> tuple[str, str]:
     return cell.plain, str(cell.style)
 
 
-class MetricsPane(Pane):
+class MetricsPane(TablePane):
     """A table of metrics; Enter charts the selected one, ``ctrl+r`` samples all now."""
 
     PANE_TITLE = "Metrics"
@@ -242,14 +242,7 @@ class MetricsPane(Pane):
 
     # -- keys -----------------------------------------------------------------------------
 
-    def action_cursor_down(self) -> None:
-        self.table.action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        self.table.action_cursor_up()
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        event.stop()
+    def open_selected(self, key: str) -> None:
         self.action_open()
 
     def action_open(self) -> None:

@@ -10,7 +10,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from cockpit.core.durations import format_duration
-from cockpit.tui.panes.base import Pane
+from cockpit.tui.panes.base import TablePane
 from cockpit.tui.runs import RunEntry
 
 _STATUS = {
@@ -24,7 +24,7 @@ _STATUS = {
 }
 
 
-class RunsPane(Pane):
+class RunsPane(TablePane):
     """A table of runs; Enter shows a run's output streaming live, ``x`` cancels it."""
 
     PANE_TITLE = "Runs"
@@ -67,10 +67,6 @@ class RunsPane(Pane):
 
     def on_mount(self) -> None:
         self.set_status("no runs yet · ctrl+p or : to run an action")
-
-    @property
-    def table(self) -> DataTable:
-        return self.query_one("#runs-table", DataTable)
 
     def _cells(self, entry: RunEntry) -> list[str]:
         params = json.dumps(entry.prepared.params_shown, ensure_ascii=False)[1:-1]
@@ -134,9 +130,7 @@ class RunsPane(Pane):
     def running_entries(self) -> list[RunEntry]:
         return [e for e in self.entries.values() if e.running]
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        """Enter on a row (the table's own binding) opens that run's output."""
-        event.stop()
+    def open_selected(self, key: str) -> None:
         self.action_open()
 
     def action_open(self) -> None:
@@ -149,9 +143,3 @@ class RunsPane(Pane):
             self.app.notify("select a running run to cancel", severity="warning")
             return
         self.post_message(self.CancelRequested(entry))
-
-    def action_cursor_down(self) -> None:
-        self.table.action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        self.table.action_cursor_up()
