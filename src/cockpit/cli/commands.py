@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import signal
 import sys
 from typing import Any
 
@@ -83,10 +81,15 @@ def _confirm_interactively(prepared: Any) -> bool:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run one action and stream its output."""
+    import asyncio
+
     return asyncio.run(_run(args))
 
 
 async def _run(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
     from cockpit.core.actions.policy import needs_confirmation
     from cockpit.core.actions.runner import ActionRunner
     from cockpit.core.audit.trail import AuditTrail, default_trail_path
@@ -173,10 +176,14 @@ async def _run(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Run every probe and sample every metric once; exit 1 if anything fails or is critical."""
+    import asyncio
+
     return asyncio.run(_check(args))
 
 
 async def _check(args: argparse.Namespace) -> int:
+    import asyncio
+
     from cockpit.core.environment import open_backend
     from cockpit.core.sources.health import HealthChecker
     from cockpit.core.sources.metrics import MetricsSampler
