@@ -28,6 +28,7 @@ def snapshot_app(tmp_path: Path) -> CockpitApp:
     profile = (builtin_dir() / "demo.yaml").read_text()
     profile = profile.replace("${COCKPIT_DEMO_STATE:-${COCKPIT_STATE_DIR}/demo}", "/demo-state")
     profile = profile.replace("${COCKPIT_DEMO_PORT:-8765}", "8765")
+    profile = profile.replace("${COCKPIT_PYTHON}", "python3")  # no venv path on screen
     context = make_context(tmp_path, profile, live=False)
     # The backend describes itself with the host name: keep snapshots host-independent.
     context.backend.describe = lambda: "local (snapshot)"  # type: ignore[method-assign]
