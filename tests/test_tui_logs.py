@@ -448,3 +448,21 @@ async def test_command_source_stops_cleanly_on_exit(tmp_path, caplog):
 
     await async_wait_until(gone, timeout=5, what="the command to be killed")
     assert "Task was destroyed" not in caplog.text
+
+
+async def test_regexes_that_look_like_markup_are_shown_as_typed(tmp_path):
+    """A user's regex in the status line is plain text: ``([`` once crashed the app."""
+    path, profile = one_file(tmp_path)
+    app = harness(make_context(tmp_path, profile))
+    async with app.run_test(size=(100, 20)) as pilot:
+        pane = app.query_one(LogsPane)
+        append(path, "ERR one", "WRR two", "ok three")
+        await wait_lines(pane, 3)
+        await pilot.press("slash", *"[EW]RR", "enter")
+        await pilot.pause()
+        assert pane.visible_count == 2
+        assert "filter /[EW]RR/: 2 of 3" in str(pane.border_subtitle)
+        await pilot.press("slash", "ctrl+u", *"([", "enter")
+        await pilot.pause()
+        assert app.is_running
+        assert "bad regex /([/" in str(pane.border_subtitle)

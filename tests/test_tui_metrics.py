@@ -94,6 +94,9 @@ async def test_live_thresholds_notify_once_per_crossing(
     tmp_path: Path, exporter: Exporter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
+    import cockpit.tui.panes.metrics as metrics_module
+
+    monkeypatch.setattr(metrics_module, "CRIT_TOAST_QUIET", 0.0)
     context = make_context(tmp_path, profile(exporter.url))
     app = Harness(lambda: MetricsPane(context))
     async with app.run_test(size=(120, 30)) as pilot:
@@ -122,6 +125,11 @@ async def test_live_thresholds_notify_once_per_crossing(
         await reach(5, "ok")
         assert pane.notified == ["queue"]
         await reach(90, "crit", scrapes=2)
+        assert pane.notified == ["queue", "queue"]
+        # Flapping within the quiet period raises no further toast.
+        monkeypatch.setattr(metrics_module, "CRIT_TOAST_QUIET", 60.0)
+        await reach(10, "ok")
+        await reach(95, "crit", scrapes=2)
         assert pane.notified == ["queue", "queue"]
         assert len([n for n in app.notes if n[1] == "error"]) == 2
 

@@ -61,17 +61,14 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
     return values
 
 
-def _confirm_interactively(prepared: Any) -> bool:
+def _confirm_interactively(prepared: Any, where: str) -> bool:
     """Show the exact command and ask; No is the default and the answer without a terminal."""
     if not sys.stdin.isatty():
         return False
     print(paint(f"{prepared.action.id} is DANGEROUS. It will run:", "crit"), file=sys.stderr)
     for line in prepared.display.splitlines():
         print(f"    {line}", file=sys.stderr)
-    print(
-        f"  through {prepared.source.get('kind')} on profile backend; trace id {prepared.trace_id}",
-        file=sys.stderr,
-    )
+    print(f"  on {where}; trace id {prepared.trace_id}", file=sys.stderr)
     try:
         answer = input("Run it? [y/N] ")
     except EOFError:
@@ -106,7 +103,8 @@ async def _run(args: argparse.Namespace) -> int:
     prepared = runner.prepare(args.action, _parse_params(args.param), trace_id=args.trace_id)
     confirmed = bool(args.yes)
     if needs_confirmation(prepared.action) and not confirmed and not runner.read_only:
-        confirmed = _confirm_interactively(prepared)
+        where = f"profile {loaded.name}, backend {backend.describe()}"
+        confirmed = _confirm_interactively(prepared, where)
         if not confirmed:
             print(
                 "not confirmed: use --yes to run a dangerous action without a prompt",

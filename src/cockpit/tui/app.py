@@ -95,6 +95,7 @@ class CockpitApp(App[Any]):
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("escape", "back", "Back", show=False, id="app.back"),
         Binding("q", "quit_cockpit", "Quit", id="app.quit"),
+        Binding("ctrl+q", "quit_cockpit", "Quit", show=False, priority=True, id="app.quit_ctrl"),
     ]
 
     def __init__(self, context: CockpitContext) -> None:
@@ -146,7 +147,7 @@ class CockpitApp(App[Any]):
         if self.context.settings.keymap:
             self.set_keymap(self.context.settings.keymap)
         for problem in self.theme_problems:
-            self.notify(problem, severity="warning")
+            self.notify(problem, severity="warning", markup=False)
         self._apply_layout(self.size.width, self.size.height)
         self.pane(1).focus_pane()
         if self.context.live and self.context.loaded.profile.demo:
@@ -235,13 +236,13 @@ class CockpitApp(App[Any]):
 
     def action_help(self) -> None:
         rows: list[tuple[str, str, str, str]] = []
-        seen: set[tuple[str, str]] = set()
+        seen: set[tuple[str, str, str | None]] = set()
         for active in self.screen.active_bindings.values():
             binding = active.binding
             where = type(active.node).__name__.replace("CockpitApp", "app")
-            if (where, binding.action) in seen or not binding.description:
+            if (where, binding.action, binding.id) in seen or not binding.description:
                 continue
-            seen.add((where, binding.action))
+            seen.add((where, binding.action, binding.id))
             rows.append(
                 (where, self.get_key_display(binding), binding.description, binding.id or "")
             )
@@ -267,7 +268,7 @@ class CockpitApp(App[Any]):
         try:
             action = runner.action(action_id)
         except UsageError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(str(exc), severity="error", markup=False)
             return None
         raw: dict[str, Any] = {}
         if action.params:
@@ -278,7 +279,7 @@ class CockpitApp(App[Any]):
         try:
             prepared = runner.prepare(action, raw, source=source or {"kind": "tui"})
         except UsageError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(str(exc), severity="error", markup=False)
             return None
         entry = RunEntry(self._next_run, prepared, started=self.context.now())
         self._next_run += 1
@@ -301,7 +302,8 @@ class CockpitApp(App[Any]):
                 declined = Decision(False, ["NOT_CONFIRMED"], "declined by the operator")
                 return self._denied(entry, runner.record_denial(prepared, declined))
         runs.add_run(entry)
-        self.notify(f"▶ {action.id} started", timeout=3)
+        entry.started = self.context.now()  # time the run, not the confirmation dialog
+        self.notify(f"▶ {action.id} started", timeout=3, markup=False)
         outcome = await runner.execute(prepared, confirmed=True, on_line=entry.add_line)
         entry.finish(outcome)
         if not runs.is_attached:
@@ -318,6 +320,7 @@ class CockpitApp(App[Any]):
             f"{entry.action_id} refused: {outcome.message} "
             f"[{', '.join(outcome.decision.reason_codes)}]",
             severity="warning",
+            markup=False,
         )
         self._after_run(entry, quiet=True)
         return entry
@@ -331,6 +334,7 @@ class CockpitApp(App[Any]):
                 + ("" if ok else f" — {outcome.message}"),
                 severity="information" if ok else "error",
                 timeout=5 if ok else 10,
+                markup=False,
             )
         audit = self.audit_pane
         if hasattr(audit, "refresh_operator_trail"):
@@ -348,7 +352,7 @@ class CockpitApp(App[Any]):
     async def _confirm_cancel(self, entry: RunEntry) -> None:
         confirmed = await self.push_screen_wait(
             ConfirmScreen(
-                f"Cancel {entry.action_id}?",
+                f"Kill the running {entry.action_id}?",
                 "Kills its whole process tree; the cancellation is recorded in the audit trail.",
                 command=entry.prepared.display,
                 confirm_label="Kill it",

@@ -246,13 +246,19 @@ def load_profile(path: str | Path, *, environ: Mapping[str, str] | None = None) 
         key: value if key == "env" else _expand_tree(value, variables, (key,), errors)
         for key, value in data.items()
     }
-    if errors:
-        raise ConfigError([f"{file}:{lines.line_of(loc, data)}: {msg}" for loc, msg in errors])
-
+    problems = [f"{file}:{lines.line_of(loc, data)}: {msg}" for loc, msg in errors]
     try:
         profile = Profile.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_validation_problems(exc, data, lines, file)) from None
+        # Report every problem at once; skip validation noise on lines whose
+        # ${VAR} could not be expanded (already reported).
+        bad_lines = {p[len(file) + 1 :].split(":", 1)[0] for p in problems}
+        problems += [p for p in _validation_problems(exc, data, lines, file)
+                     if p[len(file) + 1 :].split(":", 1)[0] not in bad_lines]
+        problems.sort(key=lambda p: int(p[len(file) + 1 :].split(":", 1)[0]))
+        raise ConfigError(problems) from None
+    if problems:
+        raise ConfigError(problems)
 
     kinds = backend_kinds()
     if profile.backend.kind not in kinds:

@@ -95,6 +95,9 @@ class AuditPane(Pane):
         self._trail_sig: tuple[int, int, int, int] | None = None
         self._trail_forced = True
         self._trail_wake: asyncio.Event | None = None
+        #: system records that arrived while the pane was hidden, and how many overflowed
+        self._deferred: deque[AuditRecord] = deque(maxlen=limit)
+        self._deferred_dropped = 0
 
     # -- layout -------------------------------------------------------------------------
 
@@ -166,9 +169,30 @@ class AuditPane(Pane):
     # -- feeding ------------------------------------------------------------------------
 
     def add_records(self, records: Iterable[AuditRecord]) -> None:
-        """Add records of the system log (one batch: one table update)."""
-        if "system" in self._views:
-            self._append("system", list(records))
+        """Add records of the system log (one batch: one table update).
+
+        While the pane is hidden (compact layout, another pane shown) records wait,
+        bounded, and reach the table when it is shown: a hidden table that grows
+        would still make the whole screen lay out and repaint.
+        """
+        if "system" not in self._views:
+            return
+        if not self.display:
+            batch = list(records)
+            limit = self._deferred.maxlen or 0
+            self._deferred_dropped += max(0, len(self._deferred) + len(batch) - limit)
+            self._deferred.extend(batch)
+            return
+        self._append("system", list(records))
+
+    def on_show(self) -> None:
+        """Apply what arrived while the pane was hidden."""
+        if self._deferred and "system" in self._views:
+            self._views["system"].dropped += self._deferred_dropped
+            self._deferred_dropped = 0
+            records = list(self._deferred)
+            self._deferred.clear()
+            self._append("system", records)
 
     def show_trail(self, snapshot: TrailSnapshot) -> None:
         """Replace the operator view with a fresh read of the trail."""

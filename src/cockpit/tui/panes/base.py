@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual.containers import Vertical
+from textual.content import Content
 from textual.widgets import DataTable
 
 from cockpit.tui.context import CockpitContext
@@ -36,8 +37,11 @@ class Pane(Vertical, can_focus=False):
         self.border_title = f"{self.PANE_NUMBER} {self.PANE_TITLE}"
 
     def set_status(self, text: str) -> None:
-        """A short note in the bottom border (counts, dropped lines, filter)."""
-        self.border_subtitle = text
+        """A short note in the bottom border (counts, dropped lines, filter).
+
+        Plain text: a user's regex such as ``[/`` must not be read as markup.
+        """
+        self.border_subtitle = Content(text)
 
     def focus_pane(self) -> None:
         """Focus the pane's main widget (its first focusable child)."""

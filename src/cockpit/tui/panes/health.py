@@ -48,10 +48,16 @@ def format_latency(ms: float | None) -> str:
 
 
 def format_age(seconds: float) -> str:
-    """A coarse age: ``"3s"``, ``"4m"``, ``"2h"``, ``"3d"``."""
+    """A coarse age: ``"<10s"``, ``"25s"`` (5 s steps), ``"4m"``, ``"2h"``, ``"3d"``.
+
+    Coarse on purpose: a cell that changes every second repaints the table every
+    second, which an SSH link pays for; a fresh result only needs to look fresh.
+    """
     seconds = max(0.0, seconds)
+    if seconds < 10:
+        return "<10s"
     if seconds < 60:
-        return f"{int(seconds)}s"
+        return f"{int(seconds) // 5 * 5}s"
     if seconds < 3600:
         return f"{int(seconds // 60)}m"
     if seconds < 86400:

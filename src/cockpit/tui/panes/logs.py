@@ -243,6 +243,14 @@ class LogsPane(Pane):
             return
         if not self.is_mounted:
             return
+        if not self.display:
+            # Hidden (compact layout): keep only what could ever be seen; a growing
+            # hidden view would still make the whole screen lay out and repaint.
+            excess = len(self._q_raws) - self._limit
+            if excess > 0:
+                self._dequeue(excess)
+                self._pending_dropped += excess
+            return
         dropped, self._pending_dropped = self._pending_dropped, 0
         excess = len(self._q_raws) - self._limit
         if excess > 0:

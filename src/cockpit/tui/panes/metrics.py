@@ -41,6 +41,10 @@ def _sig(cell: Text) -> tuple[str, str]:
     return cell.plain, str(cell.style)
 
 
+#: A metric flapping across its crit threshold raises one toast per this many seconds.
+CRIT_TOAST_QUIET = 60.0
+
+
 class MetricsPane(TablePane):
     """A table of metrics; Enter charts the selected one, ``ctrl+r`` samples all now."""
 
@@ -63,6 +67,7 @@ class MetricsPane(TablePane):
         #: metric names, once per notified crossing into crit (oldest first)
         self.notified: list[str] = []
         self._in_crit: set[str] = set()
+        self._last_crit_toast: dict[str, float] = {}
         self._groups: dict[float, list[str]] = {}
         for metric in self._metrics.values():
             if not isinstance(metric, ProbeLatencyMetric):
@@ -184,6 +189,8 @@ class MetricsPane(TablePane):
         for name, sample in samples.items():
             self._check_crit(name, sample)
             self.states[name] = sample.state
+            if not self.display:
+                continue  # hidden: a table write would re-lay out the whole screen
             cells = self._cells(name)
             shown = self._shown.get(name, ())
             sigs = tuple(_sig(c) for c in cells)
@@ -202,6 +209,10 @@ class MetricsPane(TablePane):
         """One notification per crossing into crit; ok or warn arms the next one."""
         if sample.state == "crit" and name not in self._in_crit:
             self._in_crit.add(name)
+            now = self.context.now()
+            if now - self._last_crit_toast.get(name, float("-inf")) < CRIT_TOAST_QUIET:
+                return  # flapping around the threshold: one toast a minute is enough
+            self._last_crit_toast[name] = now
             self.notified.append(name)
             metric = self._metrics[name]
             self.app.notify(
@@ -234,6 +245,11 @@ class MetricsPane(TablePane):
             Text(label, style=style),
             Text(reason, style="dim" if sample is None else ""),
         )
+
+    def on_show(self) -> None:
+        """Bring the rows up to date after being hidden (compact layout)."""
+        latest = {name: self._sampler.series(name).last for name in self._metrics}
+        self._apply({name: sample for name, sample in latest.items() if sample is not None})
 
     def _update_status(self) -> None:
         counts = {s: sum(1 for v in self.states.values() if v == s) for s in ("warn", "crit")}
