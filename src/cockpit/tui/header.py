@@ -35,14 +35,26 @@ class CockpitHeader(Widget):
             self.styles.color = "white"
 
     def on_mount(self) -> None:
+        self._minute = self._clock()
         if self.context.live:
-            self.set_interval(1.0, self.refresh)
+            self.set_interval(1.0, self._tick)
+
+    def _clock(self) -> str:
+        return time.strftime("%H:%M", time.localtime(self.context.now()))
+
+    def _tick(self) -> None:
+        """Repaint only when the minute changes: a ticking seconds field would cost an
+        SSH link a header line every second."""
+        minute = self._clock()
+        if minute != self._minute:
+            self._minute = minute
+            self.refresh()
 
     def render(self) -> Text:
         profile = self.context.loaded.profile
         label, colour = _HEALTH.get(self.health, _HEALTH["unknown"])
         mode = "READ-ONLY" if self.context.read_only or profile.read_only else "read-write"
-        clock = time.strftime("%H:%M:%S", time.localtime(self.context.now()))
+        clock = self._clock()
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" cockpit ", style="bold reverse")
         text.append(f" {profile.name} ", style="bold")
