@@ -35,6 +35,8 @@ lint: install-test
 
 bench: install
 	$(BIN)/python bench/audit_scan.py
+	$(BIN)/python bench/log_ingest.py
+	$(BIN)/python bench/tui_pty.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -213,5 +213,7 @@ def test_summarize_operator_trail_record():
            "outcome": "ok", "exit_code": 0, "prev": "0" * 64, "hash": "f" * 64,
            "params": {"service": "api"}}
     text = summarize(rec)
-    assert text.startswith("2026-01-01T00:00:00.000000Z seq=4 action=restart outcome=ok")
+    # who ran what, with which params, comes first
+    assert text.startswith(
+        '2026-01-01T00:00:00.000000Z seq=4 action=restart params={"service":"api"} outcome=ok')
     assert "hash=" not in text and 'params={"service":"api"}' in text

@@ -19,8 +19,9 @@ from cockpit.core.errors import CockpitError
 
 #: Fields shown first in a record's one-line summary, in this order.
 _SUMMARY_FIELDS = (
-    "seq", "event_type", "action", "event", "decision", "outcome", "status", "exit_code",
-    "reason_codes", "executor_id", "profile", "target", "user", "operator", "trace_id",
+    "seq", "event_type", "action", "params", "event", "decision", "outcome", "status",
+    "exit_code", "reason_codes", "executor_id", "profile", "target", "user", "operator",
+    "trace_id",
     "duration", "error", "message", "msg",
 )
 _TIME_FIELDS = ("ts_utc", "ts", "timestamp", "time", "@timestamp")

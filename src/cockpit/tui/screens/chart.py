@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Label, Static
+from textual.widgets import Footer, Label, Static
 
 from cockpit.core.config.models import Threshold
 from cockpit.core.sources.metrics import AnyMetric, MetricSample, MetricState
@@ -198,6 +198,7 @@ class ChartScreen(ModalScreen[None]):
             else:
                 yield Static(id="chart-body", markup=False)
             yield Label(self.legend_text(), id="chart-legend", markup=False)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self._draw()

@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Label, OptionList
+from textual.widgets import DataTable, Footer, Label, OptionList
 
 from cockpit.core.errors import CockpitError
 from cockpit.core.redact import Redactor, safe_text
@@ -85,6 +85,7 @@ class CountsScreen(ModalScreen[None]):
                 table.add_column("count", key="count")
                 table.add_column("%", key="percent")
                 yield table
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)

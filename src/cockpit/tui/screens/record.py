@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Label, Static
+from textual.widgets import Footer, Label, Static
 
 from cockpit.core.audit.query import AuditRecord
 from cockpit.core.redact import Redactor, strip_escapes
@@ -69,6 +69,7 @@ class RecordScreen(ModalScreen[None]):
                     yield Static(Syntax(self.text, "json", theme="ansi_dark",
                                         background_color="default", word_wrap=True),
                                  id="record-body")
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one(VerticalScroll).focus()

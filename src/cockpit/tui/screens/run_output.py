@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Label, Log
+from textual.widgets import Footer, Label, Log
 
 from cockpit.core.durations import format_duration
 from cockpit.tui.runs import RunEntry
@@ -37,6 +37,7 @@ class RunOutputScreen(ModalScreen[None]):
         with Vertical():
             yield Label("", id="head", markup=False)
             yield Log(id="output", max_lines=20_000)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self._pull()
