@@ -35,13 +35,24 @@ class Pane(Vertical, can_focus=False):
         super().__init__(id=id)
         self.context = context
         self.border_title = f"{self.PANE_NUMBER} {self.PANE_TITLE}"
+        self._status: str | None = None
 
     def set_status(self, text: str) -> None:
         """A short note in the bottom border (counts, dropped lines, filter).
 
-        Plain text: a user's regex such as ``[/`` must not be read as markup.
+        Plain text: a user's regex such as ``[/`` must not be read as markup. A hidden
+        pane keeps the text for when it is shown: changing a hidden widget makes Textual
+        lay out and repaint the whole screen.
         """
-        self.border_subtitle = Content(text)
+        if text == self._status:
+            return
+        self._status = text
+        if self.display:
+            self.border_subtitle = Content(text)
+
+    def _on_show(self) -> None:
+        if self._status is not None:
+            self.border_subtitle = Content(self._status)
 
     def focus_pane(self) -> None:
         """Focus the pane's main widget (its first focusable child)."""
