@@ -451,3 +451,29 @@ async def test_small_terminal_does_not_crash(tmp_path, log):
         await pilot.press("enter", "escape", "c", "escape", "a")
         await pilot.pause()
         assert pane.view == "system"
+
+
+async def test_new_rows_repaint_the_table_not_the_screen(tmp_path):
+    """A new row changes the table's virtual size: no screen layout (which would
+    repaint every scrollbar on screen); following, the new row is shown at once."""
+    context = make_context(tmp_path, audit_profile(tmp_path / "none.log"), live=False)
+    records = [parse_record(orjson.dumps(r)) for r in techno_records(40)]
+    app = PaneHarness(lambda: AuditPane(context))
+    async with app.run_test(size=(160, 20)) as pilot:
+        pane = app.query_one(AuditPane)
+        pane.add_records(records[:30])
+        await pilot.pause()
+        layouts = []
+        screen = app.screen
+        refresh_layout = screen._refresh_layout
+        screen._refresh_layout = lambda *a, **k: (layouts.append(a), refresh_layout(*a, **k))
+        for record in records[30:]:
+            pane.add_records([record])
+            table = pane.table()
+            assert table.virtual_size.height == table.row_count + 1  # measured: header too
+            assert table.scroll_y == table.max_scroll_y  # scrolled in the same frame
+            await pilot.pause()
+        assert layouts == []
+        assert table.vertical_scrollbar.window_virtual_size == 41
+        assert cells(pane, 39)[-1] == records[39].data["trace_id"]
+        assert "40 records" in pane.border_subtitle

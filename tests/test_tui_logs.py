@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from textual.geometry import Region
 from textual.widgets import Input
 
 from cockpit.core.sources.logs import LogLine
@@ -466,3 +467,29 @@ async def test_regexes_that_look_like_markup_are_shown_as_typed(tmp_path):
         await pilot.pause()
         assert app.is_running
         assert "bad regex /([/" in str(pane.border_subtitle)
+
+
+async def test_new_lines_repaint_the_view_not_the_screen(tmp_path):
+    """A new line changes the view's virtual size: no screen layout (which would
+    repaint every scrollbar on screen), the scrollbar follows, the status repaints
+    only the bottom border."""
+    context = make_context(tmp_path, "name: quiet\n", live=False)
+    app = harness(context)
+    async with app.run_test(size=(80, 12)) as pilot:
+        pane = app.query_one(LogsPane)
+        pane.add_lines([LogLine("app", f"line {i}", 0.0, "") for i in range(20)])
+        await pilot.pause()
+        layouts = []
+        screen = app.screen
+        refresh_layout = screen._refresh_layout
+        screen._refresh_layout = lambda *a, **k: (layouts.append(a), refresh_layout(*a, **k))
+        for n in range(3):
+            pane.add_lines([LogLine("app", f"more {n}", 0.0, "")])
+            width, height = pane.outer_size
+            assert pane._repaint_regions <= {Region(0, height - 1, width, 1)}
+            await pilot.pause()
+        view = pane.view
+        assert layouts == []
+        assert view.virtual_size.height == 23 and view.scroll_y == view.max_scroll_y
+        assert view.vertical_scrollbar.window_virtual_size == 23
+        assert "more 2" in pane.rendered_text()[-1] and "23 lines" in pane.status_text

@@ -45,6 +45,7 @@ from cockpit.tui.panes.audit_rows import (
 from cockpit.tui.panes.base import Pane
 from cockpit.tui.screens.counts import CountsScreen, FieldCounts
 from cockpit.tui.screens.record import RecordScreen
+from cockpit.tui.widgets.loglines import QuietStatus
 
 View = Literal["system", "operator"]
 _LABELS = {"system": "system log", "operator": "operator trail"}
@@ -52,7 +53,7 @@ _LABELS = {"system": "system log", "operator": "operator trail"}
 TRAIL_POLL = 1.0
 
 
-class AuditPane(Pane):
+class AuditPane(QuietStatus, Pane):
     """The audit log and the operator trail as tables; filter, counts, record view."""
 
     PANE_TITLE = "Audit"
@@ -427,7 +428,7 @@ class AuditPane(Pane):
         if self.view == "system" and self._follow_problem:
             parts.append(self._follow_problem)
         parts.append("following" if self.following else "paused (G follows)")
-        self.border_subtitle = Text(" · ".join(parts))  # Text: filters may hold brackets
+        self.set_status(" · ".join(parts))  # plain text: filters may hold brackets
 
     # -- workers ------------------------------------------------------------------------
 
@@ -475,6 +476,8 @@ def _at_bottom(table: DataTable[object]) -> bool:
 
 def _to_bottom(table: DataTable[object]) -> None:
     if table.row_count:
+        if isinstance(table, RecordTable):
+            table.settle()  # new rows measured now: the cursor scrolls in the same frame
         table.move_cursor(row=table.row_count - 1)
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
+from textual.geometry import Size
+from textual.reactive import Reactive
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
@@ -17,6 +19,7 @@ from cockpit.core.audit.query import AuditRecord, RecordFilter, as_text, lookup,
 from cockpit.core.audit.trail import verify_trail
 from cockpit.core.errors import UsageError
 from cockpit.core.redact import Redactor, safe_text
+from cockpit.tui.widgets.loglines import sync_scrollbars
 
 #: Longest value shown in a cell; the full record is one Enter away.
 CELL_WIDTH = 48
@@ -147,8 +150,39 @@ _INTERNALS = ("_row_locations", "_data", "_new_rows", "_updated_cells", "_update
               "_require_update_dimensions")
 
 
+#: What ``RecordTable.settle`` runs early of DataTable's ``_on_idle`` (Textual 8.2).
+_SETTLE_INTERNALS = ("_updated_cells", "_update_column_widths", "_require_update_dimensions",
+                     "_new_rows", "_update_dimensions")
+
+
 class RecordTable(DataTable[Text]):
-    """A DataTable that can drop its first rows in one pass (``remove_row`` is O(rows))."""
+    """A DataTable that can drop its first rows in one pass (``remove_row`` is O(rows)),
+    and whose new rows repaint the table only, not the whole screen."""
+
+    #: Not a layout reactive, unlike Widget's: the table's size is fixed by its pane, and
+    #: a layout makes the screen re-arrange every widget and repaint every scrollbar on
+    #: it (ScrollViews always count as resized), at every batch of records.
+    #: :meth:`watch_virtual_size` updates the scrollbars; showing or hiding one still
+    #: lays out the screen (``show_*_scrollbar`` are layout reactives).
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+
+    def watch_virtual_size(self, size: Size) -> None:
+        sync_scrollbars(self, size)
+
+    def settle(self) -> None:
+        """Measure new rows now rather than when idle (as DataTable does), so that a
+        cursor moved to them scrolls at once: one repaint per batch, not two."""
+        if not all(hasattr(self, name) for name in _SETTLE_INTERNALS):
+            return
+        if self._updated_cells:
+            cells = self._updated_cells.copy()
+            self._updated_cells.clear()
+            self._update_column_widths(cells)
+        if self._require_update_dimensions:
+            self._require_update_dimensions = False
+            rows = self._new_rows.copy()
+            self._new_rows.clear()
+            self._update_dimensions(rows)
 
     def drop_first_rows(self, count: int) -> None:
         """Remove the first ``count`` rows; the cursor keeps its record when it can."""
@@ -181,7 +215,7 @@ class RecordTable(DataTable[Text]):
         self._update_count += 1
         self.cursor_coordinate = self.cursor_coordinate
         self.hover_coordinate = self.hover_coordinate
-        self.refresh(layout=True)
+        self.refresh()  # the new size comes at idle, with virtual_size (no layout)
         self.check_idle()
 
 

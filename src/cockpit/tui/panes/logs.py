@@ -46,7 +46,7 @@ from cockpit.core.sources.logs import (
 from cockpit.tui.context import CockpitContext
 from cockpit.tui.panes.base import Pane
 from cockpit.tui.panes.logs_buffer import LogBuffer
-from cockpit.tui.widgets.loglines import LogLines
+from cockpit.tui.widgets.loglines import LogLines, QuietStatus
 
 DISPLAY_CHARS = 2_000  #: longer lines are cut for display
 HEAD_CHARS = 2 * DISPLAY_CHARS  #: what is kept (and redacted) of a line
@@ -73,7 +73,7 @@ def _widest(raws: list[str]) -> int:
     return min(width, DISPLAY_CHARS + len(CUT_MARK))
 
 
-class LogsPane(Pane):
+class LogsPane(QuietStatus, Pane):
     """Merged log sources with a regex filter, match cursor, follow and wrap.
 
     For the app and tests: :meth:`add_lines` (the worker's path too), :meth:`flush`,
@@ -483,7 +483,7 @@ class LogsPane(Pane):
     def _update_status(self, *, soon: bool = False) -> None:
         """Refresh the status; with ``soon``, at most every ``STATUS_INTERVAL`` seconds.
 
-        (A new status repaints the whole pane, so a flush does not do it every frame.)
+        (A new status repaints the bottom border, so a flush does not do it every frame.)
         """
         if soon:
             wait = self._status_at + STATUS_INTERVAL - time.monotonic()

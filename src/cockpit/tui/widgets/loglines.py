@@ -16,17 +16,20 @@ that the last scroll position is bottom-anchored: the last line ends on the last
 
 from __future__ import annotations
 
-from typing import ClassVar, NamedTuple
+from typing import ClassVar, NamedTuple, cast
 
 from rich.cells import get_character_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.content import Content
+from textual.geometry import Region, Size
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.widget import Widget
 
 from cockpit.tui.panes.logs_buffer import LogBuffer
 
@@ -63,6 +66,18 @@ class _Line(NamedTuple):
         return rows
 
 
+def _merge(segments: list[Segment]) -> list[Segment]:
+    """Adjacent segments of one style as one: each segment costs an escape sequence
+    (some 25 bytes) on the terminal at every repaint."""
+    out: list[Segment] = []
+    for segment in segments:
+        if out and out[-1].style == segment.style and not segment.control:
+            out[-1] = Segment(out[-1].text + segment.text, segment.style)
+        else:
+            out.append(segment)
+    return out
+
+
 def _cut(line: _Line, start: int, end: int, width: int, pad: Style) -> Strip:
     """Cells ``start``..``end`` of ``line`` as one Strip padded to ``width``.
 
@@ -82,9 +97,78 @@ def _cut(line: _Line, start: int, end: int, width: int, pad: Style) -> Strip:
             break
     cells = max(0, min(end, line.cells) - start)
     if cells < width:
-        out.append(Segment(" " * (width - cells), pad))
+        if out and out[-1].style == pad:  # one escape sequence for text and padding
+            out[-1] = Segment(out[-1].text + " " * (width - cells), pad)
+        else:
+            out.append(Segment(" " * (width - cells), pad))
         cells = width
     return Strip(out, cells)
+
+
+def sync_scrollbars(widget: Widget, size: Size) -> None:
+    """Fit ``widget``'s scrollbars to its new virtual ``size`` without a layout.
+
+    Textual's ``_scroll_update`` less its unconditional scrollbar refreshes: a bar
+    repaints only when its thumb changes (its fields are reactives). A long horizontal
+    bar is a few KB of escape sequences, at every new line.
+    """
+    if not widget.container_size:
+        return  # not laid out yet: the first layout sizes the scrollbars
+    if widget.styles.auto_dimensions:
+        widget.refresh(layout=True)  # the widget's size depends on its content
+        return
+    widget._scrollbar_changes.clear()
+    widget._refresh_scrollbars()  # showing or hiding a bar lays out (layout reactives)
+    width, height = widget.container_size
+    if widget.show_vertical_scrollbar and widget.styles.scrollbar_size_vertical:
+        bar = widget.vertical_scrollbar
+        bar.window_virtual_size = size.height
+        bar.window_size = height - widget.scrollbar_size_horizontal
+    if widget.show_horizontal_scrollbar and widget.styles.scrollbar_size_horizontal:
+        bar = widget.horizontal_scrollbar
+        bar.window_virtual_size = size.width
+        bar.window_size = width - widget.scrollbar_size_vertical
+    widget.scroll_x = widget.validate_scroll_x(widget.scroll_x)
+    widget.scroll_y = widget.validate_scroll_y(widget.scroll_y)
+
+
+class QuietStatus:
+    """For a bordered pane (mixed in before ``Pane``) whose status changes often.
+
+    Setting ``border_subtitle`` repaints the whole pane, children included: several KB
+    for a pane of log lines, at every new status. :meth:`set_status` repaints only the
+    bottom border row, where the status is drawn.
+    """
+
+    _status: str | None
+    _border_only = False
+
+    def set_status(self, text: str) -> None:
+        """The status in the bottom border; kept for later while the pane is hidden."""
+        if text == self._status:
+            return
+        self._status = text
+        widget = cast(Widget, self)
+        if widget.display:
+            self._border_only = True
+            try:
+                widget.border_subtitle = Content(text)  # plain: no markup
+            finally:
+                self._border_only = False
+
+    def refresh(
+        self, *regions: Region, repaint: bool = True, layout: bool = False,
+        recompose: bool = False,
+    ) -> Widget:
+        widget = cast(Widget, self)
+        if self._border_only and not (regions or layout or recompose):
+            width, height = widget.outer_size
+            if width and height and widget.styles.border_bottom[0]:
+                offset = widget.content_offset  # refresh regions are content-relative
+                regions = (Region(-offset.x, height - 1 - offset.y, width, 1),)
+        return super().refresh(  # type: ignore[misc]
+            *regions, repaint=repaint, layout=layout, recompose=recompose
+        )
 
 
 class LogLines(ScrollView, can_focus=True):
@@ -125,6 +209,13 @@ class LogLines(ScrollView, can_focus=True):
         & > .loglines--cursor { text-style: reverse; }
     }
     """
+
+    #: Not a layout reactive, unlike Widget's: the view's size is fixed by its pane, and
+    #: a layout makes the screen re-arrange every widget and repaint every scrollbar on
+    #: it (ScrollViews always count as resized), several times a second as lines arrive.
+    #: :meth:`watch_virtual_size` updates the scrollbars; showing or hiding one still
+    #: lays out the screen (``show_*_scrollbar`` are layout reactives).
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
 
     class FollowChanged(Message):
         """Following was switched on or off (by a key, the mouse or the pane)."""
@@ -219,6 +310,9 @@ class LogLines(ScrollView, can_focus=True):
         width, height = self._viewport()
         top = self._top_for_bottom(count - 1, width, height) if count else 0
         self.virtual_size = Size(width, top + height)
+
+    def watch_virtual_size(self, size: Size) -> None:
+        sync_scrollbars(self, size)
 
     def on_resize(self) -> None:
         self._update_virtual_size()
@@ -364,6 +458,7 @@ class LogLines(ScrollView, can_focus=True):
         if is_cursor:
             cursor = styles["cursor"]
             segments = [Segment(s.text, (s.style or base) + cursor) for s in segments]
+        segments = _merge(segments)
         plain = all(segment.text.isascii() for segment in segments)
         cells = sum(len(s.text) for s in segments) if plain else Segment.get_line_length(segments)
         return _Line(segments, cells, plain, {})
