@@ -10,6 +10,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -31,6 +32,18 @@ def _argv_element(value: object) -> object:
 
 
 Argv = list[Annotated[str, BeforeValidator(_argv_element)]]
+
+
+def _compiles(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"invalid regex {value!r}: {exc}") from None
+    return value
+
+
+#: A regular expression, checked when the profile is loaded.
+Regex = Annotated[str, AfterValidator(_compiles)]
 Danger = Literal["safe", "caution", "dangerous"]
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -239,7 +252,7 @@ class Param(Strict):
     description: str = ""
     default: Any = None
     required: bool | None = None  #: default: required when there is no default
-    regex: str | None = None
+    regex: Regex | None = None
     min: float | None = None
     max: float | None = None
     choices: list[str] | None = None
@@ -251,16 +264,6 @@ class Param(Strict):
     def _name(cls, value: str) -> str:
         if not _PARAM_NAME.match(value):
             raise ValueError(f"param name {value!r} must be a letter or _ then letters, digits, _")
-        return value
-
-    @field_validator("regex")
-    @classmethod
-    def _regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regex {value!r}: {exc}") from None
         return value
 
     @model_validator(mode="after")
@@ -288,18 +291,8 @@ class JsonFieldCheck(Strict):
 
 
 class SuccessCheck(Strict):
-    output_regex: str | None = None
+    output_regex: Regex | None = None
     json_field: JsonFieldCheck | None = None
-
-    @field_validator("output_regex")
-    @classmethod
-    def _regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regex {value!r}: {exc}") from None
-        return value
 
 
 class Action(Strict):
