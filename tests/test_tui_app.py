@@ -146,7 +146,8 @@ async def test_dangerous_shows_command_and_needs_the_typed_id(context):
         screen.query_one("#typed", Input).value = "nuke"
         await pilot.pause()
         assert not screen.query_one("#confirm", Button).disabled
-        screen.query_one("#confirm", Button).press()
+        screen.query_one("#typed", Input).focus()
+        await pilot.press("enter")  # Enter after the exact id confirms
         await async_wait_until(lambda: finals(context), timeout=15, what="the run")
         assert finals(context)[-1]["status"] == "succeeded"
 
@@ -214,14 +215,21 @@ async def test_compact_layout_pane_keys_and_fullscreen(context):
             visible = [p.id for p in app.query("Pane") if p.display]
             assert visible == [pane_id]
         await pilot.press("f")
-        assert app.screen.maximized is not None
+        assert app.full_pane and [p.id for p in app.query("Pane") if p.display] == ["health"]
+        assert app.query_one("CockpitHeader").display  # the health state stays in view
         await pilot.press("f")
-        assert app.screen.maximized is None
+        assert not app.full_pane
         await pilot.resize_terminal(40, 12)
         await pilot.pause()
         await pilot.resize_terminal(200, 50)
         await pilot.pause()
         assert not app.compact
+        assert len([p for p in app.query("Pane") if p.display]) == 5
+        await pilot.press("3", "f")
+        await pilot.pause()
+        assert [p.id for p in app.query("Pane") if p.display] == ["audit"]
+        await pilot.press("escape")  # esc backs out of full-screen too
+        await pilot.pause()
         assert len([p for p in app.query("Pane") if p.display]) == 5
 
 

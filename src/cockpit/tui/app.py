@@ -73,9 +73,9 @@ class CockpitApp(App[Any]):
         grid-columns: 1fr 1fr;
     }
     #panes > #logs { column-span: 2; }
-    #panes.-compact { layout: vertical; }
-    #panes.-compact > Pane { display: none; height: 1fr; }
-    #panes.-compact > Pane.-active { display: block; }
+    #panes.-compact, #panes.-full { layout: vertical; }
+    #panes.-compact > Pane, #panes.-full > Pane { display: none; height: 1fr; }
+    #panes.-compact > Pane.-active, #panes.-full > Pane.-active { display: block; }
     Screen.-compact PaneTabs { display: block; }
     """
     BINDINGS = [
@@ -103,6 +103,7 @@ class CockpitApp(App[Any]):
         self.context = context
         self.active_pane = 1
         self.compact = False
+        self.full_pane = False  #: ``f``: only the active pane, header and footer kept
         self.started_demo = False
         self._next_run = 1
         self.theme_problems: list[str] = []
@@ -180,9 +181,6 @@ class CockpitApp(App[Any]):
 
     def action_show_pane(self, number: int) -> None:
         """Jump to pane ``number`` (1-5): shown alone in the compact layout, focused."""
-        main = self.screen_stack[0]
-        if main.maximized is not None:
-            main.minimize()
         self.active_pane = number
         self._mark_active()
         self.pane(number).focus_pane()
@@ -199,15 +197,14 @@ class CockpitApp(App[Any]):
                 return
 
     def action_toggle_full(self) -> None:
-        """Toggle the focused pane full-screen."""
-        if self.screen.maximized is not None:
-            self.screen.minimize()
-        else:
-            self.screen.maximize(self.pane(self.active_pane), container=False)
+        """Toggle the focused pane full-screen; the header and footer stay in view."""
+        self.full_pane = not self.full_pane
+        self.panes_container.set_class(self.full_pane, "-full")
+        self.pane(self.active_pane).focus_pane()
 
     def action_back(self) -> None:
-        if self.screen.maximized is not None:
-            self.screen.minimize()
+        if self.full_pane:
+            self.action_toggle_full()
 
     def switch_theme(self, name: str) -> None:
         self.theme = name

@@ -77,8 +77,12 @@ class ConfirmScreen(ModalScreen[bool]):
 
     @on(Input.Submitted, "#typed")
     def _submitted(self, event: Input.Submitted) -> None:
+        """Enter after typing the exact id is the confirmation; anything else says why."""
         if event.value.strip() == self.type_to_confirm:
-            self.query_one("#confirm", Button).focus()
+            self.dismiss(True)
+        else:
+            self.notify(f"type {self.type_to_confirm} exactly to run it, or Esc to cancel",
+                        severity="warning", markup=False)
 
     @on(Button.Pressed, "#confirm")
     def _confirm(self) -> None:
