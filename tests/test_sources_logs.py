@@ -117,10 +117,12 @@ async def test_rotation_finishes_old_file_then_reads_new(tmp_path: Path) -> None
             old.write("b (old file, after rename)\n")
             old.flush()
             path.write_text("c (new file)\nd\n")
-        lines = await collector.wait_for(4)
-        assert lines == ["a", "b (old file, after rename)", "c (new file)", "d"]
+        lines = await collector.wait_for(5)
+        assert lines[:2] == ["a", "b (old file, after rename)"]
+        assert lines[2] == f"[cockpit] {path}: replaced by a new file (rotated), reading it from the start"
+        assert lines[3:] == ["c (new file)", "d"]
         _append(path, "e\n")
-        assert (await collector.wait_for(5))[-1] == "e"
+        assert (await collector.wait_for(6))[-1] == "e"
     finally:
         await collector.stop()
 
@@ -134,7 +136,9 @@ async def test_rotation_flushes_a_pending_partial_line(tmp_path: Path) -> None:
         await collector.wait_for(1)
         os.rename(path, tmp_path / "app.log.1")
         path.write_text("three\n")
-        assert await collector.wait_for(3) == ["one", "two-without-newline", "three"]
+        lines = await collector.wait_for(4)
+        assert [lines[0], lines[1], lines[3]] == ["one", "two-without-newline", "three"]
+        assert "rotated" in lines[2]
     finally:
         await collector.stop()
 
@@ -149,7 +153,8 @@ async def test_copytruncate(tmp_path: Path) -> None:
         with open(path, "r+", encoding="utf-8") as fh:  # copytruncate, then a short write
             fh.truncate(0)
         _append(path, "after 1\n")
-        lines = await collector.wait_for(6)
+        lines = await collector.wait_for(7)
+        assert lines[5] == f"[cockpit] {path}: truncated, reading it from the start"
         assert lines[-1] == "after 1"
         # Truncated and rewritten past the old position between two polls.
         position = path.stat().st_size
@@ -157,8 +162,9 @@ async def test_copytruncate(tmp_path: Path) -> None:
             fh.truncate(0)
             fh.write("".join(f"rewritten {i}\n" for i in range(10)))
         assert path.stat().st_size > position
-        lines = await collector.wait_for(16)
-        assert lines[6:] == [f"rewritten {i}" for i in range(10)]
+        lines = await collector.wait_for(18)
+        assert "truncated" in lines[7]
+        assert lines[8:] == [f"rewritten {i}" for i in range(10)]
     finally:
         await collector.stop()
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -27,7 +26,6 @@ _SUMMARY_FIELDS = (
 _TIME_FIELDS = ("ts_utc", "ts", "timestamp", "time", "@timestamp")
 _HIDDEN_FIELDS = frozenset({"hash", "prev"})
 _MAX_SUMMARY = 240
-_POLL = threading.Event()  # never set: .wait(t) is the follow loop's pause
 
 
 def add_audit_parser(subparsers: Any) -> None:
@@ -163,12 +161,18 @@ def cmd_tail(args: argparse.Namespace) -> int:
         redactor = default_redactor()
         as_json = bool(getattr(args, "json", False))
         lines = getattr(args, "lines", 20)
+        # Follow from where the file ended *before* the scan: a record written meanwhile
+        # may print twice, but none is lost.
+        try:
+            start = path.stat().st_size
+        except FileNotFoundError:
+            start = 0
         result = scan_file(path, where, tail=lines)
         for rec in result.records:
             _print_record(rec, as_json, redactor, out)
         out.flush()
         if getattr(args, "follow", False):
-            return _follow(path, filt, as_json, redactor, out)
+            return _follow(path, filt, as_json, redactor, out, start)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -182,46 +186,37 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 
 def _follow(path: Path, filt: Any, as_json: bool, redactor: Any, out: TextIO,
-            interval: float = 0.25) -> int:
-    """Print matching records appended to ``path`` until Ctrl-C (exit 130, quietly)."""
-    from cockpit.core.audit.query import parse_record
+            start: int, interval: float = 0.25) -> int:
+    """Print matching records appended to ``path`` after byte ``start`` until Ctrl-C
+    (exit 130, quietly).
 
-    try:
-        st = path.stat()
-        offset, inode = st.st_size, st.st_ino
-    except FileNotFoundError:
-        offset, inode = 0, None
-    pending = b""
-    try:
-        while True:
-            try:
-                st = path.stat()
-            except FileNotFoundError:
-                _POLL.wait(interval)
+    The core's ``FileFollower`` does the following: rotation, truncation and partial
+    lines are handled once, for the panes and this command alike; its notices go to
+    stderr.
+    """
+    import asyncio
+
+    from cockpit.core.audit.query import parse_record
+    from cockpit.core.sources.logs import FileFollower
+
+    async def follow() -> None:
+        follower = FileFollower(path, backlog=0, poll_interval=interval, start=start)
+        async for item in follower.raw_events():
+            if isinstance(item, str):
+                print(f"-- {item} --", file=sys.stderr, flush=True)
                 continue
-            if st.st_ino != inode or st.st_size < offset:
-                note = "file replaced" if st.st_ino != inode and inode is not None else (
-                    "file truncated")
-                print(f"-- {note}: reading {path} from the start --", file=sys.stderr)
-                offset, inode, pending = 0, st.st_ino, b""
-            if st.st_size > offset:
-                with path.open("rb") as fh:
-                    fh.seek(offset)
-                    data = fh.read(st.st_size - offset)
-                offset += len(data)
-                pending += data
-                *complete, pending = pending.split(b"\n")
-                for line in complete:
-                    if not line.strip():
-                        continue
+            for line in item:
+                if line.strip():
                     rec = parse_record(line)
                     if filt.matches_record(rec):
                         _print_record(rec, as_json, redactor, out)
-                out.flush()
-            else:
-                _POLL.wait(interval)
+            out.flush()
+
+    try:
+        asyncio.run(follow())
     except KeyboardInterrupt:
         return 130
+    return 0
 
 
 def _quiet_broken_pipe() -> None:

@@ -81,8 +81,11 @@ class FileFollower:
         batch_max: int = 5000,
         *,
         chunk_size: int = _CHUNK,
+        start: int | None = None,
     ) -> None:
         self.path = os.fspath(path)
+        #: a byte offset to follow from instead of the backlog (what a caller already read)
+        self.start = start
         self.backlog = max(0, backlog)
         self.poll_interval = poll_interval
         self.max_line = max(1, max_line)
@@ -112,6 +115,15 @@ class FileFollower:
                 yield [str(item)]
             else:
                 yield self._decode(item)
+
+    async def raw_events(self) -> AsyncIterator[list[bytes] | str]:
+        """Complete lines as bytes (no newline, no CR) and notices (rotation, truncation,
+        read errors) as ``str``, in the order they happened."""
+        async for item in self._items():
+            if isinstance(item, _Notice):
+                yield str(item)
+            else:
+                yield [line[:-1] if line.endswith(b"\r") else line for line in item]
 
     async def raw_batches(self) -> AsyncIterator[list[bytes]]:
         """Complete lines as bytes (no newline, no CR); notices only go to ``status``."""
@@ -287,6 +299,11 @@ class FileFollower:
                         continue
                     self.status = "following"
                 try:
+                    if first and self.start is not None:
+                        first = False
+                        self._pos = min(self.start, os.fstat(self._fd).st_size)
+                        if self._pos:
+                            self._last_byte = os.pread(self._fd, 1, self._pos - 1)
                     if first:
                         first = False
                         lines = self._read_backlog()
@@ -297,10 +314,18 @@ class FileFollower:
                         self._pos, self._last_byte = 0, b""
                         if flushed:
                             yield flushed
+                        yield _Notice(f"{NOTICE_PREFIX}{self.path}: truncated, "
+                                      "reading it from the start")
                     lines = self._read_new()
                     if not lines and self._rotated():
                         lines = self._read_new() + self._flush_pending()
                         self._close_fd(forget=True)
+                        if lines:
+                            yield lines
+                        lines = []
+                        yield _Notice(f"{NOTICE_PREFIX}{self.path}: replaced by a new "
+                                      "file (rotated), reading it from the start")
+                        continue
                     if lines:
                         for i in range(0, len(lines), self.batch_max):
                             yield lines[i : i + self.batch_max]
