@@ -146,7 +146,7 @@ async def test_show_rows_offline_is_deterministic(tmp_path: Path) -> None:
     app = Harness(lambda: HealthPane(context))
     async with app.run_test(size=(100, 20)) as pilot:
         pane = app.query_one(HealthPane)
-        assert cells(pane, "api")[0] == "… checking" and pane.overall == "unknown"
+        assert cells(pane, "api")[0] == "… wait" and pane.overall == "unknown"
         pane.show_rows([
             HealthRow("api", "ok", 34.2, "HTTP 200", FROZEN_TIME - 3),
             HealthRow("api/db", "unknown", None, "no status", FROZEN_TIME - 3, "api"),
@@ -154,7 +154,7 @@ async def test_show_rows_offline_is_deterministic(tmp_path: Path) -> None:
         ])
         await pilot.pause()
         assert cells(pane, "api") == ["✓ ok", "api", "34 ms", "<10s", ""]
-        assert cells(pane, "api/db") == ["? unknown", "  └ db", "-", "<10s", "no status"]
+        assert cells(pane, "api/db") == ["? n/a", "  └ db", "-", "<10s", "no status"]
         assert cells(pane, "port")[2:4] == ["0.4 ms", "2m"]
         assert pane.overall == "unknown"
         assert app.updates[-1].overall == "unknown"

@@ -34,6 +34,7 @@ from cockpit.tui.screens.help import HelpScreen
 from cockpit.tui.screens.params import ParamFormScreen
 from cockpit.tui.screens.run_output import RunOutputScreen
 from cockpit.tui.themes import DEFAULT_THEME, load_themes
+from cockpit.tui.widgets.scrollbar import install_compact_scrollbars
 
 #: Below this size the panes are shown one at a time, with a tab line to switch.
 WIDE_WIDTH, WIDE_HEIGHT = 120, 40
@@ -100,6 +101,7 @@ class CockpitApp(App[Any]):
 
     def __init__(self, context: CockpitContext) -> None:
         super().__init__()
+        install_compact_scrollbars()
         self.context = context
         self.active_pane = 1
         self.compact = False

@@ -4,6 +4,7 @@
 theme: cockpit-dark          # or cockpit-light, cockpit-high-contrast, any Textual theme
 animations: false            # off by default: SSH links
 log_buffer_lines: 10000      # Logs pane buffer; older lines are dropped (and counted)
+background_refresh: 2        # seconds between repaints of a following pane you are not in
 keymap:                      # binding id -> keys, as in posting
   logs.filter: ctrl+f
 ```
@@ -31,6 +32,9 @@ class UserSettings(BaseModel):
     animations: bool = False
     log_buffer_lines: int = Field(10_000, ge=100, le=1_000_000)
     audit_buffer_records: int = Field(5_000, ge=100, le=1_000_000)
+    #: a following pane without focus shows new data at most this often (0: at once);
+    #: each repaint of a scrolling view rewrites all its rows (k9s refreshes every 2 s)
+    background_refresh: float = Field(2.0, ge=0, le=60)
     keymap: dict[str, str] = Field(default_factory=dict)
 
 

@@ -21,6 +21,7 @@ from typing import ClassVar, Literal
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 
 from cockpit.core.audit.query import AuditRecord, RecordFilter, count_by
@@ -99,6 +100,7 @@ class AuditPane(QuietStatus, Pane):
         #: system records that arrived while the pane was hidden, and how many overflowed
         self._deferred: deque[AuditRecord] = deque(maxlen=limit)
         self._deferred_dropped = 0
+        self._deferred_timer: Timer | None = None
 
     # -- layout -------------------------------------------------------------------------
 
@@ -153,6 +155,11 @@ class AuditPane(QuietStatus, Pane):
         return self._state.dropped
 
     @property
+    def deferred_count(self) -> int:
+        """System records waiting to be shown (pane hidden, or a background repaint due)."""
+        return len(self._deferred)
+
+    @property
     def following(self) -> bool:
         """Is the cursor on the newest row (new rows keep it there)?"""
         return _at_bottom(self._table)
@@ -178,16 +185,41 @@ class AuditPane(QuietStatus, Pane):
         """
         if "system" not in self._views:
             return
-        if not self.display:
-            batch = list(records)
-            limit = self._deferred.maxlen or 0
-            self._deferred_dropped += max(0, len(self._deferred) + len(batch) - limit)
-            self._deferred.extend(batch)
+        batch = list(records)
+        wait = self.repaint_wait() if self.display else 0.0
+        if self.display and not wait and not self._deferred:
+            self._append("system", batch)
             return
-        self._append("system", list(records))
+        limit = self._deferred.maxlen or 0
+        self._deferred_dropped += max(0, len(self._deferred) + len(batch) - limit)
+        self._deferred.extend(batch)
+        if not self.display:
+            return
+        if not wait:
+            self.on_show()
+        elif self._deferred_timer is None:
+            # a background pane: the records wait for its next repaint
+            self._deferred_timer = self.set_timer(wait, self._deferred_due)
+
+    def _deferred_due(self) -> None:
+        self._deferred_timer = None
+        if not self.display:
+            return
+        wait = self.repaint_wait()
+        if wait:
+            self._deferred_timer = self.set_timer(wait, self._deferred_due)
+        else:
+            self.on_show()
+
+    def on_descendant_focus(self) -> None:
+        """The operator came in: show what waited at once."""
+        if self._deferred_timer is not None:
+            self._deferred_timer.stop()
+            self._deferred_timer = None
+            self.on_show()
 
     def on_show(self) -> None:
-        """Apply what arrived while the pane was hidden."""
+        """Apply what arrived while the pane was hidden (or waited for a repaint)."""
         if self._deferred and "system" in self._views:
             self._views["system"].dropped += self._deferred_dropped
             self._deferred_dropped = 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import DataTable
@@ -36,6 +38,24 @@ class Pane(Vertical, can_focus=False):
         self.context = context
         self.border_title = f"{self.PANE_NUMBER} {self.PANE_TITLE}"
         self._status: str | None = None
+        self._painted_at = 0.0
+
+    def repaint_wait(self) -> float:
+        """Seconds before new data may be shown (0: now), and the clock reset when 0.
+
+        The pane the operator is in shows new data at once; the others at most every
+        ``background_refresh`` seconds: each repaint of a scrolling view rewrites all of
+        its rows, which is most of what a large idle cockpit sends to the terminal.
+        """
+        interval = self.context.settings.background_refresh
+        if not self.context.live or interval <= 0 or self.has_focus_within:
+            return 0.0
+        now = time.monotonic()
+        wait = self._painted_at + interval - now
+        if wait > 0:
+            return wait
+        self._painted_at = now
+        return 0.0
 
     def set_status(self, text: str) -> None:
         """A short note in the bottom border (counts, dropped lines, filter).

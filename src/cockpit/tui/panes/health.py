@@ -16,21 +16,22 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.timer import Timer
-from textual.widgets import DataTable
 
 from cockpit.core.config.models import CommandProbe, HttpProbe, TcpProbe
 from cockpit.core.sources.health import AnyProbe, HealthChecker, HealthRow
 from cockpit.tui.context import CockpitContext
 from cockpit.tui.panes.base import TablePane
+from cockpit.tui.widgets.table import CellTable, spread
 
 Overall = Literal["ok", "fail", "unknown"]
 
-_COLUMNS = (("state", 11), ("name", None), ("latency", 9), ("age", 5), ("reason", None))
+_COLUMNS = (("state", 6), ("name", None), ("latency", 7), ("age", 4), ("reason", None))
+_FIXED = {key: width for key, width in _COLUMNS if width is not None}
 _STATE = {
     "ok": ("✓ ok", "green"),
     "fail": ("✗ FAIL", "bold red"),
-    "unknown": ("? unknown", "yellow"),
-    "pending": ("… checking", "dim"),
+    "unknown": ("? n/a", "yellow"),
+    "pending": ("… wait", "dim"),
 }
 
 
@@ -122,7 +123,7 @@ class HealthPane(TablePane):
         self._checker: HealthChecker | None = None
 
     def compose(self) -> ComposeResult:
-        table: DataTable[Text] = DataTable(cursor_type="row", id="health-table")
+        table = CellTable(cursor_type="row", id="health-table")
         for key, width in _COLUMNS:
             table.add_column(key, key=key, width=width)
         yield table
@@ -145,8 +146,8 @@ class HealthPane(TablePane):
             await checker.close()
 
     @property
-    def table(self) -> DataTable[Text]:
-        return self.query_one("#health-table", DataTable)
+    def table(self) -> CellTable:
+        return self.query_one("#health-table", CellTable)
 
     @property
     def rows(self) -> list[HealthRow]:
@@ -264,6 +265,7 @@ class HealthPane(TablePane):
                 self._shown[key] = tuple(_sig(c) for c in cells)
             if selected in keys:
                 table.move_cursor(row=keys.index(selected), animate=False)
+            self.call_after_refresh(self._fit)
             return
         for key, row, probe in wanted:
             self._update_row(key, self._cells(row, probe, now))
@@ -274,9 +276,9 @@ class HealthPane(TablePane):
         if sigs == shown:
             return
         table = self.table
-        for i, ((column, width), cell) in enumerate(zip(_COLUMNS, cells, strict=True)):
+        for i, ((column, _width), cell) in enumerate(zip(_COLUMNS, cells, strict=True)):
             if i >= len(shown) or shown[i] != sigs[i]:
-                table.update_cell(key, column, cell, update_width=width is None)
+                table.set_cell(key, column, cell)
         self._shown[key] = sigs
 
     def _tick_ages(self) -> None:
@@ -296,8 +298,20 @@ class HealthPane(TablePane):
             shown = self._shown.get(key)
             if shown and shown[3][0] != age:
                 cell = Text(age, justify="right")
-                table.update_cell(key, "age", cell)
+                table.set_cell(key, "age", cell)
                 self._shown[key] = (*shown[:3], _sig(cell), *shown[4:])
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit)
+
+    def _fit(self) -> None:
+        """Name as wide as the longest (within reason), the reason column the rest."""
+        table = self.table
+        if not table.size.width:
+            return
+        longest = max((len(c.plain) for c in table.get_column("name")), default=4)
+        flexible = {"name": (min(10, longest), max(4, longest)), "reason": (0, 1_000)}
+        table.fit_columns(spread(table.usable_width(), _FIXED, flexible))
 
     # -- keys -----------------------------------------------------------------------------
 

@@ -243,19 +243,17 @@ class LogsPane(QuietStatus, Pane):
             return
         if not self.is_mounted:
             return
-        if not self.display:
-            # Hidden (compact layout): keep only what could ever be seen; a growing
-            # hidden view would still make the whole screen lay out and repaint.
-            excess = len(self._q_raws) - self._limit
-            if excess > 0:
-                self._dequeue(excess)
-                self._pending_dropped += excess
-            return
-        dropped, self._pending_dropped = self._pending_dropped, 0
         excess = len(self._q_raws) - self._limit
-        if excess > 0:
+        if excess > 0:  # only the last buffer-full of lines can ever be seen
             self._dequeue(excess)
-            dropped += excess
+            self._pending_dropped += excess
+        if not self.display:
+            # Hidden (compact layout): a growing hidden view would still make the whole
+            # screen lay out and repaint.
+            return
+        if self.view.follow and self._q_raws and self.repaint_wait():
+            return  # a background pane: the lines wait for its next repaint
+        dropped, self._pending_dropped = self._pending_dropped, 0
         self._dropped += dropped
         sources, levels, raws = self._dequeue(len(self._q_raws))
         new_names = set(sources)
@@ -523,4 +521,3 @@ class LogsPane(QuietStatus, Pane):
     def _status_due(self) -> None:
         self._status_timer = None
         self._update_status()
-

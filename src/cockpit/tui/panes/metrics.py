@@ -16,7 +16,6 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.timer import Timer
-from textual.widgets import DataTable
 
 from cockpit.core.config.models import ProbeLatencyMetric
 from cockpit.core.sources.health import HealthRow
@@ -30,9 +29,10 @@ from cockpit.tui.screens.chart import (
     format_value,
     sparkline,
 )
+from cockpit.tui.widgets.table import CellTable, spread
 
-SPARK_WIDTH = 24
-_COLUMNS = (("name", None), ("trend", SPARK_WIDTH), ("value", 12), ("state", 8),
+SPARK_WIDTH = 24  #: the widest sparkline; narrower when the pane is narrow
+_COLUMNS = (("name", None), ("trend", SPARK_WIDTH), ("value", 11), ("state", 6),
             ("reason", None))
 _SPARK_STYLE = {"ok": "green", "warn": "yellow", "crit": "red", "unknown": "dim"}
 
@@ -78,9 +78,10 @@ class MetricsPane(TablePane):
         self._last_probe: dict[str, float] = {}  # probe -> checked_at last observed
         self._chart: ChartScreen | None = None
         self._stopped = False
+        self._spark_width = SPARK_WIDTH
 
     def compose(self) -> ComposeResult:
-        table: DataTable[Text] = DataTable(cursor_type="row", id="metrics-table")
+        table = CellTable(cursor_type="row", id="metrics-table")
         for key, width in _COLUMNS:
             table.add_column(key, key=key, width=width)
         for name in self._metrics:
@@ -103,8 +104,8 @@ class MetricsPane(TablePane):
         await self._sampler.close()
 
     @property
-    def table(self) -> DataTable[Text]:
-        return self.query_one("#metrics-table", DataTable)
+    def table(self) -> CellTable:
+        return self.query_one("#metrics-table", CellTable)
 
     # -- polling --------------------------------------------------------------------------
 
@@ -196,9 +197,9 @@ class MetricsPane(TablePane):
             sigs = tuple(_sig(c) for c in cells)
             if sigs != shown:
                 table = self.table
-                for i, ((column, width), cell) in enumerate(zip(_COLUMNS, cells, strict=True)):
+                for i, ((column, _width), cell) in enumerate(zip(_COLUMNS, cells, strict=True)):
                     if i >= len(shown) or shown[i] != sigs[i]:
-                        table.update_cell(name, column, cell, update_width=width is None)
+                        table.set_cell(name, column, cell)
                 self._shown[name] = sigs
             chart = self._chart
             if chart is not None and chart.metric.name == name and chart.is_attached:
@@ -240,11 +241,41 @@ class MetricsPane(TablePane):
             reason = ""
         return (
             Text(name),
-            Text(sparkline(series.values, SPARK_WIDTH), style=_SPARK_STYLE[state]),
+            Text(sparkline(series.values, self._spark_width), style=_SPARK_STYLE[state]),
             Text(format_value(sample.value if sample else None, metric.unit), justify="right"),
             Text(label, style=style),
             Text(reason, style="dim" if sample is None else ""),
         )
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit)
+
+    def _fit(self) -> None:
+        """Columns to the pane's width: name, then the sparkline, then the reason.
+
+        Value and state keep their width; the sparkline shrinks to 4 cells and the
+        reason to nothing before the name is cut (Enter charts a metric in full).
+        """
+        table = self.table
+        if not table.size.width:
+            return
+        longest = max(map(len, self._metrics), default=4)
+        fixed = {"value": 11, "state": 6}
+        flexible = {"name": (min(8, longest), longest), "trend": (4, SPARK_WIDTH),
+                    "reason": (0, 1_000)}
+        widths = spread(table.usable_width(), fixed, flexible)
+        if widths["reason"] < 6 and widths["trend"] < SPARK_WIDTH:  # a stub: give it away
+            widths["trend"] += widths["reason"]
+            widths["reason"] = 0
+        table.fit_columns(widths)
+        if widths["trend"] != self._spark_width:
+            self._spark_width = widths["trend"]
+            for name in self._metrics:
+                cell = self._cells(name)[1]
+                table.set_cell(name, "trend", cell)
+                shown = self._shown.get(name)
+                if shown:
+                    self._shown[name] = (shown[0], _sig(cell), *shown[2:])
 
     def on_show(self) -> None:
         """Bring the rows up to date after being hidden (compact layout)."""

@@ -1,0 +1,175 @@
+"""What reaches the terminal: background panes repaint at the ``background_refresh``
+cadence, tables repaint one cell at a time and fit their pane, scrollbars are compact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+from rich.segment import Segment
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.geometry import Region
+from textual.widgets import Input
+
+from cockpit.tui.panes.audit import AuditPane
+from cockpit.tui.panes.health import HealthPane
+from cockpit.tui.panes.logs import LogsPane
+from cockpit.tui.panes.metrics import MetricsPane
+from cockpit.tui.settings import UserSettings
+from cockpit.tui.widgets.scrollbar import CompactScrollBarRender
+from cockpit.tui.widgets.table import PADDING, CellTable, spread
+from tests.support import async_wait_until
+from tests.tui_support import make_context
+
+SLOW = UserSettings(background_refresh=60)
+
+
+class BesideInput(App):
+    """A pane next to an input that holds the focus, as another pane would."""
+
+    def __init__(self, factory) -> None:
+        super().__init__()
+        self._factory = factory
+
+    def compose(self) -> ComposeResult:
+        yield Input(id="elsewhere")
+        yield self._factory()
+
+
+def append(path: Path, *lines: str) -> None:
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write("".join(line + "\n" for line in lines))
+
+
+async def test_a_background_log_pane_waits_for_its_cadence_and_catches_up_on_focus(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_text("")
+    profile = f"name: t\nlogs:\n  - {{kind: file, name: app, path: {log}}}\n"
+    app = BesideInput(lambda: LogsPane(make_context(tmp_path, profile, settings=SLOW)))
+    async with app.run_test(size=(80, 20)) as pilot:
+        pane = app.query_one(LogsPane)
+        assert app.query_one("#elsewhere").has_focus
+        append(log, "one", "two")
+        await async_wait_until(lambda: pane.line_count == 2, what="the first paint")
+        append(log, "three", "four", "five")
+        await async_wait_until(lambda: pane.received == 5, what="lines queued")
+        for _ in range(5):
+            await pilot.pause(0.05)
+        assert pane.line_count == 2  # painted again only in 60 s
+        pane.focus_pane()
+        await async_wait_until(lambda: pane.line_count == 5, what="caught up on focus")
+        append(log, "six")  # the focused pane shows lines at once
+        await async_wait_until(lambda: pane.line_count == 6, what="live while focused")
+
+
+async def test_a_background_audit_pane_defers_records_until_focused(tmp_path):
+    log = tmp_path / "audit.log"
+    log.write_bytes(b"")
+    profile = f"name: t\naudit:\n  path: {log}\n  columns: [event_type, decision]\n"
+    app = BesideInput(lambda: AuditPane(make_context(tmp_path, profile, settings=SLOW)))
+
+    def write(n: int) -> None:
+        with log.open("ab") as fh:
+            for i in range(n):
+                fh.write(orjson.dumps({"event_type": f"e{i}", "decision": "ALLOW"}) + b"\n")
+
+    async with app.run_test(size=(80, 20)) as pilot:
+        pane = app.query_one(AuditPane)
+        write(2)
+        await async_wait_until(lambda: pane.total_count == 2, what="the first paint")
+        write(3)
+        await async_wait_until(lambda: pane.deferred_count == 3, what="records waiting")
+        await pilot.pause()
+        assert pane.total_count == 2 and pane.row_count == 2
+        pane.focus_pane()
+        await async_wait_until(lambda: pane.total_count == 5, what="caught up on focus")
+        assert pane.deferred_count == 0 and pane.row_count == 5
+
+
+class OneTable(App):
+    def compose(self) -> ComposeResult:
+        table = CellTable(cursor_type="row")
+        table.add_column("name", key="name")
+        table.add_column("value", key="value", width=8)
+        for i in range(3):
+            table.add_row(Text(f"row{i}"), Text(str(i)), key=f"r{i}")
+        yield table
+
+
+async def test_set_cell_repaints_one_cell_unless_the_column_must_widen(monkeypatch):
+    app = OneTable()
+    async with app.run_test(size=(40, 10)) as pilot:
+        table = app.query_one(CellTable)
+        await pilot.pause()
+        calls: list[object] = []
+        original = table.refresh
+
+        def spy(*regions, **kwargs):
+            calls.append(regions)
+            return original(*regions, **kwargs)
+
+        monkeypatch.setattr(table, "refresh", spy)
+        table.set_cell("r1", "value", Text("42"))
+        assert [c for c in calls if not c] == []  # no whole-table repaint
+        assert all(isinstance(r, Region) and r.height == 1 for c in calls for r in c)
+        assert table.get_cell("r1", "value").plain == "42"
+        calls.clear()
+        table.set_cell("r2", "name", Text("a much longer name"))  # the column grows
+        assert () in calls
+        await pilot.pause()
+        assert table.columns[next(k for k in table.columns if k.value == "name")].content_width \
+            == len("a much longer name")
+        table.set_cell("nope", "value", Text("x"))  # unknown rows are ignored
+
+
+def test_spread_gives_minimums_then_the_rest_in_order():
+    fixed = {"state": 6, "age": 4}
+    flexible = {"name": (8, 20), "reason": (0, 1000)}
+    used = sum(w + PADDING for w in fixed.values()) + PADDING * len(flexible)
+    assert spread(used + 8, fixed, flexible) == {"name": 8, "reason": 0}
+    assert spread(used + 15, fixed, flexible) == {"name": 15, "reason": 0}
+    assert spread(used + 50, fixed, flexible) == {"name": 20, "reason": 30}
+    assert spread(10, fixed, flexible) == {"name": 8, "reason": 0}  # too narrow: minimums
+
+
+def test_horizontal_scrollbar_is_a_few_runs_not_one_segment_per_cell():
+    bar = CompactScrollBarRender.render_bar(size=120, virtual_size=400, window_size=120,
+                                            position=100, vertical=False)
+    segments = [s for s in bar.segments if s.text != "\n"]
+    assert sum(len(s.text) for s in segments) == 120
+    assert len(segments) <= 5
+    vertical = CompactScrollBarRender.render_bar(size=20, virtual_size=100, window_size=20,
+                                                 position=10, vertical=True)
+    assert len(list(vertical.segments)) == 20  # one per line, untouched
+    assert all(isinstance(s, Segment) for s in vertical.segments)
+
+
+HEALTH_AND_METRICS = """
+name: fit
+health:
+  - {kind: http, name: api, url: "http://127.0.0.1:9/health", interval: 1h}
+  - {kind: tcp, name: a-rather-long-probe-name, host: 127.0.0.1, port: 9, interval: 1h}
+metrics:
+  - {kind: probe_latency, name: api latency, probe: api, unit: ms}
+  - {kind: probe_latency, name: port latency, probe: a-rather-long-probe-name, unit: ms}
+"""
+
+
+async def test_tables_fit_the_pane_with_no_horizontal_scrolling(tmp_path):
+    for size in ((80, 24), (40, 12), (120, 40)):
+        for pane_type in (HealthPane, MetricsPane):
+            context = make_context(tmp_path, HEALTH_AND_METRICS, live=False)
+            app = BesideInput(lambda pane_type=pane_type, context=context: pane_type(context))
+            async with app.run_test(size=size) as pilot:
+                await pilot.pause()
+                pane = app.query_one(pane_type)
+                table = pane.table
+                await async_wait_until(lambda table=table: all(
+                    not c.auto_width for c in table.columns.values()), what="columns fitted")
+                widths = [c.width + PADDING for c in table.columns.values()]
+                assert not table.show_horizontal_scrollbar
+                if size[0] >= 80:
+                    assert sum(widths) <= table.usable_width(), (size, pane_type, widths)
+                    last = list(table.columns.values())[-1]
+                    assert last.key.value == "reason" and last.width >= 6
