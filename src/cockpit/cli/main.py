@@ -40,10 +40,18 @@ def _add_read_only(parser: argparse.ArgumentParser, *, top: bool = False) -> Non
     )
 
 
+def _add_runbook(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--runbook", metavar="FILE.md", default=argparse.SUPPRESS,
+        help="open this Markdown runbook in the TUI (its steps run through the profile)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, for ``--help`` and dispatch."""
     from cockpit.cli import commands
     from cockpit.cli.audit_cmd import add_audit_parser
+    from cockpit.cli.runbook_cmd import add_runbook_parser
 
     parser = argparse.ArgumentParser(
         prog="cockpit",
@@ -54,12 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cockpit {__version__}")
     _add_common(parser, top=True)
     _add_read_only(parser, top=True)
+    _add_runbook(parser)
     parser.set_defaults(func=commands.cmd_tui)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     tui = sub.add_parser("tui", help="open the cockpit TUI (the default)")
     _add_common(tui)
     _add_read_only(tui)
+    _add_runbook(tui)
     tui.set_defaults(func=commands.cmd_tui)
 
     actions = sub.add_parser("actions", help="list the profile's actions")
@@ -105,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     profiles.set_defaults(func=commands.cmd_profiles)
 
     add_audit_parser(sub)
+    add_runbook_parser(sub)
     return parser
 
 
