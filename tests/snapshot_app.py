@@ -30,6 +30,7 @@ def snapshot_app(tmp_path: Path) -> CockpitApp:
     profile = profile.replace("${COCKPIT_DEMO_PORT:-8765}", "8765")
     profile = profile.replace("${COCKPIT_PYTHON}", "python3")  # no venv path on screen
     context = make_context(tmp_path, profile, live=False)
+    (tmp_path / "demo-runbook.md").write_text((builtin_dir() / "demo-runbook.md").read_text())
     # The backend describes itself with the host name: keep snapshots host-independent.
     context.backend.describe = lambda: "local (snapshot)"  # type: ignore[method-assign]
     context.runner.trace_ids = lambda: "00000000-0000-4000-8000-000000000000"

@@ -214,11 +214,25 @@ async def test_compact_layout_pane_keys_and_fullscreen(context):
             await pilot.pause()
             visible = [p.id for p in app.query("Pane") if p.display]
             assert visible == [pane_id]
+        assert app.query_one("PaneTabs").display
         await pilot.press("f")
         assert app.full_pane and [p.id for p in app.query("Pane") if p.display] == ["health"]
         assert app.query_one("CockpitHeader").display  # the health state stays in view
+        await pilot.pause()
+        assert not app.query_one("PaneTabs").display  # something visibly changes at 80x24
         await pilot.press("f")
         assert not app.full_pane
+        # tab / shift+tab walk the panes in number order (one pane shown: not stuck in it)
+        shown = []
+        for _ in range(5):
+            await pilot.press("tab")
+            await pilot.pause()
+            shown.append(next(p.id for p in app.query("Pane") if p.display))
+        assert shown == ["logs", "audit", "metrics", "runs", "health"]
+        await pilot.press("shift+tab")
+        await pilot.pause()
+        assert [p.id for p in app.query("Pane") if p.display] == ["runs"]
+        await pilot.press("1")
         await pilot.resize_terminal(40, 12)
         await pilot.pause()
         await pilot.resize_terminal(200, 50)
@@ -231,6 +245,30 @@ async def test_compact_layout_pane_keys_and_fullscreen(context):
         await pilot.press("escape")  # esc backs out of full-screen too
         await pilot.pause()
         assert len([p for p in app.query("Pane") if p.display]) == 5
+
+
+async def test_ctrl_p_opens_the_palette_with_actions_first_and_its_quit_asks(context):
+    app = CockpitApp(context)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+p")
+        await async_wait_until(lambda: app.screen.query("CommandList"), what="palette")
+        await pilot.pause(0.3)
+        options = app.screen.query_one("CommandList")
+        labels = [str(options.get_option_at_index(i).prompt)
+                  for i in range(options.option_count)]
+        ids = ["hello", "greet", "careful", "nuke", "sleepy"]  # actions first, in order
+        assert [label.split(" — ")[0] for label in labels[:5]] == ids, labels[:6]
+        assert not any(label.startswith("Maximize") for label in labels)  # no Textual extras
+        await pilot.press("escape")
+        await open_palette_and_run(pilot, "sleepy")
+        runs = app.query_one(RunsPane)
+        await async_wait_until(lambda: runs.running_entries, timeout=15, what="a running run")
+        await open_palette_and_run(pilot, "quit")
+        await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="quit prompt")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.is_running and runs.running_entries
+        await runs.running_entries[0].prepared.cancel()
 
 
 async def test_help_lists_bindings_with_ids(context):

@@ -14,6 +14,7 @@ import pytest
 from cockpit.core.audit.query import parse_record
 from cockpit.core.audit.trail import AuditTrail
 from cockpit.tui.panes.audit import AuditPane
+from cockpit.tui.panes.audit_rows import compact_timestamp
 from cockpit.tui.screens.counts import CountsScreen
 from cockpit.tui.screens.record import RecordScreen
 from cockpit.tui.settings import UserSettings
@@ -76,6 +77,14 @@ def audit_profile(log: Path, backlog: int = 1000) -> str:
         """
 
 
+def test_timestamps_are_shown_compact_in_utc_only():
+    assert compact_timestamp("2026-11-22T07:45:45.123456+00:00") == "11-22 07:45:45.123"
+    assert compact_timestamp("2026-11-22T07:45:45Z") == "11-22 07:45:45"
+    assert compact_timestamp("2026-11-22T07:45:45.1") == "11-22 07:45:45.100"
+    assert compact_timestamp("2026-11-22T07:45:45+02:00") == "2026-11-22T07:45:45+02:00"
+    assert compact_timestamp("20261122") == "20261122"
+
+
 def cells(pane: AuditPane, row: int) -> list[str]:
     return [cell.plain for cell in pane.table().get_row_at(row)]
 
@@ -110,7 +119,7 @@ async def test_follow_filter_and_status(tmp_path, log):
         assert [str(c.label) for c in pane.table().ordered_columns] == COLUMNS
         assert pane.malformed_count == 3 and pane.row_count == 103
         first = records[0]
-        assert cells(pane, 0) == [first["ts_utc"], first["event_type"], first["decision"],
+        assert cells(pane, 0) == [compact_timestamp(first["ts_utc"]), first["event_type"], first["decision"],
                                   ",".join(first["reason_codes"]), "", "", first["trace_id"]]
         bad = [cells(pane, i) for i in range(pane.row_count) if cells(pane, i)[0] == "!! malformed"]
         assert len(bad) == 3

@@ -177,6 +177,18 @@ async def test_refresh_and_probe_latency(tmp_path: Path, exporter: Exporter) -> 
         assert cells(pane, "lat")[1].endswith("·")
 
 
+async def test_metrics_crossing_together_raise_one_notification(tmp_path: Path) -> None:
+    context = make_context(tmp_path, profile("http://127.0.0.1:9"), live=False)
+    app = Harness(lambda: MetricsPane(context))
+    async with app.run_test(size=(80, 24)):
+        pane = app.query_one(MetricsPane)
+        pane.show_samples({"queue": MetricSample(90.0, "crit", None, FROZEN_TIME),
+                           "lat": MetricSample(1900.0, "crit", None, FROZEN_TIME)})
+        errors = [n for n in app.notes if n[1] == "error"]
+        assert len(errors) == 1 and pane.notified == ["queue", "lat"]
+        assert errors[0][0] == "queue is 90 (crit > 50)\nlat is 1.9k ms (crit > 1k)"
+
+
 async def test_show_samples_offline_and_chart(tmp_path: Path) -> None:
     context = make_context(tmp_path, profile("http://127.0.0.1:9"), live=False)
     app = Harness(lambda: MetricsPane(context))

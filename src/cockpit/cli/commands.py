@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -22,7 +23,10 @@ def cmd_tui(args: argparse.Namespace) -> int:
     """Open the TUI on the profile (the default command)."""
     from cockpit.tui.launcher import run_tui
 
-    return run_tui(args.profile, read_only=getattr(args, "read_only", False))
+    runbook = getattr(args, "runbook", None)
+    if runbook is not None and not os.path.isfile(runbook):
+        raise UsageError(f"{runbook}: no such runbook file")
+    return run_tui(args.profile, read_only=getattr(args, "read_only", False), runbook=runbook)
 
 
 def cmd_actions(args: argparse.Namespace) -> int:

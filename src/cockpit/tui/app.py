@@ -8,7 +8,8 @@ keys and layout together.
 from __future__ import annotations
 
 import gc
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -18,8 +19,9 @@ from textual.widgets import Footer, Static
 
 from cockpit.core.actions.policy import Decision, decide
 from cockpit.core.config.discovery import list_profiles
-from cockpit.core.errors import UsageError
-from cockpit.tui.commands import ActionCommands, CockpitCommands
+from cockpit.core.config.models import Action
+from cockpit.core.errors import CockpitError, UsageError
+from cockpit.tui.commands import CockpitCommands
 from cockpit.tui.context import CockpitContext
 from cockpit.tui.header import CockpitHeader
 from cockpit.tui.panes.audit import AuditPane
@@ -35,6 +37,11 @@ from cockpit.tui.screens.params import ParamFormScreen
 from cockpit.tui.screens.run_output import RunOutputScreen
 from cockpit.tui.themes import DEFAULT_THEME, load_themes
 from cockpit.tui.widgets.scrollbar import install_compact_scrollbars
+
+if TYPE_CHECKING:  # runbooks load on first use: Markdown parsing is not start-up work
+    from cockpit.core.runbooks.model import Runbook, Step
+    from cockpit.core.runbooks.session import StepRun
+    from cockpit.tui.screens.runbook import RunbookScreen
 
 #: Below this size the panes are shown one at a time, with a tab line to switch.
 WIDE_WIDTH, WIDE_HEIGHT = 120, 40
@@ -64,7 +71,7 @@ class CockpitApp(App[Any]):
     """One profile's cockpit: Health, Logs, Audit, Metrics and Runs."""
 
     TITLE = "cockpit"
-    COMMANDS = App.COMMANDS | {ActionCommands, CockpitCommands}
+    COMMANDS = {CockpitCommands}
     COMMAND_PALETTE_BINDING = "ctrl+p"
     CSS = """
     #panes {
@@ -78,9 +85,12 @@ class CockpitApp(App[Any]):
     #panes.-compact > Pane, #panes.-full > Pane { display: none; height: 1fr; }
     #panes.-compact > Pane.-active, #panes.-full > Pane.-active { display: block; }
     Screen.-compact PaneTabs { display: block; }
+    Screen.-compact.-full PaneTabs { display: none; }
     """
     BINDINGS = [
         Binding("colon", "command_palette", "Actions", id="app.palette"),
+        # Textual adds ctrl+p only when no binding opens the palette: say it here.
+        Binding("ctrl+p", "command_palette", "Actions", show=False, id="app.palette_ctrl"),
         Binding("1", "show_pane(1)", "Health", show=False, id="app.pane.health"),
         Binding("2", "show_pane(2)", "Logs", show=False, id="app.pane.logs"),
         Binding("3", "show_pane(3)", "Audit", show=False, id="app.pane.audit"),
@@ -99,8 +109,9 @@ class CockpitApp(App[Any]):
         Binding("ctrl+q", "quit_cockpit", "Quit", show=False, priority=True, id="app.quit_ctrl"),
     ]
 
-    def __init__(self, context: CockpitContext) -> None:
+    def __init__(self, context: CockpitContext, *, runbook: str | Path | None = None) -> None:
         super().__init__()
+        self.initial_runbook = runbook  #: ``cockpit --runbook FILE``: opened over the panes
         install_compact_scrollbars()
         self.context = context
         self.active_pane = 1
@@ -108,6 +119,8 @@ class CockpitApp(App[Any]):
         self.full_pane = False  #: ``f``: only the active pane, header and footer kept
         self.started_demo = False
         self._next_run = 1
+        self._runbooks: dict[Path, tuple[int, Runbook]] = {}
+        self.runbook_problems: dict[Path, str] = {}  #: runbooks that could not be read
         self.theme_problems: list[str] = []
         self.animation_level = "full" if context.settings.animations else "none"
         themes, self.theme_problems = load_themes()
@@ -155,10 +168,18 @@ class CockpitApp(App[Any]):
         self.pane(1).focus_pane()
         if self.context.live and self.context.loaded.profile.demo:
             self.ensure_demo()
+        if self.initial_runbook is not None:
+            self.open_runbook(self.initial_runbook)
         # Move everything alive after start-up out of the collector's sight: full
         # collections of Textual's widget graph otherwise stall the UI for 50-75 ms
         # under a log firehose (bench/log_ingest.py).
         self.call_after_refresh(_freeze_heap)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Pane keys belong to the main screen: off while another screen is shown."""
+        if action in ("show_pane", "cycle_pane", "toggle_full", "back"):
+            return self.screen is self.screen_stack[0]
+        return True
 
     def on_resize(self, event) -> None:
         self._apply_layout(event.size.width, event.size.height)
@@ -202,6 +223,7 @@ class CockpitApp(App[Any]):
         """Toggle the focused pane full-screen; the header and footer stay in view."""
         self.full_pane = not self.full_pane
         self.panes_container.set_class(self.full_pane, "-full")
+        self.screen_stack[0].set_class(self.full_pane, "-full")
         self.pane(self.active_pane).focus_pane()
 
     def action_back(self) -> None:
@@ -310,6 +332,161 @@ class CockpitApp(App[Any]):
         runs.update_run(entry)
         self._after_run(entry)
         return entry
+
+    # -- runbooks ------------------------------------------------------------------------
+
+    def runbook_paths(self) -> list[Path]:
+        """The profile's ``runbooks:``, relative to the profile's folder."""
+        base = self.context.loaded.path.parent
+        return [(base / Path(p).expanduser()) for p in self.context.loaded.profile.runbooks]
+
+    async def load_runbook(self, path: str | Path, *, quiet: bool = False) -> Runbook | None:
+        """Parse a runbook in a thread (cached by path and mtime). When it cannot be read,
+        a notification (unless ``quiet``) and :attr:`runbook_problems` say why."""
+        import asyncio
+
+        from cockpit.core.runbooks.parser import parse_runbook
+
+        path = Path(path).expanduser()
+        try:
+            stamp = path.stat().st_mtime_ns
+            cached = self._runbooks.get(path)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+            runbook = await asyncio.to_thread(parse_runbook, path)
+        except (OSError, CockpitError) as exc:
+            problem = exc.strerror if isinstance(exc, OSError) else str(exc)
+            self.runbook_problems[path] = problem or str(exc)
+            if not quiet:
+                self.notify(f"cannot open runbook {path}: {problem}", severity="error",
+                            markup=False)
+            return None
+        self.runbook_problems.pop(path, None)
+        self._runbooks[path] = (stamp, runbook)
+        return runbook
+
+    def cached_runbook(self, path: Path) -> Runbook | None:
+        """A runbook parsed before, if its file has not changed since."""
+        cached = self._runbooks.get(path)
+        try:
+            fresh = cached is not None and cached[0] == path.stat().st_mtime_ns
+        except OSError:
+            fresh = False
+        return cached[1] if fresh and cached is not None else None
+
+    @work(group="runbook-open", exclusive=True, exit_on_error=False)
+    async def open_runbook(self, path: str | Path) -> None:
+        """Show a runbook: its document, steps and checklist."""
+        from cockpit.tui.screens.runbook import RunbookScreen
+
+        runbook = await self.load_runbook(path)
+        if runbook is not None:
+            await self.push_screen(RunbookScreen(runbook))
+
+    @work(group="prompt", exit_on_error=False)
+    async def action_open_runbook_prompt(self) -> None:
+        from cockpit.tui.screens.path_prompt import PathPromptScreen
+
+        path = await self.push_screen_wait(
+            PathPromptScreen("Open a Markdown runbook", "path/to/runbook.md"))
+        if path is not None:
+            self.open_runbook(path)
+
+    def run_runbook(self, runbook: Runbook, steps: list[Step], *,
+                    screen: RunbookScreen | None = None, label: str | None = None,
+                    dry_run: bool = False) -> None:
+        """Run runbook steps in order (one, or a section): form, confirmations, audit."""
+        self._runbook_flow(runbook, steps, screen, label, dry_run)
+
+    @work(group="actions", exit_on_error=False)
+    async def _runbook_flow(self, runbook: Runbook, steps: list[Step],
+                            screen: RunbookScreen | None, label: str | None,
+                            dry_run: bool) -> list[StepRun]:
+        from cockpit.core.runbooks.actions import dry_run_text
+        from cockpit.core.runbooks.session import RunbookSession, StepRun
+
+        runner = self.context.runner
+        entries: dict[str, RunEntry] = {}
+
+        def on_step(run: StepRun) -> None:
+            entry = entries.get(run.step.id)
+            if entry is None and run.prepared is not None and (
+                run.status == "running" or run.outcome is not None
+            ):
+                entry = RunEntry(self._next_run, run.prepared, started=self.context.now())
+                self._next_run += 1
+                entries[run.step.id] = entry
+                self.runs_pane.add_run(entry)
+            if entry is not None and run.outcome is not None and entry.outcome is None:
+                entry.finish(run.outcome)
+                if self.runs_pane.is_attached:
+                    self.runs_pane.update_run(entry)
+            if screen is not None:
+                screen.step_changed(run, entry)
+
+        def on_line(step: Step, line) -> None:
+            entry = entries.get(step.id)
+            if entry is not None:
+                entry.add_line(line)
+
+        session = RunbookSession(runbook, runner, confirm=self._confirm_step,
+                                 on_line=on_line, on_step=on_step)
+        if dry_run:
+            runs = []
+            for step in steps:
+                run = StepRun(step, status="dry-run")
+                run.dry_run = dry_run_text(step, {}, env=session.known_env())
+                on_step(run)
+                runs.append(run)
+            return runs
+        values: dict[str, Any] = {}
+        wanted: dict[str, Any] = {}
+        for _step, param in session.params(steps):
+            wanted.setdefault(param.name, param)
+        if wanted:
+            worst = max((s.danger.level for s in steps),
+                        key=("safe", "caution", "dangerous").index)
+            form_action = Action(id="runbook-params", title=label or steps[0].id,
+                                 script=":", params=list(wanted.values()), danger=worst)
+            form = await self.push_screen_wait(ParamFormScreen(form_action))
+            if form is None:
+                return []
+            values = form
+        try:
+            runs = await session.run(steps, values)
+        except UsageError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return []
+        self._runbook_summary(runs, label)
+        return runs
+
+    async def _confirm_step(self, step: Step, prepared) -> bool:
+        dangerous = step.danger.level == "dangerous"
+        reasons = "; ".join(step.danger.reasons[:3])
+        return bool(await self.push_screen_wait(
+            ConfirmScreen(
+                f"{'DANGEROUS' if dangerous else 'Caution'}: runbook step {step.id}",
+                f"{prepared.action.description} — {reasons or step.danger.level}\n"
+                f"Trace id {prepared.trace_id}. It will run exactly:",
+                command=prepared.display,
+                type_to_confirm=step.id if dangerous else None,
+            )
+        ))
+
+    def _runbook_summary(self, runs: list[StepRun], label: str | None) -> None:
+        ok = sum(1 for r in runs if r.status == "succeeded")
+        stopped = next((r for r in runs if r.status not in ("succeeded", "skipped")), None)
+        name = label or (runs[0].step.id if runs else "runbook")
+        if stopped is None:
+            self.notify(f"✓ {name}: {ok} step{'s' if ok != 1 else ''} ok", timeout=5,
+                        markup=False)
+        else:
+            self.notify(f"✗ {name}: stopped at {stopped.step.id} ({stopped.status})"
+                        + (f" — {stopped.message}" if stopped.message else ""),
+                        severity="error", timeout=10, markup=False)
+        audit = self.audit_pane
+        if hasattr(audit, "refresh_operator_trail"):
+            audit.refresh_operator_trail()
 
     def _denied(self, entry: RunEntry, outcome) -> RunEntry:
         entry.finish(outcome)

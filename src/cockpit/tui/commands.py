@@ -1,11 +1,17 @@
-"""Command palette providers: the profile's actions, panes, themes and profiles.
+"""The command palette (``:`` or ``ctrl+p``): one provider, in a fixed order.
 
-One registry feeds both the palette and the keys: pane jumps are the same app actions
-the ``1``-``5`` bindings call.
+Actions first (what the palette is mostly for), then the profile's runbooks and their
+steps, then panes, themes, profiles and the cockpit's own commands. One registry feeds
+both the palette and the keys: pane jumps are the same app actions the ``1``-``5``
+bindings call, and Quit is the same ``q`` that asks while actions run. Textual's own
+system commands are not offered: they would duplicate these (Keys, Theme) or bypass
+them (its Quit does not ask).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -17,78 +23,102 @@ if TYPE_CHECKING:
 _DANGER = {"safe": "safe", "caution": "caution", "dangerous": "⚠ DANGEROUS"}
 
 
-class ActionCommands(Provider):
-    """The profile's runbook actions, searched over id, title, tags and description."""
+@dataclass(frozen=True)
+class Entry:
+    """One palette line: what it says, what it does, what it is found by."""
 
-    @property
-    def cockpit(self) -> CockpitApp:
-        return self.app  # type: ignore[return-value]
+    label: str
+    callback: Callable[[], object]
+    help: str = ""
+    haystack: str = ""  #: searched too, at a lower score than the label
 
-    def _entries(self):
-        app = self.cockpit
-        read_only = app.context.read_only or app.context.loaded.profile.read_only
-        for action in app.context.loaded.profile.actions:
-            refused = read_only and action.danger != "safe"
-            label = f"{action.id} — {action.title} · {_DANGER[action.danger]}"
-            if refused:
+
+def action_entries(app: CockpitApp) -> Iterator[Entry]:
+    """The profile's actions, searched over id, title, tags and description."""
+    read_only = app.context.read_only or app.context.loaded.profile.read_only
+    for action in app.context.loaded.profile.actions:
+        label = f"{action.id} — {action.title} · {_DANGER[action.danger]}"
+        if read_only and action.danger != "safe":
+            label += " (refused: read-only)"
+        haystack = " ".join([action.id, action.title, " ".join(action.tags), action.description])
+        yield Entry(label, partial(app.request_action, action.id),
+                    action.description or ", ".join(action.tags), haystack)
+
+
+def runbook_entries(app: CockpitApp) -> Iterator[Entry]:
+    """Open a runbook file; the profile's runbooks and their runnable steps."""
+    yield Entry("Open a runbook file…", app.action_open_runbook_prompt,
+                "a Markdown runbook: its steps run through this profile", "runbook markdown")
+    read_only = app.context.read_only or app.context.loaded.profile.read_only
+    for path in app.runbook_paths():
+        runbook = app.cached_runbook(path)
+        if runbook is None:
+            problem = app.runbook_problems.get(path, "not read yet")
+            yield Entry(f"Runbook unavailable: {path.name}", partial(app.open_runbook, path),
+                        f"{path}: {problem}", f"runbook {path.name}")
+            continue
+        title = runbook.title or path.name
+        yield Entry(f"Open runbook: {title}", partial(app.open_runbook, path), str(path),
+                    f"runbook {path.name}")
+        for step in runbook.steps:
+            if not step.runnable:
+                continue
+            label = (f"{path.stem} › {step.id} — {step.section.title} · "
+                     f"{_DANGER[step.danger.level]}")
+            if read_only and step.danger.level != "safe":
                 label += " (refused: read-only)"
-            haystack = " ".join(
-                [action.id, action.title, " ".join(action.tags), action.description]
-            )
-            help_text = action.description or ", ".join(action.tags)
-            yield action, label, haystack, help_text
+            lines = step.command.strip().splitlines()
+            yield Entry(label, partial(app.run_runbook, runbook, [step]),
+                        lines[0][:100] if lines else "", step.command[:300])
 
-    async def discover(self) -> Hits:
-        for action, label, _haystack, help_text in self._entries():
-            yield DiscoveryHit(
-                label, partial(self.cockpit.request_action, action.id), help=help_text
-            )
 
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for action, label, haystack, help_text in self._entries():
-            score = max(matcher.match(label), matcher.match(haystack) * 0.9)
-            if score > 0:
-                yield Hit(
-                    score,
-                    matcher.highlight(label),
-                    partial(self.cockpit.request_action, action.id),
-                    help=help_text,
-                )
+def cockpit_entries(app: CockpitApp) -> Iterator[Entry]:
+    """Panes, themes, profiles, help and quitting."""
+    for number, title in app.pane_titles():
+        yield Entry(f"Go to pane: {title} ({number})", partial(app.action_show_pane, number))
+    for name in sorted(app.available_themes):
+        if name.startswith("cockpit") or name in ("textual-dark", "textual-light"):
+            yield Entry(f"Theme: {name}", partial(app.switch_theme, name), "switch the theme")
+    for location in app.profile_locations():
+        if not location.shadowed:
+            yield Entry(f"Switch profile: {location.name}",
+                        partial(app.switch_profile, str(location.path)),
+                        f"{location.origin}: {location.path}")
+    yield Entry("Open the operator audit trail", app.action_operator_trail,
+                "audit pane, view a")
+    yield Entry("Keys and help", app.action_help, "every binding")
+    yield Entry("Save a screenshot", app.action_screenshot, "an SVG in the current folder")
+    yield Entry("Quit", app.action_quit_cockpit, "asks first while actions are running")
 
 
 class CockpitCommands(Provider):
-    """Switch pane, theme or profile."""
+    """Everything the palette offers, actions first."""
 
     @property
     def cockpit(self) -> CockpitApp:
         return self.app  # type: ignore[return-value]
 
-    def _entries(self):
+    async def startup(self) -> None:
+        """Parse the profile's runbooks (in a thread; once while they are unchanged)."""
+        for path in self.cockpit.runbook_paths():
+            await self.cockpit.load_runbook(path, quiet=True)
+
+    def _entries(self) -> Iterator[Entry]:
         app = self.cockpit
-        for number, title in app.pane_titles():
-            yield f"Go to pane: {title} ({number})", partial(app.action_show_pane, number), ""
-        for name in sorted(app.available_themes):
-            if name.startswith("cockpit") or name in ("textual-dark", "textual-light"):
-                yield f"Theme: {name}", partial(app.switch_theme, name), "switch the theme"
-        for location in app.profile_locations():
-            if location.shadowed:
-                continue
-            yield (
-                f"Switch profile: {location.name}",
-                partial(app.switch_profile, str(location.path)),
-                f"{location.origin}: {location.path}",
-            )
-        yield "Open the operator audit trail", app.action_operator_trail, "audit pane, view a"
-        yield "Keys and help", app.action_help, "every binding"
+        yield from action_entries(app)
+        yield from runbook_entries(app)
+        yield from cockpit_entries(app)
 
     async def discover(self) -> Hits:
-        for label, callback, help_text in self._entries():
-            yield DiscoveryHit(label, callback, help=help_text or None)
+        for entry in self._entries():
+            yield DiscoveryHit(entry.label, entry.callback, help=entry.help or None)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for label, callback, help_text in self._entries():
-            score = matcher.match(label)
+        for entry in self._entries():
+            score = matcher.match(entry.label)
+            if entry.haystack:
+                score = max(score, matcher.match(entry.haystack) * 0.9)
             if score > 0:
-                yield Hit(score, matcher.highlight(label), callback, help=help_text or None)
+                yield Hit(score, matcher.highlight(entry.label), entry.callback,
+                          help=entry.help or None)

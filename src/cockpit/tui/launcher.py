@@ -42,14 +42,15 @@ async def _stop_demo(context: CockpitContext) -> None:
     print(f"cockpit: stopped the demo service it had started ({outcome.status})", file=sys.stderr)
 
 
-def run_tui(profile: str, *, read_only: bool = False) -> int:
+def run_tui(profile: str, *, read_only: bool = False, runbook: str | None = None) -> int:
     """Run the cockpit until the operator quits; switching profile re-opens it."""
     from cockpit.tui.app import CockpitApp
 
     settings = load_settings()
     while True:
         context = build_context(profile, read_only=read_only, settings=settings)
-        app = CockpitApp(context)
+        app = CockpitApp(context, runbook=runbook)
+        runbook = None  # a profile switch does not re-open it
         result = app.run()
         if app.started_demo:
             asyncio.run(_stop_demo(context))

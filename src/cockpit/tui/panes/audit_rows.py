@@ -57,6 +57,21 @@ def cell_text(data: dict[str, Any], column: str) -> str:
     return ",".join(parts)
 
 
+_ISO_UTC = re.compile(
+    r"^\d{4}-(\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(?:Z|[+-]00:?00)?$"
+)
+
+
+def compact_timestamp(value: str) -> str:
+    """``2026-11-22T07:45:45.123456+00:00`` -> ``11-22 07:45:45.123`` (UTC only; other
+    values as they are). The table is narrow; Enter shows the record in full."""
+    match = _ISO_UTC.match(value)
+    if match is None:
+        return value
+    day, clock, fraction = match.groups()
+    return f"{day} {clock}" + (f".{(fraction + '00')[:3]}" if fraction else "")
+
+
 def format_cells(record: AuditRecord, columns: Sequence[str], redactor: Redactor
                  ) -> tuple[Text, ...]:
     """The row of ``record``: redacted, escapes inert, long values cut, never markup."""
@@ -70,6 +85,8 @@ def format_cells(record: AuditRecord, columns: Sequence[str], redactor: Redactor
     out = []
     for column in columns:
         value = clip(safe_text(cell_text(record.data, column), redactor), CELL_WIDTH)
+        if value[:2].isdigit():
+            value = compact_timestamp(value)
         style = _STYLES.get((column, value), "")
         if not style and column == "status" and value and value.upper() not in (
                 "SUCCESS", "OK", "DENIED"):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from typing import ClassVar
 
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import DataTable
@@ -17,6 +19,12 @@ class Pane(Vertical, can_focus=False):
     PANE_TITLE = "Pane"
     PANE_NUMBER = 0
     ALLOW_MAXIMIZE = True  #: ``f`` shows the pane full-screen
+    #: tab / shift+tab go to the next / previous pane in number order, in every layout
+    #: (the compact layout shows one pane, so moving focus inside it would go nowhere).
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("tab", "app.cycle_pane(1)", "Next pane", show=False, id="app.tab"),
+        Binding("shift+tab", "app.cycle_pane(-1)", "Prev pane", show=False, id="app.backtab"),
+    ]
 
     DEFAULT_CSS = """
     Pane {

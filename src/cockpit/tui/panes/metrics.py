@@ -187,8 +187,10 @@ class MetricsPane(TablePane):
         self._apply(known)
 
     def _apply(self, samples: dict[str, MetricSample]) -> None:
+        crossed = [name for name, sample in samples.items() if self._check_crit(name, sample)]
+        if crossed:
+            self._toast_crit(crossed, samples)
         for name, sample in samples.items():
-            self._check_crit(name, sample)
             self.states[name] = sample.state
             if not self.display:
                 continue  # hidden: a table write would re-lay out the whole screen
@@ -206,23 +208,31 @@ class MetricsPane(TablePane):
                 chart.update_data(list(self._sampler.series(name).values), sample)
         self._update_status()
 
-    def _check_crit(self, name: str, sample: MetricSample) -> None:
-        """One notification per crossing into crit; ok or warn arms the next one."""
+    def _check_crit(self, name: str, sample: MetricSample) -> bool:
+        """Whether this sample is a new crossing into crit that deserves a notification
+        (one per crossing; ok or warn arms the next one; flapping: one a minute)."""
         if sample.state == "crit" and name not in self._in_crit:
             self._in_crit.add(name)
             now = self.context.now()
             if now - self._last_crit_toast.get(name, float("-inf")) < CRIT_TOAST_QUIET:
-                return  # flapping around the threshold: one toast a minute is enough
+                return False
             self._last_crit_toast[name] = now
             self.notified.append(name)
-            metric = self._metrics[name]
-            self.app.notify(
-                f"{name} is {format_value(sample.value, metric.unit)} "
-                f"(crit {describe_threshold(metric.crit)})",
-                title="Metric CRIT", severity="error", markup=False,
-            )
-        elif sample.state in ("ok", "warn"):
+            return True
+        if sample.state in ("ok", "warn"):
             self._in_crit.discard(name)
+        return False
+
+    def _toast_crit(self, names: list[str], samples: dict[str, MetricSample]) -> None:
+        """One notification for every metric that went crit in one sampling round."""
+        lines = []
+        for name in names:
+            metric = self._metrics[name]
+            value = format_value(samples[name].value, metric.unit)
+            lines.append(f"{name} is {value} (crit {describe_threshold(metric.crit)})")
+        self.app.notify("\n".join(lines),
+                        title="Metric CRIT" if len(names) == 1 else f"{len(names)} metrics CRIT",
+                        severity="error", markup=False)
 
     def _cells(self, name: str) -> tuple[Text, ...]:
         metric = self._metrics[name]

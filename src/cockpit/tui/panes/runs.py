@@ -116,7 +116,10 @@ class RunsPane(TablePane):
     def _update_status(self) -> None:
         running = sum(1 for e in self.entries.values() if e.running)
         failed = sum(1 for e in self.entries.values() if e.status not in ("running", "succeeded"))
-        self.set_status(f"{len(self.entries)} runs · {running} running · {failed} not ok")
+        count = len(self.entries)
+        self.set_status(
+            f"{count} run{'s' if count != 1 else ''} · {running} running · {failed} not ok"
+        )
 
     @property
     def selected(self) -> RunEntry | None:

@@ -254,7 +254,10 @@ class ChartScreen(ModalScreen[None]):
         if ys:
             lo, hi = min(ys), max(ys)
             pad = (hi - lo) * 0.1 or abs(hi) * 0.1 or 1.0
-            plt.ylim(lo - pad, hi + pad)
+            bottom = lo - pad
+            if lo >= 0 > bottom:  # latencies, depths, rates: no negative axis
+                bottom = 0
+            plt.ylim(bottom, hi + pad)
         plt.xlim(-(max(count, 2) - 1) * self.interval, 0)
         plt.xlabel("seconds ago")
         plt.title("" if segments else "no data yet")

@@ -58,7 +58,7 @@ class ConfirmScreen(ModalScreen[bool]):
                 yield Static(self._command, id="command", markup=False)
             if self.type_to_confirm:
                 yield Label(f"Type [b]{self.type_to_confirm}[/b] to enable {self._confirm_label}:")
-                yield Input(placeholder=self.type_to_confirm, id="typed")
+                yield Input(placeholder="type the id shown above, then Enter", id="typed")
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel", variant="default")
                 yield Button(

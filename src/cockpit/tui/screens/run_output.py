@@ -1,12 +1,13 @@
-"""A run's full output, streaming live while it runs."""
+"""A run's full output, streaming live while it runs; beside it what was expected
+(a runbook step's ``Expected output``), when there is something to compare."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Label, Log
+from textual.widgets import Footer, Label, Log, Static
 
 from cockpit.core.durations import format_duration
 from cockpit.tui.runs import RunEntry
@@ -20,23 +21,34 @@ class RunOutputScreen(ModalScreen[None]):
     RunOutputScreen > Vertical {
         width: 96%; height: 92%; border: thick $accent; background: $surface;
     }
-    RunOutputScreen #head { height: auto; padding: 0 1; }
-    RunOutputScreen Log { height: 1fr; }
+    RunOutputScreen #head { height: auto; width: 1fr; padding: 0 1; }
+    RunOutputScreen #body { height: 1fr; }
+    RunOutputScreen Log { height: 1fr; width: 1fr; }
+    RunOutputScreen #expected {
+        width: 1fr; border-left: vkey $panel-lighten-2; padding: 0 1;
+    }
+    RunOutputScreen #expected-title { color: $text-muted; text-style: bold; }
     """
     BINDINGS = [
         Binding("escape,q", "close", "Close", id="output.close"),
         Binding("x", "cancel_run", "Cancel run", id="output.cancel"),
     ]
 
-    def __init__(self, entry: RunEntry) -> None:
+    def __init__(self, entry: RunEntry, *, expected: str = "") -> None:
         super().__init__()
         self.entry = entry
+        self.expected = expected
         self._shown = 0
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("", id="head", markup=False)
-            yield Log(id="output", max_lines=20_000)
+            with Horizontal(id="body"):
+                yield Log(id="output", max_lines=20_000)
+                if self.expected:
+                    with VerticalScroll(id="expected"):
+                        yield Static("expected (from the runbook)", id="expected-title")
+                        yield Static(self.expected, markup=False)
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:

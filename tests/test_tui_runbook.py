@@ -1,0 +1,245 @@
+"""The runbook view: a Markdown runbook opened in the TUI, its steps run through the
+profile's backend with the same forms, confirmations, Runs pane and audit trail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from textual.widgets import Button, Input
+
+from cockpit.core.runbooks.checklist import ChecklistStore
+from cockpit.tui.app import CockpitApp
+from cockpit.tui.screens.confirm import ConfirmScreen
+from cockpit.tui.screens.params import ParamFormScreen
+from cockpit.tui.screens.run_output import RunOutputScreen
+from cockpit.tui.screens.runbook import RunbookScreen
+from tests.support import async_wait_until
+from tests.tui_support import make_context
+
+RUNBOOK = """\
+# Tiny runbook
+
+## Checks
+
+```bash
+echo "checks ok"
+```
+
+Expected output:
+
+```text
+checks ok
+```
+
+- [ ] paged the on-call
+- [ ] opened an incident
+
+## Carry a variable
+
+```bash
+export GREETING="hello from step one"
+```
+
+```bash
+echo "step two says: $GREETING"
+```
+
+## Look up a trace
+
+Replace <TRACE_ID> with the id from the alert.
+
+```bash
+echo "looking for <TRACE_ID>"
+```
+
+## Clean up
+
+```bash
+rm -rf "$TMPDIR/cockpit-runbook-test-nothing"
+```
+
+## Not runnable
+
+```erlang
+io:format("hi").
+```
+"""
+
+
+def trail(context) -> list[dict]:
+    if not context.trail_path.exists():
+        return []
+    return [orjson.loads(line) for line in context.trail_path.read_bytes().splitlines()]
+
+
+def finals(context) -> list[dict]:
+    return [r for r in trail(context) if r["status"] != "started"]
+
+
+@pytest.fixture
+def runbook_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.md"
+    path.write_text(RUNBOOK)
+    return path
+
+
+@pytest.fixture
+def context(tmp_path: Path, runbook_file: Path):
+    return make_context(tmp_path, f"name: rb-test\nrunbooks: [{runbook_file.name}]\n",
+                        live=False)
+
+
+def select(screen: RunbookScreen, key: str) -> None:
+    screen.steps_table.move_cursor(row=[screen._key(e) for e in screen.entries].index(key))
+
+
+async def open_screen(app: CockpitApp, pilot) -> RunbookScreen:
+    await async_wait_until(lambda: isinstance(app.screen, RunbookScreen), what="runbook view")
+    await pilot.pause()
+    return app.screen  # type: ignore[return-value]
+
+
+async def test_opens_with_steps_and_checklist_in_file_order(context, runbook_file):
+    app = CockpitApp(context, runbook=runbook_file)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_screen(app, pilot)
+        keys = [screen._key(e) for e in screen.entries]
+        assert keys == ["checks/1", "[ ] checks/check-1", "[ ] checks/check-2",
+                        "carry-a-variable/1", "carry-a-variable/2", "look-up-a-trace/1",
+                        "clean-up/1", "not-runnable/1"], keys
+        assert "6 steps (5 runnable, 1 dangerous)" in str(screen.query_one("#rb-head")
+                                                          .render())
+        select(screen, "clean-up/1")
+        await pilot.pause()
+        detail = screen.detail_text(screen.selected())
+        assert "danger: dangerous" in detail and "rm -rf" in detail
+        select(screen, "not-runnable/1")
+        await pilot.pause()
+        assert "not runnable:" in screen.detail_text(screen.selected())
+        await pilot.press("enter")  # refused with the reason, nothing recorded
+        assert trail(context) == []
+
+
+async def test_running_a_step_streams_into_runs_and_is_audited_with_its_source(
+    context, runbook_file
+):
+    app = CockpitApp(context, runbook=runbook_file)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_screen(app, pilot)
+        select(screen, "checks/1")
+        await pilot.press("enter")
+        await async_wait_until(lambda: "checks/1" in screen.states
+                               and screen.states["checks/1"].status == "succeeded",
+                               timeout=15, what="the step")
+        runs = app.runs_pane
+        [entry] = runs.entries.values()
+        assert ("stdout", "checks ok") in list(entry.lines)
+        [final] = finals(context)
+        assert final["status"] == "succeeded"
+        assert final["source"]["kind"] == "runbook" and final["source"]["step"] == "checks/1"
+        assert final["source"]["path"] == str(runbook_file.resolve())
+        assert "✓ ok" in screen.steps_table.get_cell("checks/1", "state").plain
+        await pilot.press("o")  # output beside the expected output
+        await async_wait_until(lambda: isinstance(app.screen, RunOutputScreen), what="output")
+        assert app.screen.expected == "checks ok"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen
+
+
+async def test_a_section_run_carries_exported_variables(context, runbook_file):
+    app = CockpitApp(context, runbook=runbook_file)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_screen(app, pilot)
+        select(screen, "carry-a-variable/1")
+        await pilot.press("R")
+        await async_wait_until(lambda: screen.states.get("carry-a-variable/2") is not None
+                               and screen.states["carry-a-variable/2"].status == "succeeded",
+                               timeout=20, what="both steps")
+        second = screen.last_entry["carry-a-variable/2"]
+        assert ("stdout", "step two says: hello from step one") in list(second.lines)
+        steps = [r["source"]["step"] for r in finals(context)]
+        assert steps == ["carry-a-variable/1", "carry-a-variable/2"]
+
+
+async def test_a_placeholder_is_asked_for_and_passed_as_a_value(context, runbook_file):
+    app = CockpitApp(context, runbook=runbook_file)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_screen(app, pilot)
+        select(screen, "look-up-a-trace/1")
+        await pilot.press("enter")
+        await async_wait_until(lambda: isinstance(app.screen, ParamFormScreen), what="form")
+        form = app.screen
+        form.query_one("#param-TRACE_ID", Input).value = "abc-123; touch /tmp/x"
+        form.submit()
+        await async_wait_until(lambda: screen.states.get("look-up-a-trace/1") is not None
+                               and screen.states["look-up-a-trace/1"].status
+                               not in ("running", "pending"), timeout=15, what="the step")
+        entry = screen.last_entry["look-up-a-trace/1"]
+        assert ("stdout", "looking for abc-123; touch /tmp/x") in list(entry.lines)
+
+
+async def test_a_dangerous_step_asks_with_cancel_first_and_a_refusal_is_audited(
+    context, runbook_file
+):
+    app = CockpitApp(context, runbook=runbook_file)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_screen(app, pilot)
+        select(screen, "clean-up/1")
+        await pilot.press("enter")
+        await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+        confirm = app.screen
+        assert app.focused is confirm.query_one("#cancel", Button)
+        assert "rm -rf" in str(confirm.query_one("#command").render())
+        await pilot.press("enter")  # Cancel
+        await async_wait_until(lambda: finals(context), what="the refusal")
+        [rec] = finals(context)
+        assert rec["decision"] == "DENY" and rec["reason_codes"] == ["NOT_CONFIRMED"]
+        assert rec["source"]["step"] == "clean-up/1"
+        await async_wait_until(lambda: screen.states["clean-up/1"].status == "denied",
+                               what="refused state")
+        assert "refused" in screen.steps_table.get_cell("clean-up/1", "state").plain
+
+
+async def test_space_ticks_checklist_items_and_the_state_is_kept(context, runbook_file):
+    app = CockpitApp(context, runbook=runbook_file)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_screen(app, pilot)
+        select(screen, "[ ] checks/check-2")
+        await pilot.press("space")
+        await pilot.pause()
+        assert "checklist 1/2" in str(screen.query_one("#rb-head").render())
+    store = ChecklistStore(screen.runbook)
+    assert store.is_checked("checks/check-2") and not store.is_checked("checks/check-1")
+
+
+async def test_the_palette_lists_profile_runbooks_and_their_steps(context, runbook_file):
+    app = CockpitApp(context)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("colon")
+        for ch in "tiny checks":
+            await pilot.press(ch)
+        await async_wait_until(lambda: app.screen.query("CommandList"), what="palette")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await async_wait_until(lambda: finals(context), timeout=15, what="the step run")
+        assert finals(context)[-1]["source"]["step"] == "checks/1"
+
+
+async def test_narrow_terminal_shows_steps_and_m_toggles_the_document(context, runbook_file):
+    app = CockpitApp(context, runbook=runbook_file)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_screen(app, pilot)
+        assert screen.has_class("-narrow")
+        assert not screen.query_one("#rb-doc").display
+        await pilot.press("m")
+        await pilot.pause()
+        assert screen.query_one("#rb-doc").display
+        await pilot.press("m")
+        await pilot.pause()
+        assert screen.steps_table.has_focus
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, RunbookScreen)
