@@ -38,9 +38,13 @@ checks ok
 
 ## Carry a variable
 
+### Set it
+
 ```bash
 export GREETING="hello from step one"
 ```
+
+### Use it
 
 ```bash
 echo "step two says: $GREETING"
@@ -107,7 +111,7 @@ async def test_opens_with_steps_and_checklist_in_file_order(context, runbook_fil
         screen = await open_screen(app, pilot)
         keys = [screen._key(e) for e in screen.entries]
         assert keys == ["checks/1", "[ ] checks/check-1", "[ ] checks/check-2",
-                        "carry-a-variable/1", "carry-a-variable/2", "look-up-a-trace/1",
+                        "set-it/1", "use-it/1", "look-up-a-trace/1",
                         "clean-up/1", "not-runnable/1"], keys
         assert "6 steps (5 runnable, 1 dangerous)" in str(screen.query_one("#rb-head")
                                                           .render())
@@ -153,15 +157,15 @@ async def test_a_section_run_carries_exported_variables(context, runbook_file):
     app = CockpitApp(context, runbook=runbook_file)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_screen(app, pilot)
-        select(screen, "carry-a-variable/1")
+        select(screen, "use-it/1")  # R runs the whole ## section, from its first step
         await pilot.press("R")
-        await async_wait_until(lambda: screen.states.get("carry-a-variable/2") is not None
-                               and screen.states["carry-a-variable/2"].status == "succeeded",
+        await async_wait_until(lambda: screen.states.get("use-it/1") is not None
+                               and screen.states["use-it/1"].status == "succeeded",
                                timeout=20, what="both steps")
-        second = screen.last_entry["carry-a-variable/2"]
+        second = screen.last_entry["use-it/1"]
         assert ("stdout", "step two says: hello from step one") in list(second.lines)
         steps = [r["source"]["step"] for r in finals(context)]
-        assert steps == ["carry-a-variable/1", "carry-a-variable/2"]
+        assert steps == ["set-it/1", "use-it/1"]
 
 
 async def test_a_placeholder_is_asked_for_and_passed_as_a_value(context, runbook_file):

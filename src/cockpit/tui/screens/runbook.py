@@ -10,6 +10,7 @@ forms, confirmations, Runs pane and audit trail as profile actions.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.markdown import Markdown as RichMarkdown
@@ -22,7 +23,8 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Static, TextArea
 
 from cockpit.core.runbooks.checklist import ChecklistStore
-from cockpit.core.runbooks.model import ChecklistItem, Runbook, Step
+from cockpit.core.runbooks.model import ChecklistItem, Runbook, Section, Step
+from cockpit.core.runbooks.placeholders import missing_params
 from cockpit.core.runbooks.session import StepRun
 from cockpit.tui.widgets.table import CellTable, spread
 
@@ -279,9 +281,10 @@ class RunbookScreen(Screen[None]):
         out.append(f"danger: {danger.level}"
                    + (f" (annotated; detected {danger.detected})" if danger.annotated else ""))
         out += [f"  · {reason}" for reason in danger.reasons]
-        if entry.placeholders:
-            out.append("params: " + ", ".join(
-                f"{p.name} ({' '.join(p.tokens)})" for p in entry.placeholders))
+        missing = missing_params(entry.placeholders, self._known_env())
+        if missing:
+            out.append("asks for: " + ", ".join(
+                f"{p.name} ({' '.join(p.tokens)})" for p in missing))
         if entry.repairs:
             out.append("copy-paste damage repaired (see `cockpit runbook lint`):")
             out += [f"  · line {r.line}: {r.kind} {r.message}" for r in entry.repairs]
@@ -309,6 +312,11 @@ class RunbookScreen(Screen[None]):
             out.append("dry run:")
             out += [f"  {line}" for line in dry.splitlines()]
         return "\n".join(out)
+
+    def _known_env(self) -> dict[str, str]:
+        context = getattr(self.app, "context", None)
+        profile_env = context.loaded.env if context is not None else {}
+        return {**os.environ, **profile_env}
 
     # -- what the app reports -------------------------------------------------------------
 
@@ -351,14 +359,22 @@ class RunbookScreen(Screen[None]):
         entry = self.selected()
         if entry is None:
             return
-        slug = entry.section.slug
-        steps = self.runbook.section_steps(slug)
+        section = self.top_section(entry)
+        steps = self.runbook.section_steps(section.slug)
         if not any(s.runnable for s in steps):
-            self.notify(f"section {entry.section.title!r} has no runnable step",
+            self.notify(f"section {section.title!r} has no runnable step",
                         severity="warning", markup=False)
             return
         self.app.run_runbook(self.runbook, steps, screen=self,  # type: ignore[attr-defined]
-                             label=f"section {entry.section.title}")
+                             label=f"section {section.title}")
+
+    def top_section(self, entry: Step | ChecklistItem) -> Section:
+        """The section ``R`` runs: the ``##`` heading the row is under (below a single
+        ``#`` title), with all of its subsections."""
+        path = entry.section.path
+        titles = [s for s in self.runbook.sections if s.level == 1]
+        depth = 1 if len(titles) == 1 and len(path) > 1 else 0
+        return self.runbook.section(path[depth]) if path else entry.section  # type: ignore[return-value]
 
     def action_dry_run(self) -> None:
         step = self._selected_step()
