@@ -117,6 +117,16 @@ def test_tail_human_json_count_and_redaction(tmp_path):
     out = cockpit("audit", "tail", str(log))
     assert out.stdout.splitlines()[-1].startswith("!! malformed (truncated JSON")
 
+    # a secret inside an escaped string: redacted, and the line stays valid JSON
+    quoted = tmp_path / "q.log"
+    cmd = 'curl -H "X-API-Key: abc123secret" -H "Authorization: Bearer tok.en.value"'
+    quoted.write_bytes(orjson.dumps({"event_type": "run", "command": cmd}) + b"\n")
+    out = cockpit("audit", "tail", str(quoted), "--json")
+    [line] = out.stdout.splitlines()
+    doc = orjson.loads(line)
+    assert doc["event_type"] == "run" and "abc123secret" not in line
+    assert "tok.en.value" not in line and "X-API-Key" in doc["command"]
+
     out = cockpit("audit", "tail", str(log), "--where", "reason_codes~G", "--count")
     assert out.stdout.strip() == "2"
     out = cockpit("audit", "tail", str(log), "-w", "event_type=action_audit",

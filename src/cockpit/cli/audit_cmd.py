@@ -7,6 +7,7 @@ Wire it with ``add_audit_parser(subparsers)``; each leaf parser sets ``func``, a
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -230,8 +231,14 @@ def _quiet_broken_pipe() -> None:
 def _print_record(rec: Any, as_json: bool, redactor: Any, out: TextIO) -> None:
     from cockpit.core.redact import strip_escapes
 
+    if as_json and rec.data is not None:
+        # Redact the values, then serialise: redacting the raw line could eat the
+        # backslash of an escaped quote and print invalid JSON.
+        text = json.dumps(redactor.redact_obj(rec.data), ensure_ascii=False)
+        print(strip_escapes(text), file=out)
+        return
     if as_json:
-        text = rec.raw
+        text = rec.raw  # a malformed line, as it is (redacted)
     elif rec.data is None:
         where = f"line {rec.line}: " if rec.line else ""
         text = f"!! malformed ({where}{rec.error}): {_clip(rec.raw, 160)}"
