@@ -356,9 +356,13 @@ async def test_operator_trail_view_and_tampering(tmp_path, log):
         await async_wait_until(lambda: pane.row_count == 4, what="new trail record")
         assert pane.trail_status == "trail: 4 records intact ✓"
 
-        # the filter applies to this view too
+        # the filter applies to this view too, and only to it
         await type_filter(pilot, pane, "status=failed")
         assert pane.row_count == 1 and cells(pane, 0)[2] == "smoke-test"
+        await pilot.press("a")
+        assert pane.view == "system" and pane.row_count == 5 and pane.filter_text == ""
+        await pilot.press("a")
+        assert pane.filter_text == "status=failed" and pane.row_count == 1
         await pilot.press("escape")
         assert pane.row_count == 4
 

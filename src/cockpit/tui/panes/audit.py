@@ -87,9 +87,10 @@ class AuditPane(QuietStatus, Pane):
             columns = tuple(dict.fromkeys(self.source.columns)) or ("ts_utc",)
             self._views["system"] = ViewState("system", columns, limit)
         self.view: View = "system" if self.source is not None else "operator"
-        self.filter_text = ""  #: the filter in force ("" when none)
+        #: each view's filter: (text as typed, compiled); the operator trail and the
+        #: system log are filtered separately
+        self._filters: dict[str, tuple[str, RecordFilter]] = {}
         self.trail_status = "trail: not loaded yet"  #: the operator trail's verification
-        self._filter = RecordFilter()
         self._filter_error: str | None = None
         self._seq = 0
         self._follower: AuditFollower | None = None
@@ -255,12 +256,19 @@ class AuditPane(QuietStatus, Pane):
             self._filter_error = str(exc)
             self._update_status()
             return self._filter_error
-        self._filter = filt
         self._filter_error = None
-        self.filter_text = " ".join(text.split()) if filt else ""
-        for name in self._views:
-            self._rebuild(name)
+        self._filters[self.view] = (" ".join(text.split()) if filt else "", filt)
+        self._rebuild(self.view)
         return None
+
+    @property
+    def filter_text(self) -> str:
+        """The filter in force in the view shown ("" when none)."""
+        return self._filters.get(self.view, ("", None))[0]
+
+    def _filter_of(self, view: str) -> RecordFilter | None:
+        filt = self._filters.get(view, ("", None))[1]
+        return filt if filt else None
 
     def clear_filter(self) -> None:
         """Show every record again."""
@@ -406,7 +414,7 @@ class AuditPane(QuietStatus, Pane):
             for _ in range(stale):
                 state.shown.popleft()
             table.drop_first_rows(stale)
-        filt = self._filter
+        filt = self._filter_of(name)
         matching = [e for e in kept if filt.matches_record(e.record)] if filt else kept
         state.shown.extend(matching)
         for entry in matching:
@@ -424,7 +432,7 @@ class AuditPane(QuietStatus, Pane):
         keep = None
         if not follow and 0 <= table.cursor_row < len(state.shown):
             keep = state.shown[table.cursor_row]
-        filt = self._filter
+        filt = self._filter_of(name)
         shown = [e for e in state.entries if not filt or filt.matches_record(e.record)]
         state.shown = deque(shown)
         table.clear()
