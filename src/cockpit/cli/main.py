@@ -21,25 +21,6 @@ EXIT_CODES = """exit status:
 """
 
 
-def _add_common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
-    # Sub-commands use SUPPRESS so they never overwrite a value given before the command.
-    parser.add_argument(
-        "--profile",
-        "-P",
-        default=None if top else argparse.SUPPRESS,
-        help="profile name or path (default: $COCKPIT_PROFILE or 'demo')",
-    )
-
-
-def _add_read_only(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
-    parser.add_argument(
-        "--read-only",
-        action="store_true",
-        default=False if top else argparse.SUPPRESS,
-        help="deny every action that is not safe",
-    )
-
-
 def _add_runbook(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--runbook", metavar="FILE.md", default=argparse.SUPPRESS,
@@ -50,6 +31,7 @@ def _add_runbook(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, for ``--help`` and dispatch."""
     from cockpit.cli import commands
+    from cockpit.cli.args import add_params, add_profile, add_read_only
     from cockpit.cli.audit_cmd import add_audit_parser
     from cockpit.cli.runbook_cmd import add_runbook_parser
 
@@ -60,20 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"cockpit {__version__}")
-    _add_common(parser, top=True)
-    _add_read_only(parser, top=True)
+    add_profile(parser, top=True)
+    add_read_only(parser, top=True)
     _add_runbook(parser)
     parser.set_defaults(func=commands.cmd_tui)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     tui = sub.add_parser("tui", help="open the cockpit TUI (the default)")
-    _add_common(tui)
-    _add_read_only(tui)
+    add_profile(tui)
+    add_read_only(tui)
     _add_runbook(tui)
     tui.set_defaults(func=commands.cmd_tui)
 
     actions = sub.add_parser("actions", help="list the profile's actions")
-    _add_common(actions)
+    add_profile(actions)
     actions.add_argument("--json", action="store_true", help="machine-readable output")
     actions.set_defaults(func=commands.cmd_actions)
 
@@ -83,26 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_common(run)
+    add_profile(run)
     run.add_argument("action", help="action id (see 'cockpit actions')")
-    run.add_argument(
-        "-p",
-        "--param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a parameter value; repeat for more",
-    )
-    run.add_argument(
-        "--yes", "-y", action="store_true", help="confirm a dangerous action without a prompt"
-    )
-    _add_read_only(run)
+    add_params(run, confirm_help="confirm a dangerous action without a prompt")
+    add_read_only(run)
     run.add_argument("--json", action="store_true", help="print the outcome record as JSON")
     run.add_argument("--trace-id", default=None, help="use this trace id instead of a new one")
     run.set_defaults(func=commands.cmd_run)
 
     check = sub.add_parser("check", help="run every health probe and metric threshold once")
-    _add_common(check)
+    add_profile(check)
     check.add_argument("--json", action="store_true", help="machine-readable output")
     check.set_defaults(func=commands.cmd_check)
 

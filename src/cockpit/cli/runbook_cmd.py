@@ -14,6 +14,7 @@ import os
 import sys
 from typing import Any
 
+from cockpit.cli.args import add_params, add_profile, add_read_only
 from cockpit.cli.output import paint, safe_text
 from cockpit.core.errors import UsageError
 
@@ -32,13 +33,13 @@ def add_runbook_parser(subparsers: Any) -> None:
     sub = runbook.add_subparsers(dest="runbook_command", metavar="COMMAND")
 
     listing = sub.add_parser("list", help="steps: section, language, runnable, danger, params")
-    _profile(listing)
+    add_profile(listing)
     listing.add_argument("file", metavar="FILE")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(func=cmd_list)
 
     show = sub.add_parser("show", help="one step: its block, repaired command, params, danger")
-    _profile(show)
+    add_profile(show)
     show.add_argument("file", metavar="FILE")
     show.add_argument("step", metavar="STEP_ID")
     show.add_argument("--json", action="store_true", help="machine-readable output")
@@ -50,27 +51,12 @@ def add_runbook_parser(subparsers: Any) -> None:
         description="Run a step (STEP_ID) or every step of a section (SECTION_SLUG) in "
         "order; non-safe steps ask first (on a terminal) or need --yes.",
     )
-    _profile(run)
+    add_profile(run)
     run.add_argument("file", metavar="FILE")
     run.add_argument("target", metavar="STEP_ID|SECTION_SLUG")
-    run.add_argument(
-        "-p",
-        "--param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a parameter value; repeat for more",
-    )
-    run.add_argument(
-        "--yes", "-y", action="store_true", help="confirm non-safe steps without a prompt"
-    )
+    add_params(run, confirm_help="confirm non-safe steps without a prompt")
     run.add_argument("--dry-run", action="store_true", help="print what would run; run nothing")
-    run.add_argument(
-        "--read-only",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="deny every step that is not safe",
-    )
+    add_read_only(run, what="step")
     run.set_defaults(func=cmd_run)
 
     lint = sub.add_parser("lint", help="copy-paste damage, unannotated dangerous steps, ...")
@@ -85,15 +71,6 @@ def add_runbook_parser(subparsers: Any) -> None:
     checklist.add_argument("--toggle", action="append", default=[], metavar="ID")
     checklist.add_argument("--json", action="store_true", help="machine-readable output")
     checklist.set_defaults(func=cmd_checklist)
-
-
-def _profile(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--profile",
-        "-P",
-        default=argparse.SUPPRESS,
-        help="profile name or path (default: $COCKPIT_PROFILE or 'demo')",
-    )
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
