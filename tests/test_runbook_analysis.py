@@ -25,6 +25,14 @@ from cockpit.core.runbooks.placeholders import missing_params, neutralize
 from cockpit.core.runbooks.repair import repair_line, strip_prompt
 from cockpit.core.runbooks.shell import assigned_names, lex
 
+#: what every shell step starts and ends with: run as pasted, fail with the first failure
+AS_PASTED = (
+    "set +eu +o pipefail\n"
+    "__cockpit_failed=0\n"
+    "trap '__cockpit_rc=$?; [ \"$__cockpit_failed\" -ne 0 ] || __cockpit_failed=$__cockpit_rc' ERR\n"
+)
+EXIT_FIRST_FAILURE = 'exit "$__cockpit_failed"\n'
+
 
 def md(text: str, **kw):
     return parse_text(textwrap.dedent(text), "t.md", which=lambda _: None, **kw)
@@ -349,10 +357,11 @@ def test_substitution_is_quoted_for_its_place_and_values_stay_literal(tmp_path):
     script = step_script(step)
     assert script == (
         "# runbook step t/1 (line 5)\n"
-        "set +o pipefail\n"
-        'printf \'[%s]\\n\' "${COCKPIT_P_NAME}" "in-${COCKPIT_P_NAME}" '
+        + AS_PASTED
+        +         'printf \'[%s]\\n\' "${COCKPIT_P_NAME}" "in-${COCKPIT_P_NAME}" '
         "'single-'\"${COCKPIT_P_NAME}\"'' http://h/\"${COCKPIT_P_ITEM_ID}\"/x\n"
         "cat <<EOT\nheredoc ${COCKPIT_P_NAME}\nEOT\n"
+        + EXIT_FIRST_FAILURE
     )
     hostile = f"a b; $(touch {tmp_path}/pwned) `id` \"q\" 's'"
     env = {**os.environ, "COCKPIT_P_NAME": hostile, "COCKPIT_P_ITEM_ID": hostile}
@@ -372,6 +381,18 @@ def test_substitution_is_quoted_for_its_place_and_values_stay_literal(tmp_path):
     assert name.env == "COCKPIT_P_NAME" and name.regex == r"[A-Za-z0-9_.:/@+=,%~-]*"
     with pytest.raises(UsageError, match="does not match"):
         validate_params(action, {"NAME": "x y", "ITEM_ID": "1"})
+
+
+def test_a_block_runs_as_pasted_and_fails_with_its_first_failure():
+    step = one("echo one\nfalse\ngrep -c NOPE /dev/null\necho \"$UNSET_VAR two\"")
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", step_script(step)],
+                          capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert proc.stdout.splitlines() == ["one", "0", " two"]  # every command ran
+    assert proc.returncode == 1  # the status of the first command that failed
+    ok = one("false || echo recovered\nif false; then :; fi\necho done")
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", step_script(ok)],
+                          capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert (proc.returncode, proc.stdout) == (0, "recovered\ndone\n")
 
 
 def test_quoted_heredoc_placeholder_refuses_to_run():
@@ -394,9 +415,10 @@ def test_dry_run_text_is_the_exact_script_with_quoted_env():
         "LOG_FILE='/tmp/a b.log' \\\n"
         "bash -euo pipefail <<'SCRIPT'\n"
         "# runbook step look-up/1 (line 3)\n"
-        "set +o pipefail\n"
-        'grep -c \'"trace":"\'"${COCKPIT_P_TRACE_ID}"\'"\' "$LOG_FILE"\n'
-        "SCRIPT\n"
+        + AS_PASTED
+        + 'grep -c \'"trace":"\'"${COCKPIT_P_TRACE_ID}"\'"\' "$LOG_FILE"\n'
+        + EXIT_FIRST_FAILURE
+        + "SCRIPT\n"
     )
     assert "# LOG_FILE is not set: pass -p LOG_FILE=VALUE" in dry_run_text(step, {"TRACE_ID": "x"})
     defined = dry_run_text(step, {"TRACE_ID": "x"}, env={"LOG_FILE": "/x"})

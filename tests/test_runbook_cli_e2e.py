@@ -18,6 +18,15 @@ REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="the demo runbook uses curl")
 
 
+#: what every shell step starts and ends with: run as pasted, fail with the first failure
+AS_PASTED = (
+    "set +eu +o pipefail\n"
+    "__cockpit_failed=0\n"
+    "trap '__cockpit_rc=$?; [ \"$__cockpit_failed\" -ne 0 ] || __cockpit_failed=$__cockpit_rc' ERR\n"
+)
+EXIT_FIRST_FAILURE = 'exit "$__cockpit_failed"\n'
+
+
 def cockpit(*args: str, env: dict[str, str], stdin: str | None = None):
     return subprocess.run([sys.executable, "-m", "cockpit", *args], env=env, input=stdin,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
@@ -75,9 +84,10 @@ def test_demo_runbook_steps_run_audited(demo_env):
         f"COCKPIT_P_TRACE_ID={trace} \\\n"
         "bash -euo pipefail <<'SCRIPT'\n"
         "# runbook step trace-lookup/1 (line 89)\n"
-        "set +o pipefail\n"
-        'grep -c \'"trace_id":"\'"${COCKPIT_P_TRACE_ID}"\'"\' "$COCKPIT_DEMO_STATE/audit.jsonl"\n'
-        "SCRIPT\n"
+        + AS_PASTED
+        + 'grep -c \'"trace_id":"\'"${COCKPIT_P_TRACE_ID}"\'"\' "$COCKPIT_DEMO_STATE/audit.jsonl"\n'
+        + EXIT_FIRST_FAILURE
+        + "SCRIPT\n"
     )
     proc = cockpit("runbook", "run", book, "trace-lookup", "-p", f"TRACE_ID={trace}", env=env)
     assert (proc.returncode, proc.stdout) == (0, "2\n")

@@ -55,6 +55,18 @@ def _heredoc(body: str, base: str) -> tuple[str, str]:
     return delimiter, body
 
 
+#: A block runs as if pasted into a terminal: a failing command does not stop the ones
+#: after it (no -e, -u or pipefail) ...
+_AS_PASTED = (
+    "set +eu +o pipefail\n"
+    "__cockpit_failed=0\n"
+    "trap '__cockpit_rc=$?; [ \"$__cockpit_failed\" -ne 0 ] "
+    "|| __cockpit_failed=$__cockpit_rc' ERR\n"
+)
+#: ... but the step still fails, with the status of the first command that failed.
+_EXIT_FIRST_FAILURE = 'exit "$__cockpit_failed"\n'
+
+
 def step_script(step: Step, *, capture_env: bool = False) -> str:
     """The script the backend runs for this step; ``UsageError`` if it cannot run."""
     if not step.runnable:
@@ -75,7 +87,7 @@ def step_script(step: Step, *, capture_env: bool = False) -> str:
     except ValueError as exc:
         raise UsageError(f"{step.id}: {exc}") from None
     capture = _CAPTURE if capture_env else ""
-    return f"{header}{capture}set +o pipefail\n{command}\n"
+    return f"{header}{capture}{_AS_PASTED}{command}\n{_EXIT_FIRST_FAILURE}"
 
 
 def step_params(step: Step, env: Mapping[str, str] | None = None) -> list[Param]:
