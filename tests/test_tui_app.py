@@ -152,6 +152,28 @@ async def test_dangerous_shows_command_and_needs_the_typed_id(context):
         assert finals(context)[-1]["status"] == "succeeded"
 
 
+async def test_dangerous_confirmation_fits_80x24_and_typing_reaches_the_id_box(tmp_path):
+    long_script = "\n".join(f"echo line-{i}" for i in range(40)) + "\necho nuked"
+    profile = PROFILE.replace("    script: echo nuked", "    script: |\n" + "\n".join(
+        "      " + line for line in long_script.splitlines()))
+    context = make_context(tmp_path, profile)
+    app = CockpitApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_palette_and_run(pilot, "nuke")
+        await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+        screen = app.screen
+        await pilot.pause()
+        for widget_id in ("#cancel", "#confirm", "#typed"):  # all on screen
+            region = screen.query_one(widget_id).region
+            assert region.height and region.bottom <= 24, (widget_id, region)
+        assert app.focused is screen.query_one("#cancel", Button)
+        await pilot.press(*"nuke")  # typed with Cancel focused: goes to the id box
+        assert screen.query_one("#typed", Input).value == "nuke"
+        await pilot.press("enter")
+        await async_wait_until(lambda: finals(context), timeout=15, what="the run")
+        assert finals(context)[-1]["status"] == "succeeded"
+
+
 async def test_read_only_lists_but_refuses_with_the_reason(tmp_path):
     context = make_context(tmp_path, PROFILE, read_only=True)
     app = CockpitApp(context)

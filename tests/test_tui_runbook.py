@@ -122,8 +122,20 @@ async def test_opens_with_steps_and_checklist_in_file_order(context, runbook_fil
         select(screen, "not-runnable/1")
         await pilot.pause()
         assert "not runnable:" in screen.detail_text(screen.selected())
+        assert "danger:" not in screen.detail_text(screen.selected())
+        assert screen.steps_table.get_cell("not-runnable/1", "danger").plain == "—"
         await pilot.press("enter")  # refused with the reason, nothing recorded
         assert trail(context) == []
+        # the document shows the selected block (its own rendered chunk), not just its
+        # section's heading
+        select(screen, "use-it/1")
+        await pilot.pause()
+        doc = screen.query_one("#rb-doc")
+        chunk = next(w for line, w in screen._chunks
+                     if line == screen.runbook.step("use-it/1").line)
+        await async_wait_until(
+            lambda: doc.scroll_y == min(chunk.virtual_region.y, doc.max_scroll_y),
+            what="the document at the block")
 
 
 async def test_running_a_step_streams_into_runs_and_is_audited_with_its_source(
@@ -151,6 +163,13 @@ async def test_running_a_step_streams_into_runs_and_is_audited_with_its_source(
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is screen
+        # closing and opening the view again keeps what ran in this session
+        await pilot.press("escape")
+        await pilot.pause()
+        app.open_runbook(runbook_file)
+        again = await open_screen(app, pilot)
+        assert again is not screen and again.states["checks/1"].status == "succeeded"
+        assert "✓ ok" in again.steps_table.get_cell("checks/1", "state").plain
 
 
 async def test_a_section_run_carries_exported_variables(context, runbook_file):
@@ -230,6 +249,10 @@ async def test_the_palette_lists_profile_runbooks_and_their_steps(context, runbo
         await pilot.press("enter")
         await async_wait_until(lambda: finals(context), timeout=15, what="the step run")
         assert finals(context)[-1]["source"]["step"] == "checks/1"
+        # an open view of that runbook shows a step run from the palette
+        app.open_runbook(runbook_file)
+        screen = await open_screen(app, pilot)
+        assert screen.states["checks/1"].status == "succeeded"
 
 
 async def test_narrow_terminal_shows_steps_and_m_toggles_the_document(context, runbook_file):

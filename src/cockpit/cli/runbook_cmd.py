@@ -334,9 +334,11 @@ def _prompt_missing(session, steps, values: dict[str, str]) -> None:
             continue
         ask = getpass.getpass if param.secret else input
         try:
-            values[param.name] = ask(f"{param.name} ({param.description}): ")
+            answer = ask(f"{param.name} ({param.description}): ")
         except EOFError:
             return
+        if answer != "":  # nothing typed: left out, so "required" is reported
+            values[param.name] = answer
 
 
 async def _run(args: argparse.Namespace) -> int:

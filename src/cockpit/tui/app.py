@@ -41,7 +41,7 @@ from cockpit.tui.widgets.scrollbar import install_compact_scrollbars
 if TYPE_CHECKING:  # runbooks load on first use: Markdown parsing is not start-up work
     from cockpit.core.runbooks.model import Runbook, Step
     from cockpit.core.runbooks.session import StepRun
-    from cockpit.tui.screens.runbook import RunbookScreen
+    from cockpit.tui.screens.runbook import RunbookMemory
 
 #: Below this size the panes are shown one at a time, with a tab line to switch.
 WIDE_WIDTH, WIDE_HEIGHT = 120, 40
@@ -121,6 +121,7 @@ class CockpitApp(App[Any]):
         self._next_run = 1
         self._runbooks: dict[Path, tuple[int, Runbook]] = {}
         self.runbook_problems: dict[Path, str] = {}  #: runbooks that could not be read
+        self._runbook_memory: dict[Path, RunbookMemory] = {}
         self.theme_problems: list[str] = []
         self.animation_level = "full" if context.settings.animations else "none"
         themes, self.theme_problems = load_themes()
@@ -381,7 +382,14 @@ class CockpitApp(App[Any]):
 
         runbook = await self.load_runbook(path)
         if runbook is not None:
-            await self.push_screen(RunbookScreen(runbook))
+            await self.push_screen(
+                RunbookScreen(runbook, memory=self.runbook_memory(runbook.path)))
+
+    def runbook_memory(self, path: Path) -> RunbookMemory:
+        """This session's step states of the runbook at ``path``."""
+        from cockpit.tui.screens.runbook import RunbookMemory
+
+        return self._runbook_memory.setdefault(Path(path).resolve(), RunbookMemory())
 
     @work(group="prompt", exit_on_error=False)
     async def action_open_runbook_prompt(self) -> None:
@@ -392,18 +400,18 @@ class CockpitApp(App[Any]):
         if path is not None:
             self.open_runbook(path)
 
-    def run_runbook(self, runbook: Runbook, steps: list[Step], *,
-                    screen: RunbookScreen | None = None, label: str | None = None,
+    def run_runbook(self, runbook: Runbook, steps: list[Step], *, label: str | None = None,
                     dry_run: bool = False) -> None:
-        """Run runbook steps in order (one, or a section): form, confirmations, audit."""
-        self._runbook_flow(runbook, steps, screen, label, dry_run)
+        """Run runbook steps in order (one, or a section): form, confirmations, audit.
+        Open views of the runbook show the states as they change."""
+        self._runbook_flow(runbook, steps, label, dry_run)
 
     @work(group="actions", exit_on_error=False)
-    async def _runbook_flow(self, runbook: Runbook, steps: list[Step],
-                            screen: RunbookScreen | None, label: str | None,
+    async def _runbook_flow(self, runbook: Runbook, steps: list[Step], label: str | None,
                             dry_run: bool) -> list[StepRun]:
         from cockpit.core.runbooks.actions import dry_run_text
         from cockpit.core.runbooks.session import RunbookSession, StepRun
+        from cockpit.tui.screens.runbook import RunbookScreen
 
         runner = self.context.runner
         entries: dict[str, RunEntry] = {}
@@ -421,8 +429,10 @@ class CockpitApp(App[Any]):
                 entry.finish(run.outcome)
                 if self.runs_pane.is_attached:
                     self.runs_pane.update_run(entry)
-            if screen is not None:
-                screen.step_changed(run, entry)
+            self.runbook_memory(runbook.path).record(run, entry)
+            for shown in self.screen_stack:
+                if isinstance(shown, RunbookScreen) and shown.runbook.path == runbook.path:
+                    shown.step_changed(run)
 
         def on_line(step: Step, line) -> None:
             entry = entries.get(step.id)

@@ -16,6 +16,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.markup import escape
 
 if TYPE_CHECKING:
     from cockpit.tui.app import CockpitApp
@@ -91,6 +92,11 @@ def cockpit_entries(app: CockpitApp) -> Iterator[Entry]:
     yield Entry("Quit", app.action_quit_cockpit, "asks first while actions are running")
 
 
+def _help(entry: Entry) -> str | None:
+    """Help text is read as markup: a command such as ``grep '[a-z]'`` must stay as is."""
+    return escape(entry.help) if entry.help else None
+
+
 class CockpitCommands(Provider):
     """Everything the palette offers, actions first."""
 
@@ -111,7 +117,7 @@ class CockpitCommands(Provider):
 
     async def discover(self) -> Hits:
         for entry in self._entries():
-            yield DiscoveryHit(entry.label, entry.callback, help=entry.help or None)
+            yield DiscoveryHit(escape(entry.label), entry.callback, help=_help(entry))
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
@@ -121,4 +127,4 @@ class CockpitCommands(Provider):
                 score = max(score, matcher.match(entry.haystack) * 0.9)
             if score > 0:
                 yield Hit(score, matcher.highlight(entry.label), entry.callback,
-                          help=entry.help or None)
+                          help=_help(entry))

@@ -6,7 +6,7 @@ action id typed before Run is enabled.
 
 from __future__ import annotations
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -30,7 +30,7 @@ class ConfirmScreen(ModalScreen[bool]):
     }
     ConfirmScreen #buttons { height: auto; align-horizontal: right; margin-top: 1; }
     ConfirmScreen Button { margin-left: 2; min-width: 10; }
-    ConfirmScreen Input { margin-top: 1; }
+    ConfirmScreen Input { margin-top: 0; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="confirm.cancel")]
 
@@ -58,7 +58,8 @@ class ConfirmScreen(ModalScreen[bool]):
                 yield Static(self._command, id="command", markup=False)
             if self.type_to_confirm:
                 yield Label(f"Type [b]{self.type_to_confirm}[/b] to enable {self._confirm_label}:")
-                yield Input(placeholder="type the id shown above, then Enter", id="typed")
+                yield Input(placeholder="type the id shown above, then Enter", id="typed",
+                            select_on_focus=False)
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel", variant="default")
                 yield Button(
@@ -70,6 +71,31 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
+        self._fit()
+        # Toasts would sit on the buttons of a small terminal: the question comes first.
+        self.app.clear_notifications()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """Keep the buttons (and the id input) on screen: the command box scrolls."""
+        if self._command:
+            chrome = 17 if self.type_to_confirm else 12  # title, message, input, buttons
+            box = self.query_one("#command", Static)
+            box.styles.max_height = max(3, min(12, self.size.height - chrome))
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing goes to the id input even while Cancel (the default) has the focus."""
+        if not self.type_to_confirm or event.character is None:
+            return
+        typed = self.query_one("#typed", Input)
+        if typed.has_focus or not event.character.isprintable() or event.character == " ":
+            return
+        event.stop()
+        event.prevent_default()
+        typed.focus()
+        typed.insert_text_at_cursor(event.character)
 
     @on(Input.Changed, "#typed")
     def _typed(self, event: Input.Changed) -> None:

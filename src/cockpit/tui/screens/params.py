@@ -97,6 +97,14 @@ class ParamFormScreen(ModalScreen[dict[str, Any] | None]):
         return not self.errors
 
     @on(Input.Submitted)
+    def _enter(self, event: Input.Submitted) -> None:
+        """Enter moves to the next field; in the last one it submits the form."""
+        fields = list(self.query("Input, Select, Switch"))
+        if event.input in fields and fields.index(event.input) < len(fields) - 1:
+            fields[fields.index(event.input) + 1].focus()
+            return
+        self.submit()
+
     @on(Button.Pressed, "#submit")
     def submit(self) -> None:
         if self.validate_form():

@@ -11,6 +11,7 @@ forms, confirmations, Runs pane and audit trail as profile actions.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.markdown import Markdown as RichMarkdown
@@ -54,6 +55,24 @@ _DANGER = {"safe": ("safe", ""), "caution": ("caution", "yellow"),
 _FIXED = {"state": 9, "lang": 7, "danger": 8}
 
 
+@dataclass
+class RunbookMemory:
+    """What this session did with one runbook: kept by the app, so closing and opening
+    the view again (or running a step from the palette) keeps the states."""
+
+    states: dict[str, StepRun] = field(default_factory=dict)
+    last_entry: dict[str, RunEntry] = field(default_factory=dict)
+    dry_runs: dict[str, str] = field(default_factory=dict)
+
+    def record(self, run: StepRun, entry: RunEntry | None) -> None:
+        if run.dry_run:
+            self.dry_runs[run.step.id] = run.dry_run  # a dry run does not change the state
+        else:
+            self.states[run.step.id] = run
+        if entry is not None:
+            self.last_entry[run.step.id] = entry
+
+
 class RunbookScreen(Screen[None]):
     """The runbook view: ``enter`` runs a step, ``R`` its section, ``d`` a dry run."""
 
@@ -86,23 +105,24 @@ class RunbookScreen(Screen[None]):
         Binding("space,x", "toggle_item", "Tick item", id="runbook.tick"),
         Binding("o", "show_output", "Output", id="runbook.output"),
         Binding("m", "toggle_doc", "Document", id="runbook.doc"),
+        Binding("g", "first", "First", show=False, id="runbook.first"),
+        Binding("G", "last", "Last", show=False, id="runbook.last"),
         Binding("j", "cursor_down", "Down", show=False, id="runbook.down"),
         Binding("k", "cursor_up", "Up", show=False, id="runbook.up"),
         Binding("escape", "close", "Back", id="runbook.close"),
     ]
 
-    def __init__(self, runbook: Runbook, checklist: ChecklistStore | None = None) -> None:
+    def __init__(self, runbook: Runbook, checklist: ChecklistStore | None = None,
+                 memory: RunbookMemory | None = None) -> None:
         super().__init__()
         self.runbook = runbook
+        self.memory = memory if memory is not None else RunbookMemory()
         self.checklist = checklist if checklist is not None else ChecklistStore(runbook)
         #: rows in file order: steps and checklist items
         self.entries: list[Step | ChecklistItem] = sorted(
             [*runbook.steps, *runbook.checklist], key=lambda e: (e.line, isinstance(e, Step))
         )
-        self.states: dict[str, StepRun] = {}
-        self.last_entry: dict[str, RunEntry] = {}
-        self.dry_runs: dict[str, str] = {}
-        self._section_widgets: dict[str, Static] = {}
+        self._chunks: list[tuple[int, Static]] = []  #: (first line, rendered chunk)
         self._raw: TextArea | None = None
 
     # -- layout -------------------------------------------------------------------------
@@ -142,7 +162,9 @@ class RunbookScreen(Screen[None]):
             self._raw = area
             return [area]
         lines = text.splitlines(keepends=True)
-        starts = sorted({max(1, s.line) for s in sections} | {1})
+        blocks = [s for s in self.runbook.steps if s.kind == "block"]
+        starts = sorted({max(1, s.line) for s in sections} | {1}
+                        | {s.line for s in blocks if not s.unclosed})
         widgets: list[Widget] = []
         for i, start in enumerate(starts):
             end = starts[i + 1] if i + 1 < len(starts) else len(lines) + 1
@@ -152,9 +174,7 @@ class RunbookScreen(Screen[None]):
             block = Static(RichMarkdown(chunk, hyperlinks=False, code_theme="ansi_dark"),
                            classes="rb-section")
             widgets.append(block)
-            for section in sections:
-                if max(1, section.line) == start:
-                    self._section_widgets[section.slug] = block
+            self._chunks.append((start, block))
         return widgets
 
     def _goto_section(self, entry: Step | ChecklistItem) -> None:
@@ -162,10 +182,15 @@ class RunbookScreen(Screen[None]):
         if self._raw is not None:
             self._raw.scroll_to(y=max(0, entry.line - 3), animate=False)
             return
-        block = self._section_widgets.get(entry.section.slug)
-        if block is not None:
+        # the rendered chunk holding the row's line: its code block, or its section
+        chunk = None
+        for start, widget in self._chunks:
+            if start > entry.line:
+                break
+            chunk = widget
+        if chunk is not None:
             self.query_one("#rb-doc", VerticalScroll).scroll_to_widget(
-                block, animate=False, top=True)
+                chunk, animate=False, top=True)
 
     def on_mount(self) -> None:
         self._narrow(self.size.width)
@@ -211,7 +236,7 @@ class RunbookScreen(Screen[None]):
         symbol, word, style = STATE.get(status, STATE["pending"])
         if not entry.runnable and run is None:
             symbol, word, style = "–", "no run", "dim"
-        label, danger_style = _DANGER[entry.danger.level]
+        label, danger_style = _DANGER[entry.danger.level] if entry.runnable else ("—", "dim")
         return (Text(f"{symbol} {word}", style=style), Text(entry.id),
                 Text(entry.language or "text"), Text(label, style=danger_style))
 
@@ -271,16 +296,18 @@ class RunbookScreen(Screen[None]):
         if isinstance(entry, ChecklistItem):
             done = self.checklist.is_checked(entry.id)
             return (f"checklist item {entry.id} · line {entry.line} · "
-                    f"{'done' if done else 'to do'} (space ticks it)\n"
+                    f"{'done (space unticks it)' if done else 'to do (space ticks it)'}\n"
                     f"section: {entry.section.title}\n\n{entry.text}")
         out = [f"{entry.id} · {entry.language or 'text'} · {rb.path.name}:{entry.line}",
                f"section: {entry.section.title or '(before the first heading)'}"]
         if not entry.runnable:
             out.append(f"not runnable: {entry.reason}")
         danger = entry.danger
-        out.append(f"danger: {danger.level}"
-                   + (f" (annotated; detected {danger.detected})" if danger.annotated else ""))
-        out += [f"  · {reason}" for reason in danger.reasons]
+        if entry.runnable:
+            out.append(f"danger: {danger.level}"
+                       + (f" (annotated; detected {danger.detected})" if danger.annotated
+                          else ""))
+            out += [f"  · {reason}" for reason in danger.reasons]
         missing = missing_params(entry.placeholders, self._known_env())
         if missing:
             out.append("asks for: " + ", ".join(
@@ -320,17 +347,27 @@ class RunbookScreen(Screen[None]):
 
     # -- what the app reports -------------------------------------------------------------
 
-    def step_changed(self, run: StepRun, entry: RunEntry | None = None) -> None:
-        """A step of a session changed state (the app calls this)."""
-        self.states[run.step.id] = run
-        if run.dry_run:
-            self.dry_runs[run.step.id] = run.dry_run
-        if entry is not None:
-            self.last_entry[run.step.id] = entry
+    @property
+    def states(self) -> dict[str, StepRun]:
+        return self.memory.states
+
+    @property
+    def last_entry(self) -> dict[str, RunEntry]:
+        return self.memory.last_entry
+
+    @property
+    def dry_runs(self) -> dict[str, str]:
+        return self.memory.dry_runs
+
+    def step_changed(self, run: StepRun) -> None:
+        """A step changed state (recorded in :attr:`memory` by the app): show it."""
         if self.is_mounted:
             self._refresh_row(run.step)
             if self.selected() is run.step:
                 self._show_detail()
+                if run.dry_run:  # it is at the end of the detail: bring it into view
+                    detail = self.query_one("#rb-detail", VerticalScroll)
+                    self.call_after_refresh(detail.scroll_end, animate=False)
 
     # -- keys ---------------------------------------------------------------------------
 
@@ -353,7 +390,7 @@ class RunbookScreen(Screen[None]):
             self.notify(f"{step.id} cannot run: {step.reason}", severity="warning",
                         markup=False)
             return
-        self.app.run_runbook(self.runbook, [step], screen=self)  # type: ignore[attr-defined]
+        self.app.run_runbook(self.runbook, [step])  # type: ignore[attr-defined]
 
     def action_run_section(self) -> None:
         entry = self.selected()
@@ -362,10 +399,13 @@ class RunbookScreen(Screen[None]):
         section = self.top_section(entry)
         steps = self.runbook.section_steps(section.slug)
         if not any(s.runnable for s in steps):
-            self.notify(f"section {section.title!r} has no runnable step",
-                        severity="warning", markup=False)
+            tables = any(s.kind == "table" for s in self.runbook.steps
+                         if section.slug in s.section.path)
+            why = ("its table commands run one at a time (Enter)" if tables
+                   else "it has no runnable step")
+            self.notify(f"section {section.title!r}: {why}", severity="warning", markup=False)
             return
-        self.app.run_runbook(self.runbook, steps, screen=self,  # type: ignore[attr-defined]
+        self.app.run_runbook(self.runbook, steps,  # type: ignore[attr-defined]
                              label=f"section {section.title}")
 
     def top_section(self, entry: Step | ChecklistItem) -> Section:
@@ -379,8 +419,7 @@ class RunbookScreen(Screen[None]):
     def action_dry_run(self) -> None:
         step = self._selected_step()
         if step is not None:
-            self.app.run_runbook(self.runbook, [step], screen=self,  # type: ignore[attr-defined]
-                                 dry_run=True)
+            self.app.run_runbook(self.runbook, [step], dry_run=True)  # type: ignore[attr-defined]
 
     def action_toggle_item(self) -> None:
         entry = self.selected()
@@ -413,11 +452,20 @@ class RunbookScreen(Screen[None]):
             self.toggle_class("-doc")
             if self.has_class("-doc"):
                 self.query_one("#rb-doc").focus()
+                entry = self.selected()
+                if entry is not None:
+                    self.call_after_refresh(self._goto_section, entry)
             else:
                 self.steps_table.focus()
         else:
             doc = self.query_one("#rb-doc")
             (self.steps_table if doc.has_focus_within or doc.has_focus else doc).focus()
+
+    def action_first(self) -> None:
+        self.steps_table.move_cursor(row=0)
+
+    def action_last(self) -> None:
+        self.steps_table.move_cursor(row=max(0, self.steps_table.row_count - 1))
 
     def action_cursor_down(self) -> None:
         self.steps_table.action_cursor_down()
