@@ -297,3 +297,20 @@ def test_techno_os_backend():
         "VERITTA_BETA_API_KEY"
     ]
     assert missing_params(rb.step("15-audit-log-path/1").placeholders, loaded.env) == []
+
+
+def test_steps_that_run_until_stopped_are_named():
+    endless = {
+        name: [(s.id, s.endless) for s in parse_runbook(FIXTURES / f"{name}.md").steps
+               if s.endless]
+        for name in ("meta-salvage-k8s", "tai-erlang-autonomics", "techno-os-backend")
+    }
+    assert endless == {
+        "meta-salvage-k8s": [("standard-deployment/3", "watch"),
+                             ("adjust-hpa-parameters/1", "kubectl edit"),
+                             ("update-prometheus-configuration/1", "kubectl edit")],
+        "tai-erlang-autonomics": [("quick-reference/table-4", "tail -f"),
+                                  ("issue-health-check-fails-503/3", "tail -100f"),
+                                  ("viewing-logs/1", "tail -f"), ("local/1", "tail -f")],
+        "techno-os-backend": [],
+    }

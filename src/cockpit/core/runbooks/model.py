@@ -5,6 +5,7 @@ Line numbers are 1-based lines of the Markdown file; columns are 1-based as well
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -13,6 +14,12 @@ from cockpit.core.config.models import Danger
 from cockpit.core.errors import ConfigError, UsageError
 
 DANGER_RANK: dict[str, int] = {"safe": 0, "caution": 1, "dangerous": 2}
+_ENDLESS = re.compile(
+    r"\b(?:tail\s+(?:-\w*[fF]\w*|--follow)|watch\s|journalctl\s.*?(?:-f\b|--follow)"
+    r"|kubectl\s.*?(?:\s-f\b(?=\s*$|\s+-)|--follow|\s-w\b|--watch)|kubectl\s+edit"
+    r"|docker(?:-compose|\s+compose)?\s+logs\s.*?(?:-f\b|--follow))",
+    re.MULTILINE,
+)
 PlaceholderKind = Literal["angle", "brace", "caps", "date", "env"]
 #: Where a placeholder token sits in shell text, which decides how it is replaced.
 Context = Literal["code", "double", "single", "ansi", "heredoc", "heredoc_quoted"]
@@ -148,6 +155,13 @@ class Step:
         """Part of section runs (table commands and ``excludeFromRunAll`` steps are not)."""
         flag = self.annotations.get("excludeFromRunAll", self.annotations.get("skip", "false"))
         return self.kind == "block" and flag.lower() not in {"true", "yes", "1"}
+
+    @property
+    def endless(self) -> str:
+        """A command that runs until stopped (``tail -f``, ``watch``, ``--follow``), or "":
+        such a step ends only at its timeout (``timeout=`` annotation, default 5 min)."""
+        match = _ENDLESS.search(self.command) if self.runnable else None
+        return " ".join(match.group(0).split()) if match else ""
 
     def line_of(self, command_line: int) -> int:
         """File line of a 0-based line of ``command``."""

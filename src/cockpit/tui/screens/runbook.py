@@ -308,6 +308,9 @@ class RunbookScreen(Screen[None]):
                        + (f" (annotated; detected {danger.detected})" if danger.annotated
                           else ""))
             out += [f"  · {reason}" for reason in danger.reasons]
+        if entry.endless:
+            out.append(f"runs until stopped ({entry.endless}): it ends at its timeout "
+                       "(annotate timeout=30s to shorten) or when cancelled in the Runs pane")
         missing = missing_params(entry.placeholders, self._known_env())
         if missing:
             out.append("asks for: " + ", ".join(
