@@ -491,5 +491,9 @@ async def test_new_lines_repaint_the_view_not_the_screen(tmp_path):
         view = pane.view
         assert layouts == []
         assert view.virtual_size.height == 23 and view.scroll_y == view.max_scroll_y
+        assert view.styles.scrollbar_size_vertical == 0  # following: no thumb to draw
+        view.follow = False
+        await pilot.pause()
+        assert view.styles.scrollbar_size_vertical > 0
         assert view.vertical_scrollbar.window_virtual_size == 23
         assert "more 2" in pane.rendered_text()[-1] and "23 lines" in pane.status_text

@@ -199,6 +199,9 @@ class LogLines(ScrollView, can_focus=True):
         overflow-x: auto;
         height: 1fr;
         &.-wrap { overflow-x: hidden; }
+        /* Following, the thumb sits at the bottom and says nothing; without it a
+           repaint of the view is one column narrower per row on the wire. */
+        &.-following { scrollbar-size-vertical: 0; }
         & > .loglines--source { color: $text-muted; text-style: dim; }
         & > .loglines--error { color: $text-error; text-style: bold; }
         & > .loglines--warn { color: $text-warning; }
@@ -225,7 +228,7 @@ class LogLines(ScrollView, can_focus=True):
             self.follow = follow
 
     def __init__(self, buffer: LogBuffer, *, id: str | None = None) -> None:
-        super().__init__(id=id)
+        super().__init__(id=id, classes="-following")
         self.buffer = buffer
         self.show_source = False
         self.source_width = 0
@@ -250,6 +253,7 @@ class LogLines(ScrollView, can_focus=True):
     def follow(self, value: bool) -> None:
         if value != self._follow:
             self._follow = value
+            self.set_class(value, "-following")
             self.post_message(self.FollowChanged(value))
         if value:
             self.scroll_to(y=self.max_scroll_y, animate=False)
