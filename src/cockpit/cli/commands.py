@@ -193,7 +193,7 @@ async def _check(args: argparse.Namespace) -> int:
     loaded = _load(args)
     backend = open_backend(loaded)
     checker = HealthChecker(loaded.profile.health, backend)
-    sampler = MetricsSampler(loaded.profile.metrics)
+    sampler = MetricsSampler(loaded.profile.metrics, backend=backend)
     try:
         rows = await checker.check_all()
         sampler.observe_probe(rows)

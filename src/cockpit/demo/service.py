@@ -36,6 +36,7 @@ from prometheus_client import (
 )
 
 from cockpit.demo.settings import (
+    ENV_LOG_STDOUT,
     EXIT_LOCKED,
     EXIT_OK,
     EXIT_PORT_BUSY,
@@ -44,6 +45,7 @@ from cockpit.demo.settings import (
     PROFILE_HASH,
     VERSION,
     DemoPaths,
+    env_enabled,
     key_hash,
     key_hint,
     read_json,
@@ -74,6 +76,7 @@ class LineLog:
         self._lock = threading.Lock()
         self._fd = self._open()
         self._size = os.fstat(self._fd).st_size
+        self._echo = env_enabled(ENV_LOG_STDOUT, default=False)
 
     def _open(self) -> int:
         return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -98,6 +101,9 @@ class LineLog:
                 self._size += len(data)
             except OSError:
                 pass
+            if self._echo:
+                with contextlib.suppress(OSError):
+                    os.write(1, data)
 
     def _moved(self) -> bool:
         """Whether the file was deleted or renamed by someone else."""

@@ -197,13 +197,15 @@ class ActionRunner:
             "COCKPIT_PROFILE": self.loaded.name,
         }
         declared = {p.name for p in action.params}
+        target = substitute_argv([action.target], values, declared)[0] if action.target else None
         if action.run is not None:
             spec = CommandSpec(
                 argv=substitute_argv(action.run, values, declared),
                 env=env,
                 cwd=action.cwd,
                 timeout=action.timeout,
-                target=action.target,
+                target=target,
+                operation=action.operation,
             )
         else:
             spec = CommandSpec(
@@ -211,7 +213,7 @@ class ActionRunner:
                 env=env,
                 cwd=action.cwd,
                 timeout=action.timeout,
-                target=action.target,
+                target=target,
             )
         redactor = self.redactor.with_secrets(secret_values(action, values))
         return PreparedRun(
@@ -232,7 +234,7 @@ class ActionRunner:
             "operator": self.operator,
             "profile": self.loaded.name,
             "backend": self.backend.describe(),
-            "target": prepared.action.target or prepared.spec.target,
+            "target": prepared.spec.target or prepared.action.target,
             "action": prepared.action.id,
             "danger": prepared.action.danger,
             "source": prepared.source,

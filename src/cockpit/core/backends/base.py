@@ -28,6 +28,11 @@ class Capability(enum.Flag):
     TARGETS = enum.auto()  #: list targets
     LOGS = enum.auto()  #: stream a target's logs
     EXEC_IN_TARGET = enum.auto()  #: run a command inside a target (container, pod)
+    #: ``stream_logs`` takes ``since`` and stamps lines with their logged time, so a
+    #: target's logs can be followed again after a restart without gaps or repeats
+    LOGS_SINCE = enum.auto()
+    STATS = enum.auto()  #: CPU, memory and restarts of a target (``target_stats``)
+    OPERATIONS = enum.auto()  #: built-in operations on targets (restart, stop, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,9 @@ class CommandSpec:
     cwd: str | None = None
     timeout: float | None = None  #: seconds; the whole tree is killed when it passes
     target: str | None = None  #: run inside this target, where the backend supports it
+    #: a built-in operation on ``target`` (``restart``, ``stop``...) instead of a command;
+    #: ``argv`` is then its equivalent command line, shown to the operator and recorded.
+    operation: str | None = None
 
     def __post_init__(self) -> None:
         if (self.argv is None) == (self.script is None):
@@ -141,8 +149,24 @@ class Backend(ABC):
     def stream_logs(
         self, target_id: str, *, tail: int = 100, follow: bool = True
     ) -> AsyncIterator[OutputLine]:
-        """Lines of a target's logs: ``tail`` lines of backlog, then new ones if ``follow``."""
+        """Lines of a target's logs: ``tail`` lines of backlog, then new ones if ``follow``.
+
+        Backends with timestamped logs (docker) also take ``since`` (epoch seconds) and
+        set each line's ``ts`` to the time it was logged.
+        """
         raise NotImplementedError(f"backend {self.kind!r} cannot stream logs")
+
+    async def target_stats(self, target_id: str) -> Mapping[str, float]:
+        """The latest ``cpu_percent``, ``mem_bytes``, ``mem_percent`` and ``restarts`` of a
+        target (``Capability.STATS``); raises ``CockpitError`` when there are none."""
+        raise NotImplementedError(f"backend {self.kind!r} has no target statistics")
+
+    @classmethod
+    def complete_profile(cls, profile: Any) -> list[tuple[tuple[str | int, ...], str]]:
+        """Fit a validated profile to this backend when it is loaded: add the backend's
+        built-in actions, fill in default targets. Returns problems as ``(location in the
+        profile, message)``; the loader reports them as ``FILE:LINE: message``."""
+        return []
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; running commands are not touched."""

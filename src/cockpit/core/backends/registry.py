@@ -16,7 +16,10 @@ from cockpit.core.errors import CockpitError
 
 #: Kinds shipped with the cockpit, used when the distribution's metadata is missing
 #: (running from a source tree without an install).
-_BUILTIN = {"local": "cockpit.core.backends.local:LocalBackend"}
+_BUILTIN = {
+    "local": "cockpit.core.backends.local:LocalBackend",
+    "docker": "cockpit.core.backends.docker:DockerBackend",
+}
 
 
 @cache

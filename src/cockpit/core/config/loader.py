@@ -17,10 +17,10 @@ import yaml
 from platformdirs import user_state_path
 from pydantic import ValidationError
 
-from cockpit.core.backends.registry import backend_kinds
+from cockpit.core.backends.registry import backend_kinds, load_backend_class
 from cockpit.core.config.expand import ExpansionError, expand, parse_env_file
 from cockpit.core.config.models import FileLogSource, Profile
-from cockpit.core.errors import ConfigError
+from cockpit.core.errors import CockpitError, ConfigError
 
 Path_ = tuple[str | int, ...]
 #: keys whose string values are bash, expanded by bash at run time, not by the loader.
@@ -269,6 +269,18 @@ def load_profile(path: str | Path, *, environ: Mapping[str, str] | None = None) 
                 f"{profile.backend.kind!r} (known: {', '.join(kinds)})"
             ]
         )
+
+    try:  # the backend's built-in actions and default targets (its SDK is not imported)
+        backend_class = load_backend_class(profile.backend.kind)
+    except CockpitError:
+        backend_class = None  # reported when the backend is opened
+    if backend_class is not None:
+        fitted = backend_class.complete_profile(profile)
+        if fitted:
+            raise ConfigError(sorted(
+                (f"{file}:{lines.line_of(loc, data)}: {msg}" for loc, msg in fitted),
+                key=lambda p: int(p[len(file) + 1 :].split(":", 1)[0]),
+            ))
 
     for source in profile.logs:
         if isinstance(source, FileLogSource):

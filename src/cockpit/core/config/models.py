@@ -115,7 +115,20 @@ class CommandProbe(_ProbeBase):
         return self
 
 
-Probe = Annotated[HttpProbe | TcpProbe | CommandProbe, Field(discriminator="kind")]
+class TargetProbe(_ProbeBase):
+    """The backend's targets (containers) as rows: state, health, uptime, restarts.
+
+    One row named ``name`` (ok when every target is), then one sub-row per target. A
+    target is ok when it runs and its own healthcheck (if any) says healthy.
+    """
+
+    kind: Literal["target"]
+    targets: list[str] = Field(default_factory=list)  #: empty: every target
+
+
+Probe = Annotated[
+    HttpProbe | TcpProbe | CommandProbe | TargetProbe, Field(discriminator="kind")
+]
 
 
 # --- logs ------------------------------------------------------------------------------
@@ -152,7 +165,8 @@ class TargetLogSource(Strict):
     kind: Literal["target"]
     name: str
     targets: list[str] = Field(default_factory=list)  #: empty: every target
-    backlog: int = Field(100, ge=0, le=100_000)
+    backlog: int = Field(100, ge=0, le=100_000)  #: lines of each target's past (``tail``)
+    since: Duration | None = None  #: only lines of the last ``since`` (``10m``) as backlog
 
 
 LogSource = Annotated[
@@ -235,8 +249,19 @@ class ProbeLatencyMetric(_MetricBase):
     probe: str
 
 
+class TargetMetric(_MetricBase):
+    """A statistic of the backend's targets (containers) from the backend's stats stream.
+
+    ``target`` names one target; without it the values of every target are summed.
+    """
+
+    kind: Literal["target"]
+    stat: Literal["cpu_percent", "mem_bytes", "mem_percent", "restarts"]
+    target: str | None = None
+
+
 Metric = Annotated[
-    PrometheusMetric | PromQLMetric | HostMetric | ProbeLatencyMetric,
+    PrometheusMetric | PromQLMetric | HostMetric | ProbeLatencyMetric | TargetMetric,
     Field(discriminator="kind"),
 ]
 
@@ -311,7 +336,16 @@ class Action(Strict):
     success: SuccessCheck | None = None
     env: dict[str, str] = Field(default_factory=dict)
     cwd: str | None = None
+    #: run inside this target (a container); ``{param}`` placeholders are replaced.
     target: str | None = None
+    #: ``host`` runs the command on the backend's host even when the backend has a
+    #: default target (the docker backend runs actions in its default container).
+    where: Literal["target", "host"] | None = None
+    #: a built-in operation of the backend on ``target`` (restart, stop, ...) instead of a
+    #: command; ``run`` then holds the equivalent command line shown to the operator.
+    operation: Literal["start", "stop", "restart", "kill", "pause", "unpause", "exec"] | None = (
+        None
+    )
 
     @field_validator("id")
     @classmethod
@@ -326,6 +360,10 @@ class Action(Strict):
             raise ValueError(f"action {self.id!r} needs exactly one of 'run' and 'script'")
         if self.run is not None and not self.run:
             raise ValueError(f"action {self.id!r}: 'run' must not be empty")
+        if self.where == "host" and self.target is not None:
+            raise ValueError(f"action {self.id!r}: 'target' and 'where: host' exclude each other")
+        if self.operation is not None and (self.run is None or self.target is None):
+            raise ValueError(f"action {self.id!r}: an operation needs 'target' and 'run'")
         names = [p.name for p in self.params]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:

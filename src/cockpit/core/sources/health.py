@@ -18,11 +18,12 @@ from typing import Any, Literal
 
 import httpx
 
-from cockpit.core.backends.base import Backend, CommandSpec, Execution
-from cockpit.core.config.models import CommandProbe, HttpProbe, TcpProbe
+from cockpit.core.backends.base import Backend, Capability, CommandSpec, Execution, Target
+from cockpit.core.config.models import CommandProbe, HttpProbe, TargetProbe, TcpProbe
+from cockpit.core.errors import CockpitError
 
 HealthState = Literal["ok", "fail", "unknown"]
-AnyProbe = HttpProbe | TcpProbe | CommandProbe
+AnyProbe = HttpProbe | TcpProbe | CommandProbe | TargetProbe
 
 #: Largest health response body read; the rest is ignored.
 MAX_BODY_BYTES = 1 << 20
@@ -315,6 +316,98 @@ async def _command_probe(probe: CommandProbe, backend: Backend) -> list[HealthRo
     return [_row(probe.name, "fail", latency, _short(reason))]
 
 
+def format_span(seconds: float) -> str:
+    """``45s``, ``12m``, ``3h05m``, ``2d04h``."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+
+
+_ALIVE = frozenset({"running", "sleeping", "idle", "disk-sleep", "waking"})
+
+
+def target_state(target: Target, now: float | None = None) -> tuple[HealthState, str]:
+    """A target's health: running and (if it has a healthcheck) healthy is ok; a health
+    check still starting is unknown; anything else fails. The reason says why, with the
+    uptime, restarts and image."""
+    now = time.time() if now is None else now
+    details = target.details
+    health = details.get("health")
+    restarts = int(details.get("restart_count") or 0)
+    if target.state == "missing":
+        return "fail", str(details.get("error") or f"no such container: {target.name}")
+    parts: list[str] = []
+    if target.state in _ALIVE:
+        started = details.get("started_at")
+        up = f"up {format_span(now - started)}" if isinstance(started, int | float) else ""
+        if health in (None, "", "none", "healthy"):
+            state: HealthState = "ok"
+            parts += [target.state, health or "", up]
+        elif health == "starting":
+            state = "unknown"
+            parts += ["health check starting", up]
+        else:
+            state = "fail"
+            output = details.get("health_output") or ""
+            parts += [f"{health}" + (f": {output}" if output else ""), up]
+    else:
+        state = "fail"
+        text = target.state
+        if target.state in ("exited", "dead"):
+            text += f" (exit code {details.get('exit_code')})"
+            if details.get("oom_killed"):
+                text += " OOM-killed"
+            finished = details.get("finished_at")
+            if isinstance(finished, int | float):
+                text += f" {format_span(now - finished)} ago"
+        parts.append(text)
+    if restarts:
+        parts.append(f"{restarts} restart{'s' if restarts != 1 else ''}")
+    if details.get("image"):
+        parts.append(f"image {details['image']}")
+    return state, _short(" · ".join(p for p in parts if p))
+
+
+async def _target_probe(probe: TargetProbe, backend: Backend | None) -> list[HealthRow]:
+    if backend is None or not backend.capabilities & Capability.TARGETS:
+        kind = backend.kind if backend is not None else "none"
+        return [_row(probe.name, "fail", None, f"the {kind} backend has no targets")]
+    try:
+        targets = await backend.list_targets()  # docker: a cached list, so no latency
+    except CockpitError as exc:
+        return [_row(probe.name, "fail", None, _short(str(exc)))]
+    if probe.targets:
+        wanted = set(probe.targets)
+        chosen = [t for t in targets if t.name in wanted or t.details.get("service") in wanted]
+        seen = {t.name for t in chosen} | {str(t.details.get("service")) for t in chosen}
+        chosen += [Target("", name, "container", "missing",
+                          {"error": f"no such container: {name}"})
+                   for name in probe.targets if name not in seen]
+    else:
+        chosen = targets
+    now = time.time()
+    rows = []
+    for target in chosen:
+        state, reason = target_state(target, now)
+        rows.append(_row(f"{probe.name}/{target.name}", state, None, reason, probe.name))
+    bad = [r for r in rows if r.state == "fail"]
+    if not chosen:
+        main = _row(probe.name, "fail", None, "no containers")
+    elif bad:
+        names = ", ".join(r.name.split("/", 1)[1] for r in bad)
+        main = _row(probe.name, "fail", None, _short(f"{len(bad)} of {len(rows)} not ok: {names}"))
+    elif any(r.state == "unknown" for r in rows):
+        main = _row(probe.name, "unknown", None, "a health check is starting")
+    else:
+        main = _row(probe.name, "ok", None, f"{len(rows)} ok")
+    return [main, *rows]
+
+
 async def run_probe(
     probe: AnyProbe,
     *,
@@ -324,13 +417,16 @@ async def run_probe(
     """Run one probe, bounded by its timeout: its row, then one row per sub-check."""
     own_client: httpx.AsyncClient | None = None
     try:
-        async with asyncio.timeout(probe.timeout + (1.0 if probe.kind == "command" else 0.0)):
+        slack = 1.0 if probe.kind in ("command", "target") else 0.0
+        async with asyncio.timeout(probe.timeout + slack):
             if isinstance(probe, HttpProbe):
                 if client is None:
                     client = own_client = httpx.AsyncClient()
                 return await _http_probe(probe, client)
             if isinstance(probe, TcpProbe):
                 return await _tcp_probe(probe)
+            if isinstance(probe, TargetProbe):
+                return await _target_probe(probe, backend)
             if backend is None:
                 return [_row(probe.name, "fail", None, "no backend to run the command")]
             return await _command_probe(probe, backend)

@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from cockpit.core.backends.base import (
     MAX_LINE_CHARS,
@@ -27,6 +27,9 @@ from cockpit.core.backends.base import (
 )
 from cockpit.core.config.models import CommandLogSource, FileLogSource, TargetLogSource
 from cockpit.core.errors import CockpitError
+
+if TYPE_CHECKING:
+    from cockpit.core.sources.target_logs import TargetFollower
 
 Level = Literal["error", "warn", "info", "debug", ""]
 
@@ -483,15 +486,17 @@ class CommandFollower:
 
 def make_follower(
     source: FileLogSource | CommandLogSource | TargetLogSource, backend: Backend | None
-) -> FileFollower | CommandFollower:
-    """The follower for a profile's log source (``target`` sources are not supported yet)."""
+) -> FileFollower | CommandFollower | TargetFollower:
+    """The follower for a profile's log source."""
     if isinstance(source, FileLogSource):
         return FileFollower(os.path.expanduser(source.path), backlog=source.backlog)
+    if backend is None:
+        raise CockpitError(f"log source {source.name!r} needs the profile's backend")
     if isinstance(source, CommandLogSource):
-        if backend is None:
-            raise CockpitError(f"log source {source.name!r} needs a backend to run its command")
         return CommandFollower(source, backend)
-    raise CockpitError(f"log source {source.name!r}: kind 'target' is not supported yet")
+    from cockpit.core.sources.target_logs import TargetFollower
+
+    return TargetFollower(source, backend)
 
 
 # --- levels and merging ------------------------------------------------------------------
@@ -593,7 +598,12 @@ async def merge_sources(
                 ts = time.time()
                 keep = batch[-limit:] if len(batch) > limit else batch
                 counters["dropped"] += len(batch) - len(keep)
-                push([LogLine(name, text, ts, detect_level(text)) for text in keep])
+                if keep and type(keep[0]) is not str:
+                    # A target follower tags each line with its target (TaggedLine.source).
+                    push([LogLine(getattr(text, "source", name), str(text), ts,
+                                  detect_level(text)) for text in keep])
+                else:
+                    push([LogLine(name, text, ts, detect_level(text)) for text in keep])
                 await asyncio.sleep(0)
         except Exception as exc:  # a failing source becomes a line
             push([LogLine(name, f"{NOTICE_PREFIX}source failed: {exc}", time.time(), "error")])

@@ -23,17 +23,20 @@ import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
+from cockpit.core.backends.base import Backend, Capability
 from cockpit.core.config.models import (
     HostMetric,
     ProbeLatencyMetric,
     PrometheusMetric,
     PromQLMetric,
+    TargetMetric,
     Threshold,
 )
+from cockpit.core.errors import CockpitError
 from cockpit.core.sources.health import HealthRow, describe_error
 
 MetricState = Literal["ok", "warn", "crit", "unknown"]
-AnyMetric = PrometheusMetric | PromQLMetric | HostMetric | ProbeLatencyMetric
+AnyMetric = PrometheusMetric | PromQLMetric | HostMetric | ProbeLatencyMetric | TargetMetric
 
 _SUFFIXES = ("_bucket", "_count", "_sum", "_total", "_created", "_gcount", "_gsum", "_info")
 _SEPARATORS = frozenset("{ \t")
@@ -226,8 +229,10 @@ class MetricsSampler:
     """Samples a profile's metrics; one ``MetricSeries`` per metric name."""
 
     def __init__(self, metrics: Sequence[AnyMetric], *,
-                 client: httpx.AsyncClient | None = None) -> None:
+                 client: httpx.AsyncClient | None = None,
+                 backend: Backend | None = None) -> None:
         self.metrics = list(metrics)
+        self.backend = backend  #: for ``target`` metrics (container statistics)
         self._by_name = {m.name: m for m in self.metrics}
         self._series = {m.name: MetricSeries(m) for m in self.metrics}
         self._client = client
@@ -287,6 +292,9 @@ class MetricsSampler:
                     value = await self._prometheus(metric, fetch(metric.url))
                 elif isinstance(metric, PromQLMetric):
                     value = await self._promql(metric)
+                elif isinstance(metric, TargetMetric):
+                    async with asyncio.timeout(metric.timeout):
+                        value = await self._target(metric)
                 else:
                     async with asyncio.timeout(metric.timeout):
                         value = await asyncio.to_thread(_host_value, metric)
@@ -418,6 +426,31 @@ class MetricsSampler:
                 raise _MetricError("no data")
             return sum(_to_float(item["value"][1]) for item in result)
         raise _MetricError(f"unsupported result type {kind!r} (use an instant vector or scalar)")
+
+
+    async def _target(self, metric: TargetMetric) -> float:
+        """One statistic of one target, or summed over every target."""
+        backend = self.backend
+        if backend is None:
+            raise _MetricError("a target metric needs the profile's backend")
+        if not backend.capabilities & Capability.STATS:
+            raise _MetricError(f"the {backend.kind} backend has no target statistics")
+        try:
+            if metric.target is not None:
+                names = [metric.target]
+            else:
+                names = [t.name for t in await backend.list_targets() if t.state != "missing"]
+            if not names:
+                raise _MetricError("no targets")
+            total = 0.0
+            for name in names:
+                stats = await backend.target_stats(name)
+                if metric.stat not in stats:
+                    raise _MetricError(f"waiting for the first {metric.stat} of {name}")
+                total += float(stats[metric.stat])
+        except CockpitError as exc:
+            raise _MetricError(str(exc)) from None
+        return total
 
 
 def _host_value(metric: HostMetric) -> float:

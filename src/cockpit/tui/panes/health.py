@@ -17,7 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.timer import Timer
 
-from cockpit.core.config.models import CommandProbe, HttpProbe, TcpProbe
+from cockpit.core.config.models import CommandProbe, HttpProbe, TargetProbe, TcpProbe
 from cockpit.core.sources.health import AnyProbe, HealthChecker, HealthRow
 from cockpit.tui.context import CockpitContext
 from cockpit.tui.panes.base import TablePane
@@ -87,6 +87,8 @@ def describe_probe(probe: AnyProbe | None) -> str:
         if probe.run:
             return " ".join(probe.run)
         return next(iter((probe.script or "").strip().splitlines()), "")
+    if isinstance(probe, TargetProbe):
+        return "targets: " + (", ".join(probe.targets) or "every target of the profile")
     return ""
 
 

@@ -62,7 +62,7 @@ class MetricsPane(TablePane):
         profile = context.loaded.profile
         self._metrics: dict[str, AnyMetric] = {m.name: m for m in profile.metrics}
         self._probe_intervals = {p.name: p.interval for p in profile.health}
-        self._sampler = MetricsSampler(list(self._metrics.values()))
+        self._sampler = MetricsSampler(list(self._metrics.values()), backend=context.backend)
         self.states: dict[str, MetricState] = dict.fromkeys(self._metrics, "unknown")
         #: metric names, once per notified crossing into crit (oldest first)
         self.notified: list[str] = []

@@ -1,0 +1,254 @@
+"""The docker backend: operate containers through the Docker Engine API.
+
+``backend: {kind: docker, ...}`` options:
+
+- ``host``: the engine (``unix:///run/user/1000/docker.sock``, ``tcp://10.0.0.5:2376``);
+  default ``$DOCKER_HOST``, else ``unix:///var/run/docker.sock``. TLS settings come from
+  ``DOCKER_TLS_VERIFY`` / ``DOCKER_CERT_PATH`` as for the docker CLI.
+- ``containers: [name, ...]``, or ``project: NAME`` (a Compose project: containers
+  labelled ``com.docker.compose.project``) with an optional ``service``; with neither,
+  every container of the engine is a target.
+- ``default_target``: where actions run when they name no ``target`` (default: the only
+  container listed, or the ``service``); ``where: host`` runs an action on this host.
+- ``operations``: the danger level of each built-in operation, or ``false`` to leave it
+  out (``{exec: caution, kill: false}``).
+- ``stop_timeout`` (10s): grace before SIGKILL for stop and restart; ``kill_grace`` (2s):
+  grace between SIGTERM and SIGKILL when a command in a container is cancelled;
+  ``timeout`` (10s): how long an API call may take; ``user``: run execs as this user.
+
+Commands with a ``target`` run inside that container (``docker exec``; a ``script`` runs
+with ``bash -euo pipefail``, or ``sh -eu`` in images without bash); commands without one
+run on this host through the local backend (``DOCKER_HOST`` is set for them when the
+profile names the engine). Built-in operations come as actions ``docker.start``,
+``docker.stop``, ... (see ``docker_ops``), run, checked and recorded like any action.
+
+Targets come from the engine's event stream (``docker_targets``), logs from
+``docker logs -f`` (``docker_logs``), CPU and memory from the stats stream
+(``docker_stats``). The SDK is imported only once the engine is first used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
+
+from cockpit.core.backends.base import (
+    Backend,
+    Capability,
+    CommandSpec,
+    Execution,
+    OutputLine,
+    Target,
+)
+from cockpit.core.backends.docker_engine import (
+    Engine,
+    EngineError,
+    NoSuchContainer,
+    sdk_missing,
+)
+from cockpit.core.backends.docker_exec import ExecExecution, OperationExecution, failed
+from cockpit.core.backends.docker_logs import follow_logs
+from cockpit.core.backends.docker_ops import (
+    complete_docker_profile,
+    parse_selection,
+)
+from cockpit.core.backends.docker_stats import StatsStreams
+from cockpit.core.backends.docker_targets import TargetWatch
+from cockpit.core.durations import parse_duration
+from cockpit.core.errors import CockpitError
+
+#: A script in a container: bash when the image has it, else sh (with pipefail if it can).
+_SCRIPT_RUNNER = (
+    'if command -v bash >/dev/null 2>&1; then exec bash -euo pipefail -c "$0"; fi; '
+    'set -eu; (set -o pipefail) 2>/dev/null && set -o pipefail; eval "$0"'
+)
+
+
+class DockerBackend(Backend):
+    """Containers of one Docker engine; see the module docstring for the options."""
+
+    kind: ClassVar[str] = "docker"
+    capabilities: ClassVar[Capability] = (
+        Capability.RUN | Capability.SCRIPT | Capability.CANCEL | Capability.TARGETS
+        | Capability.LOGS | Capability.LOGS_SINCE | Capability.EXEC_IN_TARGET | Capability.STATS
+        | Capability.OPERATIONS
+    )
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(options)
+        opts = self.options
+        problem = sdk_missing()
+        if problem:
+            raise CockpitError(problem)
+        try:
+            self.selection = parse_selection(opts)
+            self._timeout = parse_duration(opts.get("timeout", 10.0))
+            self._stop_timeout = parse_duration(opts.get("stop_timeout", 10.0))
+            self._kill_grace = parse_duration(opts.get("kill_grace", 2.0))
+        except ValueError as exc:
+            raise CockpitError(f"docker backend: {exc}") from None
+        host = opts.get("host")
+        if host is not None and not isinstance(host, str):
+            raise CockpitError("docker backend: option 'host' must be a string")
+        env = opts.get("env") or {}
+        if not isinstance(env, Mapping):
+            raise CockpitError("docker backend: option 'env' must be a mapping")
+        self._env = {str(k): str(v) for k, v in env.items()}
+        user = opts.get("user")
+        self._user = str(user) if user else None
+        self.engine = Engine(host or None, self._timeout)
+        self._explicit_host = bool(host)
+        self.watch = TargetWatch(self.engine, self.selection)
+        self.stats = StatsStreams(self.engine)
+        self._local: Backend | None = None
+        self._id = uuid.uuid4().hex[:12]
+        self._counter = itertools.count(1)
+
+    def describe(self) -> str:
+        """``docker (unix:///var/run/docker.sock)``, with the project if there is one."""
+        project = self.selection.project
+        return f"docker ({self.engine.host})" + (f" project {project}" if project else "")
+
+    @classmethod
+    def complete_profile(cls, profile: Any) -> list[tuple[tuple[str | int, ...], str]]:
+        return complete_docker_profile(profile)
+
+    # -- commands ----------------------------------------------------------------------------
+
+    async def start(self, spec: CommandSpec) -> Execution:
+        """Run ``spec`` in its target container, as an operation, or on this host."""
+        if spec.target is None:
+            if spec.operation is not None:
+                return failed(spec.display(), f"operation {spec.operation} needs a container")
+            return await self._host().start(spec)
+        try:
+            target = await self._resolve(spec.target)
+        except EngineError as exc:
+            return failed(spec.display(), str(exc))
+        if spec.operation is not None and spec.operation != "exec":
+            return OperationExecution(self.engine, target, spec.operation,
+                                      display=spec.display(), stop_timeout=self._stop_timeout)
+        if target.state != "running":
+            state = "paused" if target.state == "paused" else f"not running ({target.state})"
+            return failed(spec.display(), f"container {target.name} is {state}")
+        if spec.operation == "exec":
+            argv = list((spec.argv or [])[3:])  # docker exec CONTAINER ARGV...
+            if not argv:
+                return failed(spec.display(), "exec: no command given")
+        elif spec.argv is not None:
+            argv = [str(arg) for arg in spec.argv]
+        else:
+            argv = ["sh", "-c", _SCRIPT_RUNNER, spec.script or ""]
+        return ExecExecution(
+            self.engine, target, argv, {**self._env, **spec.env},
+            display=spec.display(), marker=f"{self._id}.{next(self._counter)}",
+            timeout=spec.timeout, kill_grace=self._kill_grace, user=self._user,
+        )
+
+    def _host(self) -> Backend:
+        if self._local is None:
+            from cockpit.core.backends.local import LocalBackend
+
+            env = dict(self._env)
+            if self._explicit_host:
+                env.setdefault("DOCKER_HOST", self.engine.host)
+            options = {k: v for k, v in self.options.items()
+                       if k in ("kill_grace", "eof_grace", "unread_grace")}
+            self._local = LocalBackend({**options, "env": env})
+        return self._local
+
+    async def _resolve(self, ref: str) -> Target:
+        cached = self._snapshot_nowait()
+        if cached is not None:
+            try:
+                return self.watch.resolve(ref)
+            except NoSuchContainer:
+                pass  # maybe created a moment ago: ask the engine below
+        return await asyncio.to_thread(self._resolve_blocking, ref)
+
+    def _resolve_blocking(self, ref: str) -> Target:
+        try:
+            return self.watch.resolve(ref, wait=self._timeout)
+        except NoSuchContainer as missing:
+            # The event may not have arrived yet: ask the engine directly.
+            from cockpit.core.backends.docker_targets import to_target
+
+            try:
+                info = self.engine.call(f"container {ref}", "inspect_container", ref)
+            except NoSuchContainer:
+                raise missing from None
+            target = to_target(info)
+            if not self.watch._belongs(target):
+                raise NoSuchContainer(
+                    f"container {target.name} is not a target of this profile "
+                    f"({self.selection.describe()})"
+                ) from None
+            return target
+
+    # -- targets -----------------------------------------------------------------------------
+
+    def _snapshot_nowait(self) -> list[Target] | None:
+        try:
+            return self.watch.snapshot(0.0)
+        except EngineError:
+            return None
+
+    async def list_targets(self) -> list[Target]:
+        """The profile's containers (from the event-fed cache); ``EngineError`` when the
+        engine cannot be reached."""
+        try:
+            return self.watch.snapshot(0.0)
+        except EngineError:
+            pass
+        return await asyncio.to_thread(self.watch.snapshot, self._timeout)
+
+    @property
+    def targets_version(self) -> int:
+        """Grows when the targets change (followers use it to wake up)."""
+        return self.watch.version
+
+    async def stream_logs(
+        self,
+        target_id: str,
+        *,
+        tail: int = 100,
+        follow: bool = True,
+        since: float | None = None,
+    ) -> AsyncIterator[OutputLine]:
+        """The container's log lines with their logged time; ends when it stops."""
+        target = await self._resolve(target_id)
+        async for line in follow_logs(self.engine, target, tail=tail if tail >= 0 else "all",
+                                      since=since, follow=follow):
+            yield line
+
+    async def target_stats(self, target_id: str) -> Mapping[str, float]:
+        """CPU %, memory and restarts of a container (from its stats stream)."""
+        target = await self._resolve(target_id)
+        stats: dict[str, float] = {"restarts": float(target.details.get("restart_count") or 0)}
+        if target.state not in ("running", "paused"):
+            self.stats.forget(target.id)
+            stats.update(cpu_percent=0.0, mem_bytes=0.0, mem_percent=0.0)
+            return stats
+        reading = self.stats.latest(target.id)
+        if reading is not None:
+            stats["mem_bytes"] = reading.mem_bytes
+            if reading.mem_percent is not None:
+                stats["mem_percent"] = reading.mem_percent
+            if reading.cpu_percent is not None:
+                stats["cpu_percent"] = reading.cpu_percent
+        else:
+            error = self.stats.error(target.id)
+            if error:
+                raise EngineError(f"stats of {target.name}: {error}")
+        return stats
+
+    async def close(self) -> None:
+        self.watch.close()
+        self.stats.close()
+        await asyncio.to_thread(self.engine.close)
+        if self._local is not None:
+            await self._local.close()
+

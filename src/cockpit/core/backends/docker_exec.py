@@ -1,0 +1,355 @@
+"""Commands inside a container (``docker exec``) and built-in operations on containers.
+
+``ExecExecution`` runs an argv in a running container with the command's environment,
+streams stdout and stderr line by line, and reports the exec's exit code. The exec
+carries ``COCKPIT_EXEC_ID`` in its environment: cancel and timeout kill every process
+of the container that carries it (what the command started too) with a second exec,
+SIGTERM then SIGKILL after ``kill_grace``; an image without ``sh`` falls back to
+signalling the exec's process from this host when the engine runs here.
+
+``OperationExecution`` performs start, stop, restart, kill, pause or unpause and says
+what it did and in which state the container ended; an operation cannot be cancelled
+half-way (the engine finishes it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any, Literal
+
+from cockpit.core.backends.base import CommandResult, Execution, OutputLine, Target
+from cockpit.core.backends.docker_engine import Engine, EngineError, describe_error
+from cockpit.core.backends.docker_feed import ThreadFeed
+from cockpit.core.backends.local_lines import LineSplitter
+
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+#: Kills every process of the container whose environment holds COCKPIT_EXEC_ID=$0.
+_KILL_SCRIPT = (
+    'for d in /proc/[0-9]*; do '
+    'if tr "\\0" "\\n" < "$d/environ" 2>/dev/null | grep -qx "COCKPIT_EXEC_ID=$0"; then '
+    'kill -"$1" "${d#/proc/}" 2>/dev/null; fi; done; true'
+)
+#: What the engine says when the program of an exec cannot be started.
+_NOT_FOUND_HINTS = ("executable file not found", "no such file or directory")
+
+
+class ThreadExecution(Execution):
+    """Output lines made by a thread; the result is set by ``_finish``."""
+
+    def __init__(self, display: str) -> None:
+        self.display = display
+        self._loop = asyncio.get_running_loop()
+        self._feed: ThreadFeed[OutputLine] = ThreadFeed(self._loop, limit=20_000)
+        self._hash = hashlib.sha256()
+        self._bytes = 0
+        self._t0 = time.monotonic()
+        self._done = asyncio.Event()
+        self._result: CommandResult | None = None
+        self._lines_taken = False
+        self._cancelled = False
+        self._timed_out = False
+
+    # -- producer helpers (worker thread) --------------------------------------------------
+
+    def _count(self, data: bytes) -> None:
+        self._hash.update(data)
+        self._bytes += len(data)
+
+    def _say(self, text: str, stream: Literal["stdout", "stderr"] = "stdout") -> None:
+        """A line of our own (operations): counted in the output like any line."""
+        self._count(text.encode() + b"\n")
+        self._feed.put([OutputLine(stream, text, time.time())])
+
+    def _finish(self, exit_code: int | None, error: str | None = None) -> None:
+        result = CommandResult(
+            exit_code=exit_code,
+            duration=time.monotonic() - self._t0,
+            timed_out=self._timed_out,
+            cancelled=self._cancelled,
+            output_sha256=self._hash.hexdigest() if self._bytes else _EMPTY_SHA256,
+            output_bytes=self._bytes,
+            error=error,
+        )
+
+        def done() -> None:
+            if self._result is None:
+                self._result = result
+                self._done.set()
+
+        self._feed.finish()
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(done)
+
+    # -- Execution ---------------------------------------------------------------------------
+
+    def lines(self) -> AsyncIterator[OutputLine]:
+        if self._lines_taken:
+            raise RuntimeError("lines() can be iterated only once per execution")
+        self._lines_taken = True
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[OutputLine]:
+        try:
+            async for batch in self._feed.batches():
+                for line in batch:
+                    yield line
+        finally:
+            if not self._feed.closed and not self._done.is_set():
+                # The consumer stopped early: drop later lines instead of stalling.
+                self._feed.close()
+
+    async def wait(self) -> CommandResult:
+        if not self._lines_taken:
+            self._feed.close()  # nobody reads the lines: do not hold the command back
+        await self._done.wait()
+        assert self._result is not None
+        return self._result
+
+    async def cancel(self) -> None:
+        return None
+
+
+def failed(display: str, error: str, exit_code: int | None = None) -> ThreadExecution:
+    """An execution that could not start (the result says why)."""
+    execution = ThreadExecution(display)
+    execution._finish(exit_code, error)
+    return execution
+
+
+class ExecExecution(ThreadExecution):
+    """``argv`` run inside a container; see the module docstring."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        target: Target,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        *,
+        display: str,
+        marker: str,
+        timeout: float | None,
+        kill_grace: float,
+        user: str | None = None,
+        workdir: str | None = None,
+    ) -> None:
+        super().__init__(display)
+        self.engine = engine
+        self.target = target
+        self.argv = list(argv)
+        self.env = {**env, "COCKPIT_EXEC_ID": marker}
+        self.marker = marker
+        self.kill_grace = kill_grace
+        self.user = user
+        self.workdir = workdir
+        self.exec_id: str | None = None
+        self._kill_task: asyncio.Task[None] | None = None
+        self._feed.run(self._produce, name=f"cockpit-docker-exec-{target.name}")
+        if timeout is not None:
+            self._watchdog = self._loop.create_task(self._expire(timeout))
+
+    def _produce(self, feed: ThreadFeed[OutputLine]) -> None:
+        name = self.target.name
+        try:
+            client = self.engine.client()
+            created = client.exec_create(
+                self.target.id or name, self.argv, stdout=True, stderr=True, tty=False,
+                environment=[f"{k}={v}" for k, v in self.env.items()],
+                user=self.user or "", workdir=self.workdir,
+            )
+            self.exec_id = created["Id"]
+            if self._cancelled or self._timed_out:
+                self._finish(None, None)
+                return
+            stream = client.exec_start(self.exec_id, stream=True, demux=True)
+        except Exception as exc:
+            self._finish(None, _start_problem(exc, self.engine.host, name))
+            return
+        feed.on_close(stream.close)
+        splitters = {"stdout": LineSplitter(), "stderr": LineSplitter()}
+        first = bytearray()
+        try:
+            for out, err in stream:
+                for data, which in ((out, "stdout"), (err, "stderr")):
+                    if not data:
+                        continue
+                    self._count(data)
+                    if len(first) < 512:
+                        first += data[:512]
+                    now = time.time()
+                    lines = [OutputLine(which, t, now, c) for t, c in splitters[which].feed(data)]
+                    if lines:
+                        feed.put(lines)
+        except Exception as exc:
+            if not (self._cancelled or self._timed_out or feed.closed):
+                self._finish(None, f"lost the output of the exec in {name}: "
+                                   f"{describe_error(exc, self.engine.host)}")
+                return
+        now = time.time()
+        for which, splitter in splitters.items():
+            feed.put([OutputLine(which, t, now, c) for t, c in splitter.flush()])  # type: ignore[arg-type]
+        code = self._exit_code(client)
+        text = bytes(first).decode("utf-8", "replace").lower()
+        if code in (126, 127) and "exec failed" in text:  # the engine could not start it
+            if any(hint in text for hint in _NOT_FOUND_HINTS):
+                self._finish(127, f"command not found in container {name}: {self.argv[0]}")
+            else:
+                self._finish(126, f"cannot execute in container {name}: {self.argv[0]}")
+            return
+        self._finish(code)
+
+    def _exit_code(self, client: Any) -> int | None:
+        """The exec's exit code: the engine may take a moment to record it; and when its
+        output was dropped unread (the stream closed early) the command goes on to its
+        end (or its timeout), as it would locally."""
+        deadline = time.monotonic() + 5.0
+        pause = 0.02
+        while True:
+            try:
+                info = client.exec_inspect(self.exec_id)
+            except Exception:
+                return None
+            unread = self._feed.closed and not (self._cancelled or self._timed_out)
+            if not info.get("Running") or (time.monotonic() > deadline and not unread):
+                code = info.get("ExitCode")
+                return int(code) if code is not None else None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
+
+    async def _expire(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._done.wait()
+                return
+        if not self._done.is_set():
+            self._timed_out = True
+            await self._kill()
+
+    async def cancel(self) -> None:
+        """Kill the command and what it started in the container (idempotent)."""
+        if self._done.is_set():
+            return
+        if not self._timed_out:
+            self._cancelled = True
+        await self._kill()
+
+    async def _kill(self) -> None:
+        if self._kill_task is None:
+            self._kill_task = self._loop.create_task(asyncio.to_thread(self._kill_tree))
+        await asyncio.shield(self._kill_task)
+
+    def _kill_tree(self) -> None:
+        if self.exec_id is None:
+            return  # not started: _produce sees the flag and ends
+        try:
+            client = self.engine.client()
+        except EngineError:
+            return
+        for sig, grace in (("TERM", self.kill_grace), ("KILL", 5.0)):
+            if not self._signal_in_container(client, sig):
+                self._signal_from_host(client, sig)
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline:
+                if not self._running(client):
+                    return
+                time.sleep(0.05)
+
+    def _running(self, client: Any) -> bool:
+        try:
+            return bool(client.exec_inspect(self.exec_id).get("Running"))
+        except Exception:
+            return False
+
+    def _signal_in_container(self, client: Any, sig: str) -> bool:
+        try:
+            killer = client.exec_create(self.target.id, ["sh", "-c", _KILL_SCRIPT,
+                                                         self.marker, sig])
+            client.exec_start(killer["Id"])
+            return client.exec_inspect(killer["Id"]).get("ExitCode") == 0
+        except Exception:
+            return False
+
+    def _signal_from_host(self, client: Any, sig: str) -> None:
+        try:
+            pid = client.exec_inspect(self.exec_id).get("Pid")
+            if pid:
+                os.kill(int(pid), getattr(signal, f"SIG{sig}"))
+        except (Exception, OSError):
+            pass
+
+
+def _start_problem(exc: BaseException, host: str, name: str) -> str:
+    message = describe_error(exc, host)
+    lowered = message.lower()
+    if "is not running" in lowered or "is paused" in lowered:
+        return f"container {name} is not running: {message}"
+    return message
+
+
+# --- operations -------------------------------------------------------------------------
+
+
+def _state_line(info: Mapping[str, Any]) -> str:
+    state = info.get("State") or {}
+    status = state.get("Status", "?")
+    health = (state.get("Health") or {}).get("Status")
+    text = f"{str(info.get('Name', '')).lstrip('/')}: {status}"
+    if status == "exited":
+        text += f" (exit code {state.get('ExitCode')})"
+    if health:
+        text += f", health {health}"
+    return text
+
+
+class OperationExecution(ThreadExecution):
+    """A built-in operation (start, stop, restart, kill, pause, unpause) on a container."""
+
+    def __init__(self, engine: Engine, target: Target, operation: str, *, display: str,
+                 stop_timeout: float) -> None:
+        super().__init__(display)
+        self.engine = engine
+        self.target = target
+        self.operation = operation
+        self.stop_timeout = stop_timeout
+        self._feed.run(self._produce, name=f"cockpit-docker-{operation}-{target.name}")
+
+    def _produce(self, _feed: ThreadFeed[OutputLine]) -> None:
+        name, ref = self.target.name, self.target.id or self.target.name
+        verbs = {"start": "starting", "stop": "stopping", "restart": "restarting",
+                 "kill": "killing", "pause": "pausing", "unpause": "unpausing"}
+        grace = round(self.stop_timeout)
+        calls: dict[str, Callable[[Any], object]] = {
+            "start": lambda c: c.start(ref),
+            "stop": lambda c: c.stop(ref, timeout=grace),
+            "restart": lambda c: c.restart(ref, timeout=grace),
+            "kill": lambda c: c.kill(ref),
+            "pause": lambda c: c.pause(ref),
+            "unpause": lambda c: c.unpause(ref),
+        }
+        call = calls.get(self.operation)
+        if call is None:
+            self._finish(None, f"unknown operation {self.operation!r}")
+            return
+        self._say(f"{verbs[self.operation]} container {name} ({self.target.id[:12]})")
+        try:
+            client = self.engine.client()
+            call(client)
+        except Exception as exc:
+            message = describe_error(exc, self.engine.host)
+            if "refused:" not in message:
+                self._finish(None, message)  # unreachable: it did not happen
+                return
+            self._say(message, "stderr")
+            self._finish(1)
+            return
+        try:
+            self._say(_state_line(client.inspect_container(ref)))
+        except Exception as exc:
+            self._say(f"{name}: {describe_error(exc, self.engine.host)}", "stderr")
+        self._finish(0)

@@ -1,0 +1,208 @@
+"""Follow the logs of a backend's targets (containers): merged, each line tagged with its
+container, and targets picked up again when they come back.
+
+``TargetFollower.batches()`` yields lists of ``TaggedLine`` (a ``str`` with a ``source``,
+the target's name, which ``merge_sources`` uses as the line's source). Every running
+target (of ``source.targets``, or all) is followed from ``backlog`` lines of its past
+(or what it logged in the last ``since``). A target whose stream ends (it stopped or was
+removed) gets a notice; when it runs again it is followed again from just after the last
+line seen, so a restart loses and repeats nothing. The list of targets comes from the
+backend (the docker backend keeps it current from the engine's events, so asking is
+cheap); an unreachable engine is a notice, and following resumes when it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from cockpit.core.backends.base import Backend, Capability, Target
+from cockpit.core.config.models import TargetLogSource
+from cockpit.core.errors import CockpitError
+
+NOTICE_PREFIX = "[cockpit] "
+_STREAMABLE = frozenset({"running", "paused", "restarting"})
+
+
+class TaggedLine(str):
+    """A line of one target's logs; ``source`` names the target."""
+
+    __slots__ = ("source",)
+    source: str
+
+    def __new__(cls, text: str, source: str) -> TaggedLine:
+        line = super().__new__(cls, text)
+        line.source = source
+        return line
+
+
+class TargetFollower:
+    """Follow every selected target's logs through the backend's ``stream_logs``."""
+
+    def __init__(
+        self,
+        source: TargetLogSource,
+        backend: Backend,
+        *,
+        poll_interval: float = 0.25,
+        max_buffer: int = 50_000,
+        batch_max: int = 5000,
+    ) -> None:
+        needed = Capability.TARGETS | Capability.LOGS | Capability.LOGS_SINCE
+        if backend.capabilities & needed != needed:
+            raise CockpitError(
+                f"log source {source.name!r}: kind 'target' is not supported by the "
+                f"{backend.kind} backend (use a file or command source)"
+            )
+        self.source = source
+        self.backend = backend
+        self.poll_interval = poll_interval
+        self.max_buffer = max_buffer
+        self.batch_max = batch_max
+        self._buf: list[TaggedLine] = []
+        self._ready: asyncio.Event | None = None
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._last_ts: dict[str, float] = {}  #: target name -> time of its last line
+        #: target name -> (the run whose stream ended, or None if it failed; when)
+        self._ended: dict[str, tuple[tuple[str, object] | None, float]] = {}
+        self._announced: set[str] = set()  #: missing targets already reported
+        self._closed = False
+
+    def _wanted(self, target: Target) -> bool:
+        names = self.source.targets
+        return not names or target.name in names or target.details.get("service") in names
+
+    def _push(self, lines: list[TaggedLine]) -> None:
+        self._buf.extend(lines)
+        excess = len(self._buf) - self.max_buffer
+        if excess > 0:
+            del self._buf[:excess]
+            self._buf.append(TaggedLine(f"{NOTICE_PREFIX}dropped {excess} lines "
+                                        "(reader too slow)", self.source.name))
+        if self._ready is not None:
+            self._ready.set()
+
+    def _notice(self, text: str, source: str | None = None) -> None:
+        self._push([TaggedLine(NOTICE_PREFIX + text, source or self.source.name)])
+
+    @staticmethod
+    def _run_key(target: Target) -> tuple[str, object]:
+        """Which run of a target this is: a restart or re-creation changes it."""
+        details = target.details
+        return target.id, details.get("started_at", details.get("started"))
+
+    async def _follow(self, target: Target) -> None:
+        name = target.name
+        kwargs: dict[str, Any] = {"tail": self.source.backlog, "follow": True}
+        if name in self._last_ts:  # seen before: everything after the last line seen
+            kwargs.update(tail=-1, since=self._last_ts[name])
+        elif name in self._ended:
+            kwargs.update(tail=-1, since=self._ended[name][1] - 1.0)
+        elif self.source.since is not None:
+            kwargs.update(tail=-1, since=time.time() - self.source.since)
+        if name in self._ended:
+            self._notice(f"{target.state} again: following its logs", name)
+        last = self._last_ts.get(name) if "since" in kwargs else None
+        failed = False
+        try:
+            stream = self.backend.stream_logs(target.id or name, **kwargs)
+            count = 0
+            async with contextlib.aclosing(stream):  # type: ignore[type-var]
+                async for line in stream:
+                    if last is not None and line.ts <= last:
+                        continue  # the engine's since is inclusive
+                    self._last_ts[name] = max(line.ts, self._last_ts.get(name, 0.0))
+                    self._push([TaggedLine(line.text, name)])
+                    count += 1
+                    if count % 200 == 0:
+                        await asyncio.sleep(0)  # let the consumer and other targets run
+            ending = "log stream ended (the container stopped or was removed)"
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            failed = True
+            ending = f"log stream failed: {exc}"
+        # A failed stream is retried on the same run; an ended one waits for the next run.
+        self._ended[name] = (None if failed else self._run_key(target), time.time())
+        if not self._closed:
+            self._notice(f"{ending}; following it again when it runs", name)
+
+    async def batches(self) -> AsyncIterator[list[str]]:
+        """Lines of every followed target in batches (``TaggedLine``), plus notices."""
+        self._ready = asyncio.Event()
+        problem: str | None = None
+        try:
+            while not self._closed:
+                try:
+                    targets = await self.backend.list_targets()
+                except CockpitError as exc:
+                    if str(exc) != problem:
+                        problem = str(exc)
+                        self._notice(f"{problem}; retrying")
+                    targets = None
+                except Exception as exc:  # keep following what we follow
+                    self._notice(f"cannot list targets: {exc}")
+                    targets = None
+                if targets is not None:
+                    if problem is not None:
+                        problem = None
+                        self._notice("the engine answers again")
+                    self._attach(targets)
+                if self._buf:
+                    batch, self._buf = self._buf[: self.batch_max], self._buf[self.batch_max:]
+                    yield list(batch)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.poll_interval):
+                        await self._ready.wait()
+                self._ready.clear()
+        finally:
+            await self._stop_tasks()
+
+    def _attach(self, targets: list[Target]) -> None:
+        for name, task in list(self._tasks.items()):
+            if task.done():
+                del self._tasks[name]
+        for target in targets:
+            if not self._wanted(target):
+                continue
+            if target.state == "missing":
+                if target.name not in self._announced:
+                    self._announced.add(target.name)
+                    self._notice(f"no such container: {target.name}", target.name)
+                continue
+            self._announced.discard(target.name)
+            ended = self._ended.get(target.name)
+            if ended is not None and (
+                ended[0] == self._run_key(target)  # the run we followed to its end
+                or (ended[0] is None and time.time() - ended[1] < 1.0)  # failed: retry soon
+            ):
+                continue
+            if target.state in _STREAMABLE and target.name not in self._tasks:
+                self._tasks[target.name] = asyncio.get_running_loop().create_task(
+                    self._follow(target)
+                )
+        if self.source.targets:
+            present = {t.name for t in targets} | {str(t.details.get("service"))
+                                                    for t in targets}
+            for name in self.source.targets:
+                if name not in present and name not in self._announced:
+                    self._announced.add(name)
+                    self._notice(f"no such container: {name}", name)
+
+    async def _stop_tasks(self) -> None:
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Stop following every target."""
+        self._closed = True
+        if self._ready is not None:
+            self._ready.set()
+        await self._stop_tasks()
