@@ -251,6 +251,8 @@ def test_formatting() -> None:
         "n/a", "0", "5", "0.123", "999", "1k", "1.23k", "12.3M", "-2.5", "1.23e-05"]
     assert format_value(87.46, "%") == "87.5%"
     assert format_value(1.5, "req/s") == "1.5 req/s"
+    assert format_value(17.7e6, "B") == "17.7 MB" and format_value(512, "B") == "512 B"
+    assert format_value(1900, "ms") == "1.9k ms"
     assert format_value(None, "ms") == "n/a"
     assert sparkline([], 5) == "     "
     assert sparkline([1, 1], 4) == "  ▄▄"

@@ -66,6 +66,8 @@ def format_value(value: float | None, unit: str = "") -> str:
     text = format_number(value)
     if value is None or not unit or text == "n/a":
         return text
+    if text[-1:].isalpha() and unit in ("B", "B/s", "bit/s"):  # "17.7M" B -> "17.7 MB"
+        return f"{text[:-1]} {text[-1]}{unit}"
     return f"{text}{unit}" if unit == "%" else f"{text} {unit}"
 
 
