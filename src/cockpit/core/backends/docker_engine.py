@@ -171,8 +171,14 @@ class Engine:
     def close(self) -> None:
         with self._lock:
             client, self._client = self._client, None
-        if client is not None:
-            try:
-                client.close()
-            except Exception:
-                pass
+        close_quietly(client)
+
+
+def close_quietly(closable: Any) -> None:
+    """Close a client or stream that may already be broken (the engine went away)."""
+    if closable is None:
+        return
+    try:
+        closable.close()
+    except Exception:
+        pass

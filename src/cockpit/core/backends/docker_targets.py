@@ -24,6 +24,7 @@ from cockpit.core.backends.docker_engine import (
     Engine,
     EngineError,
     NoSuchContainer,
+    close_quietly,
     describe_error,
     is_not_found,
 )
@@ -215,11 +216,7 @@ class TargetWatch:
     def close(self) -> None:
         self._stop.set()
         stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.close()
-            except Exception:
-                pass
+        close_quietly(stream)
         with self._cond:
             self._cond.notify_all()
 
@@ -255,11 +252,7 @@ class TargetWatch:
                 delay = min(delay * 2, self.backoff_max)
             finally:
                 stream, self._stream = self._stream, None
-                if stream is not None:
-                    try:
-                        stream.close()
-                    except Exception:
-                        pass
+                close_quietly(stream)
 
     def _resync_main(self) -> None:
         epoch = 0
