@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
@@ -210,3 +211,31 @@ async def test_checker_runs_concurrently(http: HttpFixture) -> None:
     assert [r.name for r in rows] == ["slow", "api", "api/database", "api/cache", "closed"]
     assert [r.state for r in rows] == ["fail", "ok", "ok", "ok", "fail"]
     assert elapsed < 1.0
+
+
+def test_the_tls_context_is_built_once_off_the_event_loop_thread(monkeypatch):
+    """httpx reads the CA bundle to build it (~80 ms): never on the UI's thread."""
+    import threading
+
+    import httpx
+
+    import cockpit.core.http_clients as http_clients
+
+    built: list[str] = []
+    real = httpx.create_ssl_context
+
+    def spy(*args, **kwargs):
+        built.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(http_clients, "_context", None)
+    monkeypatch.setattr(http_clients.httpx, "create_ssl_context", spy)
+
+    async def main() -> None:
+        first = await http_clients.async_client()
+        second = await http_clients.async_client()
+        await first.aclose()
+        await second.aclose()
+
+    asyncio.run(main())
+    assert len(built) == 1 and built[0] != threading.main_thread().name

@@ -21,6 +21,7 @@ import httpx
 from cockpit.core.backends.base import Backend, Capability, CommandSpec, Execution, Target
 from cockpit.core.config.models import CommandProbe, HttpProbe, TargetProbe, TcpProbe
 from cockpit.core.errors import CockpitError
+from cockpit.core.http_clients import async_client
 
 HealthState = Literal["ok", "fail", "unknown"]
 AnyProbe = HttpProbe | TcpProbe | CommandProbe | TargetProbe
@@ -421,7 +422,7 @@ async def run_probe(
         async with asyncio.timeout(probe.timeout + slack):
             if isinstance(probe, HttpProbe):
                 if client is None:
-                    client = own_client = httpx.AsyncClient()
+                    client = own_client = await async_client()
                 return await _http_probe(probe, client)
             if isinstance(probe, TcpProbe):
                 return await _tcp_probe(probe)
@@ -450,17 +451,21 @@ class HealthChecker:
         self.backend = backend
         self._client: httpx.AsyncClient | None = None
 
-    @property
-    def client(self) -> httpx.AsyncClient:
+    async def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(
+            client = await async_client(
                 limits=httpx.Limits(max_connections=50, max_keepalive_connections=10)
             )
+            if self._client is None:
+                self._client = client
+            else:  # another probe made one meanwhile
+                await client.aclose()
         return self._client
 
     async def check(self, probe: AnyProbe) -> list[HealthRow]:
         """Run one probe (the caller may schedule each probe on its own interval)."""
-        return await run_probe(probe, client=self.client, backend=self.backend)
+        client = await self.client() if isinstance(probe, HttpProbe) else None
+        return await run_probe(probe, client=client, backend=self.backend)
 
     async def check_all(self) -> list[HealthRow]:
         """Every probe at once; rows in probe order, each probe followed by its sub-checks."""

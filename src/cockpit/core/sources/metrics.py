@@ -33,6 +33,7 @@ from cockpit.core.config.models import (
     Threshold,
 )
 from cockpit.core.errors import CockpitError
+from cockpit.core.http_clients import async_client
 from cockpit.core.sources.health import HealthRow, describe_error
 
 MetricState = Literal["ok", "warn", "crit", "unknown"]
@@ -242,10 +243,13 @@ class MetricsSampler:
             with contextlib.suppress(Exception):
                 psutil.cpu_percent(interval=None)  # prime: the first reading is meaningless
 
-    @property
-    def client(self) -> httpx.AsyncClient:
+    async def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient()
+            client = await async_client()
+            if self._client is None:
+                self._client = client
+            else:  # another scrape made one meanwhile
+                await client.aclose()
         return self._client
 
     def series(self, name: str) -> MetricSeries:
@@ -333,7 +337,7 @@ class MetricsSampler:
 
     async def _fetch_text(self, url: str, timeout: float) -> tuple[str, float]:
         async with asyncio.timeout(timeout):
-            response = await self.client.get(
+            response = await (await self.client()).get(
                 url, timeout=timeout, headers={"Accept": "text/plain;version=0.0.4"}
             )
         at = time.monotonic()
@@ -401,7 +405,7 @@ class MetricsSampler:
     async def _promql(self, metric: PromQLMetric) -> float | None:
         url = metric.url.rstrip("/") + "/api/v1/query"
         async with asyncio.timeout(metric.timeout):
-            response = await self.client.get(
+            response = await (await self.client()).get(
                 url, params={"query": metric.query}, timeout=metric.timeout
             )
         try:
