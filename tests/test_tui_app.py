@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-import orjson
 import pytest
 from textual.widgets import Button, Input
 
@@ -16,7 +15,7 @@ from cockpit.tui.screens.params import ParamFormScreen
 from cockpit.tui.screens.run_output import RunOutputScreen
 from cockpit.tui.settings import UserSettings
 from tests.support import async_wait_until
-from tests.tui_support import make_context
+from tests.tui_support import finals, make_context, trail
 
 PY = sys.executable
 
@@ -48,15 +47,6 @@ actions:
       sleep 300
 """
 
-
-def trail(context) -> list[dict]:
-    if not context.trail_path.exists():
-        return []
-    return [orjson.loads(line) for line in context.trail_path.read_bytes().splitlines()]
-
-
-def finals(context) -> list[dict]:
-    return [r for r in trail(context) if r["status"] != "started"]
 
 
 @pytest.fixture

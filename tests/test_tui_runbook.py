@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import orjson
 import pytest
 from textual.widgets import Button, Input
 
@@ -16,7 +15,7 @@ from cockpit.tui.screens.params import ParamFormScreen
 from cockpit.tui.screens.run_output import RunOutputScreen
 from cockpit.tui.screens.runbook import RunbookScreen
 from tests.support import async_wait_until
-from tests.tui_support import make_context
+from tests.tui_support import finals, make_context, trail
 
 RUNBOOK = """\
 # Tiny runbook
@@ -71,15 +70,6 @@ io:format("hi").
 ```
 """
 
-
-def trail(context) -> list[dict]:
-    if not context.trail_path.exists():
-        return []
-    return [orjson.loads(line) for line in context.trail_path.read_bytes().splitlines()]
-
-
-def finals(context) -> list[dict]:
-    return [r for r in trail(context) if r["status"] != "started"]
 
 
 @pytest.fixture

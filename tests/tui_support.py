@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import orjson
 from textual.app import App, ComposeResult
 
 from cockpit.core.actions.runner import ActionRunner
@@ -44,3 +45,15 @@ class PaneHarness(App):
 
     def compose(self) -> ComposeResult:
         yield self._factory()
+
+
+def trail(context: CockpitContext) -> list[dict]:
+    """Every record of the context's operator trail."""
+    if not context.trail_path.exists():
+        return []
+    return [orjson.loads(line) for line in context.trail_path.read_bytes().splitlines()]
+
+
+def finals(context: CockpitContext) -> list[dict]:
+    """The records that end an attempt (not the ``started`` ones)."""
+    return [r for r in trail(context) if r["status"] != "started"]

@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from cockpit.cli.output import paint, safe_text
+from cockpit.cli.output import paint, report_problems, safe_text
 from cockpit.core.errors import ConfigError, UsageError
 
 
@@ -274,9 +274,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         try:
             loaded = load_profile(file)
         except ConfigError as exc:
-            for problem in exc.problems:
-                print(problem, file=sys.stderr)
-            status = 2
+            status = report_problems(exc)
             continue
         profile = loaded.profile
         print(

@@ -6,6 +6,7 @@ import os
 import sys
 from typing import TextIO
 
+from cockpit.core.errors import ConfigError
 from cockpit.core.redact import Redactor, default_redactor, strip_escapes
 
 _COLOURS = {
@@ -36,3 +37,10 @@ def safe_text(text: str, redactor: Redactor | None = None) -> str:
 
 def err(message: str) -> None:
     print(f"cockpit: {message}", file=sys.stderr)
+
+
+def report_problems(exc: ConfigError) -> int:
+    """Print a file's ``FILE:LINE: problem`` lines to stderr; the exit status for them."""
+    for problem in exc.problems:
+        print(problem, file=sys.stderr)
+    return 2

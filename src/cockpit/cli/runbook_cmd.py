@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from cockpit.cli.args import add_params, add_profile, add_read_only
-from cockpit.cli.output import paint, safe_text
+from cockpit.cli.output import paint, report_problems, safe_text
 from cockpit.core.errors import UsageError
 
 _STYLE = {"safe": "ok", "caution": "warn", "dangerous": "crit"}
@@ -456,9 +456,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
         try:
             runbook = _parse(file)
         except ConfigError as exc:
-            for problem in exc.problems:
-                print(problem, file=sys.stderr)
-            status = 2
+            status = report_problems(exc)
             continue
         lines = lint_lines(runbook, syntax=not args.no_syntax)
         for line in lines:

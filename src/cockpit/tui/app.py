@@ -349,12 +349,16 @@ class CockpitApp(App[Any]):
         from cockpit.core.runbooks.parser import parse_runbook
 
         path = Path(path).expanduser()
-        try:
+        cached = self._runbooks.get(path)
+
+        def read() -> tuple[int, Runbook]:  # in a thread: the stat too is file I/O
             stamp = path.stat().st_mtime_ns
-            cached = self._runbooks.get(path)
             if cached is not None and cached[0] == stamp:
-                return cached[1]
-            runbook = await asyncio.to_thread(parse_runbook, path)
+                return cached
+            return stamp, parse_runbook(path)
+
+        try:
+            stamp, runbook = await asyncio.to_thread(read)
         except (OSError, CockpitError) as exc:
             problem = exc.strerror if isinstance(exc, OSError) else str(exc)
             self.runbook_problems[path] = problem or str(exc)
@@ -367,13 +371,9 @@ class CockpitApp(App[Any]):
         return runbook
 
     def cached_runbook(self, path: Path) -> Runbook | None:
-        """A runbook parsed before, if its file has not changed since."""
+        """The runbook as last parsed (the palette re-reads changed files when it opens)."""
         cached = self._runbooks.get(path)
-        try:
-            fresh = cached is not None and cached[0] == path.stat().st_mtime_ns
-        except OSError:
-            fresh = False
-        return cached[1] if fresh and cached is not None else None
+        return cached[1] if cached is not None else None
 
     @work(group="runbook-open", exclusive=True, exit_on_error=False)
     async def open_runbook(self, path: str | Path) -> None:
@@ -494,9 +494,7 @@ class CockpitApp(App[Any]):
             self.notify(f"✗ {name}: stopped at {stopped.step.id} ({stopped.status})"
                         + (f" — {stopped.message}" if stopped.message else ""),
                         severity="error", timeout=10, markup=False)
-        audit = self.audit_pane
-        if hasattr(audit, "refresh_operator_trail"):
-            audit.refresh_operator_trail()
+        self.audit_pane.refresh_operator_trail()
 
     def _denied(self, entry: RunEntry, outcome) -> RunEntry:
         entry.finish(outcome)
@@ -522,9 +520,7 @@ class CockpitApp(App[Any]):
                 timeout=5 if ok else 10,
                 markup=False,
             )
-        audit = self.audit_pane
-        if hasattr(audit, "refresh_operator_trail"):
-            audit.refresh_operator_trail()
+        self.audit_pane.refresh_operator_trail()
 
     @on(RunsPane.OpenRequested)
     def _open_run(self, event: RunsPane.OpenRequested) -> None:
