@@ -146,6 +146,8 @@ async def test_dangerous_confirmation_fits_80x24_and_typing_reaches_the_id_box(t
     long_script = "\n".join(f"echo line-{i}" for i in range(40)) + "\necho nuked"
     profile = PROFILE.replace("    script: echo nuked", "    script: |\n" + "\n".join(
         "      " + line for line in long_script.splitlines()))
+    profile = profile.replace("    title: Nuke it\n", "    title: Nuke it\n    description: "
+                              + "A long description that wraps over several lines. " * 4 + "\n")
     context = make_context(tmp_path, profile)
     app = CockpitApp(context)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -153,9 +155,10 @@ async def test_dangerous_confirmation_fits_80x24_and_typing_reaches_the_id_box(t
         await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
         screen = app.screen
         await pilot.pause()
-        for widget_id in ("#cancel", "#confirm", "#typed"):  # all on screen
+        dialog = screen.query_one("Vertical").region
+        for widget_id in ("#cancel", "#confirm", "#typed"):  # all wholly on screen
             region = screen.query_one(widget_id).region
-            assert region.height and region.bottom <= 24, (widget_id, region)
+            assert region.height == 3 and dialog.contains_region(region), (widget_id, region)
         assert app.focused is screen.query_one("#cancel", Button)
         await pilot.press(*"nuke")  # typed with Cancel focused: goes to the id box
         assert screen.query_one("#typed", Input).value == "nuke"

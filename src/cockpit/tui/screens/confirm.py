@@ -81,9 +81,16 @@ class ConfirmScreen(ModalScreen[bool]):
     def _fit(self) -> None:
         """Keep the buttons (and the id input) on screen: the command box scrolls."""
         if self._command:
-            chrome = 17 if self.type_to_confirm else 12  # title, message, input, buttons
-            box = self.query_one("#command", Static)
-            box.styles.max_height = max(3, min(12, self.size.height - chrome))
+            self.call_after_refresh(self._fit_command)
+
+    def _fit_command(self) -> None:
+        dialog = self.query_one(Vertical)
+        box = self.query_one("#command", Static)
+        others = sum(w.outer_size.height for w in dialog.children if w is not box)
+        room = int(self.size.height * 0.9) - 2 - 2 - others  # borders, the box's margins
+        height = max(3, min(12, room))
+        if box.styles.max_height is None or box.styles.max_height.value != height:
+            box.styles.max_height = height
 
     def on_key(self, event: events.Key) -> None:
         """Typing goes to the id input even while Cancel (the default) has the focus."""
