@@ -1,12 +1,13 @@
 """Start-up time and idle cost of the cockpit TUI, measured through a real pty.
 
-    python bench/tui_pty.py [--runs 5] [--idle-seconds 20] [--size 80x24]
+    python bench/tui_pty.py [--runs 5] [--idle-seconds 20] [--idle-runs 1] [--size 80x24]
 
 Starts the demo service, then:
 - start-up: time from spawning ``cockpit`` to its first frame, and to the first frame
   with data (the header saying "healthy"), against a minimal Textual app's first frame;
 - idle: CPU % of the cockpit process and bytes/s it writes to the terminal while the
-  demo's synthetic traffic keeps every pane moving, against ``tail -f`` of the demo log.
+  demo's synthetic traffic keeps every pane moving, with the compact output (the default)
+  and without it (``COCKPIT_COMPACT_OUTPUT=0``), against ``tail -f`` of the demo log.
 Prints medians. Timings are figures to read, never pass/fail tests.
 """
 
@@ -107,6 +108,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--idle-seconds", type=float, default=20.0)
+    parser.add_argument("--idle-runs", type=int, default=1)
     parser.add_argument("--size", default="80x24")
     args = parser.parse_args()
     cols, rows = (int(x) for x in args.size.split("x"))
@@ -141,11 +143,19 @@ def main() -> None:
             print(f"  {label:28} {first * 1000:10.0f}ms {data * 1000:14.0f}ms")
 
         log = tmp / "state" / "cockpit" / "demo" / "demo.log"
-        idle = measure_idle(cockpit, env, cols, rows, 5.0, args.idle_seconds)
+        raw_env = {**env, "COCKPIT_COMPACT_OUTPUT": "0"}
+        idles, raws = [], []
+        for _ in range(args.idle_runs):
+            idles.append(measure_idle(cockpit, env, cols, rows, 5.0, args.idle_seconds))
+            raws.append(measure_idle(cockpit, raw_env, cols, rows, 5.0, args.idle_seconds))
         tail = measure_idle(["tail", "-f", str(log)], env, cols, rows, 1.0, args.idle_seconds)
-        print(f"idle over {args.idle_seconds:.0f}s with demo traffic (after 5s to settle)")
+        print(f"idle over {args.idle_seconds:.0f}s with demo traffic (after 5s to settle), "
+              f"median of {args.idle_runs} runs")
         print(f"  {'':28} {'CPU %':>8} {'bytes/s to tty':>16}")
-        print(f"  {'cockpit':28} {idle[0]:8.2f} {idle[1]:16.0f}")
+        for label, runs in (("cockpit", idles), ("cockpit, compact output off", raws)):
+            cpu = statistics.median(r[0] for r in runs)
+            rate = statistics.median(r[1] for r in runs)
+            print(f"  {label:28} {cpu:8.2f} {rate:16.0f}")
         print(f"  {'tail -f demo.log':28} {tail[0]:8.2f} {tail[1]:16.0f}")
     finally:
         subprocess.run([str(BIN / "cockpit"), "run", "stop"], env=env, capture_output=True)

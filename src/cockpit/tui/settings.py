@@ -5,6 +5,7 @@ theme: cockpit-dark          # or cockpit-light, cockpit-high-contrast, any Text
 animations: false            # off by default: SSH links
 log_buffer_lines: 10000      # Logs pane buffer; older lines are dropped (and counted)
 background_refresh: 2        # seconds between repaints of a following pane you are not in
+compact_output: true         # send only the cells that changed (COCKPIT_COMPACT_OUTPUT=0: off)
 keymap:                      # binding id -> keys, as in posting
   logs.filter: ctrl+f
 ```
@@ -35,6 +36,8 @@ class UserSettings(BaseModel):
     #: a following pane without focus shows new data at most this often (0: at once);
     #: each repaint of a scrolling view rewrites all its rows (k9s refreshes every 2 s)
     background_refresh: float = Field(2.0, ge=0, le=60)
+    #: send the terminal only the cells that changed, and let it scroll log views itself
+    compact_output: bool = True
     keymap: dict[str, str] = Field(default_factory=dict)
 
 
