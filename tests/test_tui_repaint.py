@@ -10,9 +10,10 @@ from rich.segment import Segment
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.geometry import Region
-from textual.widgets import Input
+from textual.widgets import DataTable, Input
 
 from cockpit.tui.panes.audit import AuditPane
+from cockpit.tui.panes.audit_rows import RecordTable
 from cockpit.tui.panes.health import HealthPane
 from cockpit.tui.panes.logs import LogsPane
 from cockpit.tui.panes.metrics import MetricsPane
@@ -61,6 +62,52 @@ async def test_a_background_log_pane_waits_for_its_cadence_and_catches_up_on_foc
         await async_wait_until(lambda: pane.line_count == 5, what="caught up on focus")
         append(log, "six")  # the focused pane shows lines at once
         await async_wait_until(lambda: pane.line_count == 6, what="live while focused")
+
+
+async def test_background_panes_repaint_together_on_shared_slot_boundaries(tmp_path, monkeypatch):
+    log = tmp_path / "app.log"
+    log.write_text("")
+    profile = f"name: t\nlogs:\n  - {{kind: file, name: app, path: {log}}}\n"
+    settings = UserSettings(background_refresh=2)
+    context = make_context(tmp_path, profile, settings=settings)
+    app = BesideInput(lambda: LogsPane(context))
+    async with app.run_test(size=(80, 20)):
+        logs = app.query_one(LogsPane)
+        other = LogsPane(context, id="other")  # a second background pane, same clock
+        other_parent = app.screen
+        await other_parent.mount(other)
+        clock = [1000.3]
+        monkeypatch.setattr("cockpit.tui.panes.base.time.monotonic", lambda: clock[0])
+        assert logs.repaint_wait() == 0 and other.repaint_wait() == 0  # first paints: at once
+        clock[0] = 1000.9
+        first = clock[0] + logs.repaint_wait()
+        clock[0] = 1001.7
+        second = clock[0] + other.repaint_wait()
+        assert abs(first - second) < 1e-6 and 1002.0 <= first < 1002.01  # the same boundary
+        clock[0] = first
+        assert logs.repaint_wait() == 0 and other.repaint_wait() == 0  # both paint there
+        clock[0] = first + 0.3
+        assert logs.repaint_wait() > 1.5  # at most once per slot
+
+
+async def test_the_flush_timer_sleeps_while_idle_and_wakes_for_lines_and_its_cadence(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_text("")
+    profile = f"name: t\nlogs:\n  - {{kind: file, name: app, path: {log}}}\n"
+    settings = UserSettings(background_refresh=0.6)
+    app = BesideInput(lambda: LogsPane(make_context(tmp_path, profile, settings=settings)))
+    async with app.run_test(size=(80, 20)):
+        pane = app.query_one(LogsPane)
+        await async_wait_until(lambda: pane.flush_asleep, what="no 30 Hz polling while idle")
+        append(log, "one")
+        await async_wait_until(lambda: pane.line_count == 1, what="woken by a line")
+        await async_wait_until(lambda: pane.flush_asleep, what="asleep again")
+        append(log, "two", "three")
+        # a background pane: it sleeps until its next repaint instead of polling
+        await async_wait_until(lambda: pane.received == 3 and pane.flush_asleep
+                               and pane.line_count == 1, what="waiting for its cadence")
+        await async_wait_until(lambda: pane.line_count == 3, timeout=5,
+                               what="shown at the next background repaint, without focus")
 
 
 async def test_a_background_audit_pane_defers_records_until_focused(tmp_path):
@@ -121,6 +168,56 @@ async def test_set_cell_repaints_one_cell_unless_the_column_must_widen(monkeypat
         assert table.columns[next(k for k in table.columns if k.value == "name")].content_width \
             == len("a much longer name")
         table.set_cell("nope", "value", Text("x"))  # unknown rows are ignored
+
+
+async def test_a_cell_is_rendered_again_only_when_it_changes(monkeypatch):
+    rendered: list[tuple[int, int]] = []
+    real = DataTable._render_cell
+
+    def counting(self, row_index, column_index, *args, **kwargs):
+        if row_index >= 0:
+            rendered.append((row_index, column_index))
+        return real(self, row_index, column_index, *args, **kwargs)
+
+    monkeypatch.setattr(DataTable, "_render_cell", counting)
+    app = OneTable()
+    async with app.run_test(size=(40, 10)) as pilot:
+        table = app.query_one(CellTable)
+        await pilot.pause()
+        assert (1, 0) in rendered and (1, 1) in rendered
+        rendered.clear()
+        table.set_cell("r1", "value", Text("7"))
+        await pilot.pause()
+        # DataTable alone renders the whole row (its caches are keyed on an update counter)
+        assert rendered == [(1, 1)]
+        assert "7" in table.render_line(2).text  # header, row0, row1
+        rendered.clear()
+        table.add_row(Text("row3"), Text("3"), key="r3")
+        await pilot.pause()
+        assert all(row == 3 for row, _column in rendered), rendered
+
+
+async def test_cached_cells_carry_their_new_row_in_the_mouse_metadata(tmp_path):
+    table = RecordTable(cursor_type="row")
+
+    class Holder(App):
+        def compose(self) -> ComposeResult:
+            yield table
+
+    async with Holder().run_test(size=(40, 10)) as pilot:
+        table.add_column("n", key="n")
+        for i in range(6):
+            table.add_row(Text(f"record {i}"), key=f"k{i}")
+        await pilot.pause()
+        for y in range(1, 7):
+            table.render_line(y)  # painted once at their first rows
+        table.drop_first_rows(2)
+        await pilot.pause()
+        for y, text in ((1, "record 2"), (2, "record 3"), (3, "record 4")):
+            strip = table.render_line(y)  # y - 1: the row under the header
+            assert text in strip.text
+            metas = [seg.style.meta for seg in strip if seg.style and seg.style.meta]
+            assert metas and all(meta.get("row") == y - 1 for meta in metas), (y, metas)
 
 
 def test_spread_gives_minimums_then_the_rest_in_order():

@@ -20,6 +20,7 @@ from cockpit.core.audit.trail import verify_trail
 from cockpit.core.errors import UsageError
 from cockpit.core.redact import Redactor, safe_text
 from cockpit.tui.widgets.loglines import sync_scrollbars
+from cockpit.tui.widgets.table import CachedCells
 
 #: Longest value shown in a cell; the full record is one Enter away.
 CELL_WIDTH = 48
@@ -172,7 +173,7 @@ _SETTLE_INTERNALS = ("_updated_cells", "_update_column_widths", "_require_update
                      "_new_rows", "_update_dimensions")
 
 
-class RecordTable(DataTable[Text]):
+class RecordTable(CachedCells, DataTable[Text]):
     """A DataTable that can drop its first rows in one pass (``remove_row`` is O(rows)),
     and whose new rows repaint the table only, not the whole screen."""
 

@@ -12,6 +12,10 @@ from textual.widgets import DataTable
 
 from cockpit.tui.context import CockpitContext
 
+#: a wake-up this far into its slot (fraction of the interval) still counts as on time
+_SLOT_TOLERANCE = 0.25
+_SLOT_LATE = 0.005  #: wake just after the boundary, never just before it
+
 
 class Pane(Vertical, can_focus=False):
     """A titled pane. ``PANE_NUMBER`` is its ``1``-``5`` jump key."""
@@ -46,24 +50,28 @@ class Pane(Vertical, can_focus=False):
         self.context = context
         self.border_title = f"{self.PANE_NUMBER} {self.PANE_TITLE}"
         self._status: str | None = None
-        self._painted_at = 0.0
+        self._painted_slot: int | None = None  #: the background slot last painted in
 
     def repaint_wait(self) -> float:
-        """Seconds before new data may be shown (0: now), and the clock reset when 0.
+        """Seconds before new data may be shown (0: now, and this slot is used up).
 
-        The pane the operator is in shows new data at once; the others at most every
+        The pane the operator is in shows new data at once; the others at most once per
         ``background_refresh`` seconds: each repaint of a scrolling view rewrites all of
-        its rows, which is most of what a large idle cockpit sends to the terminal.
+        its rows. Those repaints fall on shared slot boundaries of the monotonic clock,
+        so background panes repaint together, in one frame rather than one each.
         """
         interval = self.context.settings.background_refresh
         if not self.context.live or interval <= 0 or self.has_focus_within:
             return 0.0
         now = time.monotonic()
-        wait = self._painted_at + interval - now
-        if wait > 0:
-            return wait
-        self._painted_at = now
-        return 0.0
+        slot = int(now // interval)
+        into_slot = now - slot * interval
+        if self._painted_slot is None or (
+            slot > self._painted_slot and into_slot < interval * _SLOT_TOLERANCE
+        ):
+            self._painted_slot = slot  # the first paint, or the wake-up at a boundary
+            return 0.0
+        return (slot + 1) * interval - now + _SLOT_LATE
 
     def set_status(self, text: str) -> None:
         """A short note in the bottom border (counts, dropped lines, filter).

@@ -129,6 +129,8 @@ class LogsPane(QuietStatus, Pane):
         self.filter_error: str | None = None
         self._note = ""
         self._timer: Timer | None = None
+        self._asleep = False  #: the flush timer is paused: nothing to show until woken
+        self._wake_timer: Timer | None = None  #: a background pane's next repaint
         self._status_timer: Timer | None = None
         self._status_at = 0.0
         self._worker: Worker[None] | None = None
@@ -212,6 +214,37 @@ class LogsPane(QuietStatus, Pane):
             self._pending_dropped += excess
         if not self.context.live:
             self.flush(budget=None)
+        elif self._wake_timer is None:
+            self.wake()
+
+    @property
+    def flush_asleep(self) -> bool:
+        """True while the flush timer is paused (nothing to show, or waiting its cadence)."""
+        return self._asleep
+
+    def wake(self) -> None:
+        """Flush at the next tick: the 30 Hz timer sleeps while there is nothing to show."""
+        if self._wake_timer is not None:
+            self._wake_timer.stop()
+            self._wake_timer = None
+        if self._asleep and self._timer is not None:
+            self._asleep = False
+            self._timer.resume()
+
+    def _sleep(self, wait: float | None = None) -> None:
+        """Pause the flush timer, until ``wake`` or for ``wait`` seconds."""
+        if self._timer is not None and not self._asleep:
+            self._asleep = True
+            self._timer.pause()
+        if wait is not None and self._wake_timer is None:
+            self._wake_timer = self.set_timer(wait, self.wake, name="logs-wake")
+
+    def on_descendant_focus(self) -> None:
+        """The operator came in: lines that waited for a background repaint show now."""
+        self.wake()
+
+    def on_show(self) -> None:
+        self.wake()
 
     def _dequeue(self, count: int) -> tuple[list[str], list[str], list[str]]:
         """Take the oldest ``count`` queued lines as (sources, levels, raws)."""
@@ -240,6 +273,7 @@ class LogsPane(QuietStatus, Pane):
         """
         buffer = self.buffer
         if not (self._q_raws or self._pending_dropped or buffer.scanning):
+            self._sleep()  # until lines arrive: an idle timer still costs CPU
             return
         if not self.is_mounted:
             return
@@ -249,10 +283,12 @@ class LogsPane(QuietStatus, Pane):
             self._pending_dropped += excess
         if not self.display:
             # Hidden (compact layout): a growing hidden view would still make the whole
-            # screen lay out and repaint.
+            # screen lay out and repaint. ``on_show`` wakes the timer.
+            self._sleep()
             return
-        if self.view.follow and self._q_raws and self.repaint_wait():
-            return  # a background pane: the lines wait for its next repaint
+        if self.view.follow and self._q_raws and (wait := self.repaint_wait()):
+            self._sleep(wait)  # a background pane: the lines wait for its next repaint
+            return
         dropped, self._pending_dropped = self._pending_dropped, 0
         self._dropped += dropped
         sources, levels, raws = self._dequeue(len(self._q_raws))
@@ -367,6 +403,8 @@ class LogsPane(QuietStatus, Pane):
             buffer.set_pattern(compiled)
             live = self.context.live
             buffer.scan(time.perf_counter() + FLUSH_BUDGET if live else None)
+            if live:
+                self.wake()  # the scan goes on at each flush
         view.invalidate()
         if view.cursor is not None and buffer.row_of(view.cursor) is not None:
             view.scroll_to_seq(view.cursor)

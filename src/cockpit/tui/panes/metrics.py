@@ -132,8 +132,11 @@ class MetricsPane(TablePane):
         if self._stopped or not self.is_attached:
             return
         self._apply(samples)
-        # Re-arm only now that the scrape is done: a slow endpoint never piles up.
-        self._group_timers[interval] = self.set_timer(interval, lambda: self._start(interval))
+        # Re-arm only now that the scrape is done: a slow endpoint never piles up. The
+        # next scrape starts on a whole multiple of the interval (monotonic clock), where
+        # background panes also repaint: their rows and the sparklines share a frame.
+        delay = interval - time.monotonic() % interval if interval >= 1 else interval
+        self._group_timers[interval] = self.set_timer(delay, lambda: self._start(interval))
 
     def action_refresh(self) -> None:
         """Sample every metric now; the timers restart from the results."""

@@ -7,13 +7,20 @@ changed cell, unless the column must grow.
 
 :meth:`CellTable.fit_columns` sizes the flexible columns to the table's width, so
 nothing needs a horizontal scrollbar (Enter shows a row in full).
+
+:class:`CachedCells` keeps each cell's rendering until that cell changes: DataTable's own
+caches are keyed on a counter that every update bumps, so one new audit record or one
+sparkline tick re-rendered every visible cell through Rich.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
@@ -22,7 +29,65 @@ from textual.widgets.data_table import ColumnKey, RowKey
 PADDING = 2  #: cell padding of a DataTable column (one cell each side)
 
 
-class CellTable(DataTable[Text]):
+_CELL_CACHE_LIMIT = 4096
+_CACHE_INTERNALS = ("_row_locations", "_column_locations", "_data", "rows",
+                    "_show_hover_cursor", "_pseudo_class_state")
+
+
+class CachedCells(DataTable):
+    """A DataTable that renders a cell again only when its value, size or style changed.
+
+    Cells are cached by (row key, column key, style, width, cursor, hover) and checked
+    against the value object they were rendered from, so a changed cell (a new object,
+    as ``update_cell``/``set_cell`` store) renders again. Row and column positions only
+    live in the mouse metadata of the segments, which is re-applied when they move.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # before DataTable's __init__, which already clears caches
+        self._cell_lines: dict[tuple, tuple[object, int, int, list[list[Segment]]]] = {}
+        super().__init__(*args, **kwargs)
+
+    def _clear_caches(self) -> None:
+        super()._clear_caches()
+        self._cell_lines.clear()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._cell_lines.clear()
+
+    def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
+                     cursor: bool = False, hover: bool = False) -> list[list[Segment]]:
+        if row_index < 0 or column_index < 0 or not all(
+            hasattr(self, name) for name in _CACHE_INTERNALS
+        ):
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        row = self._data.get(row_key) if row_key is not None else None
+        if row is None or column_key not in row:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        value = row[column_key]
+        key = (row_key, column_key, base_style, width, cursor, hover, self._show_hover_cursor,
+               self._pseudo_class_state, self.show_cursor, self.rows[row_key].height)
+        cached = self._cell_lines.get(key)
+        if cached is not None and cached[0] is value:
+            _value, at_row, at_column, lines = cached
+            if (at_row, at_column) == (row_index, column_index):
+                return lines
+            meta = Style.from_meta({"row": row_index, "column": column_index})
+            lines = [[Segment(text, style + meta if style else meta, control)
+                      for text, style, control in line] for line in lines]
+        else:
+            lines = super()._render_cell(row_index, column_index, base_style, width, cursor,
+                                         hover)
+        if len(self._cell_lines) >= _CELL_CACHE_LIMIT:
+            self._cell_lines.clear()
+        self._cell_lines[key] = (value, row_index, column_index, lines)
+        return lines
+
+
+class CellTable(CachedCells, DataTable[Text]):
     """A row-cursor DataTable of `Text` cells with cheap cell updates."""
 
     DEFAULT_CSS = """
