@@ -270,3 +270,45 @@ async def test_tables_fit_the_pane_with_no_horizontal_scrolling(tmp_path):
                     assert sum(widths) <= table.usable_width(), (size, pane_type, widths)
                     last = list(table.columns.values())[-1]
                     assert last.key.value == "reason" and last.width >= 6
+
+
+async def test_record_table_positions_match_datatable_without_summing_every_row():
+    """RecordTable computes row positions from indexes; DataTable sums all rows above."""
+    from textual.coordinate import Coordinate
+
+    fast, plain = RecordTable(cursor_type="row"), DataTable(cursor_type="row")
+
+    class Both(App):
+        CSS = "DataTable { height: 12; }"
+
+        def compose(self) -> ComposeResult:
+            yield fast
+            yield plain
+
+    async with Both().run_test(size=(60, 30)) as pilot:
+        for table in (fast, plain):
+            table.add_column("a", key="a")
+            table.add_column("b", key="b")
+            for i in range(40):
+                table.add_row(Text(f"a{i}"), Text(f"b{i}"), key=f"k{i}")
+        await pilot.pause()
+        fast.drop_first_rows(5)
+        for _ in range(5):
+            plain.remove_row(plain.ordered_rows[0].key)
+        await pilot.pause()
+        assert [r.key for r in fast.ordered_rows] == [r.key for r in plain.ordered_rows]
+        assert list(fast._y_offsets) == list(plain._y_offsets)
+        assert [r.key for r in fast.ordered_rows[3:7]] == [r.key for r in plain.ordered_rows[3:7]]
+        assert fast.ordered_rows[-1].key == plain.ordered_rows[-1].key
+        for row in (0, 7, 34):
+            assert fast._get_row_region(row).y == plain._get_row_region(row).y
+            for column in (0, 1):
+                assert fast._get_cell_region(Coordinate(row, column)) == \
+                    plain._get_cell_region(Coordinate(row, column))
+        fast.move_cursor(row=30)
+        plain.move_cursor(row=30)
+        await pilot.pause()
+        assert fast.cursor_row == plain.cursor_row == 30
+        for table in (fast, plain):  # the cursor row scrolled into view
+            rows_shown = table.size.height - table.header_height
+            assert table.scroll_y <= 30 < table.scroll_y + rows_shown, (table, table.scroll_y)
