@@ -47,9 +47,15 @@ if TYPE_CHECKING:  # runbooks load on first use: Markdown parsing is not start-u
 WIDE_WIDTH, WIDE_HEIGHT = 120, 40
 
 
+#: Seconds from mount to the one full collection that freezes the start-up heap: late
+#: enough not to stall the first frames with data (it takes ~70 ms).
+FREEZE_HEAP_DELAY = 1.5
+
+
 def _freeze_heap() -> None:
     gc.collect()
     gc.freeze()
+    gc.enable()  # the launcher turns it off for the start-up (cli.commands.cmd_tui)
 
 
 class PaneTabs(Static):
@@ -174,7 +180,7 @@ class CockpitApp(App[Any]):
         # Move everything alive after start-up out of the collector's sight: full
         # collections of Textual's widget graph otherwise stall the UI for 50-75 ms
         # under a log firehose (bench/log_ingest.py).
-        self.call_after_refresh(_freeze_heap)
+        self.set_timer(FREEZE_HEAP_DELAY, _freeze_heap)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Pane keys belong to the main screen: off while another screen is shown."""
