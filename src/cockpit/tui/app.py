@@ -153,10 +153,21 @@ class CockpitApp(App[Any]):
             5: RunsPane(self.context, id="runs"),
         }
         self.panes_container = Container(*self.panes.values(), id="panes")
+        self._preset_layout()
         yield self.header
         yield self.tabs
         yield self.panes_container
         yield Footer(compact=True, show_command_palette=False)
+
+    def _preset_layout(self) -> None:
+        """The layout classes for the terminal's size before anything is styled: set
+        after mount, they style every widget a second time (~25 ms of start-up)."""
+        compact = self.size.width < WIDE_WIDTH or self.size.height < WIDE_HEIGHT
+        self.compact = compact
+        self.screen.set_class(compact, "-compact")
+        self.panes_container.set_class(compact, "-compact", update=False)
+        for number, pane in self.panes.items():
+            pane.set_class(number == self.active_pane, "-active", update=False)
 
     @property
     def runs_pane(self) -> RunsPane:
