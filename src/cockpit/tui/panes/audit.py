@@ -45,7 +45,6 @@ from cockpit.tui.panes.audit_rows import (
 )
 from cockpit.tui.panes.base import Pane
 from cockpit.tui.screens.counts import CountsScreen, FieldCounts
-from cockpit.tui.screens.record import RecordScreen
 from cockpit.tui.widgets.loglines import QuietStatus
 
 View = Literal["system", "operator"]
@@ -345,6 +344,9 @@ class AuditPane(QuietStatus, Pane):
         title = f"{_LABELS[self.view]} · row {row:,} of {self.row_count:,}"
         if record.line:
             title += f" · line {record.line:,}"
+        # Imported here: rich.syntax pulls in pygments, not start-up work.
+        from cockpit.tui.screens.record import RecordScreen
+
         self.app.push_screen(RecordScreen(record, self.context.redactor, title=title))
 
     def action_top(self) -> None:
