@@ -2,12 +2,13 @@
 
 ``httpx.AsyncClient()`` builds its TLS context on the spot: it reads the CA bundle, about
 80 ms here, on whatever thread creates the client, the UI thread at start-up included.
-The context is built once, in a thread, and shared.
+The context is built once, in a thread, and shared; ``warm_up`` starts that early.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import threading
 from typing import Any
@@ -24,6 +25,22 @@ def _build_context() -> ssl.SSLContext:
         if _context is None:
             _context = httpx.create_ssl_context()  # certifi, or SSL_CERT_FILE / SSL_CERT_DIR
         return _context
+
+
+def warm_up() -> None:
+    """Build the TLS context and import what a first request imports (httpcore, anyio),
+    in a daemon thread: ~100 ms that the first probe of a starting cockpit would
+    otherwise spend before it sends anything. Never raises; a failure shows up where
+    it used to, on first use."""
+    threading.Thread(target=_warm_up, name="cockpit-http-warm-up", daemon=True).start()
+
+
+def _warm_up() -> None:
+    with contextlib.suppress(Exception):
+        _build_context()
+    with contextlib.suppress(Exception):
+        import anyio._backends._asyncio  # noqa: F401
+        import httpcore._backends.anyio  # noqa: F401
 
 
 async def tls_context() -> ssl.SSLContext:
