@@ -44,7 +44,6 @@ from cockpit.tui.panes.audit_rows import (
     split_filter,
 )
 from cockpit.tui.panes.base import Pane
-from cockpit.tui.screens.counts import CountsScreen, FieldCounts
 from cockpit.tui.widgets.loglines import QuietStatus
 
 View = Literal["system", "operator"]
@@ -310,6 +309,8 @@ class AuditPane(QuietStatus, Pane):
         self._update_status()
 
     def action_counts(self) -> None:
+        from cockpit.tui.screens.counts import CountsScreen, FieldCounts  # not start-up work
+
         state = self._state
         records = [entry.record for entry in state.shown]
         fields = (SYSTEM_COUNT_FIELDS if self.view == "system" else TRAIL_COUNT_FIELDS)
