@@ -28,19 +28,17 @@ def _build_context() -> ssl.SSLContext:
 
 
 def warm_up() -> None:
-    """Build the TLS context and import what a first request imports (httpcore, anyio),
-    in a daemon thread: ~100 ms that the first probe of a starting cockpit would
-    otherwise spend before it sends anything. Never raises; a failure shows up where
-    it used to, on first use."""
-    threading.Thread(target=_warm_up, name="cockpit-http-warm-up", daemon=True).start()
+    """Start building the TLS context in a daemon thread, so that it is ready when the
+    first probe of a starting cockpit wants it. Reading the CA bundle mostly runs
+    without the GIL, beside the main thread's imports (importing httpcore and anyio
+    there too was slower: they need the GIL). Never raises; a failure shows up where it
+    used to, on first use."""
+    threading.Thread(target=_warm_up, name="cockpit-tls-warm-up", daemon=True).start()
 
 
 def _warm_up() -> None:
     with contextlib.suppress(Exception):
         _build_context()
-    with contextlib.suppress(Exception):
-        import anyio._backends._asyncio  # noqa: F401
-        import httpcore._backends.anyio  # noqa: F401
 
 
 async def tls_context() -> ssl.SSLContext:
