@@ -62,9 +62,10 @@ def read_until(fd: int, marker: bytes, deadline: float) -> tuple[float | None, f
         total += len(chunk)
         if first is None:
             first = time.perf_counter() - start
-        buf = (buf + chunk)[-4096:]
+        buf += chunk  # the marker may be anywhere in a large read: trim after looking
         if marker in buf:
             return first, time.perf_counter() - start, total
+        buf = buf[-len(marker):]
     return first, None, total
 
 

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from cockpit.cli.main import build_parser
 from tests.support import free_port
 
 
@@ -89,3 +90,8 @@ def test_help_lists_everything(demo_env):
     proc = cockpit("--help", env=demo_env)
     for word in ("actions", "run", "check", "validate", "profiles", "audit", "124", "130"):
         assert word in proc.stdout
+
+
+def test_a_bare_cockpit_parses_like_the_whole_command_line():
+    """``cockpit`` alone skips building the sub-commands: it gets the same defaults."""
+    assert build_parser(subcommands=False).parse_args([]) == build_parser().parse_args([])

@@ -47,3 +47,19 @@ def test_cli_on_a_local_profile_loads_no_heavy_sdk():
         "open_backend(load_profile(find_profile('demo')))\n"
     )
     assert _heavy(_loaded_after(code)) == []
+
+
+#: Imported only when first needed (a chart, a record view, a runbook), not at start-up.
+LAZY_IN_TUI = ("plotext", "textual_plotext", "pygments", "markdown_it")
+
+
+def test_tui_start_up_imports_no_chart_record_or_runbook_machinery():
+    code = (
+        "import cockpit.cli.main, cockpit.cli.commands\n"
+        "import cockpit.tui.launcher, cockpit.tui.app\n"
+    )
+    loaded = _loaded_after(code)
+    assert "textual" in loaded  # the app really was imported
+    lazy = [m for m in loaded if any(m == n or m.startswith(n + ".") for n in LAZY_IN_TUI)]
+    assert lazy == []
+    assert _heavy([m for m in loaded if not m.startswith("textual")]) == []

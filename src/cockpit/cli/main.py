@@ -28,12 +28,11 @@ def _add_runbook(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command line, for ``--help`` and dispatch."""
+def build_parser(*, subcommands: bool = True) -> argparse.ArgumentParser:
+    """The whole command line, for ``--help`` and dispatch; without ``subcommands``
+    only the top-level options (what a bare ``cockpit`` needs)."""
     from cockpit.cli import commands
     from cockpit.cli.args import add_params, add_profile, add_read_only
-    from cockpit.cli.audit_cmd import add_audit_parser
-    from cockpit.cli.runbook_cmd import add_runbook_parser
 
     parser = argparse.ArgumentParser(
         prog="cockpit",
@@ -46,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_read_only(parser, top=True)
     _add_runbook(parser)
     parser.set_defaults(func=commands.cmd_tui)
+    if not subcommands:
+        return parser
+    from cockpit.cli.audit_cmd import add_audit_parser
+    from cockpit.cli.runbook_cmd import add_runbook_parser
+
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     tui = sub.add_parser("tui", help="open the cockpit TUI (the default)")
@@ -93,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cockpit`` console script."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # A bare ``cockpit`` opens the TUI: the sub-commands' modules are not start-up work.
+    parser = build_parser(subcommands=bool(argv))
     args = parser.parse_args(argv)
     if getattr(args, "profile", None) is None:
         args.profile = os.environ.get("COCKPIT_PROFILE") or "demo"

@@ -2,12 +2,13 @@
 
 ``httpx.AsyncClient()`` builds its TLS context on the spot: it reads the CA bundle, about
 80 ms here, on whatever thread creates the client, the UI thread at start-up included.
-The context is built once, in a thread, and shared.
+The context is built once, in a thread, and shared; ``warm_up`` starts that early.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import threading
 from typing import Any
@@ -24,6 +25,20 @@ def _build_context() -> ssl.SSLContext:
         if _context is None:
             _context = httpx.create_ssl_context()  # certifi, or SSL_CERT_FILE / SSL_CERT_DIR
         return _context
+
+
+def warm_up() -> None:
+    """Start building the TLS context in a daemon thread, so that it is ready when the
+    first probe of a starting cockpit wants it. Reading the CA bundle mostly runs
+    without the GIL, beside the main thread's imports (importing httpcore and anyio
+    there too was slower: they need the GIL). Never raises; a failure shows up where it
+    used to, on first use."""
+    threading.Thread(target=_warm_up, name="cockpit-tls-warm-up", daemon=True).start()
+
+
+def _warm_up() -> None:
+    with contextlib.suppress(Exception):
+        _build_context()
 
 
 async def tls_context() -> ssl.SSLContext:

@@ -48,9 +48,15 @@ if TYPE_CHECKING:  # runbooks load on first use: Markdown parsing is not start-u
 WIDE_WIDTH, WIDE_HEIGHT = 120, 40
 
 
+#: Seconds from mount to the one full collection that freezes the start-up heap: late
+#: enough not to stall the first frames with data (it takes ~70 ms).
+FREEZE_HEAP_DELAY = 1.5
+
+
 def _freeze_heap() -> None:
     gc.collect()
     gc.freeze()
+    gc.enable()  # the launcher turns it off for the start-up (cli.commands.cmd_tui)
 
 
 class PaneTabs(Static):
@@ -150,10 +156,21 @@ class CockpitApp(App[Any]):
             5: RunsPane(self.context, id="runs"),
         }
         self.panes_container = Container(*self.panes.values(), id="panes")
+        self._preset_layout()
         yield self.header
         yield self.tabs
         yield self.panes_container
         yield Footer(compact=True, show_command_palette=False)
+
+    def _preset_layout(self) -> None:
+        """The layout classes for the terminal's size before anything is styled: set
+        after mount, they style every widget a second time (~25 ms of start-up)."""
+        compact = self.size.width < WIDE_WIDTH or self.size.height < WIDE_HEIGHT
+        self.compact = compact
+        self.screen.set_class(compact, "-compact")
+        self.panes_container.set_class(compact, "-compact", update=False)
+        for number, pane in self.panes.items():
+            pane.set_class(number == self.active_pane, "-active", update=False)
 
     @property
     def runs_pane(self) -> RunsPane:
@@ -177,7 +194,7 @@ class CockpitApp(App[Any]):
         # Move everything alive after start-up out of the collector's sight: full
         # collections of Textual's widget graph otherwise stall the UI for 50-75 ms
         # under a log firehose (bench/log_ingest.py).
-        self.call_after_refresh(_freeze_heap)
+        self.set_timer(FREEZE_HEAP_DELAY, _freeze_heap)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Pane keys belong to the main screen: off while another screen is shown."""

@@ -9,7 +9,9 @@ from cockpit.core.actions.runner import ActionRunner
 from cockpit.core.audit.trail import AuditTrail, default_trail_path
 from cockpit.core.config.discovery import find_profile
 from cockpit.core.config.loader import load_profile
+from cockpit.core.config.models import HttpProbe, Profile, PrometheusMetric, PromQLMetric
 from cockpit.core.environment import open_backend
+from cockpit.core.http_clients import warm_up
 from cockpit.tui.context import CockpitContext
 from cockpit.tui.settings import UserSettings, load_settings
 
@@ -42,13 +44,22 @@ async def _stop_demo(context: CockpitContext) -> None:
     print(f"cockpit: stopped the demo service it had started ({outcome.status})", file=sys.stderr)
 
 
+def _speaks_http(profile: Profile) -> bool:
+    """Whether the profile's probes or metrics make HTTP requests."""
+    return any(isinstance(p, HttpProbe) for p in profile.health) or any(
+        isinstance(m, PrometheusMetric | PromQLMetric) for m in profile.metrics
+    )
+
+
 def run_tui(profile: str, *, read_only: bool = False, runbook: str | None = None) -> int:
     """Run the cockpit until the operator quits; switching profile re-opens it."""
-    from cockpit.tui.app import CockpitApp
-
     settings = load_settings()
     while True:
         context = build_context(profile, read_only=read_only, settings=settings)
+        if _speaks_http(context.loaded.profile):
+            warm_up()  # in a thread, while Textual and the panes are imported
+        from cockpit.tui.app import CockpitApp
+
         app = CockpitApp(context, runbook=runbook)
         runbook = None  # a profile switch does not re-open it
         result = app.run()

@@ -23,6 +23,9 @@ from cockpit.core.config.models import FileLogSource, Profile
 from cockpit.core.errors import CockpitError, ConfigError
 
 Path_ = tuple[str | int, ...]
+#: LibYAML's parser when PyYAML has it: ~10x faster than the pure-Python one (~20 ms
+#: of start-up for the demo profile); same nodes, marks and values.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 #: keys whose string values are bash, expanded by bash at run time, not by the loader.
 _SHELL_KEYS = {"script"}
 
@@ -88,7 +91,7 @@ def _parse_yaml(text: str, file: str) -> tuple[Any, _LineMap]:
     lines = _LineMap()
     problems: list[str] = []
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _SafeLoader(text)
         try:
             node = loader.get_single_node()
             if node is None:

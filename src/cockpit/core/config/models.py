@@ -52,7 +52,7 @@ _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 class Strict(BaseModel):
     """Base: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    model_config = ConfigDict(extra="forbid", frozen=False, defer_build=True)
 
 
 # --- backend ---------------------------------------------------------------------------
@@ -61,7 +61,7 @@ class Strict(BaseModel):
 class BackendConfig(BaseModel):
     """``backend: {kind: local, ...}``; keys other than ``kind`` belong to the backend."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     kind: str = "local"
 

@@ -44,8 +44,6 @@ from cockpit.tui.panes.audit_rows import (
     split_filter,
 )
 from cockpit.tui.panes.base import Pane
-from cockpit.tui.screens.counts import CountsScreen, FieldCounts
-from cockpit.tui.screens.record import RecordScreen
 from cockpit.tui.widgets.loglines import QuietStatus
 
 View = Literal["system", "operator"]
@@ -311,6 +309,8 @@ class AuditPane(QuietStatus, Pane):
         self._update_status()
 
     def action_counts(self) -> None:
+        from cockpit.tui.screens.counts import CountsScreen, FieldCounts  # not start-up work
+
         state = self._state
         records = [entry.record for entry in state.shown]
         fields = (SYSTEM_COUNT_FIELDS if self.view == "system" else TRAIL_COUNT_FIELDS)
@@ -345,6 +345,9 @@ class AuditPane(QuietStatus, Pane):
         title = f"{_LABELS[self.view]} · row {row:,} of {self.row_count:,}"
         if record.line:
             title += f" · line {record.line:,}"
+        # Imported here: rich.syntax pulls in pygments, not start-up work.
+        from cockpit.tui.screens.record import RecordScreen
+
         self.app.push_screen(RecordScreen(record, self.context.redactor, title=title))
 
     def action_top(self) -> None:

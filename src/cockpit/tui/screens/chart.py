@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -22,10 +23,10 @@ from textual.widgets import Footer, Label, Static
 from cockpit.core.config.models import Threshold
 from cockpit.core.sources.metrics import AnyMetric, MetricSample, MetricState
 
-try:
-    from textual_plotext import PlotextPlot
-except ImportError:  # pragma: no cover - textual-plotext is a dependency
-    PlotextPlot = None  # type: ignore[assignment,misc]
+_UNRESOLVED: Any = object()
+#: textual-plotext's widget class, imported when the first chart opens (plotext costs
+#: ~25 ms of start-up otherwise); ``None`` when it is not installed.
+PlotextPlot: Any = _UNRESOLVED
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 GAP = "·"
@@ -149,9 +150,21 @@ def _segments(values: Sequence[float | None],
 # --- the screen ----------------------------------------------------------------------------
 
 
-if PlotextPlot is not None:
+def plotext_plot() -> Any:
+    """``PlotextPlot``, imported on first use; ``None`` without textual-plotext."""
+    global PlotextPlot
+    if PlotextPlot is _UNRESOLVED:
+        try:
+            from textual_plotext import PlotextPlot as found
+        except ImportError:  # pragma: no cover - textual-plotext is a dependency
+            found = None
+        PlotextPlot = found
+    return PlotextPlot
 
-    class _Plot(PlotextPlot):
+
+@cache
+def _plot_class(base: type) -> type:
+    class _Plot(base):  # type: ignore[misc,valid-type]
         """A plot that shows a note instead of crashing when the area is too small."""
 
         def render(self) -> Any:
@@ -159,6 +172,8 @@ if PlotextPlot is not None:
                 return super().render()
             except Exception:  # plotext at a tiny size: degrade, never crash the app
                 return Text("(too small for a chart)", style="dim")
+
+    return _Plot
 
 
 class ChartScreen(ModalScreen[None]):
@@ -186,7 +201,7 @@ class ChartScreen(ModalScreen[None]):
         self.values: list[float | None] = list(values)
         self.sample = sample
         self.interval = interval if interval is not None else metric.interval
-        self.uses_plotext = PlotextPlot is not None
+        self.uses_plotext = plotext_plot() is not None
 
     @property
     def state(self) -> MetricState:
@@ -195,8 +210,9 @@ class ChartScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self.title_text(), id="chart-title", markup=False)
-            if PlotextPlot is not None:
-                yield _Plot(id="chart-body")
+            plot = plotext_plot()
+            if plot is not None:
+                yield _plot_class(plot)(id="chart-body")
             else:
                 yield Static(id="chart-body", markup=False)
             yield Label(self.legend_text(), id="chart-legend", markup=False)
@@ -234,7 +250,8 @@ class ChartScreen(ModalScreen[None]):
 
     def _draw(self) -> None:
         body = self.query_one("#chart-body")
-        if PlotextPlot is None or not isinstance(body, PlotextPlot):
+        plot = plotext_plot()
+        if plot is None or not isinstance(body, plot):
             assert isinstance(body, Static)
             body.update(text_chart(self.values, 100, 12))
             return
