@@ -11,6 +11,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.widgets import DataTable, Input
+from textual.widgets.data_table import ColumnKey
 
 from cockpit.tui.panes.audit import AuditPane
 from cockpit.tui.panes.audit_rows import RecordTable
@@ -19,7 +20,7 @@ from cockpit.tui.panes.logs import LogsPane
 from cockpit.tui.panes.metrics import MetricsPane
 from cockpit.tui.settings import UserSettings
 from cockpit.tui.widgets.scrollbar import CompactScrollBarRender
-from cockpit.tui.widgets.table import PADDING, CellTable, spread
+from cockpit.tui.widgets.table import PADDING, CachedCells, CellTable, spread
 from tests.support import async_wait_until
 from tests.tui_support import make_context
 
@@ -77,7 +78,7 @@ async def test_background_panes_repaint_together_on_shared_slot_boundaries(tmp_p
         other_parent = app.screen
         await other_parent.mount(other)
         clock = [1000.3]
-        monkeypatch.setattr("cockpit.tui.panes.base.time.monotonic", lambda: clock[0])
+        monkeypatch.setattr("cockpit.tui.panes.base._slot_clock", lambda: clock[0])
         assert logs.repaint_wait() == 0 and other.repaint_wait() == 0  # first paints: at once
         clock[0] = 1000.9
         first = clock[0] + logs.repaint_wait()
@@ -90,11 +91,14 @@ async def test_background_panes_repaint_together_on_shared_slot_boundaries(tmp_p
         assert logs.repaint_wait() > 1.5  # at most once per slot
 
 
-async def test_the_flush_timer_sleeps_while_idle_and_wakes_for_lines_and_its_cadence(tmp_path):
+async def test_the_flush_timer_sleeps_while_idle_and_wakes_for_lines_and_its_cadence(
+        tmp_path, monkeypatch):
     log = tmp_path / "app.log"
     log.write_text("")
     profile = f"name: t\nlogs:\n  - {{kind: file, name: app, path: {log}}}\n"
-    settings = UserSettings(background_refresh=0.6)
+    settings = UserSettings(background_refresh=1.0)
+    clock = [1000.5]  # the slot clock of background repaints: mid-slot
+    monkeypatch.setattr("cockpit.tui.panes.base._slot_clock", lambda: clock[0])
     app = BesideInput(lambda: LogsPane(make_context(tmp_path, profile, settings=settings)))
     async with app.run_test(size=(80, 20)):
         pane = app.query_one(LogsPane)
@@ -103,9 +107,11 @@ async def test_the_flush_timer_sleeps_while_idle_and_wakes_for_lines_and_its_cad
         await async_wait_until(lambda: pane.line_count == 1, what="woken by a line")
         await async_wait_until(lambda: pane.flush_asleep, what="asleep again")
         append(log, "two", "three")
-        # a background pane: it sleeps until its next repaint instead of polling
-        await async_wait_until(lambda: pane.received == 3 and pane.flush_asleep
-                               and pane.line_count == 1, what="waiting for its cadence")
+        # a background pane: it sleeps until its next slot instead of polling
+        await async_wait_until(lambda: pane.received == 3 and pane.flush_asleep,
+                               what="waiting for its slot")
+        assert pane.line_count == 1
+        clock[0] = 1001.01  # the next slot begins: its wake-up timer paints
         await async_wait_until(lambda: pane.line_count == 3, timeout=5,
                                what="shown at the next background repaint, without focus")
 
@@ -172,14 +178,13 @@ async def test_set_cell_repaints_one_cell_unless_the_column_must_widen(monkeypat
 
 async def test_a_cell_is_rendered_again_only_when_it_changes(monkeypatch):
     rendered: list[tuple[int, int]] = []
-    real = DataTable._render_cell
+    real = CachedCells._render_text_cell
 
-    def counting(self, row_index, column_index, *args, **kwargs):
-        if row_index >= 0:
-            rendered.append((row_index, column_index))
-        return real(self, row_index, column_index, *args, **kwargs)
+    def counting(self, value, row_index, column_index, *args, **kwargs):
+        rendered.append((row_index, column_index))
+        return real(self, value, row_index, column_index, *args, **kwargs)
 
-    monkeypatch.setattr(DataTable, "_render_cell", counting)
+    monkeypatch.setattr(CachedCells, "_render_text_cell", counting)
     app = OneTable()
     async with app.run_test(size=(40, 10)) as pilot:
         table = app.query_one(CellTable)
@@ -312,3 +317,49 @@ async def test_record_table_positions_match_datatable_without_summing_every_row(
         for table in (fast, plain):  # the cursor row scrolled into view
             rows_shown = table.size.height - table.header_height
             assert table.scroll_y <= 30 < table.scroll_y + rows_shown, (table, table.scroll_y)
+
+
+FAST_PATH_CELLS = [
+    Text("plain"), Text("bold", style="bold"), Text.assemble(("ERR", "red"), " and ", ("ok", "green")),
+    Text("x" * 50), Text("ellipsis " * 9, overflow="ellipsis"), Text("漢字漢字漢字漢字漢字漢字漢字"),
+    Text(""), Text("✓ ok", style="green on black"), Text("crop " * 20, overflow="crop"),
+    Text("tab\tcell"), Text("two\nlines"), Text("right", justify="right"),
+    Text("left ", style="on blue", justify="left"), Text.assemble("mid", ("dle", "bold"), justify="center"),
+    Text("long right aligned value", justify="right", overflow="ellipsis"), Text("full", justify="full"),
+]
+
+
+async def test_the_text_cell_fast_path_renders_exactly_what_datatable_renders():
+    from rich.style import Style
+
+    table = CellTable(cursor_type="row", zebra_stripes=True)
+
+    class Holder(App):
+        def compose(self) -> ComposeResult:
+            yield table
+
+    async with Holder().run_test(size=(120, 30)) as pilot:
+        table.add_column("a", key="a", width=9)
+        table.add_column("b", key="b")
+        for i, cell in enumerate(FAST_PATH_CELLS):
+            table.add_row(cell, FAST_PATH_CELLS[-1 - i], key=f"k{i}")
+        await pilot.pause()
+        fast = skipped = 0
+        for row in range(len(FAST_PATH_CELLS)):
+            for column, key in enumerate(("a", "b")):
+                value = table.get_cell(f"k{row}", key)
+                natural = table.columns[ColumnKey(key)].get_render_width(table)
+                for width in (natural, 6, 3):
+                    for base in (Style(), Style(bgcolor="grey11"), Style(color="red", bold=True)):
+                        for cursor, hover in ((False, False), (True, False), (False, True)):
+                            got = table._render_text_cell(value, row, column, base, width,
+                                                          cursor, hover)
+                            table._cell_render_cache.clear()
+                            want = DataTable._render_cell(table, row, column, base, width,
+                                                          cursor, hover)
+                            if got is None:
+                                skipped += 1
+                                continue
+                            fast += 1
+                            assert got == want, (value, width, base, cursor, hover)
+        assert fast > 250 and skipped == 3 * 3 * 3 * 3 * 2  # tab, newline, full: DataTable's way

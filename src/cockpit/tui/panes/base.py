@@ -15,6 +15,7 @@ from cockpit.tui.context import CockpitContext
 #: a wake-up this far into its slot (fraction of the interval) still counts as on time
 _SLOT_TOLERANCE = 0.25
 _SLOT_LATE = 0.005  #: wake just after the boundary, never just before it
+_slot_clock = time.monotonic  #: the clock of background slots (tests replace it)
 
 
 class Pane(Vertical, can_focus=False):
@@ -63,7 +64,7 @@ class Pane(Vertical, can_focus=False):
         interval = self.context.settings.background_refresh
         if not self.context.live or interval <= 0 or self.has_focus_within:
             return 0.0
-        now = time.monotonic()
+        now = _slot_clock()
         slot = int(now // interval)
         into_slot = now - slot * interval
         if self._painted_slot is None or (
