@@ -19,11 +19,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rich.cells import get_character_cell_size
+import rich.cells
+from rich.cells import cell_len, get_character_cell_size
 
 from cockpit.tui.terminal.sgr import StyleTable, UnknownSgr
 
 UNKNOWN = -1  #: style id of a cell whose content the model does not know
+#: True when every character of a string is one cell wide (Rich's own table when present)
+_single_cells = getattr(rich.cells, "_is_single_cell_widths", None) or (
+    lambda text: text.isascii() and text.isprintable()
+)
 _GAP = 6  #: unchanged cells shorter than this are rewritten rather than jumped over
 
 _TOKEN = re.compile(
@@ -152,7 +157,7 @@ class FrameEncoder:
     def _write_text(self, rows, text: str, x: int, y: int, style: int) -> int:
         chars, cell_styles = self._row(rows, y)
         width = self.width
-        if text.isascii() and text.isprintable():
+        if _single_cells(text):  # every character one cell wide: most text
             end = x + len(text)
             if end > width:
                 raise _Opaque  # the terminal would wrap
@@ -160,6 +165,8 @@ class FrameEncoder:
             chars[x:end] = text
             cell_styles[x:end] = [style] * len(text)
             return end
+        if sum(map(get_character_cell_size, text)) != cell_len(text):
+            raise _Opaque  # graphemes Rich measures as a whole (emoji sequences)
         for char in text:
             if not char.isprintable():
                 raise _Opaque
@@ -214,43 +221,44 @@ class FrameEncoder:
                   position: tuple[int, int] | None) -> tuple[int, int] | None:
         old_chars, old_styles = self._chars[y], self._cell_styles[y]
         width = self.width
+        changed = [
+            x for x, (char, old_char, style, old_style)
+            in enumerate(zip(chars, old_chars, cell_styles, old_styles, strict=True))
+            if style != UNKNOWN and (style != old_style or char != old_char)
+        ]
+        if not changed:
+            return position
+        # stretches of changed cells; short known gaps are rewritten rather than jumped
+        stretches: list[list[int]] = [[changed[0], changed[0] + 1]]
+        for x in changed[1:]:
+            last = stretches[-1]
+            if x - last[1] < _GAP and UNKNOWN not in cell_styles[last[1]:x]:
+                last[1] = x + 1
+            else:
+                stretches.append([x, x + 1])
         transition = self.styles.transition
-        x = 0
-        while x < width:
-            # next cell that changed and whose new content is known
-            while x < width and (
-                cell_styles[x] == UNKNOWN
-                or (chars[x] == old_chars[x] and cell_styles[x] == old_styles[x])
-            ):
-                x += 1
-            if x == width:
-                break
-            if chars[x] == "" and x > 0 and cell_styles[x - 1] != UNKNOWN:
-                x -= 1  # start at the left half of a wide character
-            if position is None or position[1] != y:
-                out.append(f"\x1b[{y + 1};{x + 1}H")
-            elif position[0] != x:
-                out.append(f"\x1b[{x - position[0]}C" if x > position[0]
-                           else f"\x1b[{y + 1};{x + 1}H")
-            # write up to the end of this changed stretch, bridging short known gaps
-            end = last_changed = x
-            while end < width and cell_styles[end] != UNKNOWN:
-                if chars[end] != old_chars[end] or cell_styles[end] != old_styles[end]:
-                    last_changed = end
-                elif end - last_changed >= _GAP:
-                    break
-                end += 1
-            end = last_changed + 1
+        for start, end in stretches:
+            if chars[start] == "" and start > 0 and cell_styles[start - 1] != UNKNOWN:
+                start -= 1  # start at the left half of a wide character
             if end < width and chars[end] == "" and cell_styles[end] != UNKNOWN:
                 end += 1  # finish a wide character
-            for column in range(x, end):
+            if position is None or position[1] != y or position[0] > start:
+                out.append(f"\x1b[{y + 1};{start + 1}H")
+            elif position[0] < start:
+                out.append(f"\x1b[{start - position[0]}C")
+            current = self._current_style
+            run_start = start
+            for column in range(start, end):
                 style = cell_styles[column]
-                if style != self._current_style:
-                    out.append(transition(self._current_style, style))
-                    self._current_style = style
-                out.append(chars[column])
+                if style != current:
+                    if column > run_start:
+                        out.append("".join(chars[run_start:column]))
+                    out.append(transition(current, style))
+                    current = style
+                    run_start = column
+            out.append("".join(chars[run_start:end]))
+            self._current_style = current
             position = (end, y)
-            x = end
         return position
 
     def _scrolls(self, rows, changed: list[int]) -> list[tuple[int, int, int]]:
