@@ -1,6 +1,7 @@
 """Start-up time and idle cost of the cockpit TUI, measured through a real pty.
 
     python bench/tui_pty.py [--runs 5] [--idle-seconds 20] [--idle-runs 1] [--size 80x24]
+                            [--prefill N]
 
 Starts the demo service, then:
 - start-up: time from spawning ``cockpit`` to its first frame, and to the first frame
@@ -91,9 +92,12 @@ def stop(pid: int, fd: int) -> None:
     os.close(fd)
 
 
-def measure_idle(argv, env, cols, rows, settle, seconds) -> tuple[float, float]:
+def measure_idle(argv, env, cols, rows, settle, seconds, prefill=None) -> tuple[float, float]:
     pid, fd = spawn(argv, env, cols, rows)
     read_until(fd, b"\x00never", time.perf_counter() + settle)
+    if prefill is not None:  # fill the buffers, then let the cockpit take them in
+        prefill()
+        read_until(fd, b"\x00never", time.perf_counter() + 15)
     proc = psutil.Process(pid)
     cpu0 = sum(proc.cpu_times()[:2])
     t0 = time.perf_counter()
@@ -110,6 +114,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--idle-seconds", type=float, default=20.0)
     parser.add_argument("--idle-runs", type=int, default=1)
+    parser.add_argument("--prefill", type=int, default=0, metavar="N",
+                        help="before measuring idle, append N audit records and N log lines "
+                             "(copies of the demo's) so the panes' buffers are full")
     parser.add_argument("--size", default="80x24")
     args = parser.parse_args()
     cols, rows = (int(x) for x in args.size.split("x"))
@@ -145,13 +152,24 @@ def main() -> None:
 
         log = tmp / "state" / "cockpit" / "demo" / "demo.log"
         raw_env = {**env, "COCKPIT_COMPACT_OUTPUT": "0"}
+        prefill = None
+        if args.prefill:
+            demo = tmp / "state" / "cockpit" / "demo"
+
+            def prefill() -> None:
+                for name in ("audit.jsonl", "demo.log"):
+                    sample = (demo / name).read_bytes().splitlines(keepends=True)[-50:]
+                    with (demo / name).open("ab") as fh:
+                        fh.write(b"".join(sample[i % len(sample)] for i in range(args.prefill)))
         idles, raws = [], []
         for _ in range(args.idle_runs):
-            idles.append(measure_idle(cockpit, env, cols, rows, 5.0, args.idle_seconds))
-            raws.append(measure_idle(cockpit, raw_env, cols, rows, 5.0, args.idle_seconds))
+            idles.append(measure_idle(cockpit, env, cols, rows, 5.0, args.idle_seconds, prefill))
+            raws.append(measure_idle(cockpit, raw_env, cols, rows, 5.0, args.idle_seconds,
+                                     prefill))
         tail = measure_idle(["tail", "-f", str(log)], env, cols, rows, 1.0, args.idle_seconds)
-        print(f"idle over {args.idle_seconds:.0f}s with demo traffic (after 5s to settle), "
-              f"median of {args.idle_runs} runs")
+        filled = f", after {args.prefill:,} records and log lines" if args.prefill else ""
+        print(f"idle over {args.idle_seconds:.0f}s with demo traffic (after 5s to settle"
+              f"{filled}), median of {args.idle_runs} runs")
         print(f"  {'':28} {'CPU %':>8} {'bytes/s to tty':>16}")
         for label, runs in (("cockpit", idles), ("cockpit, compact output off", raws)):
             cpu = statistics.median(r[0] for r in runs)
