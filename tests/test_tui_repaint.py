@@ -326,6 +326,7 @@ FAST_PATH_CELLS = [
     Text("tab\tcell"), Text("two\nlines"), Text("right", justify="right"),
     Text("left ", style="on blue", justify="left"), Text.assemble("mid", ("dle", "bold"), justify="center"),
     Text("long right aligned value", justify="right", overflow="ellipsis"), Text("full", justify="full"),
+    Text("unparsable", style="bold $accent"), Text.assemble(("spans", "$nope"), " too", style="italic"),
 ]
 
 

@@ -40,7 +40,7 @@ WIDE = 110  #: from this width the document and the steps are side by side
 
 STATE = {
     "pending": ("·", "not run", "dim"),
-    "running": ("▶", "running", "bold $accent"),
+    "running": ("▶", "running", "bold cyan"),  # Rich styles here: no $variables
     "succeeded": ("✓", "ok", "green"),
     "failed": ("✗", "failed", "bold red"),
     "timed_out": ("✗", "timed out", "bold red"),

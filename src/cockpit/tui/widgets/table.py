@@ -134,7 +134,9 @@ class CachedCells(DataTable):
         console = self.app.console
         segments = text.render(console)
         if text.style and not text.spans:  # Text.render only applies it through spans
-            segments = Segment.apply_style(segments, console.get_style(text.style))
+            # as Rich does there: a style it cannot parse is no style, not an error
+            style = console.get_style(text.style, default=Style.null())
+            segments = Segment.apply_style(segments, style)
         line = [Segment(" " * pad), *segments] if pad else [*segments]
         missing = inner - cell_len(text.plain)
         if missing > 0:
