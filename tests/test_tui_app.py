@@ -315,3 +315,26 @@ async def test_themes_are_loaded_and_unknown_theme_falls_back(tmp_path):
         assert app.theme == "cockpit-dark"
         assert any("unknown theme" in p for p in app.theme_problems)
         assert app.animation_level == "none"
+
+
+async def test_header_says_a_profile_has_no_health_probes(context):
+    """Not "? probing" forever: there is nothing to probe."""
+    app = CockpitApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        header = app.query_one("CockpitHeader")
+        assert "no health probes" in header.render().plain
+        assert "probing" not in header.render().plain
+
+
+@pytest.mark.parametrize("text", [
+    'curl -X POST "http://127.0.0.1/chaos" \\', "grep '[a-z]' app.log", "a [b] \\[c]",
+    "[bold]not bold[/bold]", "ends with [",
+])
+def test_palette_text_is_shown_as_itself(text):
+    """Markup-escaped palette text reads back unchanged (no doubled trailing backslash)."""
+    from textual.content import Content
+
+    from cockpit.tui.commands import markup_safe
+
+    assert Content.from_markup(markup_safe(text)).plain == text

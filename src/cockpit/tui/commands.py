@@ -16,7 +16,6 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.markup import escape
 
 if TYPE_CHECKING:
     from cockpit.tui.app import CockpitApp
@@ -92,9 +91,18 @@ def cockpit_entries(app: CockpitApp) -> Iterator[Entry]:
     yield Entry("Quit", app.action_quit_cockpit, "asks first while actions are running")
 
 
+def markup_safe(text: str) -> str:
+    """Text shown as itself where Textual reads markup: ``grep '[a-z]'`` stays as is.
+
+    Only ``[`` opens markup; ``textual.markup.escape`` also doubles a backslash at the
+    end (Rich's rule), which Textual then shows doubled: a command ending in ``\\``.
+    """
+    return text.replace("[", "\\[")
+
+
 def _help(entry: Entry) -> str | None:
     """Help text is read as markup: a command such as ``grep '[a-z]'`` must stay as is."""
-    return escape(entry.help) if entry.help else None
+    return markup_safe(entry.help) if entry.help else None
 
 
 class CockpitCommands(Provider):
@@ -117,7 +125,7 @@ class CockpitCommands(Provider):
 
     async def discover(self) -> Hits:
         for entry in self._entries():
-            yield DiscoveryHit(escape(entry.label), entry.callback, help=_help(entry))
+            yield DiscoveryHit(markup_safe(entry.label), entry.callback, help=_help(entry))
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)

@@ -14,6 +14,7 @@ _HEALTH = {
     "ok": ("● healthy", "green"),
     "fail": ("✗ UNHEALTHY", "red"),
     "unknown": ("? probing", "yellow"),
+    "none": ("no health probes", "dim"),
 }
 
 
@@ -52,7 +53,8 @@ class CockpitHeader(Widget):
 
     def render(self) -> Text:
         profile = self.context.loaded.profile
-        label, colour = _HEALTH.get(self.health, _HEALTH["unknown"])
+        health = self.health if profile.health else "none"
+        label, colour = _HEALTH.get(health, _HEALTH["unknown"])
         mode = "READ-ONLY" if self.context.read_only or profile.read_only else "read-write"
         clock = self._clock()
         text = Text(no_wrap=True, overflow="ellipsis")
