@@ -176,10 +176,12 @@ class LogLines(ScrollView, can_focus=True):
 
     ALLOW_SELECT = False
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "scroll_up", "Up", show=False),
-        Binding("pageup", "page_up", "Page up", show=False),
-        Binding("home", "scroll_home", "Top", show=False),
-        Binding("end", "scroll_end", "Bottom", show=False),
+        Binding("up", "scroll_up", "Scroll up", show=False, id="logs.view.up"),
+        Binding("down", "scroll_down", "Scroll down", show=False, id="logs.view.down"),
+        Binding("pageup", "page_up", "Page up", show=False, id="logs.view.page_up"),
+        Binding("pagedown", "page_down", "Page down", show=False, id="logs.view.page_down"),
+        Binding("home", "scroll_home", "Top", show=False, id="logs.view.top"),
+        Binding("end", "scroll_end", "Bottom", show=False, id="logs.view.bottom"),
     ]
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "loglines--source",
