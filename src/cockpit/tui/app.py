@@ -35,7 +35,7 @@ from cockpit.tui.screens.confirm import ConfirmScreen
 from cockpit.tui.screens.help import HelpScreen
 from cockpit.tui.screens.params import ParamFormScreen
 from cockpit.tui.screens.run_output import RunOutputScreen
-from cockpit.tui.terminal.driver import compact_output_wanted, with_compact_output
+from cockpit.tui.terminal.driver import cockpit_driver, compact_output_wanted
 from cockpit.tui.themes import DEFAULT_THEME, load_themes
 from cockpit.tui.widgets.scrollbar import install_compact_scrollbars
 
@@ -118,8 +118,9 @@ class CockpitApp(App[Any]):
 
     def __init__(self, context: CockpitContext, *, runbook: str | Path | None = None) -> None:
         super().__init__()
-        if compact_output_wanted(context.settings.compact_output):
-            self.driver_class = with_compact_output(self.driver_class)
+        self.driver_class = cockpit_driver(
+            self.driver_class, compact=compact_output_wanted(context.settings.compact_output)
+        )
         self.initial_runbook = runbook  #: ``cockpit --runbook FILE``: opened over the panes
         install_compact_scrollbars()
         self.context = context

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import sys
 
 from cockpit.core.actions.runner import ActionRunner
@@ -14,6 +16,7 @@ from cockpit.core.environment import open_backend
 from cockpit.core.http_clients import warm_up
 from cockpit.tui.context import CockpitContext
 from cockpit.tui.settings import UserSettings, load_settings
+from cockpit.tui.terminal.hangup import HANGUP_EXIT_CODE, terminal_alive
 
 
 def build_context(
@@ -41,7 +44,9 @@ async def _stop_demo(context: CockpitContext) -> None:
         return
     prepared = context.runner.prepare("stop", source={"kind": "auto-stop"})
     outcome = await context.runner.execute(prepared, confirmed=True)
-    print(f"cockpit: stopped the demo service it had started ({outcome.status})", file=sys.stderr)
+    with contextlib.suppress(OSError):  # the terminal may be gone (a hang-up)
+        print(f"cockpit: stopped the demo service it had started ({outcome.status})",
+              file=sys.stderr)
 
 
 def _speaks_http(profile: Profile) -> bool:
@@ -62,10 +67,25 @@ def run_tui(profile: str, *, read_only: bool = False, runbook: str | None = None
 
         app = CockpitApp(context, runbook=runbook)
         runbook = None  # a profile switch does not re-open it
-        result = app.run()
-        if app.started_demo:
-            asyncio.run(_stop_demo(context))
-        asyncio.run(context.backend.close())
+        result = None
+        try:
+            result = app.run()
+        except OSError:
+            if terminal_alive():
+                raise
+            # the terminal went away while Textual wrote to it: still clean up below
+        finally:
+            # No SIGHUP may cut the clean-up short: after a hang-up more follow.
+            previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            try:
+                if app.started_demo:
+                    asyncio.run(_stop_demo(context))
+                asyncio.run(context.backend.close())
+            finally:
+                if terminal_alive():
+                    signal.signal(signal.SIGHUP, previous)
+        if not terminal_alive():
+            return HANGUP_EXIT_CODE
         if app.return_code not in (0, None):
             return app.return_code
         if isinstance(result, tuple) and result and result[0] == "switch":
