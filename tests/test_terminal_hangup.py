@@ -76,6 +76,16 @@ def demo_down(env: dict[str, str]) -> bool:
     return status.returncode != 0
 
 
+def cleanup(pid: int, env: dict[str, str]) -> None:
+    """After a failure: nothing left running (the cockpit, the demo it started)."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        return  # it had exited: it stopped the demo itself
+    subprocess.run([COCKPIT, "run", "stop"], env=env, capture_output=True, timeout=60)
+
+
 def test_sighup_quits_cleanly_and_stops_the_demo(tmp_path):
     pid, fd, env = start(tmp_path, ignore_sighup=False)
     try:
@@ -83,6 +93,7 @@ def test_sighup_quits_cleanly_and_stops_the_demo(tmp_path):
         assert exit_status(pid, fd) == 129
     finally:
         os.close(fd)
+        cleanup(pid, env)
     assert stops_recorded(env) == "1"
     assert demo_down(env)
 
@@ -92,7 +103,10 @@ def test_a_terminal_that_hangs_up_ends_the_cockpit(tmp_path, ignore_sighup):
     pid, fd, env = start(tmp_path, ignore_sighup=ignore_sighup)
     closed = time.monotonic()
     os.close(fd)  # the terminal is gone: reads and writes now fail with EIO
-    assert exit_status(pid, None) == 129
+    try:
+        assert exit_status(pid, None) == 129
+    finally:
+        cleanup(pid, env)
     assert time.monotonic() - closed < 15
     assert stops_recorded(env) == "1"
     assert demo_down(env)
