@@ -130,6 +130,7 @@ class LogsPane(QuietStatus, Pane):
         self._note = ""
         self._timer: Timer | None = None
         self._asleep = False  #: the flush timer is paused: nothing to show until woken
+        self._flushed_at = 0.0  #: monotonic time of the last flush that showed lines
         self._wake_timer: Timer | None = None  #: a background pane's next repaint
         self._status_timer: Timer | None = None
         self._status_at = 0.0
@@ -214,8 +215,13 @@ class LogsPane(QuietStatus, Pane):
             self._pending_dropped += excess
         if not self.context.live:
             self.flush(budget=None)
-        elif self._wake_timer is None:
-            self.wake()
+        elif self._asleep and self._wake_timer is None:
+            # at most one flush per FLUSH_INTERVAL: a firehose must not flush per batch
+            due = self._flushed_at + FLUSH_INTERVAL - time.monotonic()
+            if due > 0:
+                self._wake_timer = self.set_timer(due, self.wake, name="logs-wake")
+            else:
+                self.wake()
 
     @property
     def flush_asleep(self) -> bool:
@@ -290,6 +296,7 @@ class LogsPane(QuietStatus, Pane):
             self._sleep(wait)  # a background pane: the lines wait for its next repaint
             return
         dropped, self._pending_dropped = self._pending_dropped, 0
+        self._flushed_at = time.monotonic()
         self._dropped += dropped
         sources, levels, raws = self._dequeue(len(self._q_raws))
         new_names = set(sources)
