@@ -82,9 +82,10 @@ def run_tui(profile: str, *, read_only: bool = False, runbook: str | None = None
                     asyncio.run(_stop_demo(context))
                 asyncio.run(context.backend.close())
             finally:
-                if terminal_alive():
+                hung_up = not terminal_alive()
+                if not hung_up:
                     signal.signal(signal.SIGHUP, previous)
-        if not terminal_alive():
+        if hung_up:
             return HANGUP_EXIT_CODE
         if app.return_code not in (0, None):
             return app.return_code

@@ -131,7 +131,9 @@ class LogsPane(QuietStatus, Pane):
         self._timer: Timer | None = None
         self._asleep = False  #: the flush timer is paused: nothing to show until woken
         self._flushed_at = 0.0  #: monotonic time of the last flush that showed lines
-        self._wake_timer: Timer | None = None  #: a background pane's next repaint
+        #: wakes the sleeping timer: a background pane's next slot, or one flush interval
+        #: after the last flush when lines arrive
+        self._wake_timer: Timer | None = None
         self._status_timer: Timer | None = None
         self._status_at = 0.0
         self._worker: Worker[None] | None = None
