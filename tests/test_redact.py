@@ -121,19 +121,20 @@ def test_json_stays_valid():
     assert json.loads(R.redact(line))["token"] == MASK
 
 
-def test_strip_escapes():
+def test_strip_escapes_makes_escapes_visible_never_removes_them():
     text = "a\x1b[31mred\x1b[0m \x1b]0;title\x07b\x07c\td\r\x00 \u202e x \x1b"
     out = strip_escapes(text)
-    assert out == "ared b\\x07c\td\\x00 \\u202e x \\x1b"
+    assert out == "a\\e[31mred\\e[0m \\e]0;title\\ab\\ac\td\\r\\0 \\u202e x \\e"
     assert "\x1b" not in out and "\x07" not in out
-    assert strip_escapes("line\nnext") == "line\\x0anext"
+    assert strip_escapes("line\nnext") == "line\\nnext"
     assert strip_escapes("line\nnext", keep_newlines=True) == "line\nnext"
-    assert strip_escapes("\x1b]8;;http://evil\x1b\\click\x1b]8;;\x1b\\") == "click"
+    hidden = "\x1b]8;;http://evil\x1b\\click\x1b]8;;\x1b\\"
+    assert strip_escapes(hidden) == "\\e]8;;http://evil\\e\\click\\e]8;;\\e\\"
     assert strip_escapes("plain") == "plain"
 
 
 def test_safe_text():
-    assert safe_text("\x1b[1mpassword=abc\x1b[0m", R) == "password=***"
+    assert safe_text("\x1b[1mpassword=abc\x1b[0m", R) == "\\e[1mpassword=***"
 
 
 def test_fast_on_plain_lines():

@@ -199,6 +199,10 @@ class Redactor:
         text = _PAIR.sub(_pair, text)
         return _TOKENS.sub(MASK, text)
 
+    def stream(self) -> StreamRedactor:
+        """A redactor for the successive lines of one stream, with state across lines."""
+        return StreamRedactor(self)
+
     def redact_obj(self, obj: Any) -> Any:
         """A copy of ``obj`` with strings redacted and values of secret-named keys hidden."""
         if isinstance(obj, str):
@@ -214,6 +218,32 @@ class Redactor:
         if isinstance(obj, list | tuple):
             return [self.redact_obj(item) for item in obj]
         return obj
+
+
+_PEM_BEGIN = re.compile(r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----")
+
+
+class StreamRedactor:
+    """Redacts one stream line by line, remembering what spans lines (a key's body)."""
+
+    __slots__ = ("_in_key", "_redactor")
+
+    def __init__(self, redactor: Redactor) -> None:
+        self._redactor = redactor
+        self._in_key: str | None = None  # the END line awaited, inside a private key
+
+    def redact_line(self, line: str) -> str:
+        """The next line of the stream with its secrets (and a key body's lines) hidden."""
+        if self._in_key is not None:
+            if self._in_key in line:
+                self._in_key = None
+                return line[line.index("-----END"):]
+            return MASK
+        begin = _PEM_BEGIN.search(line) if "-----BEGIN" in line else None
+        if begin is not None and f"-----END {begin.group(1)}PRIVATE KEY-----" not in line:
+            self._in_key = f"-----END {begin.group(1)}PRIVATE KEY-----"
+            return self._redactor.redact(line[: begin.end()])
+        return self._redactor.redact(line)
 
 
 def _mask_all(value: Any) -> Any:
@@ -240,41 +270,14 @@ def default_redactor() -> Redactor:
 
 # --- terminal escapes --------------------------------------------------------------------
 
-_ESCAPES = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI
-    r"|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)?"  # OSC (titles, hyperlinks, clipboard)
-    r"|\x1b[PX^_][^\x1b\n]*(?:\x1b\\)?"  # DCS, SOS, PM, APC
-    r"|\x1b[ -/]*[0-~]"  # other two-character sequences
-    r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
-)
-_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-_CONTROLS_KEEP_NL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def _visible(m: re.Match[str]) -> str:
-    ch = m.group(0)
-    if ch == "\r":
-        return ""
-    code = ord(ch)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
 
 def strip_escapes(text: str, *, keep_newlines: bool = False) -> str:
-    """``text`` made safe to show in a terminal.
+    """Old name of ``cockpit.core.boundary.show_controls``: escapes made visible, not removed."""
+    from cockpit.core.boundary import show_controls
 
-    Escape sequences (colours, cursor moves, OSC titles and hyperlinks) are removed;
-    carriage returns are dropped; any other control character, a lone ESC and bidi
-    overrides are shown as ``\\x1b``-style text. Tabs are kept, and newlines too when
-    ``keep_newlines``.
-    """
-    if text.isprintable():
-        return text
-    if "\x1b" in text or "\x9b" in text:
-        text = _ESCAPES.sub("", text)
-    pattern = _CONTROLS_KEEP_NL if keep_newlines else _CONTROLS
-    return pattern.sub(_visible, text)
+    return show_controls(text, keep_newlines=keep_newlines)
 
 
 def safe_text(text: str, redactor: Redactor) -> str:
-    """Redacted and escape-free: what panes and CLI output show for a line."""
+    """Redacted, with escapes made visible: what panes and CLI output show for a line."""
     return strip_escapes(redactor.redact(text))
