@@ -56,7 +56,7 @@ LINES = (
 #: Multi-line hostile text (command output, health bodies).
 BLOCKS = (PEM_KEY, OPENSSH_KEY, "\n".join(LINES[:4]))
 
-_LIVE = re.compile(r"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_LIVE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def assert_inert(output: str, *, max_line: int = 8192) -> None:
