@@ -616,7 +616,7 @@ class LogsPane(QuietStatus, Pane):
             parts.append("wrap")
         if self._note:
             parts.append(self._note)
-        text = " · ".join(parts)
+        text = self.context.boundary.line(" · ".join(parts))  # a filter, a note: outside text
         if text != self.border_subtitle:
             self.set_status(text)
 
