@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, Switch
 
 from cockpit.core.actions.params import coerce_param
-from cockpit.core.boundary import Boundary, show_controls
+from cockpit.core.boundary import Boundary, has_controls, show_controls
 from cockpit.core.config.models import Action, Param
 
 
@@ -102,6 +102,13 @@ class ParamFormScreen(ModalScreen[dict[str, Any] | None]):
         for param in self.action.params:
             self.query_one(f"#error-{param.name}", Static).update(self.errors.get(param.name, ""))
         return not self.errors
+
+    @on(Input.Changed)
+    def _visible(self, event: Input.Changed) -> None:
+        """A pasted escape is shown, never live: the field holds it in visible form
+        (``\\e``), which is also the value submitted, so what is shown is what runs."""
+        if has_controls(event.value):
+            event.input.value = show_controls(event.value)
 
     @on(Input.Submitted)
     def _enter(self, event: Input.Submitted) -> None:

@@ -44,7 +44,7 @@ class RunOutputScreen(ModalScreen[None]):
         self.entry = entry
         self.boundary = Boundary(entry.prepared.redactor)
         self.expected = self.boundary.text(expected) if expected else ""
-        self._display = self.boundary.text(entry.prepared.display)
+        self._command = self.boundary.text(entry.prepared.display)
         self._shown = 0
 
     def compose(self) -> ComposeResult:
@@ -78,7 +78,7 @@ class RunOutputScreen(ModalScreen[None]):
         return (
             f"#{entry.number} {prepared.action.id} · {entry.status}{ended}"
             f" · {format_duration(entry.duration())}{message}\n"
-            f"trace {prepared.trace_id}\n$ {self._display}"
+            f"trace {prepared.trace_id}\n$ {self._command}"
         )
 
     def _pull(self) -> None:
