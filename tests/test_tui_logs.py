@@ -16,6 +16,7 @@ from cockpit.core.sources.logs import LogLine
 from cockpit.tui.panes.logs import DISPLAY_CHARS, LogsPane
 from cockpit.tui.panes.logs_buffer import LogBuffer
 from cockpit.tui.settings import UserSettings
+from tests.hostile import PEM_KEY, assert_inert
 from tests.support import async_wait_until
 from tests.tui_support import PaneHarness, make_context
 
@@ -498,3 +499,27 @@ async def test_new_lines_repaint_the_view_not_the_screen(tmp_path):
         assert view.styles.scrollbar_size_vertical > 0
         assert view.vertical_scrollbar.window_virtual_size == 23
         assert "more 2" in pane.rendered_text()[-1] and "23 lines" in pane.status_text
+
+
+async def test_a_private_key_spread_over_lines_is_hidden_whole(tmp_path):
+    """Each source's lines after a ``BEGIN`` pass its boundary stream: the key's body
+    lines (no secret-looking word in them) are hidden, arriving in separate batches too;
+    another source's lines are not masked by it."""
+    path, profile = one_file(tmp_path)
+    other = tmp_path / "other.log"
+    other.write_text("")
+    profile += f"  - {{kind: file, name: other, path: {other}}}\n"
+    app = harness(make_context(tmp_path, profile))
+    async with app.run_test(size=(100, 20)) as pilot:
+        pane = app.query_one(LogsPane)
+        append(path, "before", PEM_KEY.split("\n")[0], PEM_KEY.split("\n")[1])
+        await wait_lines(pane, 3)
+        append(other, "plain line of another source")
+        append(path, *PEM_KEY.split("\n")[2:], "after \x1b[31mred")
+        await wait_lines(pane, 7)
+        await pilot.pause()
+        shown = pane.visible_lines()
+        assert_inert("\n".join(shown) + "\n".join(pane.rendered_text()))
+        assert "after \\e[31mred" in shown and "plain line of another source" in shown
+        assert "-----END RSA PRIVATE KEY-----" in shown
+        assert shown.count("***") == 2  # the key's two body lines
