@@ -41,7 +41,8 @@ class ParamFormScreen(ModalScreen[dict[str, Any] | None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            title = Text(self.action.id, style="bold")
+            title = Text()
+            title.append(self.action.id, style="bold")
             title.append(f" — {show_controls(self.action.title)} ({self.action.danger})")
             yield Label(title)
             for param in self.action.params:
