@@ -220,7 +220,7 @@ async def test_long_lines_are_cut_and_bad_utf8_replaced(tmp_path: Path) -> None:
     collector = Collector(follower)
     try:
         lines = await collector.wait_for(2)
-        assert lines[0] == "x" * 100 + " …[cut 150 chars]"
+        assert lines[0] == "x" * 100 + "…[+150 chars]"
         assert lines[1] == "bad \ufffd byte"
         # A line that grows across many reads is bounded while pending.
         for _ in range(10):
@@ -228,7 +228,7 @@ async def test_long_lines_are_cut_and_bad_utf8_replaced(tmp_path: Path) -> None:
             await async_wait_until(lambda: follower.bytes_read >= path.stat().st_size)
         _append(path, "\n")
         lines = await collector.wait_for(3)
-        assert lines[2] == "y" * 100 + " …[cut 900 chars]"
+        assert lines[2] == "y" * 100 + "…[+900 chars]"
     finally:
         await collector.stop()
 

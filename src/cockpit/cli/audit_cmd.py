@@ -88,7 +88,9 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def _fail(message: str) -> int:
-    print(f"cockpit audit: {message}", file=sys.stderr)
+    from cockpit.core.boundary import Boundary
+
+    print(f"cockpit audit: {Boundary().line(message)}", file=sys.stderr)
     return 2
 
 
@@ -142,7 +144,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_tail(args: argparse.Namespace) -> int:
     """Print the last matching records (``--count``: their number; ``--follow``: and more)."""
     from cockpit.core.audit.query import RecordFilter, scan_file
-    from cockpit.core.redact import default_redactor
+    from cockpit.core.boundary import Boundary
 
     path, _ = _path(getattr(args, "path", None))
     where = list(getattr(args, "where", None) or [])
@@ -159,7 +161,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
             result = scan_file(path, where, count_only=True)
             print(result.matched, file=out)
             return 0
-        redactor = default_redactor()
+        boundary = Boundary()  # records are outside text: through the boundary
         as_json = bool(getattr(args, "json", False))
         lines = getattr(args, "lines", 20)
         # Follow from where the file ended *before* the scan: a record written meanwhile
@@ -170,10 +172,10 @@ def cmd_tail(args: argparse.Namespace) -> int:
             start = 0
         result = scan_file(path, where, tail=lines)
         for rec in result.records:
-            _print_record(rec, as_json, redactor, out)
+            _print_record(rec, as_json, boundary, out)
         out.flush()
         if getattr(args, "follow", False):
-            return _follow(path, filt, as_json, redactor, out, start)
+            return _follow(path, filt, as_json, boundary, out, start)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -186,7 +188,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
     return 0
 
 
-def _follow(path: Path, filt: Any, as_json: bool, redactor: Any, out: TextIO,
+def _follow(path: Path, filt: Any, as_json: bool, boundary: Any, out: TextIO,
             start: int, interval: float = 0.25) -> int:
     """Print matching records appended to ``path`` after byte ``start`` until Ctrl-C
     (exit 130, quietly).
@@ -204,13 +206,13 @@ def _follow(path: Path, filt: Any, as_json: bool, redactor: Any, out: TextIO,
         follower = FileFollower(path, backlog=0, poll_interval=interval, start=start)
         async for item in follower.raw_events():
             if isinstance(item, str):
-                print(f"-- {item} --", file=sys.stderr, flush=True)
+                print(f"-- {boundary.line(item)} --", file=sys.stderr, flush=True)
                 continue
             for line in item:
                 if line.strip():
                     rec = parse_record(line)
                     if filt.matches_record(rec):
-                        _print_record(rec, as_json, redactor, out)
+                        _print_record(rec, as_json, boundary, out)
             out.flush()
 
     try:
@@ -228,23 +230,20 @@ def _quiet_broken_pipe() -> None:
         pass
 
 
-def _print_record(rec: Any, as_json: bool, redactor: Any, out: TextIO) -> None:
-    from cockpit.core.redact import strip_escapes
-
+def _print_record(rec: Any, as_json: bool, boundary: Any, out: TextIO) -> None:
+    """One record through the boundary: JSON (every string made safe, then serialised, so
+    it stays valid JSON) or a one-line summary."""
     if as_json and rec.data is not None:
-        # Redact the values, then serialise: redacting the raw line could eat the
-        # backslash of an escaped quote and print invalid JSON.
-        text = json.dumps(redactor.redact_obj(rec.data), ensure_ascii=False)
-        print(strip_escapes(text), file=out)
+        print(json.dumps(boundary.obj(rec.data), ensure_ascii=False), file=out)
         return
     if as_json:
-        text = rec.raw  # a malformed line, as it is (redacted)
+        text = rec.raw  # a malformed line, as it is (through the boundary)
     elif rec.data is None:
         where = f"line {rec.line}: " if rec.line else ""
         text = f"!! malformed ({where}{rec.error}): {_clip(rec.raw, 160)}"
     else:
         text = summarize(rec.data)
-    print(strip_escapes(redactor.redact(text)), file=out)
+    print(boundary.line(text), file=out)
 
 
 def summarize(data: dict[str, Any]) -> str:
@@ -290,7 +289,7 @@ def _clip(text: str, width: int) -> str:
 def cmd_stats(args: argparse.Namespace) -> int:
     """Counts of a field's values, most frequent first, with totals."""
     from cockpit.core.audit.query import RecordFilter, count_by
-    from cockpit.core.redact import default_redactor, strip_escapes
+    from cockpit.core.boundary import Boundary
 
     path, _ = _path(getattr(args, "path", None))
     where = list(getattr(args, "where", None) or [])
@@ -304,13 +303,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"cannot read {path}: {exc.strerror or exc}")
-    redactor = default_redactor()
+    line = Boundary().line  # the values counted are outside text
     ordered = sorted(result.counts.items(), key=lambda kv: (-kv[1], kv[0]))
     try:
         if getattr(args, "json", False):
             doc = {
                 "field": args.by,
-                "counts": {redactor.redact(k): v for k, v in ordered},
+                "counts": {line(k): v for k, v in ordered},
                 "total": result.total,
                 "matched": result.matched,
                 "missing": result.missing,
@@ -321,7 +320,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         width = max([len(str(v)) for _, v in ordered] + [5])
         print(f"{'count':>{width}}  {args.by}")
         for key, n in ordered:
-            print(f"{n:>{width}}  {strip_escapes(redactor.redact(key))}")
+            print(f"{n:>{width}}  {line(key)}")
         print(f"-- {result.total} lines, {result.matched} matched, {result.missing} without "
               f"{args.by}, {result.malformed} malformed")
     except BrokenPipeError:

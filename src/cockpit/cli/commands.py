@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import sys
 from typing import Any
 
-from cockpit.cli.output import paint, report_problems, safe_text
+from cockpit.cli.output import paint, print_json, report_problems, safe_text
 from cockpit.core.errors import ConfigError, UsageError
 
 
@@ -43,23 +42,24 @@ def cmd_actions(args: argparse.Namespace) -> int:
     loaded = _load(args)
     actions = loaded.profile.actions
     if args.json:
-        print(json.dumps([a.model_dump(mode="json") for a in actions], indent=2))
+        print_json([a.model_dump(mode="json") for a in actions])
         return 0
     width = max((len(a.id) for a in actions), default=10)
     print(
-        f"profile {loaded.name} ({loaded.path})"
+        safe_text(f"profile {loaded.name} ({loaded.path})")
         + ("  [read-only]" if loaded.profile.read_only else "")
     )
     for action in actions:
-        params = " ".join(
+        params = safe_text(" ".join(
             f"{p.name}={'<' + p.type + '>' if p.default is None else p.default}"
             for p in action.params
-        )
+        ))
         danger = paint(
             f"{action.danger:9}", {"safe": "ok", "caution": "warn"}.get(action.danger, "crit")
         )
         print(
-            f"  {action.id:{width}}  {danger}  {action.title}" + (f"  [{params}]" if params else "")
+            f"  {action.id:{width}}  {danger}  {safe_text(action.title)}"
+            + (f"  [{params}]" if params else "")
         )
     return 0
 
@@ -80,7 +80,7 @@ def _confirm_interactively(prepared: Any, where: str) -> bool:
         return False
     print(paint(f"{prepared.action.id} is DANGEROUS. It will run:", "crit"), file=sys.stderr)
     for line in prepared.display.splitlines():
-        print(f"    {line}", file=sys.stderr)
+        print(f"    {safe_text(line, prepared.redactor)}", file=sys.stderr)
     print(f"  on {where}; trace id {prepared.trace_id}", file=sys.stderr)
     try:
         answer = input("Run it? [y/N] ")
@@ -125,8 +125,10 @@ async def _run(args: argparse.Namespace) -> int:
             )
 
     def show(line) -> None:
+        # ActionRunner.execute hands over lines that passed the boundary (one stream each
+        # for stdout and stderr, so a key printed over several lines stays hidden).
         stream = sys.stderr if line.stream == "stderr" else sys.stdout
-        print(safe_text(line.text, prepared.redactor), file=stream, flush=True)
+        print(line.text, file=stream, flush=True)
 
     if not args.json:
         print(
@@ -149,21 +151,19 @@ async def _run(args: argparse.Namespace) -> int:
         loop.remove_signal_handler(signal.SIGTERM)
         await backend.close()
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "action": prepared.action.id,
-                    "status": outcome.status,
-                    "decision": outcome.decision.label,
-                    "reason_codes": outcome.decision.reason_codes,
-                    "exit_code": outcome.exit_code,
-                    "duration_s": round(outcome.duration, 3),
-                    "trace_id": outcome.trace_id,
-                    "message": outcome.message,
-                    "output_tail": outcome.output_tail,
-                },
-                indent=2,
-            )
+        print_json(
+            {
+                "action": prepared.action.id,
+                "status": outcome.status,
+                "decision": outcome.decision.label,
+                "reason_codes": outcome.decision.reason_codes,
+                "exit_code": outcome.exit_code,
+                "duration_s": round(outcome.duration, 3),
+                "trace_id": outcome.trace_id,
+                "message": outcome.message,
+                "output_tail": outcome.output_tail,
+            },
+            prepared.redactor,
         )
     else:
         style = "ok" if outcome.status == "succeeded" else "crit"
@@ -172,7 +172,7 @@ async def _run(args: argparse.Namespace) -> int:
             if outcome.decision.reason_codes
             else ""
         )
-        note = "" if outcome.message == outcome.status else f" — {outcome.message}"
+        note = "" if outcome.message == outcome.status else f" — {safe_text(outcome.message)}"
         print(
             paint(
                 f"■ {prepared.action.id}: {outcome.status}{codes}{note}"
@@ -217,37 +217,36 @@ async def _check(args: argparse.Namespace) -> int:
         await backend.close()
     failed = [r for r in rows if r.state != "ok"]
     critical = [name for name, s in samples.items() if s.state == "crit"]
+    # The rows passed the boundary in HealthChecker; names of metrics and their errors
+    # (a scrape's reply) pass it here, and the JSON document as a whole.
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "profile": loaded.name,
-                    "healthy": not failed and not critical,
-                    "health": [
-                        {
-                            "name": r.name,
-                            "state": r.state,
-                            "latency_ms": r.latency_ms,
-                            "reason": r.reason,
-                            "parent": r.parent,
-                        }
-                        for r in rows
-                    ],
-                    "metrics": [
-                        {"name": name, "value": s.value, "state": s.state, "error": s.error}
-                        for name, s in samples.items()
-                    ],
-                },
-                indent=2,
-            )
+        print_json(
+            {
+                "profile": loaded.name,
+                "healthy": not failed and not critical,
+                "health": [
+                    {
+                        "name": r.name,
+                        "state": r.state,
+                        "latency_ms": r.latency_ms,
+                        "reason": r.reason,
+                        "parent": r.parent,
+                    }
+                    for r in rows
+                ],
+                "metrics": [
+                    {"name": name, "value": s.value, "state": s.state, "error": s.error}
+                    for name, s in samples.items()
+                ],
+            }
         )
     else:
-        print(f"profile {loaded.name}")
+        print(f"profile {safe_text(loaded.name)}")
         for row in rows:
             symbol = {"ok": "✓", "fail": "✗"}.get(row.state, "?")
             latency = f"{row.latency_ms:7.1f}ms" if row.latency_ms is not None else "        -"
             indent = "    " if row.parent else "  "
-            reason = f"  {safe_text(row.reason)}" if row.reason else ""
+            reason = f"  {row.reason}" if row.reason else ""
             print(
                 paint(
                     f"{indent}{symbol} {row.name:28} {latency}{reason}",
@@ -257,11 +256,12 @@ async def _check(args: argparse.Namespace) -> int:
         units = {m.name: m.unit for m in loaded.profile.metrics}
         for name, sample in samples.items():
             value = "n/a" if sample.value is None else f"{sample.value:.4g}"
-            note = f"  {sample.error}" if sample.error else ""
+            note = f"  {safe_text(sample.error)}" if sample.error else ""
             symbol = {"ok": "✓", "warn": "!", "crit": "✗"}.get(sample.state, "?")
+            shown = safe_text(f"{name:28} {value} {units.get(name, '')}")
             print(
                 paint(
-                    f"  {symbol} {name:28} {value} {units.get(name, '')}{note}",
+                    f"  {symbol} {shown}{note}",
                     sample.state if sample.state != "unknown" else "unknown",
                 )
             )
@@ -286,11 +286,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
             status = report_problems(exc)
             continue
         profile = loaded.profile
-        print(
+        print(safe_text(
             f"{file}: ok (profile {profile.name!r}: {len(profile.health)} probes, "
             f"{len(profile.logs)} log sources, {len(profile.metrics)} metrics, "
             f"{len(profile.actions)} actions)"
-        )
+        ))
     return status
 
 
@@ -300,23 +300,21 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 
     found = list_profiles()
     if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "name": p.name,
-                        "path": str(p.path),
-                        "origin": p.origin,
-                        "shadowed": p.shadowed,
-                    }
-                    for p in found
-                ],
-                indent=2,
-            )
+        print_json(
+            [
+                {
+                    "name": p.name,
+                    "path": str(p.path),
+                    "origin": p.origin,
+                    "shadowed": p.shadowed,
+                }
+                for p in found
+            ]
         )
         return 0
-    print("search path: " + "  ".join(f"{origin}={path}" for origin, path in search_dirs()))
+    print(safe_text(
+        "search path: " + "  ".join(f"{origin}={path}" for origin, path in search_dirs())))
     for location in found:
         note = "  (shadowed)" if location.shadowed else ""
-        print(f"  {location.name:20} {location.origin:9} {location.path}{note}")
+        print(safe_text(f"  {location.name:20} {location.origin:9} {location.path}{note}"))
     return 0

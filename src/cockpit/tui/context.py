@@ -8,6 +8,7 @@ from pathlib import Path
 
 from cockpit.core.actions.runner import ActionRunner
 from cockpit.core.backends.base import Backend
+from cockpit.core.boundary import Boundary
 from cockpit.core.config.loader import LoadedProfile
 from cockpit.core.redact import Redactor
 from cockpit.tui.settings import UserSettings
@@ -19,7 +20,8 @@ class CockpitContext:
 
     ``live`` is False in snapshot tests: panes then start no workers and show only what
     tests feed them through their public ``show_*``/``add_*`` methods; ``frozen_time``
-    fixes the clock so ages and the header clock are stable.
+    fixes the clock so ages and the header clock are stable. ``boundary`` (built from
+    ``redactor``) is the one way outside text reaches a pane or a screen.
     """
 
     loaded: LoadedProfile
@@ -31,6 +33,10 @@ class CockpitContext:
     read_only: bool = False
     live: bool = True
     frozen_time: float | None = None
+    boundary: Boundary = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.boundary = Boundary(self.redactor)
 
     def now(self) -> float:
         """Wall-clock time, or the frozen time of a snapshot test."""

@@ -59,14 +59,15 @@ class CockpitHeader(Widget):
         clock = self._clock()
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" cockpit ", style="bold reverse")
-        text.append(f" {profile.name} ", style="bold")
-        text.append(f"│ {self.context.backend.describe()} ")
+        line = self.context.boundary.line  # a backend describes a host it was told of
+        text.append(f" {line(profile.name)} ", style="bold")
+        text.append(f"│ {line(self.context.backend.describe())} ")
         text.append("│ ")
         text.append(label, style=f"bold {colour}")
         text.append(" │ ")
         text.append(mode, style="bold yellow" if mode == "READ-ONLY" else "")
         if self.note:
-            text.append(f" │ {self.note}", style="italic")
+            text.append(f" │ {line(self.note)}", style="italic")
         right = f" {clock} "
         pad = max(1, self.size.width - text.cell_len - len(right))
         text.append(" " * pad)

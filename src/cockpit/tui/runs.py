@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 from cockpit.core.actions.runner import PreparedRun, RunOutcome
 from cockpit.core.backends.base import OutputLine
-from cockpit.core.redact import strip_escapes
 
 #: Output lines kept per run for the output view; the audit record hashes all of it.
 RUN_OUTPUT_LINES = 10_000
@@ -16,7 +15,7 @@ RUN_OUTPUT_LINES = 10_000
 
 @dataclass
 class RunEntry:
-    """One action attempt and what it printed so far (redacted, escapes made inert)."""
+    """One action attempt and what it printed so far (as it passed the boundary)."""
 
     number: int
     prepared: PreparedRun
@@ -44,9 +43,9 @@ class RunEntry:
         return max(0.0, end - self.started)
 
     def add_line(self, line: OutputLine) -> None:
-        """Keep one output line, redacted and made safe for the terminal."""
-        text = strip_escapes(self.prepared.redactor.redact(line.text))
-        self.lines.append((line.stream, text))
+        """Keep one output line; ``ActionRunner.execute`` gives only lines that passed the
+        boundary (secrets hidden across lines, escapes visible, bounded)."""
+        self.lines.append((line.stream, line.text))
         self.received += 1
 
     def finish(self, outcome: RunOutcome) -> None:

@@ -30,6 +30,7 @@ from cockpit.core.actions.params import (
 from cockpit.core.actions.policy import Decision, decide
 from cockpit.core.audit.trail import AuditSinkError, AuditTrail
 from cockpit.core.backends.base import Backend, CommandResult, CommandSpec, Execution, OutputLine
+from cockpit.core.boundary import Boundary, bound
 from cockpit.core.config.loader import LoadedProfile
 from cockpit.core.config.models import Action
 from cockpit.core.errors import UsageError
@@ -272,7 +273,11 @@ class ActionRunner:
         confirmed: bool = False,
         on_line: Callable[[OutputLine], None] | None = None,
     ) -> RunOutcome:
-        """Apply policy, record, run, evaluate and record the outcome."""
+        """Apply policy, record, run, evaluate and record the outcome.
+
+        ``on_line`` gets each output line once it has passed the boundary (secrets hidden,
+        across lines too; escapes visible; bounded); success checks see the real text.
+        """
         decision = decide(prepared.action, read_only=self.read_only, confirmed=confirmed)
         if not decision.allowed:
             return self.record_denial(prepared, decision)
@@ -290,6 +295,10 @@ class ActionRunner:
         started = time.monotonic()
         tail: deque[str] = deque(maxlen=TAIL_LINES)
         tracker = _SuccessTracker(prepared.action)
+        # The output is outside text: each stream passes the boundary line by line (a key
+        # printed over several lines is hidden whole), once, for the tail and on_line.
+        boundary = Boundary(prepared.redactor)
+        streams = {"stdout": boundary.stream(), "stderr": boundary.stream()}
         try:
             execution = await self.backend.start(prepared.spec)
             prepared._execution = execution
@@ -297,9 +306,13 @@ class ActionRunner:
                 await execution.cancel()
             async for line in execution.lines():
                 tracker.feed(line.text)
-                tail.append(line.text[:TAIL_LINE_CHARS])
+                stream = streams.get(line.stream) or streams.setdefault(
+                    line.stream, boundary.stream())
+                shown = OutputLine(line.stream, stream.line(line.text), line.ts,
+                                   line.truncated, line.source)
+                tail.append(bound(shown.text, TAIL_LINE_CHARS))
                 if on_line is not None:
-                    on_line(line)
+                    on_line(shown)
             result = await execution.wait()
         except asyncio.CancelledError:
             if prepared._execution is not None:
@@ -345,7 +358,8 @@ class ActionRunner:
             problems = tracker.failures()
             status = "failed" if problems else "succeeded"
             message = "; ".join(problems) if problems else "succeeded"
-        shown_tail = [prepared.redactor.redact(line) for line in tail]
+        shown_tail = list(tail)  # each line passed the boundary as it arrived
+        message = Boundary(prepared.redactor).line(message)
         extra = {
             "exit_code": result.exit_code,
             "duration_ms": round(result.duration * 1000, 1),

@@ -1,7 +1,10 @@
 """Health probes: HTTP (status, JSON expectations, nested sub-checks), TCP and command.
 
 Every probe is bounded by its own timeout and never raises: a failure is a
-``HealthRow`` in state ``fail`` with a short reason fit for a table cell.
+``HealthRow`` in state ``fail`` with a short reason fit for a table cell. Every row's
+name and reason come from outside (a reply's sub-check names, a command's stderr, an
+error message): ``HealthChecker`` passes them through the boundary (secrets redacted,
+escapes made visible, lengths bounded) before anyone sees them.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any, Literal
 import httpx
 
 from cockpit.core.backends.base import Backend, Capability, CommandSpec, Execution, Target
+from cockpit.core.boundary import Boundary
 from cockpit.core.config.models import CommandProbe, HttpProbe, TargetProbe, TcpProbe
 from cockpit.core.errors import CockpitError
 from cockpit.core.http_clients import async_client
@@ -42,6 +46,16 @@ class HealthRow:
     reason: str
     checked_at: float  #: ``time.time()`` when the check finished
     parent: str | None = None  #: the probe's name, for a sub-check row
+
+
+def safe_rows(rows: Iterable[HealthRow], boundary: Boundary) -> list[HealthRow]:
+    """``rows`` with their names, parents and reasons passed through ``boundary``."""
+    line = boundary.line
+    return [
+        HealthRow(line(r.name), r.state, r.latency_ms, line(r.reason), r.checked_at,
+                  None if r.parent is None else line(r.parent))
+        for r in rows
+    ]
 
 
 def _short(text: str, limit: int = _REASON_MAX) -> str:
@@ -444,11 +458,14 @@ async def run_probe(
 
 
 class HealthChecker:
-    """Runs a profile's probes concurrently with one shared HTTP client."""
+    """Runs a profile's probes concurrently with one shared HTTP client; every row it
+    returns has passed ``boundary`` (default: one with the environment's secrets)."""
 
-    def __init__(self, probes: Sequence[AnyProbe], backend: Backend | None = None) -> None:
+    def __init__(self, probes: Sequence[AnyProbe], backend: Backend | None = None,
+                 *, boundary: Boundary | None = None) -> None:
         self.probes = list(probes)
         self.backend = backend
+        self.boundary = boundary if boundary is not None else Boundary()
         self._client: httpx.AsyncClient | None = None
 
     async def client(self) -> httpx.AsyncClient:
@@ -465,7 +482,8 @@ class HealthChecker:
     async def check(self, probe: AnyProbe) -> list[HealthRow]:
         """Run one probe (the caller may schedule each probe on its own interval)."""
         client = await self.client() if isinstance(probe, HttpProbe) else None
-        return await run_probe(probe, client=client, backend=self.backend)
+        rows = await run_probe(probe, client=client, backend=self.backend)
+        return safe_rows(rows, self.boundary)
 
     async def check_all(self) -> list[HealthRow]:
         """Every probe at once; rows in probe order, each probe followed by its sub-checks."""

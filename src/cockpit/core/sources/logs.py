@@ -146,7 +146,7 @@ class FileFollower:
             text = line.decode("utf-8", "replace")
             if len(text) > limit or extra:
                 extra += max(0, len(text) - limit)
-                text = f"{text[:limit]} …[cut {extra} chars]"
+                text = f"{text[:limit]}…[+{extra} chars]"  # the boundary's mark
             out.append(text)
         return out
 

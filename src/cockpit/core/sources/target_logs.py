@@ -20,11 +20,18 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from cockpit.core.backends.base import Backend, Capability, Target
+from cockpit.core.boundary import bound, show_controls
 from cockpit.core.config.models import TargetLogSource
 from cockpit.core.errors import CockpitError
 
 NOTICE_PREFIX = "[cockpit] "
 _STREAMABLE = frozenset({"running", "paused", "restarting"})
+
+
+def tag(name: str) -> str:
+    """A target's name as a line's tag: it comes from the engine, so escapes are made
+    visible and it is bounded (the lines themselves pass the boundary in the pane)."""
+    return bound(show_controls(name), 120)
 
 
 class TaggedLine(str):
@@ -96,6 +103,7 @@ class TargetFollower:
 
     async def _follow(self, target: Target) -> None:
         name = target.name
+        shown = tag(name)
         kwargs: dict[str, Any] = {"tail": self.source.backlog, "follow": True}
         if name in self._last_ts:  # seen before: everything after the last line seen
             kwargs.update(tail=-1, since=self._last_ts[name])
@@ -104,7 +112,7 @@ class TargetFollower:
         elif self.source.since is not None:
             kwargs.update(tail=-1, since=time.time() - self.source.since)
         if name in self._ended:
-            self._notice(f"{target.state} again: following its logs", name)
+            self._notice(f"{target.state} again: following its logs", shown)
         last = self._last_ts.get(name) if "since" in kwargs else None
         failed = False
         try:
@@ -115,7 +123,7 @@ class TargetFollower:
                     if last is not None and line.ts <= last:
                         continue  # the engine's since is inclusive
                     self._last_ts[name] = max(line.ts, self._last_ts.get(name, 0.0))
-                    self._push([TaggedLine(line.text, name)])
+                    self._push([TaggedLine(line.text, shown)])
                     count += 1
                     if count % 200 == 0:
                         await asyncio.sleep(0)  # let the consumer and other targets run
@@ -128,7 +136,7 @@ class TargetFollower:
         # A failed stream is retried on the same run; an ended one waits for the next run.
         self._ended[name] = (None if failed else self._run_key(target), time.time())
         if not self._closed:
-            self._notice(f"{ending}; following it again when it runs", name)
+            self._notice(f"{ending}; following it again when it runs", shown)
 
     async def batches(self) -> AsyncIterator[list[str]]:
         """Lines of every followed target in batches (``TaggedLine``), plus notices."""
@@ -172,7 +180,7 @@ class TargetFollower:
             if target.state == "missing":
                 if target.name not in self._announced:
                     self._announced.add(target.name)
-                    self._notice(f"no such container: {target.name}", target.name)
+                    self._notice(f"no such container: {target.name}", tag(target.name))
                 continue
             self._announced.discard(target.name)
             ended = self._ended.get(target.name)
@@ -191,7 +199,7 @@ class TargetFollower:
             for name in self.source.targets:
                 if name not in present and name not in self._announced:
                     self._announced.add(name)
-                    self._notice(f"no such container: {name}", name)
+                    self._notice(f"no such container: {name}", tag(name))
 
     async def _stop_tasks(self) -> None:
         tasks = list(self._tasks.values())

@@ -110,7 +110,7 @@ class AuditPane(QuietStatus, Pane):
         for name, state in self._views.items():
             table = RecordTable(cursor_type="row", zebra_stripes=True, id=f"audit-{name}")
             for column in state.columns:
-                table.add_column(Text(column), key=column)
+                table.add_column(Text(self.context.boundary.line(column)), key=column)
             table.display = name == self.view
             yield table
         filt = Input(placeholder="filter: decision=DENY reason_codes=… trace_id=… text "
@@ -334,7 +334,7 @@ class AuditPane(QuietStatus, Pane):
 
         title = f"Counts · {_LABELS[self.view]}"
         self.app.push_screen(CountsScreen(
-            [*fields, *state.columns], counter, redactor=self.context.redactor,
+            [*fields, *state.columns], counter, boundary=self.context.boundary,
             title=title, file_counter=file_counter))
 
     def action_open_record(self) -> None:
@@ -348,7 +348,7 @@ class AuditPane(QuietStatus, Pane):
         # Imported here: rich.syntax pulls in pygments, not start-up work.
         from cockpit.tui.screens.record import RecordScreen
 
-        self.app.push_screen(RecordScreen(record, self.context.redactor, title=title))
+        self.app.push_screen(RecordScreen(record, self.context.boundary, title=title))
 
     def action_top(self) -> None:
         self._table.move_cursor(row=0)
@@ -396,11 +396,11 @@ class AuditPane(QuietStatus, Pane):
 
     def _entries(self, name: str, records: list[AuditRecord]) -> list[Entry]:
         columns = self._views[name].columns
-        redactor = self.context.redactor
+        boundary = self.context.boundary
         out = []
         for record in records:
             self._seq += 1
-            out.append(Entry(self._seq, record, format_cells(record, columns, redactor)))
+            out.append(Entry(self._seq, record, format_cells(record, columns, boundary)))
         return out
 
     def _append(self, name: str, records: list[AuditRecord]) -> None:

@@ -18,8 +18,8 @@ from textual.widgets.data_table import Row, RowKey
 
 from cockpit.core.audit.query import AuditRecord, RecordFilter, as_text, lookup, parse_record
 from cockpit.core.audit.trail import verify_trail
+from cockpit.core.boundary import Boundary
 from cockpit.core.errors import UsageError
-from cockpit.core.redact import Redactor, safe_text
 from cockpit.tui.widgets.loglines import sync_scrollbars
 from cockpit.tui.widgets.table import CachedCells
 
@@ -74,11 +74,13 @@ def compact_timestamp(value: str) -> str:
     return f"{day} {clock}" + (f".{(fraction + '00')[:3]}" if fraction else "")
 
 
-def format_cells(record: AuditRecord, columns: Sequence[str], redactor: Redactor
+def format_cells(record: AuditRecord, columns: Sequence[str], boundary: Boundary
                  ) -> tuple[Text, ...]:
-    """The row of ``record``: redacted, escapes inert, long values cut, never markup."""
+    """The row of ``record``, every value through the boundary (redacted, escapes
+    visible), long values cut, never markup."""
+    line = boundary.line
     if record.data is None:  # the marker first, the raw line in the last column (Enter: why)
-        raw = clip(safe_text(record.raw, redactor), CELL_WIDTH)
+        raw = clip(line(record.raw), CELL_WIDTH)
         mark = Text(MALFORMED_MARK, style="bold yellow", no_wrap=True)
         if len(columns) == 1:
             return (Text(f"{MALFORMED_MARK} {raw}", style="bold yellow", no_wrap=True),)
@@ -86,7 +88,7 @@ def format_cells(record: AuditRecord, columns: Sequence[str], redactor: Redactor
         return (mark, *blanks, Text(raw, style="yellow", no_wrap=True))
     out = []
     for column in columns:
-        value = clip(safe_text(cell_text(record.data, column), redactor), CELL_WIDTH)
+        value = clip(line(cell_text(record.data, column)), CELL_WIDTH)
         if value[:2].isdigit():
             value = compact_timestamp(value)
         style = _STYLES.get((column, value), "")

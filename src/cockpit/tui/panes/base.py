@@ -50,7 +50,8 @@ class Pane(Vertical, can_focus=False):
         super().__init__(id=id)
         self.context = context
         self.border_title = f"{self.PANE_NUMBER} {self.PANE_TITLE}"
-        self._status: str | None = None
+        self._status: str | None = None  #: the status as shown
+        self._status_given: str | None = None
         self._painted_slot: int | None = None  #: the background slot last painted in
 
     def repaint_wait(self) -> float:
@@ -79,11 +80,13 @@ class Pane(Vertical, can_focus=False):
 
         Plain text: a user's regex such as ``[/`` must not be read as markup. A hidden
         pane keeps the text for when it is shown: changing a hidden widget makes Textual
-        lay out and repaint the whole screen.
+        lay out and repaint the whole screen. A status quotes outside text (a filter, a
+        file's error, a count's field), so it passes the boundary.
         """
-        if text == self._status:
+        if text == self._status_given:
             return
-        self._status = text
+        self._status_given = text
+        text = self._status = self.context.boundary.line(text)
         if self.display:
             self.border_subtitle = Content(text)
 

@@ -3,7 +3,8 @@
 Probes run in async workers (bounded by their timeouts); each probe's timer is armed
 again only once its probe has finished, so a slow endpoint never piles up requests.
 Only cells whose text changed are written to the table; ages tick once a second for
-the visible rows only.
+the visible rows only. Rows reach the table only through the boundary: the checker's
+rows have passed it, and ``show_rows`` passes what it is given.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from textual.message import Message
 from textual.timer import Timer
 
 from cockpit.core.config.models import CommandProbe, HttpProbe, TargetProbe, TcpProbe
-from cockpit.core.sources.health import AnyProbe, HealthChecker, HealthRow
+from cockpit.core.sources.health import AnyProbe, HealthChecker, HealthRow, safe_rows
 from cockpit.tui.context import CockpitContext
 from cockpit.tui.panes.base import TablePane
 from cockpit.tui.widgets.table import CellTable, spread
@@ -116,7 +117,10 @@ class HealthPane(TablePane):
     def __init__(self, context: CockpitContext, *, id: str | None = "health") -> None:
         super().__init__(context, id=id)
         self._probes: dict[str, AnyProbe] = {p.name: p for p in context.loaded.profile.health}
-        self._order: list[str] = list(self._probes)
+        shown = context.boundary.line  # a profile's probe names are shown through it too
+        #: probes by the name rows carry (the name as it passed the boundary)
+        self._by_shown: dict[str, AnyProbe] = {shown(name): p for name, p in self._probes.items()}
+        self._order: list[str] = list(self._by_shown)
         self._results: dict[str, list[HealthRow]] = {}
         self._shown: dict[str, tuple[tuple[str, str], ...]] = {}  # row key -> cells shown
         self._row_info: dict[str, HealthRow | None] = {}  # row key -> row (None: pending)
@@ -134,7 +138,8 @@ class HealthPane(TablePane):
         self._sync_table()
         if not self.context.live:
             return
-        self._checker = HealthChecker(list(self._probes.values()), self.context.backend)
+        self._checker = HealthChecker(list(self._probes.values()), self.context.backend,
+                                      boundary=self.context.boundary)
         for name in self._probes:
             self._start(name)
         self.set_interval(1.0, self._tick_ages)
@@ -179,7 +184,8 @@ class HealthPane(TablePane):
             assert checker is not None
             rows = await checker.check(probe)
         except Exception as exc:  # run_probe never raises; keep polling if it ever does
-            rows = [HealthRow(name, "fail", None, f"internal error: {exc}", time.time())]
+            rows = safe_rows([HealthRow(name, "fail", None, f"internal error: {exc}",
+                                        time.time())], self.context.boundary)
         finally:
             self._inflight.discard(name)
         if self._checker is None or not self.is_attached:  # unmounting
@@ -199,8 +205,9 @@ class HealthPane(TablePane):
     # -- display --------------------------------------------------------------------------
 
     def show_rows(self, rows: list[HealthRow]) -> None:
-        """Show these results (replacing the rows of the probes they belong to)."""
-        self._apply(rows)
+        """Show these results (replacing the rows of the probes they belong to), once
+        they have passed the boundary."""
+        self._apply(safe_rows(rows, self.context.boundary))
 
     def _apply(self, rows: list[HealthRow]) -> None:
         grouped: dict[str, list[HealthRow]] = {}
@@ -327,8 +334,9 @@ class HealthPane(TablePane):
             return
         key = table.ordered_rows[table.cursor_row].key.value or ""
         row = self._row_info.get(key)
-        probe = self._probes.get(row.parent or row.name if row else key)
-        lines = [describe_probe(probe)] if probe is not None else []
+        probe = self._by_shown.get(row.parent or row.name if row else key)
+        line = self.context.boundary.line
+        lines = [line(describe_probe(probe))] if probe is not None else []
         if row is None:
             lines.append("not checked yet")
         else:
@@ -339,5 +347,5 @@ class HealthPane(TablePane):
                 lines.append(row.reason)
             lines.append(f"checked at {checked} ({age} ago)")
         severity = "error" if row is not None and row.state == "fail" else "information"
-        self.app.notify("\n".join(line for line in lines if line), title=key,
+        self.app.notify("\n".join(text for text in lines if text), title=key,
                         severity=severity, markup=False)

@@ -4,9 +4,12 @@ Data path: a worker consumes ``merge_sources`` over one follower per source and 
 whole batches (:meth:`LogsPane.add_lines`); a 30 Hz timer flushes the queue: lines that
 would scroll out unseen are skipped (only the last ``log_buffer_lines`` of a flush
 matter), the rest go to a bounded buffer that
-:class:`~cockpit.tui.widgets.loglines.LogLines` draws row by row. A line is redacted,
-made escape-free and cut to ``DISPLAY_CHARS`` before it is ever shown or tested
-against the filter (and only then: lines that scroll by unseen cost no redaction).
+:class:`~cockpit.tui.widgets.loglines.LogLines` draws row by row. A line passes the
+boundary (redacted, escapes made visible, cut to ``DISPLAY_CHARS`` with a ``…[+N chars]``
+mark) before it is ever shown or tested against the filter, and only then: lines that
+scroll by unseen cost nothing. A private key spans lines, so once a source has shown a
+``-----BEGIN`` line, its lines go through that source's boundary stream as they arrive
+(one pass each, in order), and a key's body is hidden line by line.
 Lines lost on the way (merge backlog, skipped, pushed out of the buffer) are counted
 as *dropped* in the status.
 
@@ -33,8 +36,8 @@ from textual.timer import Timer
 from textual.widgets import Input
 from textual.worker import Worker, WorkerCancelled, WorkerError, WorkerFailed
 
+from cockpit.core.boundary import Boundary, LineStream, bound
 from cockpit.core.errors import CockpitError
-from cockpit.core.redact import strip_escapes
 from cockpit.core.sources.logs import (
     NOTICE_PREFIX,
     FileFollower,
@@ -50,7 +53,8 @@ from cockpit.tui.widgets.loglines import LogLines, QuietStatus
 
 DISPLAY_CHARS = 2_000  #: longer lines are cut for display
 HEAD_CHARS = 2 * DISPLAY_CHARS  #: what is kept (and redacted) of a line
-CUT_MARK = " …[cut]"
+#: a line that may start a multi-line secret: its source's lines then go through a stream
+KEY_START = "-----BEGIN"
 FLUSH_INTERVAL = 1 / 30
 STATUS_INTERVAL = 0.25  #: the status follows the flushes at most this often
 FLUSH_BUDGET = 0.012  #: seconds of filter testing per flush at most; the rest waits
@@ -62,15 +66,43 @@ _LEVEL = attrgetter("level")
 _TEXT = attrgetter("text")
 
 
+class _Shown(str):
+    """A line that already passed the boundary (through its source's stream)."""
+
+    __slots__ = ()
+
+
+class _Head(str):
+    """The head of a line too long to keep whole; ``extra`` characters were cut off."""
+
+    __slots__ = ("extra",)
+    extra: int
+
+
+_MARK = re.compile(r"…\[\+(\d+) chars\]$")
+
+
+def _head(raw: str) -> _Head:
+    """The head of a long line; what was cut is counted, with what a follower had
+    already cut (its ``…[+N chars]`` mark)."""
+    extra = len(raw) - HEAD_CHARS
+    mark = _MARK.search(raw, len(raw) - 40)
+    if mark is not None:
+        extra += int(mark.group(1)) - len(mark.group(0))
+    head = _Head(raw[:HEAD_CHARS])
+    head.extra = extra
+    return head
+
+
 def _widest(raws: list[str]) -> int:
-    """Cells of the widest line (as displayed, at most the cut length)."""
+    """Cells of the widest line (as displayed, at most the cut length and its mark)."""
     if not raws:
         return 0
     if "".join(raws).isascii():
         width = max(map(len, raws))
     else:
         width = max(cell_len(raw[:DISPLAY_CHARS]) for raw in raws)
-    return min(width, DISPLAY_CHARS + len(CUT_MARK))
+    return min(width, DISPLAY_CHARS + len("…[+99999999 chars]"))
 
 
 class LogsPane(QuietStatus, Pane):
@@ -115,7 +147,11 @@ class LogsPane(QuietStatus, Pane):
         super().__init__(context, id=id)
         self._limit = context.settings.log_buffer_lines
         self.buffer = LogBuffer(self._limit, self._clean)
-        self._redact = context.redactor.redact
+        #: the boundary, which cuts lines itself (with ``extra``, see ``_clean``)
+        self._boundary = Boundary(context.redactor, line_limit=1 << 62)
+        self._line = self._boundary.line
+        #: a stream per source that has shown a ``KEY_START`` line (see ``add_lines``)
+        self._streams: dict[str, LineStream] = {}
         self._sources = [source.name for source in context.loaded.profile.logs]
         self._seen: set[str] = set(self._sources)
         # queued lines as parallel lists of strings: no object per line for the GC
@@ -204,8 +240,11 @@ class LogsPane(QuietStatus, Pane):
         When the context is not live (snapshot tests) the lines are shown at once.
         """
         raws = list(map(_TEXT, lines))
+        if self._streams or KEY_START in "\n".join(raws):
+            self._stream_lines(lines, raws)
         if raws and max(map(len, raws)) > HEAD_CHARS:
-            raws = [raw[: HEAD_CHARS + 1] for raw in raws]  # never keep 1 MB around
+            # never keep 1 MB around; the head remembers how much was cut
+            raws = [_head(raw) if len(raw) > HEAD_CHARS else raw for raw in raws]
         self._q_sources.extend(map(_SOURCE, lines))
         self._q_levels.extend(map(_LEVEL, lines))
         self._q_raws.extend(raws)
@@ -260,17 +299,33 @@ class LogsPane(QuietStatus, Pane):
         del self._q_sources[:count], self._q_levels[:count], self._q_raws[:count]
         return taken
 
-    def _clean(self, raw: str) -> str:
-        """Display text: redacted, escape sequences inert, tabs expanded, cut."""
-        cut = len(raw) > HEAD_CHARS
-        if cut:
-            raw = raw[:HEAD_CHARS]
-        text = strip_escapes(self._redact(raw))
+    def _stream_lines(self, lines: list[LogLine], raws: list[str]) -> None:
+        """Pass the lines of sources that may be inside a private key through their
+        source's boundary stream now, in order (``raws`` is updated in place)."""
+        streams = self._streams
+        for i, line in enumerate(lines):
+            stream = streams.get(line.source)
+            if stream is None:
+                if KEY_START not in raws[i]:
+                    continue  # this source never started a key: its lines stay lazy
+                stream = streams[line.source] = self._boundary.stream()
+            raws[i] = _Shown(self._cut(stream.line(raws[i])))
+
+    @staticmethod
+    def _cut(text: str, extra: int = 0) -> str:
+        """Tabs expanded; cut to ``DISPLAY_CHARS`` with a mark counting what was cut."""
         if "\t" in text:
             text = text.expandtabs(8)
-        if cut or len(text) > DISPLAY_CHARS:
-            text = text[:DISPLAY_CHARS] + CUT_MARK
-        return text
+        if extra:
+            return f"{text[:DISPLAY_CHARS]}…[+{len(text) - DISPLAY_CHARS + extra} chars]"
+        return bound(text, DISPLAY_CHARS)
+
+    def _clean(self, raw: str) -> str:
+        """Display text: through the boundary (redacted, escapes visible), tabs
+        expanded, cut with a mark."""
+        if type(raw) is _Shown:
+            return raw  # passed its source's stream on arrival
+        return self._cut(self._line(raw), getattr(raw, "extra", 0))
 
     def flush(self, budget: float | None = FLUSH_BUDGET) -> None:
         """Show queued lines (the 30 Hz timer), testing them against the filter if any.
@@ -561,7 +616,7 @@ class LogsPane(QuietStatus, Pane):
             parts.append("wrap")
         if self._note:
             parts.append(self._note)
-        text = " · ".join(parts)
+        text = self.context.boundary.line(" · ".join(parts))  # a filter, a note: outside text
         if text != self.border_subtitle:
             self.set_status(text)
 

@@ -233,7 +233,7 @@ class MetricsPane(TablePane):
             metric = self._metrics[name]
             value = format_value(samples[name].value, metric.unit)
             lines.append(f"{name} is {value} (crit {describe_threshold(metric.crit)})")
-        self.app.notify("\n".join(lines),
+        self.app.notify(self.context.boundary.text("\n".join(lines)),
                         title="Metric CRIT" if len(names) == 1 else f"{len(names)} metrics CRIT",
                         severity="error", markup=False)
 
@@ -247,13 +247,13 @@ class MetricsPane(TablePane):
             reason = "waiting for a probe result" if isinstance(metric, ProbeLatencyMetric) \
                 else "not sampled yet"
         elif sample.error:
-            reason = sample.error
+            reason = self.context.boundary.line(sample.error)  # a scrape's reply: outside
         elif state in ("warn", "crit"):
             reason = f"{state} {describe_threshold(getattr(metric, state))}"
         else:
             reason = ""
         return (
-            Text(name),
+            Text(self.context.boundary.line(name)),
             Text(sparkline(series.values, self._spark_width), style=_SPARK_STYLE[state]),
             Text(format_value(sample.value if sample else None, metric.unit), justify="right"),
             Text(label, style=style),

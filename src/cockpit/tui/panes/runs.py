@@ -69,7 +69,8 @@ class RunsPane(TablePane):
         self.set_status("no runs yet · ctrl+p or : to run an action")
 
     def _cells(self, entry: RunEntry) -> list[str]:
-        params = json.dumps(entry.prepared.params_shown, ensure_ascii=False)[1:-1]
+        params = self.context.boundary.line(
+            json.dumps(entry.prepared.params_shown, ensure_ascii=False)[1:-1])
         exit_code = (
             ""
             if entry.outcome is None or entry.outcome.exit_code is None

@@ -20,6 +20,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Label, Static
 
+from cockpit.core.boundary import show_controls
 from cockpit.core.config.models import Threshold
 from cockpit.core.sources.metrics import AnyMetric, MetricSample, MetricState
 
@@ -225,7 +226,8 @@ class ChartScreen(ModalScreen[None]):
         unit = f" ({self.metric.unit})" if self.metric.unit else ""
         current = self.sample.value if self.sample is not None else None
         label = STATE_TEXT[self.state][0]
-        return f"{self.metric.name}{unit} — {label} · now {format_value(current, self.metric.unit)}"
+        name = show_controls(self.metric.name)
+        return f"{name}{unit} — {label} · now {format_value(current, self.metric.unit)}"
 
     def legend_text(self) -> str:
         parts = [f"last {len(self.values)} samples, every {format_number(self.interval)}s"]

@@ -14,8 +14,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Label, OptionList
 
+from cockpit.core.boundary import Boundary
 from cockpit.core.errors import CockpitError
-from cockpit.core.redact import Redactor, safe_text
 
 
 @dataclass(slots=True)
@@ -59,7 +59,7 @@ class CountsScreen(ModalScreen[None]):
         Binding("w", "whole_file", "Whole file", id="counts.whole_file"),
     ]
 
-    def __init__(self, fields: Sequence[str], counter: CountFn, *, redactor: Redactor,
+    def __init__(self, fields: Sequence[str], counter: CountFn, *, boundary: Boundary,
                  field: str | None = None, title: str = "Counts",
                  file_counter: CountFn | None = None) -> None:
         """``counter(field)`` counts the loaded window; ``file_counter`` the whole file
@@ -68,18 +68,20 @@ class CountsScreen(ModalScreen[None]):
         self.fields = list(dict.fromkeys(fields))
         self.counter = counter
         self.file_counter = file_counter
-        self.redactor = redactor
-        self.title_text = title
+        self.boundary = boundary
+        self.title_text = boundary.line(title)
         self.field = field if field in self.fields else self.fields[0]
         self.result: FieldCounts | None = None
         self.whole_file = False  #: the table shows the whole file's counts
 
     def compose(self) -> ComposeResult:
+        boundary = self.boundary
         with Vertical():
             yield Label(Text(self.title_text, style="bold"), id="counts-title")
             yield Label("", id="counts-note")
             with Horizontal():
-                yield OptionList(*(Text(name) for name in self.fields), id="counts-fields")
+                yield OptionList(*(Text(boundary.line(name)) for name in self.fields),
+                                 id="counts-fields")
                 table: DataTable[Text] = DataTable(cursor_type="row", id="counts-table")
                 table.add_column("value", key="value")
                 table.add_column("count", key="count")
@@ -154,7 +156,7 @@ class CountsScreen(ModalScreen[None]):
         table = self.query_one(DataTable)
         table.clear()
         table.add_rows(
-            (Text(safe_text(value, self.redactor) or '""', no_wrap=True),
+            (Text(self.boundary.line(value) or '""', no_wrap=True),
              Text(f"{n:,}", justify="right"),
              Text(_percent(n, result.matched), justify="right"))
             for value, n in result.counts
@@ -168,7 +170,7 @@ class CountsScreen(ModalScreen[None]):
         self._note(note)
 
     def _note(self, text: str) -> None:
-        self.query_one("#counts-note", Label).update(Text(text))
+        self.query_one("#counts-note", Label).update(Text(self.boundary.line(text)))
 
 
 def _percent(n: int, total: int) -> str:

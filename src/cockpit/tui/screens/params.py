@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, Switch
 
 from cockpit.core.actions.params import coerce_param
+from cockpit.core.boundary import Boundary, has_controls, show_controls
 from cockpit.core.config.models import Action, Param
 
 
@@ -35,16 +37,21 @@ class ParamFormScreen(ModalScreen[dict[str, Any] | None]):
         super().__init__()
         self.action = action
         self.errors: dict[str, str] = {}
+        self.boundary = Boundary()
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Label(f"[b]{self.action.id}[/b] — {self.action.title} ({self.action.danger})")
+            title = Text()
+            title.append(self.action.id, style="bold")
+            title.append(f" — {show_controls(self.action.title)} ({self.action.danger})")
+            yield Label(title)
             for param in self.action.params:
                 label = f"{param.name} ({param.type}{', required' if param.is_required else ''})"
-                yield Label(label)
+                yield Label(Text(show_controls(label)))
                 yield self._field(param)
                 if param.description:
-                    yield Static(param.description, classes="help", markup=False)
+                    yield Static(show_controls(param.description), classes="help",
+                                 markup=False)
                 yield Static("", id=f"error-{param.name}", classes="error", markup=False)
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel")
@@ -89,12 +96,20 @@ class ParamFormScreen(ModalScreen[dict[str, Any] | None]):
                 try:
                     coerce_param(param, raw[param.name])
                 except ValueError as exc:
-                    self.errors[param.name] = str(exc)
+                    # the message quotes what was typed: through the boundary
+                    self.errors[param.name] = self.boundary.line(str(exc))
             elif param.is_required:
                 self.errors[param.name] = f"{param.name}: required"
         for param in self.action.params:
             self.query_one(f"#error-{param.name}", Static).update(self.errors.get(param.name, ""))
         return not self.errors
+
+    @on(Input.Changed)
+    def _visible(self, event: Input.Changed) -> None:
+        """A pasted escape is shown, never live: the field holds it in visible form
+        (``\\e``), which is also the value submitted, so what is shown is what runs."""
+        if has_controls(event.value):
+            event.input.value = show_controls(event.value)
 
     @on(Input.Submitted)
     def _enter(self, event: Input.Submitted) -> None:

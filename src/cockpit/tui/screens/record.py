@@ -14,24 +14,22 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Label, Static
 
 from cockpit.core.audit.query import AuditRecord
-from cockpit.core.redact import Redactor, strip_escapes
+from cockpit.core.boundary import Boundary
 
 #: A record is shown up to this many characters.
 MAX_CHARS = 200_000
 
 
-def record_text(record: AuditRecord, redactor: Redactor) -> str:
-    """Pretty JSON of a record, or the error and raw line of a malformed one; redacted."""
+def record_text(record: AuditRecord, boundary: Boundary) -> str:
+    """Pretty JSON of a record, or the error and raw line of a malformed one; through
+    the boundary (values redacted, escapes visible, lines and the whole bounded)."""
     if record.data is None:
         where = f"line {record.line}: " if record.line else ""
         text = f"malformed ({where}{record.error})\n\n{record.raw}"
     else:
-        data = redactor.redact_obj(record.data)
+        data = boundary.redactor.redact_obj(record.data)
         text = orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode()
-    text = strip_escapes(redactor.redact(text), keep_newlines=True)
-    if len(text) > MAX_CHARS:
-        text = text[:MAX_CHARS] + f"\n… cut at {MAX_CHARS:,} characters"
-    return text
+    return Boundary(boundary.redactor, line_limit=MAX_CHARS, text_limit=MAX_CHARS).text(text)
 
 
 class RecordScreen(ModalScreen[None]):
@@ -53,11 +51,12 @@ class RecordScreen(ModalScreen[None]):
         Binding("k", "scroll(-1)", "Up", show=False, id="record.up"),
     ]
 
-    def __init__(self, record: AuditRecord, redactor: Redactor, *, title: str = "Record") -> None:
+    def __init__(self, record: AuditRecord, boundary: Boundary, *, title: str = "Record"
+                 ) -> None:
         super().__init__()
         self.record = record
-        self.title_text = title
-        self.text = record_text(record, redactor)  #: what is shown (redacted)
+        self.title_text = boundary.line(title)
+        self.text = record_text(record, boundary)  #: what is shown (through the boundary)
 
     def compose(self) -> ComposeResult:
         with Vertical():

@@ -9,12 +9,17 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Label, Log, Static
 
+from cockpit.core.boundary import Boundary
 from cockpit.core.durations import format_duration
 from cockpit.tui.runs import RunEntry
 
 
 class RunOutputScreen(ModalScreen[None]):
-    """Shows a run's command, its output as it arrives, and how it ended."""
+    """Shows a run's command, its output as it arrives, and how it ended.
+
+    The output lines passed the boundary in the runner; the command, the message and
+    the expected output pass it here.
+    """
 
     DEFAULT_CSS = """
     RunOutputScreen { align: center middle; }
@@ -37,7 +42,9 @@ class RunOutputScreen(ModalScreen[None]):
     def __init__(self, entry: RunEntry, *, expected: str = "") -> None:
         super().__init__()
         self.entry = entry
-        self.expected = expected
+        self.boundary = Boundary(entry.prepared.redactor)
+        self.expected = self.boundary.text(expected) if expected else ""
+        self._command = self.boundary.text(entry.prepared.display)
         self._shown = 0
 
     def compose(self) -> ComposeResult:
@@ -64,14 +71,14 @@ class RunOutputScreen(ModalScreen[None]):
             "" if entry.running else f" · exit {entry.outcome.exit_code if entry.outcome else '?'}"
         )
         message = (
-            f" · {entry.outcome.message}"
+            f" · {self.boundary.line(entry.outcome.message)}"
             if entry.outcome and entry.outcome.message != (entry.status)
             else ""
         )
         return (
             f"#{entry.number} {prepared.action.id} · {entry.status}{ended}"
             f" · {format_duration(entry.duration())}{message}\n"
-            f"trace {prepared.trace_id}\n$ {prepared.display}"
+            f"trace {prepared.trace_id}\n$ {self._command}"
         )
 
     def _pull(self) -> None:
