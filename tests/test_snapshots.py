@@ -114,6 +114,7 @@ async def test_scene_reaches_its_screen_without_errors(scene, size, tmp_path):
             await async_wait_until(lambda: isinstance(app.screen, expected), what=scene)
         if scene == "dangerous":
             assert app.screen.type_to_confirm == "inject-fault"
+            await async_wait_until(lambda: app.screen.query("#command"), what="command box")
             assert "inject-fault --kind errors" in str(app.screen.query_one("#command").render())
         if scene == "chart":
             assert app.screen.metric.name == "QEK"
