@@ -283,7 +283,7 @@ class RunbookScreen(Screen[None]):
     def _head(self) -> str:
         rb = self.runbook
         runnable = sum(1 for s in rb.steps if s.runnable)
-        dangerous = sum(1 for s in rb.steps if s.danger.level == "dangerous")
+        dangerous = sum(1 for s in rb.steps if s.runnable and s.danger.level == "dangerous")
         done, total = self.checklist.progress()
         ran = sum(1 for r in self.states.values() if r.status == "succeeded")
         failed = sum(1 for r in self.states.values()
