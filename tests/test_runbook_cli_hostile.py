@@ -124,3 +124,24 @@ def test_run_output_is_inert_and_a_key_split_over_lines_stays_hidden(tmp_path, c
     assert_inert(output)
     assert "\\e]0;owned-title\\a title" in output
     assert SECRETS[3] not in output
+
+
+def test_the_terminal_confirmation_shows_the_steps_lines_first(monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from cockpit.cli.runbook_cmd import _ask
+    from cockpit.core.redact import default_redactor
+    from cockpit.core.runbooks.actions import step_script
+    from cockpit.core.runbooks.parser import parse_text
+
+    runbook = parse_text(f"# T\n\n```bash\n{HIDDEN}\nkubectl rollout undo deploy/api\n```\n")
+    step = runbook.steps[0]
+    display = f"bash -euo pipefail <<'SCRIPT'\n{step_script(step)}SCRIPT"
+    prepared = SimpleNamespace(display=display, redactor=default_redactor())
+    monkeypatch.setattr("sys.stdin", SimpleNamespace(isatty=lambda: True))
+    monkeypatch.setattr("builtins.input", lambda _prompt: "n")
+    assert _ask(step, prepared, yes=False) is False
+    err = capsys.readouterr().err
+    assert_inert(err)
+    first = err.index("    df -h /tmp \\e]0;$(touch /tmp/pwned)\\a\n    kubectl rollout undo")
+    assert first < err.index("bash -euo pipefail <<'SCRIPT'")
