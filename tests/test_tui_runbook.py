@@ -271,6 +271,8 @@ HOSTILE = f"""\
 
 Check the disk {ESCAPES[0]} first {ESCAPES[3]}.
 
+Every trick: {" | ".join(ESCAPES)}
+
 ```bash
 {HIDDEN}
 ```
@@ -313,6 +315,7 @@ async def test_a_hostile_runbook_shows_every_escape_visibly(context, hostile_fil
         document = "\n".join(rendered(w) for _, w in screen._chunks)
         assert "\\e]52;c;ZWNobyBwd25lZA==\\a" in document  # prose and checklist
         assert "$(touch /tmp/pwned)" in document  # the block shows what runs
+        assert "\\e]8;;http://evil.invalid" in document and "safe\\u202eexe.txt" in document
         item = screen.steps_table.get_cell("[ ] disk/check-1", "id").plain
         assert item == "paged \\e]52;c;ZWNobyBwd25lZA==\\a on-call"
         for text in (head, detail, document, item):
