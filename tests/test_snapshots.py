@@ -114,6 +114,54 @@ async def test_scene_reaches_its_screen_without_errors(scene, size, tmp_path):
             await async_wait_until(lambda: isinstance(app.screen, expected), what=scene)
         if scene == "dangerous":
             assert app.screen.type_to_confirm == "inject-fault"
+            await async_wait_until(lambda: app.screen.query("#command"), what="command box")
             assert "inject-fault --kind errors" in str(app.screen.query_one("#command").render())
         if scene == "chart":
             assert app.screen.metric.name == "QEK"
+
+
+LONG_STEP = (
+    "# Ops\n\n## Roll back\n\n```bash\nkubectl rollout undo deployment/api -n prod\n"
+    + "".join(f"echo line {i}\n" for i in range(30))
+    + "echo LAST-LINE\n```\n"
+)
+
+
+async def open_step_confirmation(pilot) -> ConfirmScreen:
+    """The app's confirmation of a long dangerous runbook step, through its own flow."""
+    from cockpit.core.runbooks.actions import step_action
+    from cockpit.core.runbooks.parser import parse_text
+
+    app = pilot.app
+    await settle(pilot)
+    runbook = parse_text(LONG_STEP, "hostile.md")
+    step = runbook.steps[0]
+    prepared = app.context.runner.prepare(step_action(runbook, step), {})
+    app.run_worker(app._confirm_step(step, prepared))
+    await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+    screen = app.screen
+    await async_wait_until(lambda: "scroll" in str(screen.query_one("#scroll-hint").render()),
+                           what="the scroll hint")
+    no_blink(app)
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+    return screen
+
+
+def test_snapshot_runbook_step_confirmation_80x24(snap_compare, tmp_path):
+    async def run_before(pilot) -> None:
+        await open_step_confirmation(pilot)
+
+    app = snapshot_app(tmp_path)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_runbook_step_confirmation_scene_shows_the_step_first(tmp_path):
+    """The run_test twin: the step's first line opens the box, nothing raised."""
+    app = snapshot_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_step_confirmation(pilot)
+        text = str(screen.query_one("#command").render())
+        assert text.startswith("kubectl rollout undo deployment/api -n prod\necho line 0")
+        assert text.index("echo LAST-LINE") < text.index("bash -euo pipefail <<'SCRIPT'")
+        assert app.focused is screen.query_one("#cancel")

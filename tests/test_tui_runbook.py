@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.geometry import Region
 from textual.widgets import Button, Input
 
 from cockpit.core.runbooks.checklist import ChecklistStore
@@ -14,6 +15,7 @@ from cockpit.tui.screens.confirm import ConfirmScreen
 from cockpit.tui.screens.params import ParamFormScreen
 from cockpit.tui.screens.run_output import RunOutputScreen
 from cockpit.tui.screens.runbook import RunbookScreen
+from tests.hostile import ESCAPES, assert_inert
 from tests.support import async_wait_until
 from tests.tui_support import finals, make_context, trail
 
@@ -69,7 +71,7 @@ rm -rf "$TMPDIR/cockpit-runbook-test-nothing"
 io:format("hi").
 ```
 """
-
+HIDDEN = "df -h /tmp \x1b]0;$(touch /tmp/pwned)\x07"
 
 
 @pytest.fixture
@@ -260,3 +262,121 @@ async def test_narrow_terminal_shows_steps_and_m_toggles_the_document(context, r
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, RunbookScreen)
+
+
+HOSTILE = f"""\
+# Ops {ESCAPES[1]} runbook
+
+## Disk
+
+Check the disk {ESCAPES[0]} first {ESCAPES[3]}.
+
+Every trick: {" | ".join(ESCAPES)}
+
+```bash
+{HIDDEN}
+```
+
+- [ ] paged {ESCAPES[0]} on-call
+
+## Roll back
+
+```bash
+kubectl rollout undo deployment/api -n prod
+{"".join(f"echo line {i}{chr(10)}" for i in range(30))}echo LAST-LINE
+```
+"""
+
+
+@pytest.fixture
+def hostile_file(tmp_path: Path) -> Path:
+    path = tmp_path / "hostile.md"
+    path.write_text(HOSTILE)
+    return path
+
+
+def rendered(widget) -> str:
+    """The text a widget draws (its whole content), line by line."""
+    strips = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
+    return "\n".join(strip.text for strip in strips)
+
+
+async def test_a_hostile_runbook_shows_every_escape_visibly(context, hostile_file):
+    app = CockpitApp(context, runbook=hostile_file)
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = await open_screen(app, pilot)
+        select(screen, "disk/1")
+        await pilot.pause()
+        head = rendered(screen.query_one("#rb-head"))
+        assert "Ops \\e]0;owned-title\\a runbook" in head
+        detail = rendered(screen.query_one("#rb-detail-text"))
+        assert "df -h /tmp \\e]0;$(touch /tmp/pwned)\\a" in detail
+        assert "danger: dangerous" in detail
+        document = "\n".join(rendered(w) for _, w in screen._chunks)
+        assert "\\e]52;c;ZWNobyBwd25lZA==\\a" in document  # prose and checklist
+        assert "$(touch /tmp/pwned)" in document  # the block shows what runs
+        assert "\\e]8;;http://evil.invalid" in document and "safe\\u202eexe.txt" in document
+        item = screen.steps_table.get_cell("[ ] disk/check-1", "id").plain
+        assert item == "paged \\e]52;c;ZWNobyBwd25lZA==\\a on-call"
+        for text in (head, detail, document, item):
+            assert_inert(text)
+
+
+def command_view(confirm: ConfirmScreen) -> list[str]:
+    """The lines of the confirmation's command box that are on screen now."""
+    static = confirm.query_one("#command")
+    boxes = confirm.query("#command-box")
+    box = boxes.first() if boxes else static  # (the box was the Static itself)
+    height = box.scrollable_content_region.height
+    crop = Region(0, round(box.scroll_y), static.size.width, height)
+    return [strip.text.strip() for strip in static.render_lines(crop)]
+
+
+async def test_a_step_confirmation_at_80x24_shows_its_lines_first_and_scrolls_by_key(
+    context, hostile_file
+):
+    app = CockpitApp(context, runbook=hostile_file)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_screen(app, pilot)
+        select(screen, "roll-back/1")
+        await pilot.press("enter")
+        await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+        confirm = app.screen
+        await async_wait_until(lambda: command_view(confirm)[:1] != [""], what="the box")
+        cancel = confirm.query_one("#cancel", Button)
+        assert app.focused is cancel
+        view = command_view(confirm)
+        assert view[0] == "kubectl rollout undo deployment/api -n prod", view
+        assert "echo LAST-LINE" not in view
+        for _ in range(40):  # pgdn until the step's last line shows, Cancel keeps the focus
+            if "echo LAST-LINE" in command_view(confirm):
+                break
+            await pilot.press("pagedown")
+            await pilot.pause()
+        assert "echo LAST-LINE" in command_view(confirm)
+        assert app.focused is cancel
+        await pilot.press("home")
+        await pilot.pause()
+        assert command_view(confirm)[0] == "kubectl rollout undo deployment/api -n prod"
+        for ch in "roll-back/1":  # the dangerous confirmation still needs the id typed
+            await pilot.press(ch)
+        await async_wait_until(lambda: not confirm.query_one("#confirm", Button).disabled,
+                               what="Run enabled")
+        await pilot.press("escape")
+        await async_wait_until(lambda: finals(context), what="the refusal")
+        assert finals(context)[0]["reason_codes"] == ["NOT_CONFIRMED"]
+
+
+async def test_the_palette_shows_a_hostile_runbook_inert(tmp_path, hostile_file):
+    from cockpit.tui.commands import runbook_entries
+
+    context = make_context(tmp_path, f"name: rb-test\nrunbooks: [{hostile_file.name}]\n",
+                           live=False)
+    app = CockpitApp(context)
+    async with app.run_test(size=(120, 40)):
+        assert await app.load_runbook(hostile_file) is not None
+        entries = list(runbook_entries(app))
+        text = "\n".join(f"{e.label}\n{e.help}\n{e.haystack}" for e in entries)
+        assert "Open runbook: Ops \\e]0;owned-title\\a runbook" in text
+        assert "df -h /tmp \\e]0;$(touch /tmp/pwned)\\a" in text
+        assert_inert(text)

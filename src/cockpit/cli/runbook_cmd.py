@@ -4,6 +4,12 @@ Wire it with ``add_runbook_parser(subparsers)``. Steps run through the profile's
 (``--profile``, default ``$COCKPIT_PROFILE`` or ``demo``) and are audited like actions.
 Exit status: 0 ok; 1 a step failed, lint findings, or nothing to run; 2 usage or an
 unreadable runbook; 3 refused (not confirmed, read-only); a step's own status otherwise.
+
+Everything printed from a runbook or a step goes through ``cockpit.core.boundary``:
+escapes shown (``\\e]0;...``), never live and never removed, lengths bounded. Blocks as
+written, dry runs, expected and real output are redacted as well (``Boundary``); the
+runbook's structure (titles, reasons, params, ``--json``) is shown exactly, so a
+``$VAR`` that looks like a secret's name is not hidden (``shown``, ``visible_json``).
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ import sys
 from typing import Any
 
 from cockpit.cli.args import add_params, add_profile, add_read_only
-from cockpit.cli.output import paint, report_problems, safe_text
+from cockpit.cli.output import paint, report_problems
+from cockpit.core.boundary import TEXT_LIMIT, Boundary, bound, show_controls
 from cockpit.core.errors import UsageError
 
 _STYLE = {"safe": "ok", "caution": "warn", "dangerous": "crit"}
@@ -95,6 +102,29 @@ def _known_env(loaded) -> dict[str, str]:
     return {**os.environ, **loaded.env}
 
 
+def shown(text: str) -> str:
+    """Runbook text on one line: escapes and line breaks visible, length bounded."""
+    return bound(show_controls(text))
+
+
+def visible_json(value: Any) -> Any:
+    """A JSON-like value with every string's escapes visible and its length bounded."""
+    if isinstance(value, str):
+        return bound(show_controls(value, keep_newlines=True), TEXT_LIMIT)
+    if isinstance(value, dict):
+        return {visible_json(k): visible_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [visible_json(v) for v in value]
+    return value
+
+
+def _print_text(text: str, out: Boundary, *, indent: str = "", file: Any = None) -> None:
+    """A block of runbook or step text, line by line, through the boundary."""
+    stream = out.stream()
+    for line in text.rstrip("\n").split("\n"):
+        print(f"{indent}{stream.line(line)}", file=file or sys.stdout)
+
+
 # -- list / show ------------------------------------------------------------------------
 
 
@@ -159,7 +189,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print(
             json.dumps(
-                {
+                visible_json({
                     "path": str(runbook.path),
                     "title": runbook.title,
                     "sections": [
@@ -188,14 +218,14 @@ def cmd_list(args: argparse.Namespace) -> int:
                         ],
                     },
                     "problems": [f.format(runbook.path) for f in runbook.problems],
-                },
+                }),
                 indent=2,
                 ensure_ascii=False,
             )
         )
         return 0
     runnable = sum(s.runnable for s in runbook.steps)
-    print(f"{runbook.path}: {runbook.title}")
+    print(shown(f"{runbook.path}: {runbook.title}"))
     print(
         f"  {len(runbook.sections)} sections, {len(runbook.steps)} steps ({runnable} runnable), "
         f"checklist {checked}/{total}"
@@ -217,12 +247,13 @@ def cmd_list(args: argparse.Namespace) -> int:
             notes.append(f"{len(step.repairs)} repair(s)")
         danger = step.danger.level if step.runnable else "-"
         print(
-            f"  {step.id:<{width}}  {step.line:>5}  {step.language or '-':<8}  "
+            f"  {shown(step.id):<{width}}  {step.line:>5}  "
+            f"{shown(step.language or '-'):<8}  "
             + paint(f"{danger:<9}", _STYLE.get(danger, "dim"))
-            + (f"  {' | '.join(notes)}" if notes else "")
+            + (f"  {shown(' | '.join(notes))}" if notes else "")
         )
     for problem in runbook.problems:
-        print(f"  {problem.format(runbook.path)}", file=sys.stderr)
+        print(f"  {shown(problem.format(runbook.path))}", file=sys.stderr)
     return 0
 
 
@@ -234,45 +265,44 @@ def cmd_show(args: argparse.Namespace) -> int:
     runbook = _parse(args.file)
     env = _known_env(_load_profile(args))
     step = runbook.step(args.step)
+    out = Boundary()
     if args.json:
         data = step_json(step, env)
         data["script"] = dry_run_text(step, env=env) if step.runnable else ""
-        print(json.dumps(data, indent=2, ensure_ascii=False))
+        print(json.dumps(visible_json(data), indent=2, ensure_ascii=False))
         return 0
-    print(f"{step.id}  ({runbook.path}:{step.line}, section {' > '.join(step.section.path)})")
+    section = " > ".join(step.section.path)
+    print(shown(f"{step.id}  ({runbook.path}:{step.line}, section {section})"))
     print(
-        f"language: {step.language or '(none)'}  runnable: "
-        + ("yes" if step.runnable else f"no — {step.reason}")
+        shown(
+            f"language: {step.language or '(none)'}  runnable: "
+            + ("yes" if step.runnable else f"no — {step.reason}")
+        )
     )
     print("danger: " + paint(step.danger.level, _STYLE[step.danger.level]))
     for reason in step.danger.reasons:
-        print(f"  {reason}")
+        print(f"  {shown(reason)}")
     print("as written:")
     first = step.line + (1 if step.kind == "block" else 0)
+    written = out.stream()
     for k, text in enumerate(step.source.split("\n")):
-        print(f"  {first + k:>5} | {safe_text(text)}")
+        print(f"  {first + k:>5} | {written.line(text)}")
     if step.repairs:
         print("repaired (what runs instead):")
         for r in step.repairs:
-            print(f"  line {r.line}: {r.kind}: {r.message}")
+            print(shown(f"  line {r.line}: {r.kind}: {r.message}"))
     params = missing_params(step.placeholders, env)
     if params:
         print("params:")
         for p in params:
-            print(f"  {p.name} (env {p.env_name}, line {p.line}): {p.description}")
+            print(shown(f"  {p.name} (env {p.env_name}, line {p.line}): {p.description}"))
     for e in step.expectations:
-        print(f"expected output (line {e.line}, {e.source}):")
-        for text in e.text.split("\n"):
-            print(f"  {safe_text(text)}")
+        print(shown(f"expected output (line {e.line}, {e.source}):"))
+        _print_text(e.text, out, indent="  ")
     if step.runnable:
         print("would run:")
-        _print_lines(dry_run_text(step, env=env))
+        _print_text(dry_run_text(step, env=env), out)
     return 0
-
-
-def _print_lines(text: str, redactor: Any = None) -> None:
-    for line in text.rstrip("\n").split("\n"):
-        print(safe_text(line, redactor))
 
 
 # -- run --------------------------------------------------------------------------------
@@ -296,6 +326,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _ask(step, prepared, yes: bool) -> bool:
+    from cockpit.core.runbooks.actions import confirmation_text
+
     if yes:
         return True
     if not sys.stdin.isatty():
@@ -312,10 +344,10 @@ def _ask(step, prepared, yes: bool) -> bool:
         ),
         file=sys.stderr,
     )
+    out = Boundary(prepared.redactor)
     for reason in step.danger.reasons:
-        print(f"    {reason}", file=sys.stderr)
-    for line in prepared.display.splitlines():
-        print(f"    {line}", file=sys.stderr)
+        print(f"    {out.line(reason)}", file=sys.stderr)
+    _print_text(confirmation_text(step, prepared.display), out, indent="    ", file=sys.stderr)
     try:
         answer = input("Run it? [y/N] ")
     except EOFError:
@@ -353,7 +385,10 @@ async def _run(args: argparse.Namespace) -> int:
     runbook = _parse(args.file)
     steps = runbook.select(args.target)
     if not steps:
-        print(f"{runbook.path}: section {args.target!r} has no steps to run", file=sys.stderr)
+        print(
+            Boundary().line(f"{runbook.path}: section {args.target!r} has no steps to run"),
+            file=sys.stderr,
+        )
         return 1
     loaded = _load_profile(args)
     backend = open_backend(loaded)
@@ -364,9 +399,15 @@ async def _run(args: argparse.Namespace) -> int:
         read_only=getattr(args, "read_only", False),
     )
 
+    out = Boundary(runner.redactor)
+    streams: dict[tuple[str, str], Any] = {}  # one boundary stream per step and stream
+
     def show_line(step, line) -> None:
         stream = sys.stderr if line.stream == "stderr" else sys.stdout
-        print(safe_text(line.text, runner.redactor), file=stream, flush=True)
+        key = (step.id, line.stream)
+        if key not in streams:
+            streams[key] = out.stream()
+        print(streams[key].line(line.text), file=stream, flush=True)
 
     def on_step(run) -> None:
         step = run.step
@@ -383,7 +424,8 @@ async def _run(args: argparse.Namespace) -> int:
             )
         elif run.status == "skipped":
             print(
-                paint(f"- {step.id}: skipped — {run.message}", "dim", sys.stderr), file=sys.stderr
+                paint(out.line(f"- {step.id}: skipped — {run.message}"), "dim", sys.stderr),
+                file=sys.stderr,
             )
         elif run.status != "dry-run":
             codes = ""
@@ -395,15 +437,17 @@ async def _run(args: argparse.Namespace) -> int:
             note = "" if run.message in ("", run.status) else f" — {run.message}"
             style = "ok" if run.status == "succeeded" else "crit"
             print(
-                paint(f"■ {step.id}: {run.status}{codes}{note}{took}", style, sys.stderr),
+                paint(out.line(f"■ {step.id}: {run.status}{codes}{note}{took}"), style, sys.stderr),
                 file=sys.stderr,
                 flush=True,
             )
             if run.status == "succeeded":
                 for e in step.expectations:
                     print(paint(f"  expected (line {e.line}):", "dim", sys.stderr), file=sys.stderr)
+                    expected = out.stream()
                     for text in e.text.split("\n"):
-                        print(paint(f"    {safe_text(text)}", "dim", sys.stderr), file=sys.stderr)
+                        shown = f"    {expected.line(text)}"
+                        print(paint(shown, "dim", sys.stderr), file=sys.stderr)
 
     session = RunbookSession(
         runbook,
@@ -427,12 +471,13 @@ async def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         for run in runs:
             if run.status == "dry-run":
-                _print_lines(run.dry_run, runner.redactor)
+                _print_text(run.dry_run, out)
         return 0 if any(r.status == "dry-run" for r in runs) else 1
     ran = [r for r in runs if r.outcome is not None]
     if not ran:
         print(
-            f"{runbook.path}: nothing ran ({args.target!r} has no runnable step)", file=sys.stderr
+            out.line(f"{runbook.path}: nothing ran ({args.target!r} has no runnable step)"),
+            file=sys.stderr,
         )
         return 1
     for run in runs:
@@ -452,6 +497,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
     from cockpit.core.runbooks.lint import lint_lines
 
     status = 0
+    out = Boundary()
     for file in args.files:
         try:
             runbook = _parse(file)
@@ -460,7 +506,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
             continue
         lines = lint_lines(runbook, syntax=not args.no_syntax)
         for line in lines:
-            print(safe_text(line))
+            print(out.line(line))
         if lines and status == 0:
             status = 1
     return status
@@ -472,8 +518,9 @@ def cmd_checklist(args: argparse.Namespace) -> int:
 
     runbook = _parse(args.file)
     store = ChecklistStore(runbook)
+    out = Boundary()
     if store.problem:
-        print(store.problem, file=sys.stderr)
+        print(out.line(store.problem), file=sys.stderr)
     for item_id in args.check:
         store.set(item_id, True)
     for item_id in args.uncheck:
@@ -484,7 +531,7 @@ def cmd_checklist(args: argparse.Namespace) -> int:
     if args.json:
         print(
             json.dumps(
-                {
+                visible_json({
                     "path": str(runbook.path),
                     "state_file": str(store.path),
                     "checked": checked,
@@ -493,14 +540,14 @@ def cmd_checklist(args: argparse.Namespace) -> int:
                         {"id": i.id, "line": i.line, "text": i.text, "checked": store.state[i.id]}
                         for i in runbook.checklist
                     ],
-                },
+                }),
                 indent=2,
                 ensure_ascii=False,
             )
         )
         return 0
-    print(f"{runbook.path}: checklist {checked}/{total}")
+    print(out.line(f"{runbook.path}: checklist {checked}/{total}"))
     for item in runbook.checklist:
         box = "[x]" if store.state[item.id] else "[ ]"
-        print(f"  {box} {item.id}  {safe_text(item.text)}  (line {item.line})")
+        print(out.line(f"  {box} {item.id}  {item.text}  (line {item.line})"))
     return 0

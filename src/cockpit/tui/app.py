@@ -492,14 +492,16 @@ class CockpitApp(App[Any]):
         return runs
 
     async def _confirm_step(self, step: Step, prepared) -> bool:
+        from cockpit.core.runbooks.actions import confirmation_text
+
         dangerous = step.danger.level == "dangerous"
         reasons = "; ".join(step.danger.reasons[:3])
         return bool(await self.push_screen_wait(
             ConfirmScreen(
                 f"{'DANGEROUS' if dangerous else 'Caution'}: runbook step {step.id}",
                 f"{prepared.action.description} — {reasons or step.danger.level}\n"
-                f"Trace id {prepared.trace_id}. It will run exactly:",
-                command=prepared.display,
+                f"Trace id {prepared.trace_id}. Its lines, then the whole script:",
+                command=prepared.redactor.redact(confirmation_text(step, prepared.display)),
                 type_to_confirm=step.id if dangerous else None,
             )
         ))

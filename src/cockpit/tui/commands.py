@@ -57,19 +57,26 @@ def runbook_entries(app: CockpitApp) -> Iterator[Entry]:
             yield Entry(f"Runbook unavailable: {path.name}", partial(app.open_runbook, path),
                         f"{path}: {problem}", f"runbook {path.name}")
             continue
-        title = runbook.title or path.name
+        title = _shown(runbook.title or path.name)
         yield Entry(f"Open runbook: {title}", partial(app.open_runbook, path), str(path),
                     f"runbook {path.name}")
         for step in runbook.steps:
             if not step.runnable:
                 continue
-            label = (f"{path.stem} › {step.id} — {step.section.title} · "
+            label = (f"{path.stem} › {step.id} — {_shown(step.section.title)} · "
                      f"{_DANGER[step.danger.level]}")
             if read_only and step.danger.level != "safe":
                 label += " (refused: read-only)"
-            lines = step.command.strip().splitlines()
+            lines = step.command.strip().split("\n")
             yield Entry(label, partial(app.run_runbook, runbook, [step]),
-                        lines[0][:100] if lines else "", step.command[:300])
+                        _shown(lines[0])[:100] if lines else "", _shown(step.command[:300]))
+
+
+def _shown(text: str) -> str:
+    """Runbook text in the palette: escapes and line breaks visible, never live."""
+    from cockpit.core.boundary import bound, show_controls
+
+    return bound(show_controls(text))
 
 
 def cockpit_entries(app: CockpitApp) -> Iterator[Entry]:

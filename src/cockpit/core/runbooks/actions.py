@@ -90,6 +90,30 @@ def step_script(step: Step, *, capture_env: bool = False) -> str:
     return f"{header}{capture}{_AS_PASTED}{command}\n{_EXIT_FIRST_FAILURE}"
 
 
+def step_lines(step: Step) -> str:
+    """The step's own lines as they run (placeholders as their ``"${COCKPIT_P_X}"``)."""
+    if step.is_shell:
+        try:
+            return substitute(step.command, step.placeholders)
+        except ValueError:
+            return step.command
+    return step.command
+
+
+#: Between a step's own lines and the whole script in a confirmation.
+WRAPPED = "── the whole script, as the backend runs it (the cockpit's wrapper included) ──"
+
+
+def confirmation_text(step: Step, display: str) -> str:
+    """What a confirmation shows: the step's own lines first, then the exact script.
+
+    ``display`` is the prepared command (``PreparedAction.display``). A confirmation box
+    of a few lines then shows what the step does, not the wrapper around it; the
+    wrapper stays available below it.
+    """
+    return f"{step_lines(step).rstrip()}\n\n{WRAPPED}\n{display}"
+
+
 def step_params(step: Step, env: Mapping[str, str] | None = None) -> list[Param]:
     """The step's parameters; ``$VARS`` already defined in ``env`` are not asked for."""
     params = []

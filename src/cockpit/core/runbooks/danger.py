@@ -22,7 +22,10 @@ Comments and heredoc bodies never count, except heredocs fed to a shell (``bash 
 ``ssh host <<EOF``), which are analysed as commands, and SQL in heredocs when the step
 runs a database client. ``watch '...'``, ``sh -c '...'``, ``ssh host '...'``,
 ``kubectl exec ... -- cmd`` and ``docker exec c cmd`` are analysed as commands too.
-A ``danger=`` annotation sets the level; the detected reasons are kept.
+A ``danger=`` annotation sets the level; the detected reasons are kept. It cannot go
+below a floor: a control character in the command keeps a step dangerous (what a
+terminal shows is not what runs, see ``controls``), and a language the cockpit cannot
+judge (PowerShell, see ``foreign``) keeps it at caution at least.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from cockpit.core.config.models import Danger
+from cockpit.core.runbooks.controls import REASON, command_control
 from cockpit.core.runbooks.model import DANGER_RANK, DangerAssessment
 from cockpit.core.runbooks.placeholders import neutralize
 from cockpit.core.runbooks.shell import Command, Lexed, Word, lex, strip_keywords
@@ -75,6 +79,9 @@ class Hit:
     level: Danger
     construct: str
     line: int  #: file line
+    #: an annotation cannot lower the level below this hit's (control characters, a
+    #: language the cockpit cannot judge)
+    floor: bool = False
 
     def reason(self) -> str:
         return f"{self.level}: {self.construct} (line {self.line})"
@@ -670,14 +677,32 @@ def python_hits(code: str, lines: tuple[int, ...]) -> list[Hit]:
 
 
 def assess(hits: Iterable[Hit], annotated: str | None = None) -> DangerAssessment:
-    """The level (the worst hit, or the annotation) and the reasons, without duplicates."""
+    """The level (the worst hit, or the annotation but not below a floor hit) and the
+    reasons, without duplicates."""
     hits = list(hits)
-    detected: Danger = max((h.level for h in hits), key=DANGER_RANK.__getitem__, default="safe")
+    detected: Danger = _worst(h.level for h in hits)
+    floor: Danger = _worst(h.level for h in hits if h.floor)
     reasons = list(dict.fromkeys(h.reason() for h in hits))
     level = detected
     note: Danger | None = None
     if annotated in LEVELS:
         note = annotated  # type: ignore[assignment]
-        level = note  # type: ignore[assignment]
-        reasons.append(f"annotated: danger={annotated} (detected {detected})")
+        level = _worst((note, floor))  # type: ignore[arg-type]
+        kept = f"; kept at {level}: an annotation cannot lower it" if level != note else ""
+        reasons.append(f"annotated: danger={annotated} (detected {detected}){kept}")
     return DangerAssessment(level, tuple(reasons), detected, note)
+
+
+def _worst(levels: Iterable[Danger]) -> Danger:
+    return max(levels, key=DANGER_RANK.__getitem__, default="safe")
+
+
+def control_hit(command: str, lines: tuple[int, ...]) -> list[Hit]:
+    """A dangerous floor hit when the command holds a control character (``controls``)."""
+    found = command_control(command)
+    if found is None:
+        return []
+    line, what = found
+    file_line = lines[min(line, len(lines) - 1)] if lines else line + 1
+    construct = f"{REASON} {what}: a terminal does not show what runs"
+    return [Hit("dangerous", construct, file_line, floor=True)]

@@ -6,7 +6,11 @@ Findings (``FILE:LINE: kind: message``):
 - copy-paste damage in runnable steps: ``smart-quote``, ``odd-space``, ``zero-width``,
   ``dash``, ``md-link``, ``prompt``, ``trailing-prompt``, ``crlf``, and ``transcript``
   (a line read as output in a block with prompts);
-- ``dangerous-step``: a dangerous step without a ``danger=`` annotation saying so;
+- ``control-character``: an escape or other control character in a code block (its info
+  string, command or output): a terminal hides it or acts on it, so what is displayed is
+  not what runs (see ``controls``);
+- ``dangerous-step``: a dangerous step without a ``danger=`` annotation saying so (a
+  control character alone does not ask for one: it is reported as above);
 - ``syntax``: ``bash -n`` rejects a shell step (after placeholders are substituted).
 """
 
@@ -16,6 +20,7 @@ import re
 import shutil
 import subprocess
 
+from cockpit.core.runbooks.controls import REASON as CONTROL_REASON
 from cockpit.core.runbooks.model import Finding, Runbook, Step
 from cockpit.core.runbooks.placeholders import substitute
 
@@ -30,7 +35,11 @@ def lint(runbook: Runbook, *, syntax: bool = True) -> list[Finding]:
         if step.runnable:
             findings += [r.finding() for r in step.repairs]
             findings += step.notes
-        if step.danger.level == "dangerous" and step.danger.annotated is None:
+        if (
+            step.danger.level == "dangerous"
+            and step.danger.annotated is None
+            and _constructs(step)
+        ):
             where = (
                 "add {danger=dangerous} to its fence"
                 if step.kind == "block"
@@ -52,7 +61,9 @@ def lint(runbook: Runbook, *, syntax: bool = True) -> list[Finding]:
 
 
 def _constructs(step: Step) -> list[str]:
-    return [r.split(": ", 1)[-1] for r in step.danger.reasons if r.startswith("dangerous")]
+    """The dangerous constructs an annotation should acknowledge (not control characters)."""
+    found = [r.split(": ", 1)[-1] for r in step.danger.reasons if r.startswith("dangerous")]
+    return [c for c in found if not c.startswith(CONTROL_REASON)]
 
 
 def _syntax(bash: str, step: Step) -> Finding | None:

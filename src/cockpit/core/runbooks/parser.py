@@ -25,7 +25,8 @@ from markdown_it.token import Token
 
 from cockpit.core.durations import parse_duration
 from cockpit.core.runbooks.body import SourceLine, build_body
-from cockpit.core.runbooks.danger import LEVELS, assess, python_hits, shell_hits
+from cockpit.core.runbooks.controls import control_findings
+from cockpit.core.runbooks.danger import LEVELS, assess, control_hit, python_hits, shell_hits
 from cockpit.core.runbooks.expect import OUTPUT_LANGUAGES, comment_expectations, is_label
 from cockpit.core.runbooks.fence import (
     KNOWN_KEYS,
@@ -34,6 +35,7 @@ from cockpit.core.runbooks.fence import (
     split_info,
     valid_name,
 )
+from cockpit.core.runbooks.foreign import powershell_hits, windows_only, windows_reason
 from cockpit.core.runbooks.model import (
     ChecklistItem,
     Expectation,
@@ -287,6 +289,11 @@ class _Parser:
             out.append((number, offset, text))
         return out
 
+    def _info_line(self, token: Token, line: int) -> SourceLine:
+        """The fence's info string as a source line (control characters hide there too)."""
+        raw = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+        return line, max(raw.find(token.info), 0), token.info
+
     def _closed(self, token: Token) -> bool:
         if not token.map:
             return True
@@ -315,6 +322,9 @@ class _Parser:
                 previous.expectations.append(
                     Expectation(content.rstrip("\n"), line, "block", language)
                 )
+                self.problems += control_findings(
+                    [self._info_line(token, line), *self._source_lines(line + 1, content)]
+                )
                 return
         step = self.make_step(
             kind="block",
@@ -330,6 +340,7 @@ class _Parser:
         )
         if attr_problem:
             self.problems.append(Finding(line, "annotation", attr_problem))
+        self.problems += control_findings([self._info_line(token, line)])
         if unclosed:
             self.problems.append(
                 Finding(
@@ -399,6 +410,7 @@ class _Parser:
                 self.problems.append(Finding(line, "annotation", f"timeout: {exc} (ignored)"))
                 attrs = {k: v for k, v in attrs.items() if k != "timeout"}
 
+        self.problems += control_findings(source_lines)
         body = build_body(source_lines if len(source_lines) <= MAX_BLOCK_LINES else [], language)
         reason = not_runnable_reason(language, self.which)
         if unclosed:
@@ -443,9 +455,16 @@ class _Parser:
             )
             step.danger = assess([], annotated)
         elif language in SHELLS:
-            lexed = lex(neutralize(body.command))
+            neutral = neutralize(body.command)
+            lexed = lex(neutral)
             here = assigned_names(lexed)
-            step.danger = assess(shell_hits(lexed, body.lines), annotated)
+            step.danger = assess(
+                control_hit(body.command, body.lines) + shell_hits(lexed, body.lines), annotated
+            )
+            windows = windows_only(neutral, lexed)
+            if windows is not None and step.runnable:
+                step.runnable = False
+                step.reason = windows_reason(windows[0], step.line_of(windows[1]))
             step.placeholders = find_placeholders(
                 body.command,
                 lexed,
@@ -466,9 +485,17 @@ class _Parser:
                     "(<<'EOF'), where no value can be substituted; edit the runbook"
                 )
         elif language == "python":
-            step.danger = assess(python_hits(body.command, body.lines), annotated)
+            step.danger = assess(
+                control_hit(body.command, body.lines) + python_hits(body.command, body.lines),
+                annotated,
+            )
+        elif language == "powershell":
+            step.danger = assess(
+                control_hit(body.command, body.lines) + powershell_hits(body.command, body.lines),
+                annotated,
+            )
         else:
-            step.danger = assess([], annotated)
+            step.danger = assess(control_hit(body.command, body.lines), annotated)
         self.steps.append(step)
         return step
 

@@ -1,17 +1,30 @@
 """Confirmation of a caution or dangerous action, and of quitting with runs in flight.
 
 Cancel is focused by default. A dangerous action shows the exact command and needs the
-action id typed before Run is enabled.
+action id typed before Run is enabled. The command box scrolls from the keyboard while
+Cancel (or the id input) keeps the focus: up/down, pgup/pgdn, home/end. Its text is
+shown through the boundary: escapes visible (``\\e]0;...``), never live, lines bounded.
 """
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
+
+from cockpit.core.boundary import bound, show_controls
+
+
+def visible(text: str) -> str:
+    """Text for the dialog: control characters shown, each line bounded."""
+    return "\n".join(bound(line) for line in show_controls(text, keep_newlines=True).split("\n"))
+
+
+HINT = "↑/↓ PgUp/PgDn Home/End: scroll the command"
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -24,15 +37,25 @@ class ConfirmScreen(ModalScreen[bool]):
         border: thick $warning; background: $surface; padding: 0 1;
     }
     ConfirmScreen.-dangerous > Vertical { border: thick $error; }
-    ConfirmScreen #command {
-        background: $panel; padding: 0 1; margin: 1 0; height: auto; max-height: 12;
-        overflow-y: auto;
+    ConfirmScreen #command-box {
+        background: $panel; margin: 1 0 0 0; height: auto; max-height: 12;
+        scrollbar-size-vertical: 1;
     }
+    ConfirmScreen #command { padding: 0 1; }
+    ConfirmScreen #scroll-hint { color: $text-muted; height: 1; }
     ConfirmScreen #buttons { height: auto; align-horizontal: right; margin-top: 1; }
     ConfirmScreen Button { margin-left: 2; min-width: 10; }
     ConfirmScreen Input { margin-top: 0; }
     """
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="confirm.cancel")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="confirm.cancel"),
+        Binding("up", "scroll_command('up')", "Scroll", show=False),
+        Binding("down", "scroll_command('down')", "Scroll", show=False),
+        Binding("pageup", "scroll_command('page_up')", "Scroll", show=False),
+        Binding("pagedown", "scroll_command('page_down')", "Scroll", show=False),
+        Binding("home", "scroll_command('home')", "Scroll", show=False),
+        Binding("end", "scroll_command('end')", "Scroll", show=False),
+    ]
 
     def __init__(
         self,
@@ -45,17 +68,19 @@ class ConfirmScreen(ModalScreen[bool]):
     ) -> None:
         super().__init__(classes="-dangerous" if type_to_confirm else "")
         self._title = title
-        self._message = message
-        self._command = command
+        self._message = visible(message)
+        self._command = visible(command) if command else None
         self.type_to_confirm = type_to_confirm
         self._confirm_label = confirm_label
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"[b]{self._title}[/b]", id="title")
+            yield Label(f"[b]{escape(visible(self._title))}[/b]", id="title")
             yield Static(self._message, id="message", markup=False)
             if self._command:
-                yield Static(self._command, id="command", markup=False)
+                with VerticalScroll(id="command-box", can_focus=False):
+                    yield Static(self._command, id="command", markup=False)
+                yield Static("", id="scroll-hint", markup=False)
             if self.type_to_confirm:
                 yield Label(f"Type [b]{self.type_to_confirm}[/b] to enable {self._confirm_label}:")
                 yield Input(placeholder="type the id shown above, then Enter", id="typed",
@@ -85,12 +110,31 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def _fit_command(self) -> None:
         dialog = self.query_one(Vertical)
-        box = self.query_one("#command", Static)
+        box = self.query_one("#command-box", VerticalScroll)
         others = sum(w.outer_size.height for w in dialog.children if w is not box)
-        room = int(self.size.height * 0.9) - 2 - 2 - others  # borders, the box's margins
+        room = int(self.size.height * 0.9) - 2 - 1 - others  # borders, the box's margin
         height = max(3, min(12, room))
         if box.styles.max_height is None or box.styles.max_height.value != height:
             box.styles.max_height = height
+        self.call_after_refresh(self._show_hint)
+
+    def _show_hint(self) -> None:
+        """Say how to scroll only when the command does not fit in its box (the row
+        under the box is blank otherwise)."""
+        box = self.query_one("#command-box", VerticalScroll)
+        self.query_one("#scroll-hint", Static).update(HINT if box.max_scroll_y > 0 else "")
+
+    def action_scroll_command(self, how: str) -> None:
+        """Scroll the command box; the focus stays where it is (Cancel by default)."""
+        if not self._command:
+            return
+        box = self.query_one("#command-box", VerticalScroll)
+        scroll = {
+            "up": box.scroll_up, "down": box.scroll_down,
+            "page_up": box.scroll_page_up, "page_down": box.scroll_page_down,
+            "home": box.scroll_home, "end": box.scroll_end,
+        }[how]  # fmt: skip
+        scroll(animate=False)
 
     def on_key(self, event: events.Key) -> None:
         """Typing goes to the id input even while Cancel (the default) has the focus."""

@@ -6,6 +6,10 @@ and danger. The detail under it shows what the selected step would run (repaired
 copy-paste damage, params, danger reasons), what the runbook expects, and how its last
 run ended. Running goes through the app (:meth:`CockpitApp.run_runbook`): the same
 forms, confirmations, Runs pane and audit trail as profile actions.
+
+Everything shown comes through ``cockpit.core.boundary``: the document (rendered or raw),
+the head, the step list, the detail and the output tail show escapes and other control
+characters visibly (``\\e]0;...``), never live and never removed, with lines bounded.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Static, TextArea
 
+from cockpit.core.boundary import TEXT_LIMIT, bound, show_controls
 from cockpit.core.runbooks.checklist import ChecklistStore
 from cockpit.core.runbooks.model import ChecklistItem, Runbook, Section, Step
 from cockpit.core.runbooks.placeholders import missing_params
@@ -53,6 +58,23 @@ STATE = {
 _DANGER = {"safe": ("safe", ""), "caution": ("caution", "yellow"),
            "dangerous": ("⚠ DANGER", "bold red")}
 _FIXED = {"state": 9, "lang": 7, "danger": 8}
+
+
+def shown(text: str) -> str:
+    """One line of runbook text for the screen: controls visible, length bounded."""
+    return bound(show_controls(text))
+
+
+def shown_block(text: str, limit: int = TEXT_LIMIT) -> str:
+    """Lines of runbook text: controls visible, line breaks kept, each line bounded."""
+    lines = show_controls(text, keep_newlines=True).split("\n")
+    return bound("\n".join(bound(line) for line in lines), limit)
+
+
+def document_lines(text: str) -> list[str]:
+    """The file's lines as the parser numbers them (CRLF and CR are line ends; no other
+    character is: ``str.splitlines`` would also split at form feeds and separators)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
 @dataclass
@@ -156,23 +178,25 @@ class RunbookScreen(Screen[None]):
         except OSError as exc:
             return [Static(f"cannot read {self.runbook.path}: {exc.strerror}", markup=False)]
         sections = self.runbook.sections
+        lines = document_lines(text.removeprefix("\ufeff"))
         if len(text) > MARKDOWN_LIMIT or len(sections) > MAX_RENDERED_SECTIONS:
-            area = TextArea(text, read_only=True, show_line_numbers=True, id="rb-raw",
+            raw = "\n".join(bound(show_controls(line)) for line in lines)
+            area = TextArea(raw, read_only=True, show_line_numbers=True, id="rb-raw",
                             soft_wrap=False)
             self._raw = area
             return [area]
-        lines = text.splitlines(keepends=True)
         blocks = [s for s in self.runbook.steps if s.kind == "block"]
         starts = sorted({max(1, s.line) for s in sections} | {1}
                         | {s.line for s in blocks if not s.unclosed})
         widgets: list[Widget] = []
         for i, start in enumerate(starts):
             end = starts[i + 1] if i + 1 < len(starts) else len(lines) + 1
-            chunk = "".join(lines[start - 1:end - 1])
+            chunk = "\n".join(lines[start - 1:end - 1])
             if not chunk.strip():
                 continue
-            block = Static(RichMarkdown(chunk, hyperlinks=False, code_theme="ansi_dark"),
-                           classes="rb-section")
+            markdown = RichMarkdown(shown_block(chunk, MARKDOWN_LIMIT), hyperlinks=False,
+                                    code_theme="ansi_dark")
+            block = Static(markdown, classes="rb-section")
             widgets.append(block)
             self._chunks.append((start, block))
         return widgets
@@ -230,15 +254,15 @@ class RunbookScreen(Screen[None]):
         if isinstance(entry, ChecklistItem):
             done = self.checklist.is_checked(entry.id)
             return (Text("☑ done" if done else "☐ todo", style="green" if done else "dim"),
-                    Text(entry.text), Text(""), Text(""))
+                    Text(shown(entry.text)), Text(""), Text(""))
         run = self.states.get(entry.id)
         status = run.status if run is not None else "pending"
         symbol, word, style = STATE.get(status, STATE["pending"])
         if not entry.runnable and run is None:
             symbol, word, style = "–", "no run", "dim"
         label, danger_style = _DANGER[entry.danger.level] if entry.runnable else ("—", "dim")
-        return (Text(f"{symbol} {word}", style=style), Text(entry.id),
-                Text(entry.language or "text"), Text(label, style=danger_style))
+        return (Text(f"{symbol} {word}", style=style), Text(shown(entry.id)),
+                Text(shown(entry.language or "text")), Text(label, style=danger_style))
 
     def _refresh_row(self, entry: Step | ChecklistItem) -> None:
         table = self.steps_table
@@ -259,7 +283,7 @@ class RunbookScreen(Screen[None]):
     def _head(self) -> str:
         rb = self.runbook
         runnable = sum(1 for s in rb.steps if s.runnable)
-        dangerous = sum(1 for s in rb.steps if s.danger.level == "dangerous")
+        dangerous = sum(1 for s in rb.steps if s.runnable and s.danger.level == "dangerous")
         done, total = self.checklist.progress()
         ran = sum(1 for r in self.states.values() if r.status == "succeeded")
         failed = sum(1 for r in self.states.values()
@@ -270,7 +294,7 @@ class RunbookScreen(Screen[None]):
             parts.append(f"checklist {done}/{total}")
         if self.states:
             parts.append(f"{ran} ok" + (f", {failed} failed" if failed else ""))
-        return " · ".join(parts)
+        return shown(" · ".join(parts))
 
     def _head_update(self) -> None:
         self.query_one("#rb-head", Static).update(self._head())
@@ -291,7 +315,10 @@ class RunbookScreen(Screen[None]):
         self.query_one("#rb-detail-text", Static).update(text)
 
     def detail_text(self, entry: Step | ChecklistItem) -> str:
-        """Everything about the selected row, as plain text."""
+        """Everything about the selected row, as plain text (controls made visible)."""
+        return shown_block(self._detail(entry))
+
+    def _detail(self, entry: Step | ChecklistItem) -> str:
         rb = self.runbook
         if isinstance(entry, ChecklistItem):
             done = self.checklist.is_checked(entry.id)
@@ -320,12 +347,12 @@ class RunbookScreen(Screen[None]):
             out += [f"  · line {r.line}: {r.kind} {r.message}" for r in entry.repairs]
         out.append("")
         out.append("runs:" if entry.runnable else "block:")
-        out += [f"  {line}" for line in (entry.command or entry.source).splitlines()[:40]]
+        out += [f"  {line}" for line in (entry.command or entry.source).split("\n")[:40]]
         if entry.expectations:
             out.append("")
             out.append("expected:")
             for exp in entry.expectations:
-                out += [f"  {line}" for line in exp.text.splitlines()[:20]]
+                out += [f"  {line}" for line in exp.text.split("\n")[:20]]
         run = self.states.get(entry.id)
         if run is not None:
             out.append("")
@@ -340,7 +367,7 @@ class RunbookScreen(Screen[None]):
         if dry:
             out.append("")
             out.append("dry run:")
-            out += [f"  {line}" for line in dry.splitlines()]
+            out += [f"  {line}" for line in dry.rstrip("\n").split("\n")]
         return "\n".join(out)
 
     def _known_env(self) -> dict[str, str]:
@@ -390,7 +417,7 @@ class RunbookScreen(Screen[None]):
         if step is None:
             return
         if not step.runnable:
-            self.notify(f"{step.id} cannot run: {step.reason}", severity="warning",
+            self.notify(shown(f"{step.id} cannot run: {step.reason}"), severity="warning",
                         markup=False)
             return
         self.app.run_runbook(self.runbook, [step])  # type: ignore[attr-defined]
@@ -406,7 +433,8 @@ class RunbookScreen(Screen[None]):
                          if section.slug in s.section.path)
             why = ("its table commands run one at a time (Enter)" if tables
                    else "it has no runnable step")
-            self.notify(f"section {section.title!r}: {why}", severity="warning", markup=False)
+            self.notify(shown(f"section {section.title!r}: {why}"), severity="warning",
+                        markup=False)
             return
         self.app.run_runbook(self.runbook, steps,  # type: ignore[attr-defined]
                              label=f"section {section.title}")
@@ -447,7 +475,7 @@ class RunbookScreen(Screen[None]):
             return
         from cockpit.tui.screens.run_output import RunOutputScreen
 
-        expected = "\n\n".join(e.text for e in step.expectations)
+        expected = shown_block("\n\n".join(e.text for e in step.expectations))
         self.app.push_screen(RunOutputScreen(entry, expected=expected))
 
     def action_toggle_doc(self) -> None:
