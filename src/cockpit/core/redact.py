@@ -61,6 +61,7 @@ _SECRET_WORDS = (
 _HARMLESS_KEY = re.compile(
     r"(?i)(?:hash|sha\d*|digest|fingerprint|count|tokens|expiry|expires"
     r"|[-_.](?:file|path|dir|url|uri|endpoint|id|type|len|length|name|at|ttl))$"
+    r"|(?<=[a-z])(?:File|Path|Dir|Url|Uri|Endpoint|Id|Type|Length|Name|At|Ttl)$"
 )
 
 
@@ -94,7 +95,9 @@ _FLAG = re.compile(
     r"(?i)(?<![\w-])(--?[\w-]*(?:" + _SECRET_WORDS + r")[\w-]*)(\s+)"
     r"(\"[^\"\n]*\"|'[^'\n]*'|(?!-)[^\s\"']+)"
 )
-_VALUE = r"(\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|(?![{\[])[^\s\"'&,;)}\]<>]+)"
+# A value; not a JSON object or list, nor a YAML block indicator (``key: |``).
+_VALUE = (r"(\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'"
+          r"|(?![{\[]|[|>][-+0-9]*\s*$)[^\s\"'&,;)}\]<>]+)")
 _PAIR = re.compile(
     r"(?i)([\"']?)((?<![\w.-])[\w.-]*?(?:" + _SECRET_WORDS + r")[\w.-]*)\1(\s*[:=]\s*)"
     + _VALUE
@@ -108,7 +111,7 @@ _LITERAL_VALUES = frozenset({"null", "true", "false", "none", MASK})
 _ENV_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL")
 _ENV_SKIP = re.compile(r"_(?:FILE|PATH|DIR)$")
 _OBJ_KEY = re.compile(r"(?i)key|token|secret|password|passwd|authorization|credential")
-_RANDOMISH = re.compile(r"(?=.*[0-9+/=])(?=.*[A-Za-z])[A-Za-z0-9+/=_-]{8,}|[A-Za-z]{20,}")
+_RANDOMISH = re.compile(r"(?=.*[0-9+/=%])(?=.*[A-Za-z])[A-Za-z0-9+/=_%-]{8,}|[A-Za-z]{20,}")
 
 # Command lines: (a fragment the line must hold, the pattern whose group 2 is a password).
 _COMMANDS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -189,13 +192,21 @@ def _named(m: re.Match[str]) -> str:
         return m.group(0)  # PWD=/root is a directory
     if (name.endswith("auth") or name.startswith("sig")) and not _RANDOMISH.fullmatch(value):
         return m.group(0)  # auth=ok, sig=none: no credential
+    if name == "pass" and value.isdigit():
+        return m.group(0)  # pass=10 fail=2: a test count
     return _hidden_value(m)
+
+
+def _command_value(m: re.Match[str]) -> str:
+    value = m.group(2)
+    quote = value[0] if value[:1] in "\"'" else ""
+    return f"{m.group(1)}{quote}{MASK}{quote}"
 
 
 def _commands(line: str, low: str) -> str:
     for hint, pattern in _COMMANDS:
         if hint in low:
-            line = pattern.sub(lambda m: f"{m.group(1)}{MASK}", line)
+            line = pattern.sub(_command_value, line)
     return line
 
 

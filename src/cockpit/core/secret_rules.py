@@ -219,8 +219,9 @@ _TOKEN_GATE = re.compile(
 _SEP_TAIL = rf"(?:(?=[0-9a-f]{{0,15}}[g-zA-Z])|(?<=[g-zG-Z].)){_RUN}"
 _TOKEN_REFINE = re.compile(
     rf"_(?:{_SEP_TAIL}|v1_|(?<=bkua_)|(?<=shippo_)|(?<=shpca_))"
-    rf"|-(?:{_SEP_TAIL}|us\d|(?<=s-s4t2ud-)|(?<=s-s4t2af-))"
-    rf"|\.(?:{_SEP_TAIL}|0-)|~{_SEP_TAIL}|:AA|J(?<=eyJ)|V(?<=cmV)|S0tLS1"
+    rf"|-(?:{_SEP_TAIL}|us\d|(?<=s-s4t2ud-)|(?<=s-s4t2af-)|(?<=xapp-))"
+    rf"|\.(?:{_SEP_TAIL}|0-|(?<=[A-Za-z0-9]{{14}}\.)[a-f0-9]{{64}})"
+    rf"|~{_SEP_TAIL}|:AA|J(?<=eyJ)|V(?<=cmV)|S0tLS1"
     r"|A(?:KIA|SIA|BIA|CCA|3T|3-|Iza|KC|TATT3|TBB|BSK|QVN)|E(?:AA|Z[AT]K)|LTAI|GR1348941"
     r"|SK[0-9a-fA-F]{8}|FLW"
 )
