@@ -208,7 +208,7 @@ def is_b64_private_key(blob: str) -> bool:
 # through a capital of its own (``eyJ`` through ``J``).
 _RUN = r"[A-Za-z0-9]{16}"
 _TOKEN_GATE = re.compile(
-    rf"_{_RUN}|-(?:{_RUN}|us\d)|\.{_RUN}|~{_RUN}|:AA|J(?<=eyJ)|V(?<=cmV)|S0tLS1"
+    rf"_{_RUN}|-(?:{_RUN}|us\d|(?<=sq0csp-)|(?<=sq0atp-))|\.{_RUN}|~{_RUN}|:AA|J(?<=eyJ)|V(?<=cmV)|S0tLS1"
     r"|A(?:KIA|SIA|BIA|CCA|3T|3-|Iza|KC|TATT3|TBB|BSK|QVN)|E(?:AA|Z[AT]K)|LTAI|GR1348941"
     r"|SK[0-9a-fA-F]{8}|FLW"
 )
@@ -219,7 +219,8 @@ _TOKEN_GATE = re.compile(
 _SEP_TAIL = rf"(?:(?=[0-9a-f]{{0,15}}[g-zA-Z])|(?<=[g-zG-Z].)){_RUN}"
 _TOKEN_REFINE = re.compile(
     rf"_(?:{_SEP_TAIL}|v1_|(?<=bkua_)|(?<=shippo_)|(?<=shpca_))"
-    rf"|-(?:{_SEP_TAIL}|us\d|(?<=s-s4t2ud-)|(?<=s-s4t2af-)|(?<=xapp-))"
+    rf"|-(?:{_SEP_TAIL}|us\d|(?<=s-s4t2ud-)|(?<=s-s4t2af-)|(?<=xapp-)|(?<=xox[a-z]-)"
+    r"|(?<=sq0csp-)|(?<=sq0atp-))"
     rf"|\.(?:{_SEP_TAIL}|0-|(?<=[A-Za-z0-9]{{14}}\.)[a-f0-9]{{64}})"
     rf"|~{_SEP_TAIL}|:AA|J(?<=eyJ)|V(?<=cmV)|S0tLS1"
     r"|A(?:KIA|SIA|BIA|CCA|3T|3-|Iza|KC|TATT3|TBB|BSK|QVN)|E(?:AA|Z[AT]K)|LTAI|GR1348941"
