@@ -12,7 +12,7 @@ import pytest
 from cockpit.core.boundary import Boundary
 from cockpit.core.redact import MASK, Redactor
 from cockpit.core.secret_blocks import MAX_KEY_LINES
-from tests.hostile import BLOCKS, SECRETS, assert_inert
+from tests.hostile import BLOCKS, LINES, SECRETS, assert_inert
 
 R = Redactor()
 BODY = [
@@ -150,11 +150,10 @@ def test_kubectl_secret_list_and_json():
     assert json.loads(shown)["metadata"] == {"name": "db"}
 
 
-def test_configmap_prose_stays_readable():
-    out = fed(["data:", "  greeting: hello world", "  LOG_LEVEL: debug", "  port: \"8080\"",
-               "kind: ConfigMap"])
-    assert out == ["data:", "  greeting: hello world", "  LOG_LEVEL: debug", '  port: "8080"',
-                   "kind: ConfigMap"]
+def test_configmap_prose_and_nested_data_stay_readable():
+    lines = ["data:", "  greeting: hello world", "  LOG_LEVEL: debug", '  port: "8080"',
+             "kind: ConfigMap", "data:", "  nested:", "    items: YWJjZA==", "  more: x"]
+    assert fed(lines) == lines
 
 
 def test_secret_named_yaml_block_scalar():
@@ -187,3 +186,4 @@ def test_hostile_blocks_through_a_stream():
         assert_inert("\n".join(stream.line(line) for line in block.split("\n")))
     for secret in SECRETS:
         assert secret not in R.redact("\n".join(BLOCKS))
+        assert secret not in R.redact("\n".join(LINES))

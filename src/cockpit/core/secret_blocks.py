@@ -179,7 +179,9 @@ class _YamlSecretData:
         if entry is None:
             return f"{line[:depth]}{MASK}"  # an odd shape inside a secret: hidden
         value = entry.group(4)
-        if not value or value[0] in "|>":
+        if not value:
+            return None  # a nested mapping: not a secret's data, whose values are scalars
+        if value[0] in "|>":
             self._block = depth
             return line
         if _secret_value(value, self._plain):
