@@ -163,6 +163,7 @@ def test_secret_in_context_is_hidden(text, secret, kept):
         "AKIAIOSFODNN7EXAMPLE rotated; git 0123456789abcdef0123456789abcdef01234567",
         "certificate-authority-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUM=",
         "https://example.com/path?page=2&sort=asc",
+        '{"credsStore": "desktop", "SharedAccessKeyName": "RootManageSharedAccessKey"}',
     ],
 )
 def test_ids_hashes_and_digests_stay_readable(text):

@@ -60,8 +60,8 @@ _SECRET_WORDS = (
 #: Key names that contain a secret word but hold no secret.
 _HARMLESS_KEY = re.compile(
     r"(?i)(?:hash|sha\d*|digest|fingerprint|count|tokens|expiry|expires"
-    r"|[-_.](?:file|path|dir|url|uri|endpoint|id|type|len|length|name|at|ttl))$"
-    r"|(?<=[a-z])(?:File|Path|Dir|Url|Uri|Endpoint|Id|Type|Length|Name|At|Ttl)$"
+    r"|[-_.](?:file|path|dir|url|uri|endpoint|id|type|len|length|name|at|ttl|store|helpers?))$"
+    r"|(?<=[a-z])(?:File|Path|Dir|Url|Uri|Endpoint|Id|Type|Length|Name|At|Ttl|Store|Helpers?)$"
 )
 
 
