@@ -230,6 +230,6 @@ _TOKEN_REFINE = re.compile(
 
 def may_hold_token(line: str) -> bool:
     """Whether ``line`` may hold a free-standing token, a webhook or a base64 PEM key."""
-    if _TOKEN_GATE.search(line) is not None:
-        return _TOKEN_REFINE.search(line) is not None
+    if _TOKEN_GATE.search(line) is not None and _TOKEN_REFINE.search(line) is not None:
+        return True
     return "dapi" in line or "4b1d" in line or "hook" in line
