@@ -317,6 +317,11 @@ class Redactor:
             return [self.redact_obj(item) for item in obj]
         return obj
 
+    @property
+    def has_literals(self) -> bool:
+        """Whether there are explicit or environment secret values to hide."""
+        return self._literals is not None
+
     def literal_sub(self, line: str) -> str:
         """``line`` with the explicit and environment secret values hidden."""
         return self._literals.sub(MASK, line) if self._literals is not None else line

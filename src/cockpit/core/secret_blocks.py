@@ -242,8 +242,11 @@ def _start(line: str, redactor: Redactor) -> _State | None:
         blob = _B64_PEM_AT_END.search(line)
         if blob is not None and is_b64_private_key(blob.group(0).strip()):
             return _Lines(MAX_KEY_LINES)
-    tail = line.rstrip()
-    last = tail[-1:]
+    last = line[-1:]
+    tail = line
+    if last in " \t\r\n" and last:
+        tail = line.rstrip()
+        last = tail[-1:]
     if last == ":":
         data = _YAML_DATA.match(tail)
         if data is not None:
@@ -274,7 +277,9 @@ class StreamRedactor:
 
     def redact_line(self, line: str) -> str:
         """The next line of the stream with its secrets (and a key body's lines) hidden."""
-        return self.next_known(self._redactor.literal_sub(line))
+        if self._redactor.has_literals:
+            line = self._redactor.literal_sub(line)
+        return self.next_known(line)
 
     def next_known(self, line: str) -> str:
         """Like ``redact_line`` for a line whose literal secret values are already hidden."""
