@@ -73,3 +73,16 @@ def test_what_the_plugin_finds_is_hidden(name):
     for text in (R.redact(sample), R.redact(f"log: {sample} end")):
         for secret in found:
             assert secret not in text, f"{name}: {secret!r} shown in {text!r}"
+
+
+def test_catalogue_is_compiled_at_first_use_and_detect_secrets_never_imported():
+    import subprocess
+    import sys
+
+    code = ("import sys; import cockpit.core.redact as r, cockpit.core.secret_rules as s;"
+            "print(s._patterns.cache_info().currsize, 'detect_secrets' in sys.modules);"
+            "r.Redactor().redact('npm_' + 'a1' * 18);"
+            "print(s._patterns.cache_info().currsize)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["0", "False", "1"]
