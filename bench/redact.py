@@ -62,7 +62,7 @@ def make_mixed(n: int, seed: int = 7) -> list[str]:
         lambda: f"mysql -h db -u root -p{b64(9)} app",
         lambda: "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey="
                 f"{b64(64)};EndpointSuffix=core.windows.net",
-        lambda: f"retrying with glpat-{b64(15)[:20]}",
+        lambda: f"retrying with glpat-{base64.urlsafe_b64encode(rnd.randbytes(15)).decode()}",
         lambda: f"postgres://app:{hexs(12)}@db:5432/app",
         lambda: f"{{\"auth\": \"{b64(18)}\"}}",
     ]
