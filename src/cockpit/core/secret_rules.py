@@ -207,8 +207,17 @@ def is_b64_private_key(blob: str) -> bool:
 # on; capitals lead the formats without one (``AKIA``); a lower-case format is found
 # through a capital of its own (``eyJ`` through ``J``).
 _RUN = r"[A-Za-z0-9]{16}"
+# Prefixes whose tokens may hold ``-``, ``_`` or ``.`` (so maybe no run of 16), checked
+# where their separator is (look-behinds of one width each).
+_AFTER_DASH = (r"(?<=sk-)(?<![A-Za-z0-9]sk-)|(?<=gldt-|glft-|glrt-|HRKU-)"
+               r"|(?<=glpat-|glptt-|glcbt-|glimt-|gloas-|tk-us-|tskey-|fio-u-)"
+               r"|(?<=glffct-|glsoat-|sq0atp-|sq0csp-|GOCSPX-)|(?<=glagent-)")
+_AFTER_UNDERSCORE = (r"(?<=fo1_|glc_)|(?<=dckr_pat_)|(?<=duffel_live_|duffel_test_)"
+                     r"|(?<=pscale_pw_)|(?<=pscale_tkn_)|(?<=pscale_oauth_)")
+_AFTER_DOT = r"(?<=ya29\.)|(?<=hvs\.|hvb\.)|(?<=t1\.)"
 _TOKEN_GATE = re.compile(
-    rf"_{_RUN}|-(?:{_RUN}|us\d|(?<=sq0csp-)|(?<=sq0atp-))|\.{_RUN}|~{_RUN}|:AA|J(?<=eyJ)|V(?<=cmV)|S0tLS1"
+    rf"_(?:{_RUN}|{_AFTER_UNDERSCORE})|-(?:{_RUN}|us\d|{_AFTER_DASH})|\.(?:{_RUN}|{_AFTER_DOT})"
+    rf"|~{_RUN}|:AA|J(?<=eyJ)|V(?<=cmV)|S0tLS1"
     r"|A(?:KIA|SIA|BIA|CCA|3T|3-|Iza|KC|TATT3|TBB|BSK|QVN)|E(?:AA|Z[AT]K)|LTAI|GR1348941"
     r"|SK[0-9a-fA-F]{8}|FLW"
 )
@@ -218,10 +227,10 @@ _TOKEN_GATE = re.compile(
 # listed (``_v1_``, ``bkua_``...).
 _SEP_TAIL = rf"(?:(?=[0-9a-f]{{0,15}}[g-zA-Z])|(?<=[g-zG-Z].)){_RUN}"
 _TOKEN_REFINE = re.compile(
-    rf"_(?:{_SEP_TAIL}|v1_|(?<=bkua_)|(?<=shippo_)|(?<=shpca_))"
+    rf"_(?:{_SEP_TAIL}|v1_|(?<=bkua_)|(?<=shippo_)|(?<=shpca_)|{_AFTER_UNDERSCORE})"
     rf"|-(?:{_SEP_TAIL}|us\d|(?<=s-s4t2ud-)|(?<=s-s4t2af-)|(?<=xapp-)|(?<=xox[a-z]-)"
-    r"|(?<=sq0csp-)|(?<=sq0atp-))"
-    rf"|\.(?:{_SEP_TAIL}|0-|(?<=[A-Za-z0-9]{{14}}\.)[a-f0-9]{{64}})"
+    rf"|{_AFTER_DASH})"
+    rf"|\.(?:{_SEP_TAIL}|0-|(?<=[A-Za-z0-9]{{14}}\.)[a-f0-9]{{64}}|{_AFTER_DOT})"
     rf"|~{_SEP_TAIL}|:AA|J(?<=eyJ)|V(?<=cmV)|S0tLS1"
     r"|A(?:KIA|SIA|BIA|CCA|3T|3-|Iza|KC|TATT3|TBB|BSK|QVN)|E(?:AA|Z[AT]K)|LTAI|GR1348941"
     r"|SK[0-9a-fA-F]{8}|FLW"
