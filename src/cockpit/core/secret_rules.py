@@ -212,8 +212,8 @@ _RUN = r"[A-Za-z0-9]{16}"
 _AFTER_DASH = (r"(?<=sk-)(?<![A-Za-z0-9]sk-)|(?<=gldt-|glft-|glrt-|HRKU-)"
                r"|(?<=glpat-|glptt-|glcbt-|glimt-|gloas-|tk-us-|tskey-|fio-u-)"
                r"|(?<=glffct-|glsoat-|sq0atp-|sq0csp-|GOCSPX-)|(?<=glagent-)")
-_AFTER_UNDERSCORE = (r"(?<=fo1_|glc_)|(?<=dckr_pat_)|(?<=duffel_live_|duffel_test_)"
-                     r"|(?<=pscale_pw_)|(?<=pscale_tkn_)|(?<=pscale_oauth_)")
+_AFTER_UNDERSCORE = (r"(?<=fo1_|glc_|fm2_)|(?<=fm1a_|fm1r_)|(?<=dckr_pat_)"
+                     r"|(?<=duffel_live_|duffel_test_)|(?<=pscale_pw_)|(?<=pscale_tkn_)|(?<=pscale_oauth_)")
 _AFTER_DOT = r"(?<=ya29\.)|(?<=hvs\.|hvb\.)|(?<=t1\.)"
 _TOKEN_GATE = re.compile(
     rf"_(?:{_RUN}|{_AFTER_UNDERSCORE})|-(?:{_RUN}|us\d|{_AFTER_DASH})|\.(?:{_RUN}|{_AFTER_DOT})"
