@@ -189,3 +189,11 @@ def test_base64_of_a_private_key_is_hidden_and_of_a_certificate_is_not():
     assert R.redact(f"tls.key: {key}") == "tls.key: ***"
     assert R.redact(f"blob {key} end") == "blob *** end"
     assert R.redact(f"ca {cert}") == f"ca {cert}"
+
+
+def test_a_trace_id_does_not_hide_a_token_from_the_precheck():
+    trace = "traceparent=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    dapi = "dapi" + "0123456789abcdef" * 2
+    hook = "https://hooks.slack.com/services/T0ABCDEF1/B0ABCDEF2/xYz123AbC456dEf789gHi012"
+    assert R.redact(f"{trace} token {dapi}") == f"{trace} token ***"
+    assert R.redact(f"{trace} POST {hook}") == f"{trace} POST https://hooks.slack.com/services/***"
