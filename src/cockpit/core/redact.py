@@ -8,17 +8,28 @@ operator still sees what was hidden: ``Authorization: Bearer ***``, ``password=*
 * bearer tokens anywhere,
 * ``X-API-Key``, ``X-Auth-Token``, ``Api-Key`` and any ``name: value`` / ``name=value`` /
   ``"name": "value"`` / ``--name value`` pair whose name contains password, passwd,
-  passphrase, secret, token, api key, access key, private key or credential (names ending
-  in ``_hash``, ``_count``, ``_file``, ``_path``, ``_id`` ... are left alone: they hold no
-  secret),
-* credentials in URLs, AWS access key ids, well-known token formats (GitHub, Slack,
-  Stripe, OpenAI-style ``sk-``, Google ``AIza``, JWTs),
-* PEM private key blocks (a ``BEGIN`` without its ``END`` hides the rest of the text),
+  passphrase, secret, token, api key, access key, account key, private key, credential,
+  creds ... (names ending in ``_hash``, ``_count``, ``_file``, ``_path``, ``_id`` ... are
+  left alone: they hold no secret), and short names that do: ``pass``, ``pw``, ``*pwd``
+  (not ``PWD=/dir``), ``auth``/``_auth`` (Docker's and npm's base64 credentials),
+  ``sig`` (Azure SAS), ``X-Amz-Signature``,
+* credentials in URLs (``postgres://user:***@host``), webhook URLs (Slack, Teams,
+  Discord), passwords on command lines (``mysql -p***``, ``sshpass -p``, ``redis-cli -a``,
+  ``curl -u user:***``, ``docker login -p``, ``.netrc``'s ``password``),
+* the free-standing token formats of ``cockpit.core.secret_rules`` (after gitleaks' and
+  detect-secrets' rules: cloud keys, registry tokens, SaaS API keys, JWTs ...), and a
+  40-character AWS secret key next to an AWS access key id,
+* private keys (PEM of any kind, OpenSSH, PGP, SSH2; base64 of a PEM private key),
 * values given explicitly (secret params) and values of environment variables whose
   names contain KEY, TOKEN, SECRET, PASSWORD, PASSWD or CREDENTIAL (values of 4 or
   more characters; names ending in ``_FILE``, ``_PATH``, ``_DIR`` are skipped).
 
-A precheck skips text with nothing suspicious, so redacting every log line is cheap.
+Multi-line text is redacted with the state of ``Redactor.stream()`` (see
+``cockpit.core.secret_blocks``): a private key's body, the values under a Kubernetes
+secret's ``data:``/``stringData:`` and a secret-named YAML block are hidden across lines.
+
+A precheck (plain substring tests and two searches that skip most of a line) sends each
+line only to the patterns it may need, so redacting every log line stays cheap.
 ``strip_escapes(text)`` makes terminal escape sequences and control characters inert.
 """
 
@@ -30,7 +41,11 @@ import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-MASK = "***"
+from cockpit.core.secret_blocks import StreamRedactor
+from cockpit.core.secret_rules import AWS_ID, AWS_SECRET, MASK, hide_tokens, may_hold_token
+
+__all__ = ["MASK", "Redactor", "StreamRedactor", "default_redactor", "safe_text",
+           "strip_escapes"]
 
 #: Shortest explicit secret (e.g. a secret param) that is replaced wherever it appears.
 MIN_EXPLICIT_SECRET = 2
@@ -39,38 +54,37 @@ MIN_ENV_SECRET = 4
 
 _SECRET_WORDS = (
     r"password|passwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key"
-    r"|private[_-]?key|client[_-]?key|auth[_-]?key|credential"
+    r"|private[_-]?key|client[_-]?key|auth[_-]?key|credential|creds"
+    r"|(?:account|signing|encryption|master|license|subscription|app)[_-]?key"
 )
 #: Key names that contain a secret word but hold no secret.
 _HARMLESS_KEY = re.compile(
     r"(?i)(?:hash|sha\d*|digest|fingerprint|count|tokens|expiry|expires"
-    r"|[-_.](?:file|path|dir|url|uri|endpoint|id|type|len|length|name|at|ttl))$"
+    r"|[-_.](?:file|path|dir|url|uri|endpoint|id|type|len|length|name|at|ttl|store|helpers?))$"
+    r"|(?<=[a-z])(?:File|Path|Dir|Url|Uri|Endpoint|Id|Type|Length|Name|At|Ttl|Store|Helpers?)$"
 )
 
-# Anything that could need redaction; a line that matches none of these is returned as is.
-_PRECHECK = re.compile(
-    r"(?i)pass(?:word|wd|phrase)|secret|token|api[_-]?key|apikey|access[_-]?key|private"
-    r"|credential|authorization|bearer|cookie|://|akia|asia|ghp_|gho_|ghu_|ghs_|github_pat_"
-    r"|xox[abprs]-|sk[-_]|aiza|eyj|client[_-]?key|auth[_-]?key"
-)
-
-#: Lower-case fragments one of which every secret pattern below contains. A plain
-#: substring scan is ~20x cheaper than the case-insensitive alternation above.
-_HINTS = ("pass", "secret", "token", "key", "private", "credential", "authoriz", "bearer",
-          "cookie", "://", "akia", "asia", "gh", "xox", "sk-", "sk_", "aiza", "eyj")
 
 
-def _suspicious(text: str) -> bool:
-    """Whether ``text`` may hold a secret: a cheap test before the real patterns."""
-    low = text.lower()
-    return any(hint in low for hint in _HINTS) and _PRECHECK.search(text) is not None
+def _word_hint(low: str) -> bool:
+    """Whether ``low`` (a lower-case line) holds a fragment every name-based pattern needs."""
+    return ("pass" in low or "secret" in low or "token" in low or "key" in low
+            or "auth" in low or "cred" in low or "bearer" in low or "cookie" in low
+            or "pw" in low or "sig" in low)
 
+
+def _command_hint(low: str) -> bool:
+    """Whether ``low`` may be a command line that carries a password (see ``_COMMANDS``)."""
+    return ("mysql" in low or "mariadb" in low or "curl " in low or "login" in low
+            or "mongo" in low or "redis-cli" in low or "sshpass" in low)
 
 _PEM = re.compile(
-    r"(-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----)(.*?)(?:(-----END \2PRIVATE KEY-----)|\Z)",
+    r"(-{4,5} ?BEGIN ([A-Z0-9 ]*?)PRIVATE KEY((?: BLOCK)?) ?-{4,5})(.*?)"
+    r"(?:(-{4,5} ?END \2PRIVATE KEY\3 ?-{4,5})|\Z)",
     re.DOTALL,
 )
-_URL_CREDS = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@\"'<>]*:)([^/\s@\"'<>]+)(@)")
+_PEM_EDGES = re.compile(r"^((?:\s|\\[rn])*)(.*?)((?:\s|\\[rn])*)$", re.DOTALL)
+_URL_CREDS = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@\"'<>]*:)([^/\s\"'<>]+)(@)")
 _AUTH_HEADER = re.compile(
     r"(?i)(\b(?:proxy-)?authorization|\b(?:set-)?cookie)([\"']?\s*[:=]\s*)"
     r"(?:([\"'])([^\n]*?)\3|(?![\"'{\[])([^\r\n\"']+))"
@@ -81,27 +95,49 @@ _FLAG = re.compile(
     r"(?i)(?<![\w-])(--?[\w-]*(?:" + _SECRET_WORDS + r")[\w-]*)(\s+)"
     r"(\"[^\"\n]*\"|'[^'\n]*'|(?!-)[^\s\"']+)"
 )
+# A value; not a JSON object or list, nor a YAML block indicator (``key: |``).
+_VALUE = (r"(\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'"
+          r"|(?![{\[]|[|>][-+0-9]*\s*$)[^\s\"'&,;)}\]<>]+)")
 _PAIR = re.compile(
     r"(?i)([\"']?)((?<![\w.-])[\w.-]*?(?:" + _SECRET_WORDS + r")[\w.-]*)\1(\s*[:=]\s*)"
-    r"(\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|(?![{\[])[^\s\"'&,;)}\]<>]+)"
+    + _VALUE
 )
-_TOKENS = re.compile(
-    r"\b(?:(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}"
-    r"|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}"
-    r"|xox[abprs]-[A-Za-z0-9-]{10,}"
-    r"|sk_(?:live|test)_[A-Za-z0-9]{10,}|sk-[A-Za-z0-9_-]{20,}"
-    r"|AIza[0-9A-Za-z_-]{35}"
-    r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})\b"
+#: Short names that hold a secret; each value is checked by ``_named`` before hiding.
+_NAMED = re.compile(
+    r"(?i)([\"']?)((?<![\w.-])-{0,2}(?:pass|pw|[\w.-]*pwd|_?auth|sig|signature"
+    r"|x-(?:amz|goog)-signature|_gitlab_session))\1(\s*[:=]\s*)" + _VALUE
 )
 _LITERAL_VALUES = frozenset({"null", "true", "false", "none", MASK})
 _ENV_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL")
 _ENV_SKIP = re.compile(r"_(?:FILE|PATH|DIR)$")
 _OBJ_KEY = re.compile(r"(?i)key|token|secret|password|passwd|authorization|credential")
+_RANDOMISH = re.compile(r"(?=.*[0-9+/=%])(?=.*[A-Za-z])[A-Za-z0-9+/=_%-]{8,}|[A-Za-z]{20,}")
+
+# Command lines: (a fragment the line must hold, the pattern whose group 2 is a password).
+_COMMANDS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("mysql", re.compile(r"(?i)(\bmysql[\w-]*\b.*?\s-p)(\"[^\"]*\"|'[^']*'|[^\s\"'-][^\s\"']*)")),
+    ("mariadb",
+     re.compile(r"(?i)(\bmariadb[\w-]*\b.*?\s-p)(\"[^\"]*\"|'[^']*'|[^\s\"'-][^\s\"']*)")),
+    ("sshpass", re.compile(r"(\bsshpass\b.*?\s-p\s*)(\S+)")),
+    ("redis-cli", re.compile(r"(\bredis-cli\b.*?\s(?:-a|--pass)\s+)(\S+)")),
+    ("mongo", re.compile(r"(\bmongo(?:sh)?\b.*?\s-p\s+)(\S+)")),
+    ("login", re.compile(
+        r"(\b(?:docker|podman|nerdctl|buildah|skopeo|helm|oras|crane)\b.*?\blogin\b.*?\s-p\s+)"
+        r"(\S+)")),
+    ("curl ", re.compile(r"(\bcurl\b.*?\s(?:-u|--user)(?:\s+|=)[\"']?[^\s:\"']*:)([^\s\"']+)")),
+)
+#: ``.netrc``: ``machine HOST login USER password SECRET`` (a line with a word hint).
+_NETRC = re.compile(r"(\bmachine\s+\S+.*?\bpassword\s+)(\S+)")
+
 
 
 def _pem(m: re.Match[str]) -> str:
-    end = m.group(4) or ""
-    return f"{m.group(1)}\n{MASK}\n{end}" if end else f"{m.group(1)}\n{MASK}"
+    body, end = m.group(4), m.group(5) or ""
+    if not body.strip():
+        return m.group(0)
+    edges = _PEM_EDGES.match(body)
+    lead, trail = (edges.group(1), edges.group(3)) if edges else ("", "")
+    return f"{m.group(1)}{lead or ' '}{MASK}{trail or (' ' if end else '')}{end}"
 
 
 def _auth(m: re.Match[str]) -> str:
@@ -128,10 +164,8 @@ def _flag(m: re.Match[str]) -> str:
     return f"{m.group(1)}{m.group(2)}{quote}{MASK}{quote}"
 
 
-def _pair(m: re.Match[str]) -> str:
+def _hidden_value(m: re.Match[str]) -> str:
     quote, name, sep, value = m.group(1), m.group(2), m.group(3), m.group(4)
-    if _HARMLESS_KEY.search(name):
-        return m.group(0)
     vquote = value[0] if value[:1] in "\"'" else ""
     inner = value[1:-1] if vquote else value
     if not vquote and inner.lower() in _LITERAL_VALUES:
@@ -141,6 +175,39 @@ def _pair(m: re.Match[str]) -> str:
     if inner == MASK:
         return m.group(0)
     return f"{quote}{name}{quote}{sep}{vquote}{MASK}{vquote}"
+
+
+def _pair(m: re.Match[str]) -> str:
+    if _HARMLESS_KEY.search(m.group(2)):
+        return m.group(0)
+    return _hidden_value(m)
+
+
+def _named(m: re.Match[str]) -> str:
+    name = m.group(2).lower().lstrip("-")
+    value = m.group(4).strip("\"'")
+    if not value:
+        return m.group(0)
+    if name.endswith("pwd") and value[:1] in "/~$":
+        return m.group(0)  # PWD=/root is a directory
+    if (name.endswith("auth") or name.startswith("sig")) and not _RANDOMISH.fullmatch(value):
+        return m.group(0)  # auth=ok, sig=none: no credential
+    if name == "pass" and value.isdigit():
+        return m.group(0)  # pass=10 fail=2: a test count
+    return _hidden_value(m)
+
+
+def _command_value(m: re.Match[str]) -> str:
+    value = m.group(2)
+    quote = value[0] if value[:1] in "\"'" else ""
+    return f"{m.group(1)}{quote}{MASK}{quote}"
+
+
+def _commands(line: str, low: str) -> str:
+    for hint, pattern in _COMMANDS:
+        if hint in low:
+            line = pattern.sub(_command_value, line)
+    return line
 
 
 class Redactor:
@@ -182,22 +249,53 @@ class Redactor:
         return Redactor((*self._secrets, *more), self._env)
 
     def redact(self, text: str) -> str:
-        """``text`` with every secret replaced by ``***``; labels are kept."""
+        """``text`` with every secret replaced by ``***``; labels are kept.
+
+        Text of several lines is redacted with a stream's state across its lines.
+        """
         if not text:
             return text
         if self._literals is not None:
             text = self._literals.sub(MASK, text)
-        if not _suspicious(text):
-            return text
-        if "-----BEGIN" in text:
-            text = _PEM.sub(_pem, text)
-        if "://" in text:
-            text = _URL_CREDS.sub(rf"\1{MASK}\3", text)
-        text = _AUTH_HEADER.sub(_auth, text)
-        text = _BEARER.sub(_bearer, text)
-        text = _FLAG.sub(_flag, text)
-        text = _PAIR.sub(_pair, text)
-        return _TOKENS.sub(MASK, text)
+        if "\n" in text:
+            stream = StreamRedactor(self)
+            return "\n".join([stream.next_known(part) for part in text.split("\n")])
+        return self.redact_known(text)[0]
+
+    def redact_known(self, line: str) -> tuple[str, bool]:
+        """One line redacted by pattern only (no literal values, no state).
+
+        Returns the line and whether it held an AWS access key id (a stream then hides a
+        secret key on the next lines too).
+        """
+        low = line.lower()
+        words = _word_hint(low)
+        url = "://" in line
+        cmd = " -" in line and _command_hint(low)
+        tokens = may_hold_token(line)
+        if not (words or url or cmd or tokens):
+            return line, False
+        if "BEGIN" in line:
+            line = _PEM.sub(_pem, line)
+        if url:
+            line = _URL_CREDS.sub(rf"\1{MASK}\3", line)
+        if words:
+            line = _AUTH_HEADER.sub(_auth, line)
+            line = _BEARER.sub(_bearer, line)
+            line = _FLAG.sub(_flag, line)
+            line = _PAIR.sub(_pair, line)
+            line = _NAMED.sub(_named, line)
+            if "machine" in line:
+                line = _NETRC.sub(rf"\1{MASK}", line)
+        if cmd:
+            line = _commands(line, low)
+        aws = False
+        if tokens:
+            if AWS_ID.search(line) is not None:
+                aws = True
+                line = AWS_SECRET.sub(MASK, line)
+            line = hide_tokens(line)
+        return line, aws
 
     def stream(self) -> StreamRedactor:
         """A redactor for the successive lines of one stream, with state across lines."""
@@ -219,31 +317,14 @@ class Redactor:
             return [self.redact_obj(item) for item in obj]
         return obj
 
+    @property
+    def has_literals(self) -> bool:
+        """Whether there are explicit or environment secret values to hide."""
+        return self._literals is not None
 
-_PEM_BEGIN = re.compile(r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----")
-
-
-class StreamRedactor:
-    """Redacts one stream line by line, remembering what spans lines (a key's body)."""
-
-    __slots__ = ("_in_key", "_redactor")
-
-    def __init__(self, redactor: Redactor) -> None:
-        self._redactor = redactor
-        self._in_key: str | None = None  # the END line awaited, inside a private key
-
-    def redact_line(self, line: str) -> str:
-        """The next line of the stream with its secrets (and a key body's lines) hidden."""
-        if self._in_key is not None:
-            if self._in_key in line:
-                self._in_key = None
-                return line[line.index("-----END"):]
-            return MASK
-        begin = _PEM_BEGIN.search(line) if "-----BEGIN" in line else None
-        if begin is not None and f"-----END {begin.group(1)}PRIVATE KEY-----" not in line:
-            self._in_key = f"-----END {begin.group(1)}PRIVATE KEY-----"
-            return self._redactor.redact(line[: begin.end()])
-        return self._redactor.redact(line)
+    def literal_sub(self, line: str) -> str:
+        """``line`` with the explicit and environment secret values hidden."""
+        return self._literals.sub(MASK, line) if self._literals is not None else line
 
 
 def _mask_all(value: Any) -> Any:
