@@ -145,3 +145,15 @@ def test_fast_on_plain_lines():
         r.redact(line)
     per_line = (time.perf_counter() - start) / 20_000
     assert per_line < 50e-6, f"{per_line * 1e6:.1f} µs per line"
+
+
+def test_a_variable_reference_is_not_a_secret_and_stays_as_it_runs():
+    """``X-API-Key: $API_KEY`` names where the key comes from; hiding it would show
+    something other than what runs (a runbook's step, its dry run)."""
+    r = Redactor()
+    for shown in ('curl -H "X-API-Key: $VERITTA_BETA_API_KEY" http://x',
+                  "export API_KEY=${API_KEY:?}", 'password="$DB_PASSWORD"', "--token $TOKEN",
+                  "Authorization: Bearer $TOKEN", "mysql -u root -p$MYSQL_PWD"):
+        assert r.redact(shown) == shown
+    assert r.redact("password=$ecret12") == "password=***"
+    assert r.redact("X-API-Key: abcdef123456789") == "X-API-Key: ***"

@@ -131,6 +131,16 @@ _NETRC = re.compile(r"(\bmachine\s+\S+.*?\bpassword\s+)(\S+)")
 
 
 
+#: A value that only names where the secret comes from (``$API_KEY``, ``${TOKEN:?}``,
+#: ``$(cat key)``): showing it hides nothing, and hiding it would show something other
+#: than what runs. Lower-case ``$word`` stays a possible password.
+_REFERENCE = re.compile(r"\$(?:\{[^}]*\}?|\([^)]*\)?|[A-Z_][A-Z0-9_]*)")
+
+
+def _is_reference(value: str) -> bool:
+    return value[:1] == "$" and _REFERENCE.fullmatch(value) is not None
+
+
 def _pem(m: re.Match[str]) -> str:
     body, end = m.group(4), m.group(5) or ""
     if not body.strip():
@@ -144,6 +154,8 @@ def _auth(m: re.Match[str]) -> str:
     name, sep, quote = m.group(1), m.group(2), m.group(3) or ""
     value = m.group(4) if m.group(4) is not None else m.group(5)
     scheme = _SCHEME.match(value.strip()) if name.lower().endswith("authorization") else None
+    if _is_reference((scheme.group(3) if scheme else value).strip()):
+        return m.group(0)
     hidden = f"{scheme.group(1)} {MASK}" if scheme else MASK
     return f"{name}{sep}{quote}{hidden}{quote}"
 
@@ -161,6 +173,8 @@ def _flag(m: re.Match[str]) -> str:
         return m.group(0)
     value = m.group(3)
     quote = value[0] if value[:1] in "\"'" else ""
+    if _is_reference(value[1:-1] if quote else value):
+        return m.group(0)
     return f"{m.group(1)}{m.group(2)}{quote}{MASK}{quote}"
 
 
@@ -172,7 +186,7 @@ def _hidden_value(m: re.Match[str]) -> str:
         return m.group(0)
     if not vquote and quote == '"':
         vquote = '"'  # keep a JSON document valid: "password": 123 -> "password": "***"
-    if inner == MASK:
+    if inner == MASK or _is_reference(inner):
         return m.group(0)
     return f"{quote}{name}{quote}{sep}{vquote}{MASK}{vquote}"
 
@@ -200,6 +214,8 @@ def _named(m: re.Match[str]) -> str:
 def _command_value(m: re.Match[str]) -> str:
     value = m.group(2)
     quote = value[0] if value[:1] in "\"'" else ""
+    if _is_reference(value[1:-1] if quote else value):
+        return m.group(0)
     return f"{m.group(1)}{quote}{MASK}{quote}"
 
 
