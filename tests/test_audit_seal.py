@@ -339,3 +339,22 @@ def test_cli_init_prints_the_key(tmp_path):
     assert key in out.stdout and "OFF this host" in out.stdout
     again = subprocess.run(run, capture_output=True, text=True, timeout=60)
     assert again.returncode == 0 and "already" in again.stdout
+
+
+def test_the_writer_checks_the_end_of_a_big_trail(tmp_path, monkeypatch):
+    """Above CHAIN_CHECK_BYTES the writer checks only the chain's last bytes (a bounded
+    cost per cockpit start); ``check_trail`` still checks all of it."""
+    from cockpit.core.audit import trail as trail_mod
+
+    trail = make(tmp_path, 30)
+    size = trail.path.stat().st_size
+    monkeypatch.setattr(trail_mod, "CHAIN_CHECK_BYTES", size // 3)
+    items = lines(trail.path)
+    items[2] = items[2].replace(b'"outcome":"ok"', b'"outcome":"old-edit"')
+    items[27] = items[27].replace(b'"outcome":"ok"', b'"outcome":"new-edit"')
+    trail.path.write_bytes(b"".join(items))
+    AuditTrail(trail.path).append({"action": "next"})
+    brk = records(trail.path)[-2]
+    assert brk["action"] == BREAK_ACTION and "hash does not match" in brk["detail"]
+    assert verify_trail(trail.path).first_bad_line == 3
+    assert verify_trail(trail.path, start=size - size // 3).ok is False

@@ -7,7 +7,8 @@ still hold that record with that hash, or records were deleted, replaced or re-c
 
 ``COCKPIT_AUDIT_WITNESS`` lists witnesses separated by ``;``:
 
-* ``file:PATH``: one JSON line per checkpoint, appended with one write and fsync'd;
+* ``file:PATH``: one JSON line per checkpoint, appended with one write (not fsync'd: a
+  crash may lose the last checkpoints, which only makes the witness lag behind);
 * ``syslog`` or ``syslog:SOCKET``: a datagram to ``/dev/log`` (journald or syslog keep it);
 * ``cmd:COMMAND``: run ``COMMAND`` (shlex-split, no shell) with the checkpoint on stdin;
 * ``http://...`` / ``https://...``: POST the checkpoint as JSON;
@@ -141,6 +142,5 @@ def _append_line(path: Path, line: bytes) -> None:
         if size and os.pread(fd, 1, size - 1) != b"\n":
             line = b"\n" + line  # a torn line before: keep it on its own line
         os.write(fd, line + b"\n")
-        os.fsync(fd)
     finally:
         os.close(fd)
