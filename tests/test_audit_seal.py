@@ -358,3 +358,18 @@ def test_the_writer_checks_the_end_of_a_big_trail(tmp_path, monkeypatch):
     assert brk["action"] == BREAK_ACTION and "hash does not match" in brk["detail"]
     assert verify_trail(trail.path).first_bad_line == 3
     assert verify_trail(trail.path, start=size - size // 3).ok is False
+
+
+def test_checkpoints_catch_records_written_again_after_a_truncation(tmp_path):
+    """Records deleted at the end and the trail appended to again: the newest checkpoint
+    matches, the earlier ones do not."""
+    trail = make(tmp_path)
+    delete_last(trail.path)
+    trail.state_path.unlink()  # the attacker also removed the writer's memory of its head
+    writer = AuditTrail(trail.path)
+    for i in range(5):
+        writer.append({"action": f"later-{i}"})
+    result = check_trail(trail.path, keys=[], witness_files=[default_witness_file(trail.path)],
+                         use_state=False)
+    assert not result.ok
+    assert any("differ from their checkpoints" in p for p in result.problems), result.problems

@@ -111,7 +111,7 @@ def check_trail(path: str | Path, *, keys: list[bytes] | None = None,
     if state_note:
         result.problems.append(state_note)
     files = witness_files if witness_files is not None else _configured_files(path)
-    point, where = _latest_checkpoint(files, path)
+    point, where, history = _checkpoints(files, path)
 
     if not path.exists():
         _missing(result, keys, state, point, where)
@@ -126,7 +126,7 @@ def check_trail(path: str | Path, *, keys: list[bytes] | None = None,
 
     seals = _Seals(keys)
     wanted = {s for s in (point["seq"] if point else None, state.head_seq if state else None)
-              if s}
+              if s} | set(history)
     seen: dict[int, str] = {}
     last_seq, last_end, breaks = 0, 0, []
     with path.open("rb") as fh:
@@ -154,7 +154,7 @@ def check_trail(path: str | Path, *, keys: list[bytes] | None = None,
                                "follow the record the writer last wrote: a cut, not a crash")
 
     _check_keys(result, keys, seals, state)
-    _check_point(result, point, where, seen, last_seq)
+    _check_point(result, point, where, seen, last_seq, history)
     _check_state(result, state, seen, last_seq, use_state)
     return result
 
@@ -212,7 +212,7 @@ def _check_keys(result: TrailCheck, keys: list[bytes], seals: _Seals,
 
 
 def _check_point(result: TrailCheck, point: dict[str, Any] | None, where: str,
-                 seen: dict[int, str], last_seq: int) -> None:
+                 seen: dict[int, str], last_seq: int, history: dict[int, str]) -> None:
     if point is None:
         result.unchecked.append(
             "the end of the trail against a witness: no checkpoint found (--witness FILE); "
@@ -231,6 +231,11 @@ def _check_point(result: TrailCheck, point: dict[str, Any] | None, where: str,
     else:
         result.checked.append(f"the end of the trail against the checkpoint at seq {seq} "
                               f"({where})")
+    changed = sorted(s for s, h in history.items() if s in seen and seen[s] != h)
+    if changed:
+        result.problems.append(
+            f"{len(changed)} records differ from their checkpoints (first: seq {changed[0]}): "
+            "records deleted and written again, edited and re-chained, or replaced")
 
 
 def _check_state(result: TrailCheck, state: seal.SealState | None, seen: dict[int, str],
@@ -271,14 +276,20 @@ def _configured_files(path: Path) -> list[Path]:
     return [Path(w.target) for w in found if w.kind == "file"]
 
 
-def _latest_checkpoint(files: list[Path], path: Path) -> tuple[dict[str, Any] | None, str]:
+def _checkpoints(files: list[Path], path: Path
+                 ) -> tuple[dict[str, Any] | None, str, dict[int, str]]:
+    """The newest checkpoint, where it is, and every checkpoint (seq -> hash)."""
     best: dict[str, Any] | None = None
     where = ""
+    history: dict[int, str] = {}
     for file in files:
         try:
-            point = witness.latest(file, path)
+            found = witness.points(file, path)
         except OSError:
             continue
-        if point is not None and (best is None or point["seq"] > best["seq"]):
-            best, where = point, f"witness {file}"
-    return best, where
+        history.update(found)
+        if found:
+            seq = max(found)
+            if best is None or seq > best["seq"]:
+                best, where = {"seq": seq, "hash": found[seq]}, f"witness {file}"
+    return best, where, history

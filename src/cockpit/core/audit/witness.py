@@ -2,8 +2,8 @@
 
 After each append the writer sends a checkpoint ``{"ts", "trail", "seq", "hash", "seal"}``
 (the head record's seal: a checkpoint is as authentic as the head) to every witness.
-``cockpit audit verify`` reads the newest checkpoint of a file witness: the trail must
-still hold that record with that hash, or records were deleted, replaced or re-chained.
+``cockpit audit verify`` reads the checkpoints of a file witness: the trail must still
+hold each of those records with that hash, or records were deleted, replaced or re-chained.
 
 ``COCKPIT_AUDIT_WITNESS`` lists witnesses separated by ``;``:
 
@@ -113,13 +113,10 @@ def checkpoint(trail: Path, record: Mapping[str, Any], ts: str) -> dict[str, Any
             "hash": record["hash"], "seal": record.get("seal")}
 
 
-def latest(witness_file: Path, trail: Path) -> dict[str, Any] | None:
-    """The checkpoint of ``trail`` with the highest seq in ``witness_file`` (None if none).
-
-    Lines that are not checkpoints (a torn last line after a crash) are skipped.
-    """
+def points(witness_file: Path, trail: Path) -> dict[int, str]:
+    """Every checkpoint of ``trail`` in ``witness_file``: seq -> hash (torn lines skipped)."""
     name = str(trail.resolve())
-    best: dict[str, Any] | None = None
+    found: dict[int, str] = {}
     with witness_file.open("rb") as fh:
         for line in fh:
             try:
@@ -128,10 +125,9 @@ def latest(witness_file: Path, trail: Path) -> dict[str, Any] | None:
                 continue
             if (isinstance(value, dict) and value.get("trail") == name
                     and isinstance(value.get("seq"), int)
-                    and isinstance(value.get("hash"), str)
-                    and (best is None or value["seq"] >= best["seq"])):
-                best = value
-    return best
+                    and isinstance(value.get("hash"), str)):
+                found[value["seq"]] = value["hash"]
+    return found
 
 
 def _append_line(path: Path, line: bytes) -> None:
