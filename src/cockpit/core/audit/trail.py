@@ -16,13 +16,25 @@ last record by seeking back from the end, computes the new record, writes the li
 one ``os.write``, ``fsync``s and unlocks: concurrent writers (threads or processes) never
 interleave and the chain stays valid.
 
-Torn tail. A last line without its newline, or that is not JSON, is what a crash in the
-middle of a write leaves. The next writer copies it into ``<trail>.quarantine`` (one JSON
-line: ``ts``, ``trail``, ``offset``, ``length``, ``sha256``, ``raw`` text, ``raw_b64``),
-truncates it off, appends a record ``{"action": "audit-quarantine", "outcome":
-"repaired", ...}`` saying so, then the caller's record. Anything else wrong with the last
-line (valid JSON that is not a trail record) is an ``AuditSinkError``: that is not a crash
-but tampering, and ``cockpit audit verify`` tells where.
+Sealing (``seal``). Each record also carries ``seal``, an HMAC under a key the writer
+evolves and forgets; the hash covers it. The seal state ``<trail>.seal`` holds the next
+key and the head the writer last wrote; the verification key is ``<trail>.verify-key``
+(to be moved off the host). After each append the head goes to the witnesses
+(``witness``).
+
+Before appending, the writer compares the trail with the head it last wrote (``guard``):
+
+* Torn tail. A last line without its newline, or that is not JSON, right after that head
+  is what a crash in the middle of a write leaves. It is copied into ``<trail>.quarantine``
+  (one JSON line: ``ts``, ``trail``, ``reason``, ``offset``, ``length``, ``sha256``,
+  ``raw``, ``raw_b64``), cut off, and a record ``{"action": "audit-quarantine", "outcome":
+  "repaired", ...}`` says so before the caller's record.
+* Anything else (records deleted at the end, the file replaced or deleted, a record
+  re-chained, a line cut mid-way, or a chain that does not verify: checked once per
+  ``AuditTrail`` object over the last ``CHAIN_CHECK_BYTES``) is tampering: a cut line is
+  quarantined with reason ``cut``, an ``audit-break`` record says what was found, and
+  ``take_notices()`` returns a warning. Valid JSON that is not a trail record as the last
+  line is an ``AuditSinkError``.
 """
 
 from __future__ import annotations
