@@ -308,4 +308,6 @@ def test_kill_9_mid_run_leaves_a_started_record_and_an_intact_chain(setup, tmp_p
         timeout=60,
     )
     assert proc.returncode == 7
-    assert verify_trail(trail).count == 3
+    # started, then at the next start the abandoned outcome, then exit7's two records
+    assert verify_trail(trail).count == 4
+    assert records(trail)[1]["status"] == "abandoned"

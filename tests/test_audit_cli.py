@@ -57,7 +57,7 @@ def test_verify_ok_and_default_trail(tmp_path):
         trail.append({"action": f"a{i}"})
     out = cockpit("audit", "verify")
     assert out.returncode == 0
-    assert out.stdout.strip() == f"OK: 3 records intact ({trail.path})"
+    assert out.stdout.splitlines()[0] == f"OK: 3 records intact ({trail.path})"
 
 
 def test_verify_names_the_bad_line(tmp_path):
@@ -227,3 +227,51 @@ def test_summarize_operator_trail_record():
     assert text.startswith(
         '2026-01-01T00:00:00.000000Z seq=4 action=restart params={"service":"api"} outcome=ok')
     assert "hash=" not in text and 'params={"service":"api"}' in text
+
+
+def _tampered_trails(tmp_path: Path) -> dict[str, Path]:
+    """One trail per kind of tampering by someone who can write the trail file."""
+    made: dict[str, Path] = {}
+    for kind in ("delete_last", "replace_shorter", "delete_file", "edit_rechain", "cut"):
+        path = tmp_path / kind / "audit.jsonl"
+        trail = AuditTrail(path)
+        for i in range(8):
+            trail.append({"action": f"a{i}", "outcome": "ok"})
+        raw = path.read_bytes().splitlines(keepends=True)
+        if kind == "delete_last":
+            path.write_bytes(b"".join(raw[:-2]))
+        elif kind == "replace_shorter":
+            from cockpit.core.audit.trail import GENESIS, record_hash
+
+            prev, out = GENESIS, []
+            for seq in (1, 2, 3):
+                rec = {"seq": seq, "ts": "2026-01-01T00:00:00.000000Z", "action": "x",
+                       "prev": prev}
+                rec["hash"] = prev = record_hash(rec)
+                out.append(orjson.dumps(rec) + b"\n")
+            path.write_bytes(b"".join(out))
+        elif kind == "delete_file":
+            path.unlink()
+        elif kind == "edit_rechain":
+            from cockpit.core.audit.trail import record_hash
+
+            recs = [orjson.loads(line) for line in raw]
+            recs[2]["outcome"] = "forged"
+            for i, rec in enumerate(recs):
+                if i:
+                    rec["prev"] = recs[i - 1]["hash"]
+                rec["hash"] = record_hash(rec)
+            path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in recs))
+        else:
+            path.write_bytes(b"".join(raw[:4]) + raw[4][:30])
+        made[kind] = path
+    return made
+
+
+def test_verify_detects_what_the_chain_alone_cannot(tmp_path):
+    """Truncation, a shorter valid chain, a deleted file, an edit re-chained, a cut: exit 1
+    (they all passed with exit 0 when only the unkeyed chain was checked)."""
+    for kind, path in _tampered_trails(tmp_path).items():
+        out = cockpit("audit", "verify", str(path))
+        assert out.returncode == 1, (kind, out.stdout, out.stderr)
+        assert "FAIL" in out.stdout, (kind, out.stdout)

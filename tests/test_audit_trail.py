@@ -323,3 +323,91 @@ def test_kill_nine_mid_append(tmp_path):
     report = verify_trail(path)
     assert report.ok, report.problem
     assert report.count >= before + 1
+
+
+QUARANTINER = """
+import os, sys
+from cockpit.core.audit.trail import AuditTrail
+path = sys.argv[1]
+trail = AuditTrail(path, witness="none")
+blob = b'{"seq":0,"ts":"2026-01-01T00:00:00.000000Z","action":"torn","blob":"' + b"x" * 2_000_000
+i = 0
+while True:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.write(fd, blob + str(i).encode())  # what a writer killed mid-line leaves
+    os.close(fd)
+    trail.append({"action": "after", "i": i})
+    i += 1
+"""
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def _ends_whole(path: Path) -> bool:
+    data = path.read_bytes() if path.exists() else b""
+    return not data or data.endswith(b"\n")
+
+
+def test_kill_nine_during_quarantine(tmp_path):
+    """SIGKILLs while torn lines are moved to quarantine (even rounds: as soon as the
+    quarantine grows, mostly mid-write; odd rounds: once an entry is whole): every
+    quarantine line stays whole and true to the bytes it took, none is copied twice, the
+    trail stays valid and no break is recorded."""
+    import base64
+    import hashlib
+    import itertools
+
+    from cockpit.core.audit.check import check_trail
+    from cockpit.core.audit.trail import BREAK_ACTION
+
+    path = tmp_path / "audit.jsonl"
+    quarantine = path.with_name("audit.jsonl.quarantine")
+    for round_ in range(10):
+        seen = _size(quarantine)
+        proc = subprocess.Popen([sys.executable, "-c", QUARANTINER, str(path)])
+        try:
+            wait_until(lambda seen=seen: _size(quarantine) != seen, timeout=60,
+                       interval=0.0005, what="the quarantine to grow")
+            if round_ % 2:
+                wait_until(lambda: _ends_whole(quarantine), timeout=60, interval=0.0005,
+                           what="a whole quarantine entry")
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            proc.wait(timeout=30)
+    AuditTrail(path, witness="none").append({"action": "after-the-kills"})
+    entries = [orjson.loads(line) for line in quarantine.read_bytes().splitlines()]
+    assert entries
+    for entry in entries:
+        raw = base64.b64decode(entry["raw_b64"])
+        assert hashlib.sha256(raw).hexdigest() == entry["sha256"]
+        assert len(raw) == entry["length"] and entry["reason"] == "crash"
+    pairs = [(e["offset"], e["sha256"]) for e in entries]
+    assert all(a != b for a, b in itertools.pairwise(pairs)), "copied twice"
+    report = verify_trail(path)
+    assert report.ok, report.problem
+    actions = [orjson.loads(line)["action"] for line in lines(path)]
+    assert BREAK_ACTION not in actions and actions[-1] == "after-the-kills"
+    assert check_trail(path, witness_files=[]).ok
+
+
+def test_torn_quarantine_line_is_replaced_by_a_whole_copy(tmp_path):
+    """A writer killed while copying a torn line leaves half a quarantine line and the torn
+    line still in the trail: the next writer drops the half copy and writes a whole one."""
+    path = make_trail(tmp_path, 3)
+    torn = b'{"seq":4,"ts":"2026-01-01T00:00:00.000000Z","action":"cut-he'
+    path.write_bytes(path.read_bytes() + torn)
+    quarantine = path.with_name("audit.jsonl.quarantine")
+    quarantine.write_bytes(b'{"ts":"2026-01-01T00:00:00.000000Z","trail":"x","raw":"{\\"se')
+    AuditTrail(path).append({"action": "next"})
+    entries = [orjson.loads(line) for line in quarantine.read_bytes().splitlines()]
+    assert len(entries) == 1 and entries[0]["raw"] == torn.decode()
+    # Killed after the copy was fsync'd but before the cut: the same bytes are not copied
+    # twice.
+    path.write_bytes(path.read_bytes() + torn)
+    size = len(path.read_bytes()) - len(torn)
+    entry = dict(entries[0], offset=size)
+    quarantine.write_bytes(orjson.dumps(entry) + b"\n")
+    AuditTrail(path).append({"action": "again"})
+    assert len(quarantine.read_bytes().splitlines()) == 1

@@ -1,4 +1,4 @@
-"""``cockpit audit verify|tail|stats``: check the operator trail, query any audit log.
+"""``cockpit audit verify|init|tail|stats``: check and seal the operator trail, query logs.
 
 Wire it with ``add_audit_parser(subparsers)``; each leaf parser sets ``func``, a handler
 ``(args) -> int``. Errors are one line on stderr with exit status 2, never a traceback.
@@ -39,9 +39,30 @@ def add_audit_parser(subparsers: Any) -> None:
     audit.set_defaults(func=lambda args: _usage(audit))
     sub = audit.add_subparsers(dest="audit_command", metavar="COMMAND")
 
-    verify = sub.add_parser("verify", help="check the hash chain of an audit trail")
+    verify = sub.add_parser(
+        "verify", help="check the operator trail: chain, seals, checkpoints",
+        description="Check the hash chain and, when available, the seals (with the "
+                    "verification key), the newest witness checkpoint and the seal state; "
+                    "say what could not be checked. Exit 0 intact, 1 tampered or torn.")
     verify.add_argument("path", nargs="?", help="trail file (default: the operator trail)")
+    verify.add_argument("--key", action="append", default=[], metavar="FILE|HEX",
+                        help="verification key (repeatable; default: $COCKPIT_AUDIT_KEY, "
+                             "else <trail>.verify-key if it is still next to the trail)")
+    verify.add_argument("--witness", action="append", default=[], metavar="FILE",
+                        help="checkpoint file to check against (repeatable; 'none' for "
+                             "none; default: the configured file witnesses)")
+    verify.add_argument("--json", action="store_true", help="print the result as JSON")
     verify.set_defaults(func=cmd_verify)
+
+    init = sub.add_parser(
+        "init", help="start sealing the operator trail and print its verification key",
+        description="Start forward-secure sealing (if not started) and print the "
+                    "verification key, to be kept off this host.")
+    init.add_argument("path", nargs="?", help="trail file (default: the operator trail)")
+    init.add_argument("--force", action="store_true",
+                      help="start a new key even if sealing has started (recorded as a "
+                           "break in the trail)")
+    init.set_defaults(func=cmd_init)
 
     tail = sub.add_parser("tail", help="print the last matching records")
     tail.add_argument("path", nargs="?", help="audit file (default: the operator trail)")
@@ -116,26 +137,105 @@ def _check_file(path: Path) -> str | None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Exit 0 if every record is intact, 1 naming the first bad line, 2 on errors."""
-    from cockpit.core.audit.trail import verify_trail
+    """Exit 0 if intact, 1 on tampering or a torn tail, 2 on errors; say what was unchecked."""
+    from cockpit.core.audit.check import check_trail
+    from cockpit.core.audit.seal import key_path, load_verify_key
 
     path, default = _path(getattr(args, "path", None))
-    if default and not path.exists():
-        print(f"OK: 0 records (no operator trail yet at {path})")
-        return 0
-    problem = _check_file(path)
-    if problem:
-        return _fail(problem)
+    if path.exists():
+        problem = _check_file(path)
+        if problem:
+            return _fail(problem)
+    key_args = list(getattr(args, "key", None) or [])
+    notes: list[str] = []
+    if not key_args and os.environ.get("COCKPIT_AUDIT_KEY"):
+        key_args = [os.environ["COCKPIT_AUDIT_KEY"]]
+    if not key_args and key_path(path).exists():
+        key_args = [str(key_path(path))]
+        notes.append(f"the verification key is still next to the trail ({key_path(path)}): "
+                     "whoever can read it can forge seals; move it off this host")
     try:
-        report = verify_trail(path)
+        keys = [load_verify_key(k) for k in key_args]
+    except (OSError, ValueError) as exc:
+        return _fail(f"verification key: {getattr(exc, 'strerror', None) or exc}")
+    files = list(getattr(args, "witness", None) or [])
+    witness_files = None if not files else [
+        Path(f).expanduser() for f in files if f != "none"]
+    try:
+        result = check_trail(path, keys=keys, witness_files=witness_files)
     except OSError as exc:
         return _fail(f"cannot read {path}: {exc.strerror or exc}")
-    if report.ok:
-        print(f"OK: {report.count} records intact ({path})")
+    if not path.exists() and result.ok and not getattr(args, "json", False):
+        if not default:
+            return _fail(f"no such file: {path}")
+        print(f"OK: 0 records (no operator trail yet at {path})")
+        for line in result.unchecked:
+            print(f"NOT CHECKED: {line}")
         return 0
-    label = "TORN" if report.torn_tail else "FAIL"
-    print(f"{label}: {report.problem} ({path}); {report.count} records intact before it")
-    return 1
+    if getattr(args, "json", False):
+        doc = result.to_json()
+        doc["notes"] = notes
+        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0 if result.ok else 1
+    if result.ok:
+        print(f"OK: {result.count} records intact ({path})")
+    elif result.problems:
+        print(f"FAIL: {result.problems[0]} ({path}); {result.count} records intact before "
+              "the first broken link" if result.first_bad_line else
+              f"FAIL: {result.problems[0]} ({path})")
+        for more in result.problems[1:]:
+            print(f"FAIL: {more}")
+    if result.torn_tail:
+        print(f"TORN: line {result.first_bad_line}: torn last line (incomplete write); the "
+              f"next append moves it to quarantine ({path}); {result.count} records intact "
+              "before it")
+    for line in result.checked:
+        print(f"checked: {line}")
+    for line in result.unchecked:
+        print(f"NOT CHECKED: {line}")
+    for line in notes:
+        print(f"note: {line}")
+    return 0 if result.ok else 1
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Start sealing the trail (a first sealed record) and print the verification key."""
+    from cockpit.core.audit.seal import key_path, read_state, state_path
+    from cockpit.core.audit.trail import AuditTrail
+
+    path, _ = _path(getattr(args, "path", None))
+    trail = AuditTrail(path)
+    try:
+        state = read_state(state_path(path))
+    except ValueError:
+        state = None
+        if not getattr(args, "force", False):
+            return _fail(f"the seal state {state_path(path)} is unreadable: use --force")
+    if state is not None and not getattr(args, "force", False):
+        where = key_path(path)
+        print(f"sealing has started already (state {state_path(path)}, key {state.index}).")
+        if where.exists():
+            print(f"The verification key is still next to the trail: {where}; move it off "
+                  "this host.")
+        return 0
+    if state_path(path).exists():
+        os.replace(state_path(path), state_path(path).with_name(
+            state_path(path).name + ".replaced"))
+    try:
+        trail.append({"action": "audit-seal-init", "status": "sealed",
+                      "detail": "forward-secure sealing starts with a new verification key"})
+    except CockpitError as exc:
+        return _fail(str(exc))
+    created = trail.key_created
+    if created is None:
+        return _fail("no new key was written")
+    print("Verification key (keep it OFF this host; verify with "
+          "'cockpit audit verify --key FILE'):")
+    print(created.read_text().strip())
+    print(f"It is also in {created} (0600): move it elsewhere, then delete it here.")
+    for notice in trail.take_notices():
+        print(f"warning: {notice}", file=sys.stderr)
+    return 0
 
 
 # --- tail --------------------------------------------------------------------------------

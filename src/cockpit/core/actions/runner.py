@@ -28,6 +28,7 @@ from cockpit.core.actions.params import (
     validate_params,
 )
 from cockpit.core.actions.policy import Decision, decide
+from cockpit.core.audit.recovery import RunRegistry, resolve_abandoned
 from cockpit.core.audit.trail import AuditSinkError, AuditTrail
 from cockpit.core.backends.base import Backend, CommandResult, CommandSpec, Execution, OutputLine
 from cockpit.core.boundary import Boundary, bound
@@ -166,6 +167,13 @@ class ActionRunner:
         self.operator = operator or current_operator()
         #: where fresh trace ids come from (tests with frozen screens replace it)
         self.trace_ids: Callable[[], str] = new_trace_id
+        self._runs = RunRegistry(trail.path)
+        #: ``abandoned`` outcomes recorded at creation for runs of a cockpit that died
+        self.recovered: list[dict[str, Any]] = []
+        try:
+            self.recovered = resolve_abandoned(trail)
+        except (AuditSinkError, OSError):
+            pass  # the runtime files stay; the next start tries again
 
     # -- preparing ------------------------------------------------------------------------
 
@@ -260,9 +268,10 @@ class ActionRunner:
                 f"{decision.message}; and the audit trail failed: {exc}",
             )
             record = {}
-        return RunOutcome(
-            "denied", decision, prepared.trace_id, message=decision.message, record=record
-        )
+        message = decision.message
+        for notice in self.trail.take_notices():
+            message = f"{message}; WARNING: {notice}"
+        return RunOutcome("denied", decision, prepared.trace_id, message=message, record=record)
 
     # -- executing ------------------------------------------------------------------------
 
@@ -285,8 +294,13 @@ class ActionRunner:
             return await self._cancelled_before_start(prepared, decision)
         try:
             self.trail.check_writable()
+            try:
+                self._runs.begin(prepared.trace_id)
+            except OSError as exc:
+                raise AuditSinkError(f"cannot write the run's runtime file: {exc}") from None
             self._record(prepared, decision, "started")
         except AuditSinkError as exc:
+            self._runs.end(prepared.trace_id)
             refused = Decision(
                 False, ["AUDIT_SINK_FAILED"], f"refused: the audit trail cannot be written ({exc})"
             )
@@ -302,6 +316,7 @@ class ActionRunner:
         try:
             execution = await self.backend.start(prepared.spec)
             prepared._execution = execution
+            self._attach(prepared.trace_id, execution)
             if prepared._cancel_requested:
                 await execution.cancel()
             async for line in execution.lines():
@@ -323,6 +338,16 @@ class ActionRunner:
             self._finish(prepared, decision, result, tracker, tail)
             raise
         return self._finish(prepared, decision, result, tracker, tail)
+
+    def _attach(self, trace_id: str, execution: Any) -> None:
+        """Note the started process in the run's runtime file (for kill -9 recovery)."""
+        pid = getattr(execution, "pid", None)
+        if not isinstance(pid, int):
+            return
+        try:
+            self._runs.attach(trace_id, pid, getattr(execution, "marker", None))
+        except OSError:
+            pass  # recovery then records the run as abandoned without killing it
 
     async def _cancelled_before_start(
         self, prepared: PreparedRun, decision: Decision
@@ -370,9 +395,12 @@ class ActionRunner:
         }
         try:
             record = self._record(prepared, decision, status, **extra)
+            self._runs.end(prepared.trace_id)
         except AuditSinkError as exc:
             record = {}
             message = f"{message}; WARNING: the outcome could not be recorded: {exc}"
+        for notice in self.trail.take_notices():
+            message = f"{message}; WARNING: {notice}"
         return RunOutcome(
             status,
             decision,

@@ -16,13 +16,25 @@ last record by seeking back from the end, computes the new record, writes the li
 one ``os.write``, ``fsync``s and unlocks: concurrent writers (threads or processes) never
 interleave and the chain stays valid.
 
-Torn tail. A last line without its newline, or that is not JSON, is what a crash in the
-middle of a write leaves. The next writer copies it into ``<trail>.quarantine`` (one JSON
-line: ``ts``, ``trail``, ``offset``, ``length``, ``sha256``, ``raw`` text, ``raw_b64``),
-truncates it off, appends a record ``{"action": "audit-quarantine", "outcome":
-"repaired", ...}`` saying so, then the caller's record. Anything else wrong with the last
-line (valid JSON that is not a trail record) is an ``AuditSinkError``: that is not a crash
-but tampering, and ``cockpit audit verify`` tells where.
+Sealing (``seal``). Each record also carries ``seal``, an HMAC under a key the writer
+evolves and forgets; the hash covers it. The seal state ``<trail>.seal`` holds the next
+key and the head the writer last wrote; the verification key is ``<trail>.verify-key``
+(to be moved off the host). After each append the head goes to the witnesses
+(``witness``).
+
+Before appending, the writer compares the trail with the head it last wrote (``guard``):
+
+* Torn tail. A last line without its newline, or that is not JSON, right after that head
+  is what a crash in the middle of a write leaves. It is copied into ``<trail>.quarantine``
+  (one JSON line: ``ts``, ``trail``, ``reason``, ``offset``, ``length``, ``sha256``,
+  ``raw``, ``raw_b64``), cut off, and a record ``{"action": "audit-quarantine", "outcome":
+  "repaired", ...}`` says so before the caller's record.
+* Anything else (records deleted at the end, the file replaced or deleted, a record
+  re-chained, a line cut mid-way, or a chain that does not verify: checked once per
+  ``AuditTrail`` object over the last ``CHAIN_CHECK_BYTES``) is tampering: a cut line is
+  quarantined with reason ``cut``, an ``audit-break`` record says what was found, and
+  ``take_notices()`` returns a warning. Valid JSON that is not a trail record as the last
+  line is an ``AuditSinkError``.
 """
 
 from __future__ import annotations
@@ -33,15 +45,27 @@ import fcntl
 import hashlib
 import os
 import stat
+import subprocess
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from cockpit.core.audit import seal
+from cockpit.core.audit.guard import judge, seal_body
+from cockpit.core.audit.seal import (
+    SealState,
+    format_seal,
+    new_seed,
+    read_state,
+    write_state,
+    write_verify_key,
+)
+from cockpit.core.audit.witness import Witness, checkpoint, configured
 from cockpit.core.errors import CockpitError
 
 if TYPE_CHECKING:
@@ -49,6 +73,11 @@ if TYPE_CHECKING:
 
 GENESIS = "0" * 64
 QUARANTINE_ACTION = "audit-quarantine"
+BREAK_ACTION = "audit-break"
+_MAX_NOTICES = 20
+#: The writer checks the chain of at most this many bytes at the end of the trail (once
+#: per ``AuditTrail`` object): ~25,000 records, ~0.2 s. ``audit verify`` checks it all.
+CHAIN_CHECK_BYTES = 16 * 1024 * 1024
 _CHUNK = 65_536
 _HEX = frozenset("0123456789abcdef")
 
@@ -180,14 +209,24 @@ class AuditTrail:
     """Append-only, hash-chained JSON-lines file of operator actions."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *,
-                 redactor: Redactor | None = None, redact: bool = True) -> None:
+                 redactor: Redactor | None = None, redact: bool = True,
+                 witness: str | None = None) -> None:
         """``redactor`` hides secrets in every record before it is hashed (default: one that
-        knows this process's environment); ``redact=False`` stores records as given."""
+        knows this process's environment); ``redact=False`` stores records as given;
+        ``witness`` lists checkpoint witnesses (default ``$COCKPIT_AUDIT_WITNESS``, see
+        ``witness``)."""
         self.path = Path(path) if path is not None else default_trail_path()
         self.quarantine_path = self.path.with_name(self.path.name + ".quarantine")
         self._redactor = redactor
         self._redact = redact
+        self.state_path = seal.state_path(self.path)
+        self._witness_spec = witness
+        self._witnesses: list[Witness] | None = None
         self._lock = threading.Lock()  # flock is per open file; this serialises threads too
+        self._notices: list[str] = []
+        self._chain_checked = False
+        #: the verification key file this object created (sealing started), if any
+        self.key_created: Path | None = None
 
     # --- writing -------------------------------------------------------------------
 
@@ -212,7 +251,7 @@ class AuditTrail:
     def append(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Append ``record`` (with ``seq``, ``ts``, ``prev``, ``hash`` set) and return it."""
         body = dict(record)
-        for key in ("seq", "prev", "hash"):
+        for key in ("seq", "prev", "hash", "seal"):
             body.pop(key, None)
         if self._redact:
             redactor = self._redactor
@@ -232,31 +271,139 @@ class AuditTrail:
                     f"cannot write audit trail {self.path}: {_why(exc)}"
                 ) from None
 
+    def take_notices(self) -> list[str]:
+        """Warnings since the last call: tampering found and recorded, a witness failing."""
+        with self._lock:
+            notices, self._notices = self._notices, []
+        return notices
+
+    def _notice(self, text: str) -> None:
+        self._notices.append(text)
+        del self._notices[:-_MAX_NOTICES]
+
     def _append_locked(self, ts: str, body: dict[str, Any]) -> dict[str, Any]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         created = not self.path.exists()
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            size = os.fstat(fd).st_size
-            tail = _read_tail(fd, size)
-            last = tail.last
-            if tail.torn_offset is not None:
-                note = self._quarantine(fd, tail.torn_offset, size)
-                last = self._write(fd, last, utc_now(), note)
-            result = self._write(fd, last, ts, body)
+            info = os.fstat(fd)
+            tail = _read_tail(fd, info.st_size)
+            regular = stat.S_ISREG(info.st_mode)
+            if regular:
+                result = self._append_sealed(fd, tail, ts, body)
+            else:  # e.g. /dev/full: no seal state or witness for it
+                result = self._write(fd, tail.last, None, ts, body)[0]
         finally:
             os.close(fd)  # releases the flock
         if created:
             _fsync_dir(self.path.parent)
+        if regular:
+            self._checkpoint(result)
         return result
 
-    def _write(self, fd: int, last: dict[str, Any] | None, ts: str,
-               body: dict[str, Any]) -> dict[str, Any]:
+    def _append_sealed(self, fd: int, tail: _Tail, ts: str,
+                       body: dict[str, Any]) -> dict[str, Any]:
+        last = tail.last
+        state, breaks = self._load_state(tail)
+        verdict = judge(state, last, tail.torn_offset)
+        if verdict.kind == "adopt" and last is not None:  # killed before saving the state
+            state = state.advanced(last["seq"], last["hash"], tail.torn_offset or tail.size)
+            self._save_state(state)
+        elif verdict.kind == "tampered":
+            breaks.append(verdict.detail)
+        chain = self._chain_problem(state)
+        if chain is not None:
+            breaks.append(f"the chain does not verify: {chain}")
+            state = replace(state, acknowledged=_digest(chain))
+        extra: dict[str, Any] = {}
+        if tail.torn_offset is not None:
+            note = self._quarantine(fd, tail.torn_offset, tail.size,
+                                    reason="cut" if breaks else "crash")
+            if breaks:  # not a crash: the break record says what was moved away
+                extra = {k: v for k, v in note.items() if k.startswith("quarantined")}
+            else:
+                last, state = self._write(fd, last, state, utc_now(), note)
+        if breaks:
+            found = {"seq": last["seq"], "hash": last["hash"]} if last else None
+            detail = "; ".join(breaks)
+            record = {"action": BREAK_ACTION, "status": "break", "outcome": "tampered",
+                      "detail": detail, "expected_head": {"seq": state.head_seq,
+                                                          "hash": state.head_hash},
+                      "found_head": found, **extra}
+            last, state = self._write(fd, last, state, utc_now(), record)
+            self._notice(f"audit trail {self.path} was tampered with: {detail}; recorded as "
+                         f"seq {last['seq']}, run 'cockpit audit verify'")
+        return self._write(fd, last, state, ts, body)[0]
+
+    def _load_state(self, tail: _Tail) -> tuple[SealState, list[str]]:
+        """The seal state; a new one (and a verification key file) if there is none."""
+        try:
+            state = read_state(self.state_path)
+        except ValueError as exc:
+            raise AuditSinkError(
+                f"audit seal state {self.state_path} is unreadable ({exc}); it was tampered "
+                "with: run 'cockpit audit verify --key KEY', then 'cockpit audit init "
+                "--force' to start a new seal"
+            ) from None
+        if state is not None:
+            return state, []
+        breaks: list[str] = []
+        last = tail.last
+        if last is not None and "seal" in last:
+            breaks.append("the seal state is gone but the trail is sealed: a new "
+                          "verification key starts here")
+        seed = new_seed()
+        self.key_created = write_verify_key(self.path, seed)
+        end = tail.torn_offset if tail.torn_offset is not None else tail.size
+        state = SealState(0, seed, last["seq"] if last else 0, last["hash"] if last else "",
+                          end if last else 0)
+        self._save_state(state)
+        return state, breaks
+
+    def _save_state(self, state: SealState) -> None:
+        try:
+            write_state(self.state_path, state)
+        except OSError as exc:  # the record is written; the next writer adopts it
+            self._notice(f"cannot save the audit seal state {self.state_path}: {_why(exc)}")
+
+    def _chain_problem(self, state: SealState) -> str | None:
+        """Once per trail object: the chain's first problem, if not yet recorded (the
+        whole chain, or its last ``CHAIN_CHECK_BYTES`` of a bigger trail)."""
+        if self._chain_checked:
+            return None
+        self._chain_checked = True
+        size = self.path.stat().st_size
+        report = verify_trail(self.path, start=max(0, size - CHAIN_CHECK_BYTES))
+        if report.ok or report.torn_tail or report.problem is None:
+            return None
+        if _digest(report.problem) == state.acknowledged:
+            return None
+        return report.problem
+
+    def _checkpoint(self, record: dict[str, Any]) -> None:
+        try:
+            if self._witnesses is None:
+                self._witnesses = configured(self.path, self._witness_spec)
+            witnesses = self._witnesses
+        except ValueError as exc:
+            self._notice(str(exc))
+            return
+        point = checkpoint(self.path, record, utc_now())
+        for witness in witnesses:
+            try:
+                witness.send(point)
+            except (OSError, subprocess.SubprocessError) as exc:
+                self._notice(f"audit witness {witness.describe()} failed: {exc}")
+
+    def _write(self, fd: int, last: dict[str, Any] | None, state: SealState | None, ts: str,
+               body: dict[str, Any]) -> tuple[dict[str, Any], SealState | None]:
         rec: dict[str, Any] = {"seq": (last["seq"] + 1) if last else 1, "ts": ts}
         rec.update(body)
         rec["prev"] = last["hash"] if last else GENESIS
         rec = _normalise(rec)
+        if state is not None:
+            rec["seal"] = format_seal(state.index, state.key, seal_body(rec))
         rec["hash"] = record_hash(rec)
         line = orjson.dumps(rec) + b"\n"
         before = os.fstat(fd).st_size
@@ -271,22 +418,42 @@ class AuditTrail:
             except OSError:
                 pass
             raise
-        return rec
+        if state is not None:
+            state = state.advanced(rec["seq"], rec["hash"], before + len(line))
+            self._save_state(state)
+        return rec, state
 
-    def _quarantine(self, fd: int, offset: int, size: int) -> dict[str, Any]:
+    def _quarantine(self, fd: int, offset: int, size: int, *, reason: str) -> dict[str, Any]:
+        """Copy the torn line into the quarantine file (whole, fsync'd), then cut it off.
+
+        A kill in the middle leaves the torn line in the trail, so the next writer copies
+        it again: a torn quarantine line is dropped first, a complete copy of the same
+        bytes is not written twice.
+        """
         raw = os.pread(fd, size - offset, offset)
         entry = {
             "ts": utc_now(),
             "trail": str(self.path),
+            "reason": reason,
             "offset": offset,
             "length": len(raw),
             "sha256": hashlib.sha256(raw).hexdigest(),
             "raw": raw.decode("utf-8", errors="replace"),
             "raw_b64": base64.b64encode(raw).decode("ascii"),
         }
-        qfd = os.open(self.quarantine_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        qfd = os.open(self.quarantine_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(qfd, orjson.dumps(entry) + b"\n")
+            qsize = os.fstat(qfd).st_size
+            start, last_line = _line_ending_at(qfd, qsize)
+            if qsize and os.pread(qfd, 1, qsize - 1) != b"\n":
+                os.ftruncate(qfd, start)  # a copy torn by a kill: the trail still has it
+                last_line = _line_ending_at(qfd, start)[1] if start else b""
+            previous = _parse(last_line) if last_line else None
+            if not (isinstance(previous, dict) and previous.get("offset") == offset
+                    and previous.get("sha256") == entry["sha256"]):
+                line = orjson.dumps(entry) + b"\n"
+                if os.write(qfd, line) != len(line):
+                    raise OSError(errno.ENOSPC, "short write to the quarantine (disk full?)")
             os.fsync(qfd)
         finally:
             os.close(qfd)
@@ -328,6 +495,10 @@ def _why(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _fsync_dir(path: Path) -> None:
     try:
         dfd = os.open(path, os.O_RDONLY)
@@ -355,20 +526,27 @@ class VerifyReport:
     torn_tail: bool = False
 
 
-def verify_trail(path: str | os.PathLike[str]) -> VerifyReport:
+def verify_trail(path: str | os.PathLike[str], *, start: int = 0) -> VerifyReport:
     """Check every record's hash and the chain; name the first bad line.
 
     Detects edited records (hash mismatch), deleted, inserted and reordered records (seq
     and prev), and a torn last line (reported with ``torn_tail=True``). Deleting records
-    from the end cannot be detected from the file alone. Raises ``FileNotFoundError`` if
-    there is no file.
+    from the end cannot be detected from the file alone (``check.check_trail`` can, with a
+    key, a checkpoint or the seal state). Raises ``FileNotFoundError`` if there is no file.
+    ``start``: check only from the first line that begins at or after this byte (line
+    numbers then count from there; the first record's ``prev`` is taken as given).
     """
     path = Path(path)
     count = 0
-    prev_hash = GENESIS
+    prev_hash: str | None = GENESIS
     prev_seq = 0
     with path.open("rb") as fh:
         lineno = 0
+        if start > 0:
+            fh.seek(start - 1)
+            if fh.read(1) != b"\n":
+                fh.readline()  # the rest of a line that began before ``start``
+            prev_hash = None
         line = fh.readline()
         while line:
             lineno += 1
@@ -386,6 +564,8 @@ def verify_trail(path: str | os.PathLike[str]) -> VerifyReport:
                 return _bad(count, lineno, "not an audit record (no seq or hash)")
             if record_hash(rec) != rec["hash"]:
                 return _bad(count, lineno, "hash does not match its content (edited?)")
+            if prev_hash is None:  # checking from the middle: take the first link as given
+                prev_hash, prev_seq = rec.get("prev"), rec["seq"] - 1
             if rec.get("prev") != prev_hash:
                 if lineno == 1:
                     what = "prev is not the start of a chain (records deleted before it?)"

@@ -126,6 +126,11 @@ class LocalExecution(Execution):
         self._emitting = 0
         self._drop_timer: asyncio.TimerHandle | None = None
 
+    @property
+    def marker(self) -> str:
+        """The ``COCKPIT_EXEC_ID`` value every process of this command carries."""
+        return self._marker
+
     # -- lifecycle -------------------------------------------------------------------
 
     def _fail(self, exit_code: int, error: str) -> LocalExecution:
