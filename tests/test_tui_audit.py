@@ -490,3 +490,20 @@ async def test_new_rows_repaint_the_table_not_the_screen(tmp_path):
         assert table.vertical_scrollbar.window_virtual_size == 41
         assert cells(pane, 39)[-1] == records[39].data["trace_id"]
         assert "40 records" in pane.border_subtitle
+
+
+def test_trail_status_reports_records_deleted_from_the_end(tmp_path, monkeypatch):
+    """The Audit pane checks the trail as `cockpit audit verify` does: deleting the last
+    records leaves a valid chain, but the writer's head and the seals say it was cut."""
+    from cockpit.tui.panes.audit_rows import load_trail
+
+    monkeypatch.setenv("COCKPIT_AUDIT_WITNESS", "none")
+    path = tmp_path / "audit.jsonl"
+    trail = AuditTrail(path, redact=False)
+    for n in range(5):
+        trail.append({"action": f"a{n}", "outcome": "succeeded"})
+    assert load_trail(path, 100).ok is True
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:3]))
+    snapshot = load_trail(path, 100)
+    assert snapshot.ok is False and "✗" in snapshot.status

@@ -138,8 +138,8 @@ def _check_file(path: Path) -> str | None:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Exit 0 if intact, 1 on tampering or a torn tail, 2 on errors; say what was unchecked."""
-    from cockpit.core.audit.check import check_trail
-    from cockpit.core.audit.seal import key_path, load_verify_key
+    from cockpit.core.audit.check import check_trail, local_keys
+    from cockpit.core.audit.seal import load_verify_key
 
     path, default = _path(getattr(args, "path", None))
     if path.exists():
@@ -148,12 +148,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             return _fail(problem)
     key_args = list(getattr(args, "key", None) or [])
     notes: list[str] = []
-    if not key_args and os.environ.get("COCKPIT_AUDIT_KEY"):
-        key_args = [os.environ["COCKPIT_AUDIT_KEY"]]
-    if not key_args and key_path(path).exists():
-        key_args = [str(key_path(path))]
-        notes.append(f"the verification key is still next to the trail ({key_path(path)}): "
-                     "whoever can read it can forge seals; move it off this host")
+    if not key_args:
+        key_args, notes = local_keys(path)
     try:
         keys = [load_verify_key(k) for k in key_args]
     except (OSError, ValueError) as exc:

@@ -17,6 +17,7 @@ not look like tampering.
 from __future__ import annotations
 
 import hmac
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,19 @@ class _Seals:
     def _problem(self, text: str) -> None:
         if len(self.problems) < 20:
             self.problems.append(text)
+
+
+def local_keys(path: str | Path) -> tuple[list[str], list[str]]:
+    """Verification keys found without asking: ``COCKPIT_AUDIT_KEY``, else the key file
+    still next to the trail (with a note that it should not be there), as key arguments
+    for ``seal.load_verify_key``, and notes."""
+    if os.environ.get("COCKPIT_AUDIT_KEY"):
+        return [os.environ["COCKPIT_AUDIT_KEY"]], []
+    beside = seal.key_path(Path(path))
+    if beside.exists():
+        return [str(beside)], [f"the verification key is still next to the trail ({beside}): "
+                               "whoever can read it can forge seals; move it off this host"]
+    return [], []
 
 
 def check_trail(path: str | Path, *, keys: list[bytes] | None = None,

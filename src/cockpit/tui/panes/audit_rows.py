@@ -17,7 +17,6 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import Row, RowKey
 
 from cockpit.core.audit.query import AuditRecord, RecordFilter, as_text, lookup, parse_record
-from cockpit.core.audit.trail import verify_trail
 from cockpit.core.boundary import Boundary
 from cockpit.core.errors import UsageError
 from cockpit.tui.widgets.loglines import sync_scrollbars
@@ -319,7 +318,11 @@ class TrailSnapshot:
 
 
 def load_trail(path: Path, limit: int) -> TrailSnapshot:
-    """Read the operator trail (last ``limit`` records) and verify its hash chain."""
+    """Read the operator trail (last ``limit`` records) and check it as ``cockpit audit
+    verify`` does: chain, seals, checkpoints and the writer's last head."""
+    from cockpit.core.audit.check import check_trail, local_keys
+    from cockpit.core.audit.seal import load_verify_key
+
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -330,14 +333,17 @@ def load_trail(path: Path, limit: int) -> TrailSnapshot:
     records = [parse_record(line, n) for n, line in numbered[-limit:]]
     malformed = sum(1 for rec in records if rec.malformed)
     try:
-        report = verify_trail(path)
-    except OSError as exc:
-        return TrailSnapshot(records, f"trail: cannot verify: {exc.strerror or exc} ✗",
+        keys = [load_verify_key(k) for k in local_keys(path)[0]]
+        report = check_trail(path, keys=keys)
+    except (OSError, ValueError) as exc:
+        why = getattr(exc, "strerror", None) or exc
+        return TrailSnapshot(records, f"trail: cannot verify: {why} ✗",
                              False, len(numbered), malformed)
     if report.ok:
         status = f"trail: {report.count:,} records intact ✓"
     else:
-        status = f"trail: {report.problem} ✗"
+        problem = report.problems[0] if report.problems else "torn last line (crashed write)"
+        status = f"trail: {problem} ✗"
     return TrailSnapshot(records, status, report.ok, len(numbered), malformed)
 
 
