@@ -157,3 +157,9 @@ def test_a_variable_reference_is_not_a_secret_and_stays_as_it_runs():
         assert r.redact(shown) == shown
     assert r.redact("password=$ecret12") == "password=***"
     assert r.redact("X-API-Key: abcdef123456789") == "X-API-Key: ***"
+
+
+def test_a_bare_pwd_is_a_directory_not_a_password():
+    r = Redactor()
+    assert r.redact("greeting=hi pwd=sub id=1") == "greeting=hi pwd=sub id=1"
+    assert r.redact("db_pwd=Sup3rS3cret") == "db_pwd=***"

@@ -11,6 +11,7 @@ operator still sees what was hidden: ``Authorization: Bearer ***``, ``password=*
   passphrase, secret, token, api key, access key, account key, private key, credential,
   creds ... (names ending in ``_hash``, ``_count``, ``_file``, ``_path``, ``_id`` ... are
   left alone: they hold no secret), and short names that do: ``pass``, ``pw``, ``*pwd``
+  (a bare ``pwd`` only in ``;``-separated connection strings)
   (not ``PWD=/dir``), ``auth``/``_auth`` (Docker's and npm's base64 credentials),
   ``sig`` (Azure SAS), ``X-Amz-Signature``,
 * credentials in URLs (``postgres://user:***@host``), webhook URLs (Slack, Teams,
@@ -204,6 +205,9 @@ def _named(m: re.Match[str]) -> str:
         return m.group(0)
     if name.endswith("pwd") and value[:1] in "/~$":
         return m.group(0)  # PWD=/root is a directory
+    if name == "pwd" and not (m.string[: m.start()].rstrip().endswith(";")
+                              or m.string[m.end():].startswith(";")):
+        return m.group(0)  # pwd=sub: a directory; Pwd= in an ODBC string (a;b;Pwd=x) is not
     if (name.endswith("auth") or name.startswith("sig")) and not _RANDOMISH.fullmatch(value):
         return m.group(0)  # auth=ok, sig=none: no credential
     if name == "pass" and value.isdigit():
