@@ -6,9 +6,9 @@ Cases: YAML anchor bombs (billion laughs) of 7, 8 and 9 levels of ten aliases ea
 (10**levels nodes once expanded) and a profile of ``--actions`` actions. Each run is one
 child process (memory capped at 2 GiB, killed after ``--timeout`` s) that times
 ``load_profile`` and, as a reference in the same process, ``yaml.load`` with LibYAML's
-``CSafeLoader`` (which builds aliases as shared objects, never expanding them). Prints
-the median of ``--runs`` runs, the child's peak RSS and the verdict (``ok`` or the
-first line of the error).
+``CSafeLoader`` (which builds aliases as shared objects, never expanding them), with the
+garbage collector on and paused. Prints the median of ``--runs`` runs, the child's peak
+RSS (the reference's included) and the verdict (``ok`` or the error's first line).
 """
 
 from __future__ import annotations
@@ -23,16 +23,23 @@ import time
 from pathlib import Path
 
 CHILD = r"""
-import json, resource, sys, time
+import gc, json, resource, sys, time
 import yaml
 from cockpit.core.config.loader import load_profile
 from cockpit.core.errors import CockpitError
 
 path = sys.argv[1]
 text = open(path, encoding="utf-8").read()
+loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 t0 = time.perf_counter()
-yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+yaml.load(text, Loader=loader)
 ref = time.perf_counter() - t0
+gc.disable()
+t0 = time.perf_counter()
+yaml.load(text, Loader=loader)
+ref_nogc = time.perf_counter() - t0
+gc.enable()
+gc.collect()
 t0 = time.perf_counter()
 try:
     load_profile(path)
@@ -43,7 +50,8 @@ except BaseException as exc:  # what the operator would see as a traceback
     verdict = f"TRACEBACK {type(exc).__name__}"
 took = time.perf_counter() - t0
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"load": took, "ref": ref, "rss_mb": rss, "verdict": verdict}))
+print(json.dumps({"load": took, "ref": ref, "ref_nogc": ref_nogc, "rss_mb": rss,
+                  "verdict": verdict}))
 """
 
 
@@ -75,15 +83,18 @@ def run_case(path: Path, runs: int, timeout: float) -> dict:
             )
         except subprocess.TimeoutExpired:
             return {"load": time.perf_counter() - started, "ref": float("nan"),
-                    "rss_mb": float("nan"), "verdict": f"no verdict in {timeout:g} s"}
+                    "ref_nogc": float("nan"), "rss_mb": float("nan"),
+                    "verdict": f"no verdict in {timeout:g} s"}
         if proc.returncode != 0 or not proc.stdout.strip():
             tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
             return {"load": time.perf_counter() - started, "ref": float("nan"),
-                    "rss_mb": float("nan"), "verdict": f"child died: {tail[:80]}"}
+                    "ref_nogc": float("nan"), "rss_mb": float("nan"),
+                    "verdict": f"child died: {tail[:80]}"}
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     return {
         "load": statistics.median(r["load"] for r in results),
         "ref": statistics.median(r["ref"] for r in results),
+        "ref_nogc": statistics.median(r["ref_nogc"] for r in results),
         "rss_mb": max(r["rss_mb"] for r in results),
         "verdict": results[-1]["verdict"],
     }
@@ -111,12 +122,15 @@ def main() -> None:
         path = Path(tmp, "actions.yaml")
         path.write_text(many_actions(args.actions), encoding="utf-8")
         cases.append((f"{args.actions} actions ({path.stat().st_size / 1e6:.1f} MB)", path))
-        print(f"median of {args.runs} runs; reference: yaml.load with CSafeLoader, same file")
-        print(f"{'case':<32} {'load_profile':>12} {'reference':>10} {'peak RSS':>9}  verdict")
+        print(f"median of {args.runs} runs; reference: yaml.load with CSafeLoader of the same "
+              "file, with the garbage collector on, then paused (as load_profile pauses it)")
+        print(f"{'case':<30} {'load_profile':>12} {'ref':>8} {'ref no gc':>9} {'peak RSS':>9}"
+              "  verdict")
         for label, path in cases:
             r = run_case(path, args.runs, args.timeout)
-            print(f"{label:<32} {r['load'] * 1000:>10.0f}ms {r['ref'] * 1000:>8.0f}ms "
-                  f"{r['rss_mb']:>7.0f}MB  {r['verdict'][:100]}")
+            verdict = r["verdict"].replace(str(path), path.name)
+            print(f"{label:<30} {r['load'] * 1000:>10.0f}ms {r['ref'] * 1000:>6.0f}ms "
+                  f"{r['ref_nogc'] * 1000:>7.0f}ms {r['rss_mb']:>7.0f}MB  {verdict[:90]}")
 
 
 if __name__ == "__main__":

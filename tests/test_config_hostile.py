@@ -224,3 +224,27 @@ def test_quick_resolver_gives_the_tags_of_the_safe_loader(value):
 def test_repeats_names_each_repetition_and_its_first():
     assert repeats(["a", "b", "a", "c", "b", "a"]) == [(2, 0), (4, 1), (5, 0)]
     assert repeats([]) == []
+
+
+def test_variables_are_expanded_through_aliases_merges_and_deep_values(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        name: x
+        env: {HOST: db1}
+        actions:
+          - &base {id: a, run: [ping, "${HOST}"], env: {TARGET: "${HOST}:5432"}}
+          - <<: *base
+            id: b
+          - id: c
+            run: [echo, plain, "{p}"]
+            params: [{name: p, default: "at-${HOST}"}]
+        """,
+    )
+    actions = load_profile(path, environ={}).profile.actions
+    assert [(a.run, a.env) for a in actions] == [
+        (["ping", "db1"], {"TARGET": "db1:5432"}),
+        (["ping", "db1"], {"TARGET": "db1:5432"}),
+        (["echo", "plain", "{p}"], {}),
+    ]
+    assert actions[2].params[0].default == "at-db1"

@@ -47,21 +47,37 @@ class LoadedProfile:
 
 
 def _expand_tree(
-    value: Any, variables: Mapping[str, str], path: Path_, errors: list[tuple[Path_, str]]
+    value: Any,
+    variables: Mapping[str, str],
+    path: Path_,
+    errors: list[tuple[Path_, str]],
+    with_dollar: set[int] | None = None,
 ) -> Any:
+    """``value`` with ``${VAR}`` expanded in its strings (``script`` bodies left alone).
+
+    Lists and mappings whose id is not in ``with_dollar`` (when given) hold no ``$`` and
+    are returned as they are.
+    """
     if isinstance(value, str):
         try:
             return expand(value, variables)
         except ExpansionError as exc:
             errors.append((path, str(exc)))
             return value
+    if with_dollar is not None and id(value) not in with_dollar:
+        return value
     if isinstance(value, dict):
         return {
-            key: item if key in _SHELL_KEYS else _expand_tree(item, variables, (*path, key), errors)
+            key: item
+            if key in _SHELL_KEYS
+            else _expand_tree(item, variables, (*path, key), errors, with_dollar)
             for key, item in value.items()
         }
     if isinstance(value, list):
-        return [_expand_tree(item, variables, (*path, i), errors) for i, item in enumerate(value)]
+        return [
+            _expand_tree(item, variables, (*path, i), errors, with_dollar)
+            for i, item in enumerate(value)
+        ]
     return value
 
 
@@ -154,7 +170,7 @@ def _load(path: Path, environ: Mapping[str, str]) -> LoadedProfile:
         raise ConfigError([f"{file}:1: no such file"]) from None
     except UnreadableText as exc:
         raise ConfigError([f"{file}:{exc.line}: {exc.message}"]) from None
-    data, lines = parse_yaml(text, file)
+    data, lines, with_dollar = parse_yaml(text, file)
     if not isinstance(data, dict):
         raise ConfigError(
             [f"{file}:1: a profile must be a mapping of keys, not {type(data).__name__}"]
@@ -217,7 +233,7 @@ def _load(path: Path, environ: Mapping[str, str]) -> LoadedProfile:
                 raw_env[key] = expanded
 
     data = {
-        key: value if key == "env" else _expand_tree(value, variables, (key,), errors)
+        key: value if key == "env" else _expand_tree(value, variables, (key,), errors, with_dollar)
         for key, value in data.items()
     }
     problems = [f"{file}:{lines.line_of(loc)}: {_shown(msg)}" for loc, msg in errors]
@@ -261,6 +277,7 @@ def _load(path: Path, environ: Mapping[str, str]) -> LoadedProfile:
             source.path = _resolve(workdir, source.path)
     if profile.audit is not None:
         profile.audit.path = _resolve(workdir, profile.audit.path)
+    default_cwd = str(workdir)
     for action in profile.actions:
-        action.cwd = _resolve(workdir, action.cwd) if action.cwd else str(workdir)
+        action.cwd = _resolve(workdir, action.cwd) if action.cwd else default_cwd
     return LoadedProfile(profile=profile, path=path, workdir=workdir, env=own_env)

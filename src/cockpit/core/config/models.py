@@ -25,14 +25,20 @@ from cockpit.core.durations import parse_duration
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
-def _argv_element(value: object) -> object:
-    """Numbers in an argv list (``[sleep, 5]``) become strings; anything else is checked."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
+def _argv_numbers(value: object) -> object:
+    """Numbers in an argv list (``[sleep, 5]``) become strings; anything else is checked.
+
+    One call per list, not per element: a profile of 80,000 actions has 160,000 elements.
+    """
+    if isinstance(value, list) and not all(type(item) is str for item in value):
+        return [
+            str(item) if isinstance(item, int | float) and not isinstance(item, bool) else item
+            for item in value
+        ]
     return value
 
 
-Argv = list[Annotated[str, BeforeValidator(_argv_element)]]
+Argv = Annotated[list[str], BeforeValidator(_argv_numbers)]
 
 
 def _compiles(value: str) -> str:
