@@ -248,3 +248,40 @@ def test_variables_are_expanded_through_aliases_merges_and_deep_values(tmp_path)
         (["echo", "plain", "{p}"], {}),
     ]
     assert actions[2].params[0].default == "at-db1"
+
+
+def test_variable_expansion_bomb_is_refused_in_a_child_with_bounded_memory(tmp_path):
+    # a 1 MB variable referenced 400,000 times in one value: 400 GB once joined
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "name: x\nenv:\n  BIG: " + "x" * 1_000_000 + "\ndescription: \"" + "${BIG}" * 400_000 + "\"\n"
+    )
+    proc = load_in_child(path)
+    assert proc.stderr == ""
+    assert proc.stdout.strip() == (
+        f"{path}:4: ${{VAR}} expansion makes the profile more than 16777216 characters longer"
+    )
+
+
+def test_env_values_doubling_each_other_are_refused(tmp_path):
+    env = "".join(f"  V{i + 1}: \"${{V{i}}}${{V{i}}}\"\n" for i in range(60))
+    path = tmp_path / "p.yaml"
+    path.write_text("name: x\nenv:\n  V0: abcdefgh\n" + env)
+    proc = load_in_child(path)
+    assert proc.stderr == ""
+    # V21 is the first to cross 16 MiB of added characters (8 * 2**21 = 16 MiB)
+    assert proc.stdout.startswith(
+        f"{path}:24: ${{VAR}} expansion makes the profile more than 16777216 characters longer"
+    )
+
+
+def test_deeply_nested_defaults_are_an_error_not_a_recursion_traceback(tmp_path):
+    path = write(tmp_path, 'name: x\ndescription: "' + "${A:-" * 5000 + "x" + "}" * 5000 + '"\n')
+    assert problems(path) == [f"{path}:2: defaults nested deeper than 16 levels"]
+
+
+def test_env_files_share_one_read_budget(tmp_path):
+    path = write(tmp_path, "name: x\nenv_file: [" + ", ".join(["/dev/zero"] * 100_000) + "]\n")
+    proc = load_in_child(path)  # before: 100,000 reads of 8 MiB each (800 GB)
+    assert proc.stderr == ""
+    assert proc.stdout.count("env_file '/dev/zero'") == 100_000

@@ -4,16 +4,20 @@
 exhaust memory), decodes UTF-8 with or without the byte-order mark some editors write
 (dropped, so an env file's first variable is read) and names the line of an undecodable
 byte. ``parse_yaml`` composes the node graph (LibYAML never expands aliases there: an
-alias is a second reference to its anchor's node), then checks it in one pass over its
-distinct nodes, before anything is built from it:
+alias is a second reference to its anchor's node), then builds the values from it in one
+pass over its distinct nodes, which:
 
-* the number of nodes the aliases add once expanded (a "billion laughs" anchor bomb adds
-  ten to the power of its levels) is computed without expanding them, and capped;
-* an alias inside its own anchor (a recursive structure) is refused;
-* nesting is capped (the code that walks values later is recursive);
-* a key repeated in one mapping is reported at the repetition, naming the first line.
+* counts the nodes the aliases add once expanded (a "billion laughs" anchor bomb adds
+  ten to the power of its levels) without expanding them, and stops past a cap;
+* refuses an alias inside its own anchor (a recursive value), nesting past a cap (the
+  code that walks values later is recursive), keys that are lists or mappings, tags
+  other than the plain ones, and scalars that cannot be built (``2024-13-45``);
+* reports a key repeated in one mapping at the repetition, naming the first line;
+* applies merge keys (``<<: *defaults``) as the YAML spec says: keys given win, then
+  the sources in their order.
 
-``LineMap`` then gives the line of any path of keys and indexes by walking the nodes.
+``LineMap`` gives the line of any path of keys and indexes, composing the nodes again
+only when a problem is reported.
 """
 
 from __future__ import annotations
@@ -44,10 +48,11 @@ Path_ = tuple[str | int, ...]
 class UnreadableText(Exception):
     """A file that is not bounded UTF-8 text: ``line`` (1-based) and what is wrong."""
 
-    def __init__(self, line: int, message: str) -> None:
+    def __init__(self, line: int, message: str, *, too_large: bool = False) -> None:
         super().__init__(f"{line}: {message}")
         self.line = line
         self.message = message
+        self.too_large = too_large
 
 
 def read_text(path: Path, *, limit: int | None = None) -> str:
@@ -67,7 +72,7 @@ def read_text(path: Path, *, limit: int | None = None) -> str:
     except OSError as exc:
         raise UnreadableText(1, f"cannot read: {exc.strerror or exc}") from None
     if len(data) > limit:
-        raise UnreadableText(1, f"larger than {_size(limit)}: not read")
+        raise UnreadableText(1, f"larger than {_size(limit)}: not read", too_large=True)
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise UnreadableText(1, "UTF-16 text: save it as UTF-8")
     try:

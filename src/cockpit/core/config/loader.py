@@ -20,13 +20,27 @@ from pydantic import ValidationError
 
 from cockpit.core.backends.registry import backend_kinds, load_backend_class
 from cockpit.core.boundary import bound, show_controls
-from cockpit.core.config.document import LineMap, Path_, UnreadableText, parse_yaml, read_text
-from cockpit.core.config.expand import ExpansionError, expand, parse_env_file
+from cockpit.core.config import document
+from cockpit.core.config.document import (
+    LineMap,
+    Path_,
+    UnreadableText,
+    parse_yaml,
+    read_text,
+)
+from cockpit.core.config.expand import (
+    ExpansionError,
+    ExpansionTooLong,
+    expand,
+    parse_env_file,
+)
 from cockpit.core.config.models import FileLogSource, LocatedError, Profile
 from cockpit.core.errors import CockpitError, ConfigError
 
 #: longest message quoting the profile's own text.
 _MESSAGE_LIMIT = 400
+#: most characters ``${VAR}`` expansion may add to a profile.
+MAX_EXPANDED_CHARS = 16 * 1024 * 1024
 #: keys whose string values are bash, expanded by bash at run time, not by the loader.
 _SHELL_KEYS = {"script"}
 
@@ -46,39 +60,55 @@ class LoadedProfile:
         return self.profile.name
 
 
-def _expand_tree(
-    value: Any,
-    variables: Mapping[str, str],
-    path: Path_,
-    errors: list[tuple[Path_, str]],
-    with_dollar: set[int] | None = None,
-) -> Any:
-    """``value`` with ``${VAR}`` expanded in its strings (``script`` bodies left alone).
+class _Expander:
+    """``${VAR}`` expansion over the profile's values (``script`` bodies left alone).
 
-    Lists and mappings whose id is not in ``with_dollar`` (when given) hold no ``$`` and
-    are returned as they are.
+    Expansion may add at most ``MAX_EXPANDED_CHARS`` characters to the whole profile:
+    ``${BIG}`` written a million times, or env values doubling each other, are refused
+    at the first value that crosses it (reported once), not built.
     """
-    if isinstance(value, str):
-        try:
-            return expand(value, variables)
-        except ExpansionError as exc:
-            errors.append((path, str(exc)))
+
+    def __init__(self, variables: Mapping[str, str], errors: list[tuple[Path_, str]],
+                 with_dollar: set[int] | None = None) -> None:
+        self.variables = variables
+        self.errors = errors
+        #: ids of the lists and mappings holding a '$'; None: visit them all
+        self.with_dollar = with_dollar
+        self.room = MAX_EXPANDED_CHARS
+
+    def tree(self, value: Any, path: Path_) -> Any:
+        """``value`` with its strings expanded; untouched lists and mappings as they are."""
+        if isinstance(value, str):
+            return self.text(value, path)
+        if self.with_dollar is not None and id(value) not in self.with_dollar:
             return value
-    if with_dollar is not None and id(value) not in with_dollar:
+        if isinstance(value, dict):
+            return {
+                key: item if key in _SHELL_KEYS else self.tree(item, (*path, key))
+                for key, item in value.items()
+            }
+        if isinstance(value, list):
+            return [self.tree(item, (*path, i)) for i, item in enumerate(value)]
         return value
-    if isinstance(value, dict):
-        return {
-            key: item
-            if key in _SHELL_KEYS
-            else _expand_tree(item, variables, (*path, key), errors, with_dollar)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [
-            _expand_tree(item, variables, (*path, i), errors, with_dollar)
-            for i, item in enumerate(value)
-        ]
-    return value
+
+    def text(self, value: str, path: Path_) -> str:
+        if "$" not in value or self.room < 0:
+            return value
+        try:
+            result = expand(value, self.variables, len(value) + self.room)
+        except ExpansionTooLong:
+            self.errors.append((
+                path,
+                f"${{VAR}} expansion makes the profile more than {MAX_EXPANDED_CHARS} "
+                "characters longer",
+            ))
+            self.room = -1
+            return value
+        except ExpansionError as exc:
+            self.errors.append((path, str(exc)))
+            return value
+        self.room -= max(0, len(result) - len(value))
+        return result
 
 
 def _format_loc(loc: tuple[Any, ...], data: Any) -> str:
@@ -181,21 +211,25 @@ def _load(path: Path, environ: Mapping[str, str]) -> LoadedProfile:
     variables.setdefault("COCKPIT_PYTHON", sys.executable)
     variables.setdefault("COCKPIT_STATE_DIR", str(user_state_path("cockpit")))
     own_env: dict[str, str] = {}
+    expander = _Expander(variables, errors, with_dollar)
 
     raw_workdir = data.get("workdir")
     workdir = path.resolve().parent
     if isinstance(raw_workdir, str):
-        expanded = _expand_tree(raw_workdir, variables, ("workdir",), errors)
+        expanded = expander.text(raw_workdir, ("workdir",))
         workdir = Path(_resolve(workdir, expanded))
 
     env_files = data.get("env_file") or []
+    env_room = document.MAX_FILE_BYTES  # env files together
     for index, env_file in enumerate([env_files] if isinstance(env_files, str) else env_files):
         if not isinstance(env_file, str):
             continue
         optional = env_file.startswith("-")  # systemd's EnvironmentFile=- convention
         env_path = Path(_resolve(workdir, env_file.removeprefix("-")))
         try:
-            loaded = parse_env_file(read_text(env_path))
+            text = read_text(env_path, limit=max(env_room, 0))
+            env_room -= len(text)
+            loaded = parse_env_file(text)
         except FileNotFoundError:
             if optional:
                 continue
@@ -209,6 +243,7 @@ def _load(path: Path, environ: Mapping[str, str]) -> LoadedProfile:
             )
             continue
         except UnreadableText as exc:
+            env_room = 0 if exc.too_large else env_room
             loc = ("env_file", index) if not isinstance(env_files, str) else ("env_file",)
             where = f" (line {exc.line})" if exc.line > 1 else ""
             errors.append((loc, f"env_file {str(env_path)!r}{where}: {exc.message}"))
@@ -227,13 +262,13 @@ def _load(path: Path, environ: Mapping[str, str]) -> LoadedProfile:
                     if isinstance(value, bool)
                     else str(value)
                 )
-                expanded = _expand_tree(text_value, variables, ("env", key), errors)
+                expanded = expander.text(text_value, ("env", key))
                 own_env[str(key)] = expanded
                 variables[str(key)] = expanded
                 raw_env[key] = expanded
 
     data = {
-        key: value if key == "env" else _expand_tree(value, variables, (key,), errors, with_dollar)
+        key: value if key == "env" else expander.tree(value, (key,))
         for key, value in data.items()
     }
     problems = [f"{file}:{lines.line_of(loc)}: {_shown(msg)}" for loc, msg in errors]
