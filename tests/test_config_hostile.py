@@ -284,4 +284,27 @@ def test_env_files_share_one_read_budget(tmp_path):
     path = write(tmp_path, "name: x\nenv_file: [" + ", ".join(["/dev/zero"] * 100_000) + "]\n")
     proc = load_in_child(path)  # before: 100,000 reads of 8 MiB each (800 GB)
     assert proc.stderr == ""
-    assert proc.stdout.count("env_file '/dev/zero'") == 100_000
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 101 and all("env_file '/dev/zero'" in line for line in lines[:100])
+    assert lines[-1] == f"{path}:2: and 99900 more problems"
+
+
+def test_many_duplicate_keys_stop_after_the_first_hundred(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("name: x\n" + "a: 1\n" * 300_000)
+    proc = load_in_child(path)  # before: each duplicate searched for its first occurrence
+    assert proc.stderr == ""
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"{path}:3: duplicate key 'a' (first at line 2)"
+    assert lines[-1] == f"{path}:102: more than 100 problems: fix these first"
+    assert len(lines) == 101
+
+
+def test_many_undefined_variables_in_a_large_env_are_reported_in_linear_time(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("name: x\nenv:\n" + "".join(f"  K{i}: ${{NOPE}}\n" for i in range(200_000)))
+    proc = load_in_child(path)  # before: each problem's line searched the whole env
+    assert proc.stderr == ""
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"{path}:3: undefined variable ${{NOPE}} (set it in the environment or env:)"
+    assert lines[-1] == f"{path}:103: and 199900 more problems"

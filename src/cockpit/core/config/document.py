@@ -41,6 +41,8 @@ MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_ALIAS_NODES = 100_000
 #: Deepest nesting of mappings and sequences.
 MAX_DEPTH = 64
+#: Most problems reported before reading stops.
+MAX_PROBLEMS = 100
 
 Path_ = tuple[str | int, ...]
 
@@ -102,6 +104,7 @@ class LineMap:
     def __init__(self, text: str) -> None:
         self.text = text
         self._root: yaml.Node | None = None
+        self._keys: dict[int, dict[Any, tuple[yaml.Node, yaml.Node]]] = {}
 
     @property
     def root(self) -> yaml.Node | None:
@@ -124,10 +127,7 @@ class LineMap:
         line = _line(node)
         for part in path:
             if isinstance(node, yaml.MappingNode):
-                found = next(
-                    ((k, v) for k, v in node.value if isinstance(part, str) and k.value == part),
-                    None,
-                )
+                found = self._pairs(node).get(part) if isinstance(part, str) else None
                 if found is None:
                     continue
                 line, node = _line(found[0]), found[1]
@@ -137,6 +137,17 @@ class LineMap:
                 node = node.value[part]
                 line = _line(node)
         return line
+
+    def _pairs(self, node: yaml.MappingNode) -> dict[Any, tuple[yaml.Node, yaml.Node]]:
+        """The mapping's first (key, value) nodes by key text, built once per mapping."""
+        pairs = self._keys.get(id(node))
+        if pairs is None:
+            pairs = {}
+            for k, v in node.value:
+                if isinstance(k.value, str):
+                    pairs.setdefault(k.value, (k, v))
+            self._keys[id(node)] = pairs
+        return pairs
 
 
 _STR = "tag:yaml.org,2002:str"
@@ -260,6 +271,7 @@ class _Builder:
     def _mapping(self, node: yaml.MappingNode, depth: int) -> dict[Any, Any]:
         value: dict[Any, Any] = {}
         merged: list[dict[Any, Any]] = []
+        firsts: dict[str, int] | None = None  # built at the first duplicate
         for key_node, value_node in node.value:
             if key_node.__class__ is _Scalar and key_node.tag == _STR:
                 key = key_node.value
@@ -269,7 +281,7 @@ class _Builder:
                 if key is _MERGED:
                     continue
             if key in value:
-                self._duplicate(node, key_node)
+                firsts = self._duplicate(node, key_node, firsts)
                 continue
             if value_node.__class__ is _Scalar and value_node.tag == _STR:
                 text = value_node.value
@@ -306,13 +318,24 @@ class _Builder:
             raise self.fail(line, f"unusable mapping key {key!r}") from None
         return key
 
-    def _duplicate(self, node: yaml.MappingNode, key_node: yaml.Node) -> None:
-        first = next(k for k, _ in node.value if k.value == key_node.value)
+    def _duplicate(
+        self, node: yaml.MappingNode, key_node: yaml.Node, firsts: dict[str, int] | None
+    ) -> dict[str, int]:
+        """Report a repeated key; ``firsts`` maps the mapping's keys to their first line."""
+        if firsts is None:
+            firsts = {}
+            for k, _ in node.value:
+                if isinstance(k.value, str):
+                    firsts.setdefault(k.value, _line(k))
+        line = _line(key_node)
         shown = bound(show_controls(str(key_node.value)), 80)
+        first = firsts.get(key_node.value, line) if isinstance(key_node.value, str) else line
         self.problems.append(
-            f"{self.file}:{_line(key_node)}: duplicate key {shown!r} "
-            f"(first at line {_line(first)})"
+            f"{self.file}:{line}: duplicate key {shown!r} (first at line {first})"
         )
+        if len(self.problems) >= MAX_PROBLEMS:
+            raise self.fail(line, f"more than {MAX_PROBLEMS} problems: fix these first")
+        return firsts
 
 
 def parse_yaml(text: str, file: str) -> tuple[Any, LineMap, set[int]]:

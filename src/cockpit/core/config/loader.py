@@ -164,6 +164,15 @@ def _validation_problems(exc: ValidationError, data: Any, lines: LineMap, file: 
     return problems
 
 
+def _capped(problems: list[str], file: str) -> list[str]:
+    """The first ``MAX_PROBLEMS`` problems and a line saying how many more there are."""
+    if len(problems) <= document.MAX_PROBLEMS:
+        return problems
+    more = len(problems) - document.MAX_PROBLEMS
+    last = problems[document.MAX_PROBLEMS][len(file) + 1 :].split(":", 1)[0]
+    return [*problems[: document.MAX_PROBLEMS], f"{file}:{last}: and {more} more problems"]
+
+
 def _resolve(workdir: Path, value: str) -> str:
     path = Path(value).expanduser()
     return str(path if path.is_absolute() else workdir / path)
@@ -281,9 +290,9 @@ def _load(path: Path, environ: Mapping[str, str]) -> LoadedProfile:
         problems += [p for p in _validation_problems(exc, data, lines, file)
                      if p[len(file) + 1 :].split(":", 1)[0] not in bad_lines]
         problems.sort(key=lambda p: int(p[len(file) + 1 :].split(":", 1)[0]))
-        raise ConfigError(problems) from None
+        raise ConfigError(_capped(problems, file)) from None
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(_capped(problems, file))
 
     kinds = backend_kinds()
     if profile.backend.kind not in kinds:
