@@ -212,3 +212,33 @@ def test_validate_params_refuses_reserved_env_for_any_action():
     with pytest.raises(UsageError, match="environment variable PYTHONPATH"):
         validate_params(action, {"p": "/tmp", "q": "x"})
     assert validate_params(action, {"q": "x"}) == {"q": "x"}
+
+
+def test_defaults_that_would_be_refused_are_reported_when_the_profile_loads(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text(textwrap.dedent(
+        """
+        name: t
+        actions:
+          - id: a
+            run: [ls, "{flags}", --, "{dir}"]
+            params:
+              - {name: flags, default: -la}
+              - {name: dir, default: -weird}
+              - {name: n, type: int, default: -1, allow_leading_dash: true}
+        """
+    ).lstrip())
+    with pytest.raises(ConfigError) as info:
+        load_profile(path, environ={})
+    assert info.value.problems == [
+        f"{path}:6: actions[0].params[0].default: the default of param 'flags' starts with "
+        "'-' where the command would read it as an option; set allow_leading_dash: true or "
+        "place the argument after '--'",
+    ]
+    path.write_text("name: t\nactions:\n  - id: b\n    run: [echo, '{w}']\n    params:\n"
+                    "      - {name: w, default: abcdef, max_length: 3}\n")
+    with pytest.raises(ConfigError) as info:
+        load_profile(path, environ={})
+    assert info.value.problems == [
+        f"{path}:6: actions[0].params[0]: param 'w': the default is longer than max_length (3)"
+    ]

@@ -351,6 +351,11 @@ class Param(Strict):
             raise ValueError(f"param {self.name!r} of type choice needs 'choices'")
         if self.choices is not None and self.type != "choice":
             raise ValueError(f"param {self.name!r}: 'choices' needs type choice")
+        if isinstance(self.default, str) and len(self.default) > self.max_length:
+            raise ValueError(
+                f"param {self.name!r}: the default is longer than max_length "
+                f"({self.max_length})"
+            )
         return self
 
     @property
@@ -500,14 +505,31 @@ class Profile(Strict):
         return self
 
     def _param_problems(self) -> list[tuple[Loc, str, Loc | None]]:
-        """Params that would set an environment variable that changes how programs run.
+        """Params that would set an environment variable that changes how programs run,
+        and defaults that ``validate_params`` would refuse as options.
 
         Checked here, not on ``Param``: a runbook's ``$VAR`` becomes a param named after
         the variable it fills, and ``validate_params`` refuses those values when given.
         """
         items: list[tuple[Loc, str, Loc | None]] = []
         for i, action in enumerate(self.actions):
+            leading = action.leading_params() if action.params else set()
             for j, param in enumerate(action.params):
+                default = param.default
+                if (
+                    param.name in leading
+                    and not param.allow_leading_dash
+                    and default is not None
+                    and not isinstance(default, bool)
+                    and str(default).startswith("-")
+                ):
+                    items.append((
+                        ("actions", i, "params", j, "default"),
+                        f"the default of param {param.name!r} starts with '-' where the "
+                        "command would read it as an option; set allow_leading_dash: true "
+                        "or place the argument after '--'",
+                        None,
+                    ))
                 if reserved_env(param.env_name):
                     items.append((
                         ("actions", i, "params", j, "env" if param.env else "name"),
