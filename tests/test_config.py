@@ -85,17 +85,26 @@ def test_durations(tmp_path, text, seconds):
     assert load_profile(path).profile.actions[0].timeout == seconds
 
 
-def test_duplicate_action_ids(tmp_path):
+def test_duplicate_action_ids_reported_at_the_duplicate_naming_the_first(tmp_path):
     path = write(
         tmp_path,
         """
         name: x
         actions:
           - {id: a, run: [echo]}
+          - {id: b, run: [echo]}
           - {id: a, run: [echo]}
+          - {id: b, run: [echo]}
+        health:
+          - {name: up, kind: tcp, port: 1}
+          - {name: up, kind: tcp, port: 2}
     """,
     )
-    assert problems(path) == [f"{path}:1: duplicate action id: a"]
+    assert problems(path) == [
+        f"{path}:5: actions[2].id: duplicate action id 'a' (first at line 3)",
+        f"{path}:6: actions[3].id: duplicate action id 'b' (first at line 4)",
+        f"{path}:9: health[1].name: duplicate health probe name 'up' (first at line 8)",
+    ]
 
 
 def test_duplicate_yaml_keys_are_errors(tmp_path):

@@ -5,6 +5,15 @@ Parameters reach a command in two ways only:
 - inside ``run`` argv elements, where ``{name}`` names a declared param. The element
   stays one argv element whatever the value holds, so ``x; rm -rf /`` is literal text.
 Script bodies are never substituted: they read ``$NAME`` from the environment.
+
+A value is refused (``UsageError``, before anything runs or is recorded) when it is longer
+than the param's ``max_length``; when it would begin an argv element (or the target)
+with ``-``, where the program would read it as an option (``sort {file}`` with
+``-o/path`` writes a file), unless the param says ``allow_leading_dash`` or the element
+follows a literal ``--``; and when its environment variable is one that changes how
+programs run (``envnames``): a profile cannot declare such a param, a runbook's
+``$LD_PRELOAD`` can, and is refused here. Values are quoted in messages only bounded
+with their controls made visible, and never when secret.
 """
 
 from __future__ import annotations
@@ -13,17 +22,41 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from cockpit.core.boundary import bound, show_controls
+from cockpit.core.config.envnames import reserved_env
 from cockpit.core.config.models import Action, Param
 from cockpit.core.errors import UsageError
 
 _TRUE = {"true", "yes", "y", "1", "on"}
 _FALSE = {"false", "no", "n", "0", "off"}
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: How much of a value (or of an unknown param's name) a message quotes.
+_SHOWN = 60
+
+
+def _shown(param: Param, raw: Any) -> str:
+    """A value fit for an error message: hidden when secret, else visible and bounded."""
+    if param.secret:
+        return "***"
+    return _quote(raw if isinstance(raw, str) else repr(raw))
+
+
+def _quote(text: str) -> str:
+    return "'" + bound(show_controls(text), _SHOWN) + "'"
 
 
 def coerce_param(param: Param, raw: Any) -> Any:
-    """Turn a raw value (a CLI string, a form field, a YAML default) into the param's type."""
+    """Turn a raw value (a CLI string, a form field, a YAML default) into the param's type.
+
+    ``ValueError`` with a message for the user; an over-long value is refused before it
+    is parsed, matched or quoted.
+    """
     kind = param.type
+    if isinstance(raw, str) and len(raw) > param.max_length:
+        raise ValueError(
+            f"{param.name}: the value is {len(raw)} characters long, more than the "
+            f"{param.max_length} allowed (max_length)"
+        )
     if kind == "bool":
         if isinstance(raw, bool):
             return raw
@@ -32,28 +65,31 @@ def coerce_param(param: Param, raw: Any) -> Any:
             return True
         if text in _FALSE:
             return False
-        raise ValueError(f"{param.name}: expected true or false, got {raw!r}")
+        raise ValueError(f"{param.name}: expected true or false, got {_shown(param, raw)}")
     if kind == "int":
         if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
-            raise ValueError(f"{param.name}: expected a whole number, got {raw!r}")
+            raise ValueError(f"{param.name}: expected a whole number, got {_shown(param, raw)}")
         try:
             value: Any = int(str(raw).strip()) if not isinstance(raw, int | float) else int(raw)
         except ValueError:
-            raise ValueError(f"{param.name}: expected a whole number, got {raw!r}") from None
+            raise ValueError(
+                f"{param.name}: expected a whole number, got {_shown(param, raw)}"
+            ) from None
     elif kind == "float":
         if isinstance(raw, bool):
-            raise ValueError(f"{param.name}: expected a number, got {raw!r}")
+            raise ValueError(f"{param.name}: expected a number, got {_shown(param, raw)}")
         try:
             value = float(str(raw).strip()) if not isinstance(raw, int | float) else float(raw)
         except ValueError:
-            raise ValueError(f"{param.name}: expected a number, got {raw!r}") from None
+            raise ValueError(f"{param.name}: expected a number, got {_shown(param, raw)}") from None
         if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError(f"{param.name}: expected a finite number, got {raw!r}")
+            raise ValueError(f"{param.name}: expected a finite number, got {_shown(param, raw)}")
     elif kind == "choice":
         value = str(raw)
         if value not in (param.choices or []):
             raise ValueError(
-                f"{param.name}: {value!r} is not one of {', '.join(param.choices or [])}"
+                f"{param.name}: {_shown(param, value)} is not one of "
+                f"{', '.join(param.choices or [])}"
             )
         return value
     else:
@@ -61,8 +97,7 @@ def coerce_param(param: Param, raw: Any) -> Any:
         if "\x00" in value:
             raise ValueError(f"{param.name}: NUL bytes are not allowed")
         if param.regex and not re.fullmatch(param.regex, value):
-            shown = "***" if param.secret else repr(value)
-            raise ValueError(f"{param.name}: {shown} does not match /{param.regex}/")
+            raise ValueError(f"{param.name}: {_shown(param, value)} does not match /{param.regex}/")
         return value
     if param.min is not None and value < param.min:
         raise ValueError(f"{param.name}: {value} is below the minimum {param.min:g}")
@@ -75,7 +110,7 @@ def validate_params(action: Action, raw: Mapping[str, Any]) -> dict[str, Any]:
     """Typed values for every param, defaults filled in; ``UsageError`` listing all problems."""
     declared = {p.name: p for p in action.params}
     problems = [
-        f"unknown param {name!r} (known: {', '.join(declared) or 'none'})"
+        f"unknown param {_quote(str(name))} (known: {', '.join(declared) or 'none'})"
         for name in raw
         if name not in declared
     ]
@@ -94,9 +129,33 @@ def validate_params(action: Action, raw: Mapping[str, Any]) -> dict[str, Any]:
             values[param.name] = coerce_param(param, source)
         except ValueError as exc:
             problems.append(str(exc))
+    problems += placement_problems(action, values)
     if problems:
         raise UsageError(f"action {action.id!r}: " + "; ".join(problems))
     return values
+
+
+def placement_problems(action: Action, values: Mapping[str, Any]) -> list[str]:
+    """Values that would become an option or set an environment variable they must not."""
+    problems = []
+    leading = action.leading_params()
+    for param in action.params:
+        if param.name not in values:
+            continue
+        if reserved_env(param.env_name):
+            problems.append(
+                f"{param.name}: would set the environment variable {param.env_name}, which "
+                f"changes how programs run; a param cannot set it (define {param.env_name} "
+                "in the profile's env: or the environment instead)"
+            )
+        text = param_text(values[param.name])
+        if param.name in leading and text.startswith("-") and not param.allow_leading_dash:
+            problems.append(
+                f"{param.name}: {_shown(param, text)} starts with '-' where the command would "
+                "read it as an option; the profile must allow it (allow_leading_dash: true) "
+                "or place the argument after '--'"
+            )
+    return problems
 
 
 def param_text(value: Any) -> str:

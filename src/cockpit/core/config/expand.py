@@ -36,24 +36,48 @@ def _closing_brace(text: str, start: int) -> int:
     raise ExpansionError(f"unclosed '${{' in {text!r}")
 
 
-def expand(text: str, variables: Mapping[str, str]) -> str:
-    """Expand every ``${VAR}`` / ``${VAR:-default}`` in ``text`` (defaults may nest)."""
+class ExpansionTooLong(ExpansionError):
+    """The expanded text would be longer than allowed."""
+
+
+#: Deepest nesting of defaults (``${A:-${B:-x}}`` is 2).
+MAX_NESTING = 16
+
+
+def expand(text: str, variables: Mapping[str, str], limit: int | None = None,
+           *, _depth: int = 0) -> str:
+    """Expand every ``${VAR}`` / ``${VAR:-default}`` in ``text`` (defaults may nest).
+
+    ``ExpansionTooLong`` as soon as the result would exceed ``limit`` characters: it is
+    never built (``${BIG}`` repeated a million times is refused, not joined).
+    """
     if "$" not in text:
         return text
+    if _depth > MAX_NESTING:
+        raise ExpansionError(f"defaults nested deeper than {MAX_NESTING} levels")
     out: list[str] = []
+    size = 0
+
+    def add(piece: str) -> None:
+        nonlocal size
+        size += len(piece)
+        if limit is not None and size > limit:
+            raise ExpansionTooLong(f"expands to more than {limit} characters")
+        out.append(piece)
+
     index = 0
     while True:
         found = text.find("$", index)
         if found < 0:
-            out.append(text[index:])
+            add(text[index:])
             return "".join(out)
-        out.append(text[index:found])
+        add(text[index:found])
         if text.startswith("$${", found):
-            out.append("${")
+            add("${")
             index = found + 3
             continue
         if not text.startswith("${", found):
-            out.append("$")
+            add("$")
             index = found + 1
             continue
         end = _closing_brace(text, found + 2)
@@ -62,9 +86,10 @@ def expand(text: str, variables: Mapping[str, str]) -> str:
         if not _NAME.match(name):
             raise ExpansionError(f"invalid variable reference ${{{body}}}")
         if name in variables:
-            out.append(variables[name])
+            add(variables[name])
         elif sep:
-            out.append(expand(default, variables))
+            room = None if limit is None else limit - size
+            add(expand(default, variables, room, _depth=_depth + 1))
         else:
             raise ExpansionError(
                 f"undefined variable ${{{name}}} (set it in the environment or env:)"

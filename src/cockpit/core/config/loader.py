@@ -6,26 +6,41 @@ no traceback ever reaches the user.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from platformdirs import user_state_path
 from pydantic import ValidationError
 
 from cockpit.core.backends.registry import backend_kinds, load_backend_class
-from cockpit.core.config.expand import ExpansionError, expand, parse_env_file
-from cockpit.core.config.models import FileLogSource, Profile
+from cockpit.core.boundary import bound, show_controls
+from cockpit.core.config import document
+from cockpit.core.config.document import (
+    LineMap,
+    Path_,
+    UnreadableText,
+    parse_yaml,
+    read_text,
+)
+from cockpit.core.config.expand import (
+    ExpansionError,
+    ExpansionTooLong,
+    expand,
+    parse_env_file,
+)
+from cockpit.core.config.models import FileLogSource, LocatedError, Profile
 from cockpit.core.errors import CockpitError, ConfigError
 
-Path_ = tuple[str | int, ...]
-#: LibYAML's parser when PyYAML has it: ~10x faster than the pure-Python one (~20 ms
-#: of start-up for the demo profile); same nodes, marks and values.
-_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: longest message quoting the profile's own text.
+_MESSAGE_LIMIT = 400
+#: most characters ``${VAR}`` expansion may add to a profile.
+MAX_EXPANDED_CHARS = 16 * 1024 * 1024
 #: keys whose string values are bash, expanded by bash at run time, not by the loader.
 _SHELL_KEYS = {"script"}
 
@@ -45,94 +60,55 @@ class LoadedProfile:
         return self.profile.name
 
 
-class _LineMap:
-    """Maps a path of keys/indexes inside the YAML document to its 1-based line."""
+class _Expander:
+    """``${VAR}`` expansion over the profile's values (``script`` bodies left alone).
 
-    def __init__(self) -> None:
-        self.lines: dict[Path_, int] = {}
+    Expansion may add at most ``MAX_EXPANDED_CHARS`` characters to the whole profile:
+    ``${BIG}`` written a million times, or env values doubling each other, are refused
+    at the first value that crosses it (reported once), not built.
+    """
 
-    def line_of(self, path: Path_, data: Any) -> int:
-        """Line of the deepest part of ``path`` that exists in ``data``."""
-        best: Path_ = ()
-        current: Any = data
-        walked: list[str | int] = []
-        for part in path:
-            if (isinstance(current, Mapping) and part in current) or (
-                isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
-            ):
-                current = current[part]
-            else:
-                continue
-            walked.append(part)
-            if tuple(walked) in self.lines:
-                best = tuple(walked)
-        return self.lines.get(best, 1)
+    def __init__(self, variables: Mapping[str, str], errors: list[tuple[Path_, str]],
+                 with_dollar: set[int] | None = None) -> None:
+        self.variables = variables
+        self.errors = errors
+        #: ids of the lists and mappings holding a '$'; None: visit them all
+        self.with_dollar = with_dollar
+        self.room = MAX_EXPANDED_CHARS
 
-
-def _walk(node: yaml.Node, path: Path_, lines: _LineMap, problems: list[str], file: str) -> None:
-    lines.lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[Any, int] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value
-            line = key_node.start_mark.line + 1
-            if key in seen:
-                problems.append(f"{file}:{line}: duplicate key {key!r} (first at line {seen[key]})")
-            seen[key] = line
-            lines.lines[(*path, key)] = line
-            _walk(value_node, (*path, key), lines, problems, file)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            lines.lines[(*path, index)] = item.start_mark.line + 1
-            _walk(item, (*path, index), lines, problems, file)
-
-
-def _parse_yaml(text: str, file: str) -> tuple[Any, _LineMap]:
-    lines = _LineMap()
-    problems: list[str] = []
-    try:
-        loader = _SafeLoader(text)
-        try:
-            node = loader.get_single_node()
-            if node is None:
-                raise ConfigError([f"{file}:1: the file is empty"])
-            _walk(node, (), lines, problems, file)
-            data = loader.construct_document(node)
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        what = " ".join(str(part) for part in (exc.context, exc.problem) if part)
-        raise ConfigError([f"{file}:{line}: invalid YAML: {what}"]) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{file}:1: invalid YAML: {exc}"]) from None
-    if problems:
-        raise ConfigError(problems)
-    if not isinstance(data, dict):
-        raise ConfigError(
-            [f"{file}:1: a profile must be a mapping of keys, not {type(data).__name__}"]
-        )
-    return data, lines
-
-
-def _expand_tree(
-    value: Any, variables: Mapping[str, str], path: Path_, errors: list[tuple[Path_, str]]
-) -> Any:
-    if isinstance(value, str):
-        try:
-            return expand(value, variables)
-        except ExpansionError as exc:
-            errors.append((path, str(exc)))
+    def tree(self, value: Any, path: Path_) -> Any:
+        """``value`` with its strings expanded; untouched lists and mappings as they are."""
+        if isinstance(value, str):
+            return self.text(value, path)
+        if self.with_dollar is not None and id(value) not in self.with_dollar:
             return value
-    if isinstance(value, dict):
-        return {
-            key: item if key in _SHELL_KEYS else _expand_tree(item, variables, (*path, key), errors)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [_expand_tree(item, variables, (*path, i), errors) for i, item in enumerate(value)]
-    return value
+        if isinstance(value, dict):
+            return {
+                key: item if key in _SHELL_KEYS else self.tree(item, (*path, key))
+                for key, item in value.items()
+            }
+        if isinstance(value, list):
+            return [self.tree(item, (*path, i)) for i, item in enumerate(value)]
+        return value
+
+    def text(self, value: str, path: Path_) -> str:
+        if "$" not in value or self.room < 0:
+            return value
+        try:
+            result = expand(value, self.variables, len(value) + self.room)
+        except ExpansionTooLong:
+            self.errors.append((
+                path,
+                f"${{VAR}} expansion makes the profile more than {MAX_EXPANDED_CHARS} "
+                "characters longer",
+            ))
+            self.room = -1
+            return value
+        except ExpansionError as exc:
+            self.errors.append((path, str(exc)))
+            return value
+        self.room -= max(0, len(result) - len(value))
+        return result
 
 
 def _format_loc(loc: tuple[Any, ...], data: Any) -> str:
@@ -149,10 +125,26 @@ def _format_loc(loc: tuple[Any, ...], data: Any) -> str:
     return "".join(parts).lstrip(".")
 
 
-def _validation_problems(exc: ValidationError, data: Any, lines: _LineMap, file: str) -> list[str]:
+def _shown(message: str) -> str:
+    """A message that may quote the profile's text: controls visible, length bounded."""
+    return bound(show_controls(message), _MESSAGE_LIMIT)
+
+
+def _validation_problems(exc: ValidationError, data: Any, lines: LineMap, file: str) -> list[str]:
     problems = []
     for error in exc.errors(include_url=False):
         loc = tuple(error["loc"])
+        located = error.get("ctx", {}).get("error")
+        if isinstance(located, LocatedError):  # problems at paths below ``loc``
+            for sub, message, first in located.items:
+                at = (*loc, *sub)
+                where = _format_loc(at, data)
+                also = f" (first at line {lines.line_of((*loc, *first))})" if first else ""
+                problems.append(
+                    f"{file}:{lines.line_of(at)}: {where + ': ' if where else ''}"
+                    f"{_shown(message)}{also}"
+                )
+            continue
         where = _format_loc(loc, data)
         message = error["msg"]
         if error["type"] == "extra_forbidden":
@@ -167,9 +159,18 @@ def _validation_problems(exc: ValidationError, data: Any, lines: _LineMap, file:
         elif error["type"] == "union_tag_not_found":
             message = "missing 'kind'"
         message = message.removeprefix("Value error, ")
-        line = lines.line_of(loc, data)
-        problems.append(f"{file}:{line}: {where + ': ' if where else ''}{message}")
+        line = lines.line_of(loc)
+        problems.append(f"{file}:{line}: {_shown(where + ': ' if where else '')}{_shown(message)}")
     return problems
+
+
+def _capped(problems: list[str], file: str) -> list[str]:
+    """The first ``MAX_PROBLEMS`` problems and a line saying how many more there are."""
+    if len(problems) <= document.MAX_PROBLEMS:
+        return problems
+    more = len(problems) - document.MAX_PROBLEMS
+    last = problems[document.MAX_PROBLEMS][len(file) + 1 :].split(":", 1)[0]
+    return [*problems[: document.MAX_PROBLEMS], f"{file}:{last}: and {more} more problems"]
 
 
 def _resolve(workdir: Path, value: str) -> str:
@@ -177,39 +178,67 @@ def _resolve(workdir: Path, value: str) -> str:
     return str(path if path.is_absolute() else workdir / path)
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a profile's many objects are built.
+
+    Every container the YAML parser and pydantic create would count towards the next
+    collection, and each full one walks them all again: 80,000 actions took 7x longer.
+    Nothing built here is cyclic garbage, and the file's size is bounded.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def load_profile(path: str | Path, *, environ: Mapping[str, str] | None = None) -> LoadedProfile:
     """Read, expand and validate the profile at ``path``; raise ``ConfigError`` on any problem."""
-    path = Path(path)
+    with _gc_paused():
+        return _load(Path(path), os.environ if environ is None else environ)
+
+
+def _load(path: Path, environ: Mapping[str, str]) -> LoadedProfile:
     file = str(path)
-    environ = os.environ if environ is None else environ
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except FileNotFoundError:
         raise ConfigError([f"{file}:1: no such file"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{file}:1: cannot read: {exc}"]) from None
-    data, lines = _parse_yaml(text, file)
+    except UnreadableText as exc:
+        raise ConfigError([f"{file}:{exc.line}: {exc.message}"]) from None
+    data, lines, with_dollar = parse_yaml(text, file)
+    if not isinstance(data, dict):
+        raise ConfigError(
+            [f"{file}:1: a profile must be a mapping of keys, not {type(data).__name__}"]
+        )
 
     errors: list[tuple[Path_, str]] = []
     variables: dict[str, str] = dict(environ)
     variables.setdefault("COCKPIT_PYTHON", sys.executable)
     variables.setdefault("COCKPIT_STATE_DIR", str(user_state_path("cockpit")))
     own_env: dict[str, str] = {}
+    expander = _Expander(variables, errors, with_dollar)
 
     raw_workdir = data.get("workdir")
     workdir = path.resolve().parent
     if isinstance(raw_workdir, str):
-        expanded = _expand_tree(raw_workdir, variables, ("workdir",), errors)
+        expanded = expander.text(raw_workdir, ("workdir",))
         workdir = Path(_resolve(workdir, expanded))
 
     env_files = data.get("env_file") or []
+    env_room = document.MAX_FILE_BYTES  # env files together
     for index, env_file in enumerate([env_files] if isinstance(env_files, str) else env_files):
         if not isinstance(env_file, str):
             continue
         optional = env_file.startswith("-")  # systemd's EnvironmentFile=- convention
         env_path = Path(_resolve(workdir, env_file.removeprefix("-")))
         try:
-            loaded = parse_env_file(env_path.read_text(encoding="utf-8"))
+            text = read_text(env_path, limit=max(env_room, 0))
+            env_room -= len(text)
+            loaded = parse_env_file(text)
         except FileNotFoundError:
             if optional:
                 continue
@@ -222,9 +251,11 @@ def load_profile(path: str | Path, *, environ: Mapping[str, str] | None = None) 
                 )
             )
             continue
-        except OSError as exc:
+        except UnreadableText as exc:
+            env_room = 0 if exc.too_large else env_room
             loc = ("env_file", index) if not isinstance(env_files, str) else ("env_file",)
-            errors.append((loc, f"cannot read env_file {str(env_path)!r}: {exc.strerror}"))
+            where = f" (line {exc.line})" if exc.line > 1 else ""
+            errors.append((loc, f"env_file {str(env_path)!r}{where}: {exc.message}"))
             continue
         own_env.update(loaded)
         variables.update(loaded)
@@ -240,16 +271,16 @@ def load_profile(path: str | Path, *, environ: Mapping[str, str] | None = None) 
                     if isinstance(value, bool)
                     else str(value)
                 )
-                expanded = _expand_tree(text_value, variables, ("env", key), errors)
+                expanded = expander.text(text_value, ("env", key))
                 own_env[str(key)] = expanded
                 variables[str(key)] = expanded
                 raw_env[key] = expanded
 
     data = {
-        key: value if key == "env" else _expand_tree(value, variables, (key,), errors)
+        key: value if key == "env" else expander.tree(value, (key,))
         for key, value in data.items()
     }
-    problems = [f"{file}:{lines.line_of(loc, data)}: {msg}" for loc, msg in errors]
+    problems = [f"{file}:{lines.line_of(loc)}: {_shown(msg)}" for loc, msg in errors]
     try:
         profile = Profile.model_validate(data)
     except ValidationError as exc:
@@ -259,13 +290,13 @@ def load_profile(path: str | Path, *, environ: Mapping[str, str] | None = None) 
         problems += [p for p in _validation_problems(exc, data, lines, file)
                      if p[len(file) + 1 :].split(":", 1)[0] not in bad_lines]
         problems.sort(key=lambda p: int(p[len(file) + 1 :].split(":", 1)[0]))
-        raise ConfigError(problems) from None
+        raise ConfigError(_capped(problems, file)) from None
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(_capped(problems, file))
 
     kinds = backend_kinds()
     if profile.backend.kind not in kinds:
-        line = lines.line_of(("backend", "kind"), data)
+        line = lines.line_of(("backend", "kind"))
         raise ConfigError(
             [
                 f"{file}:{line}: backend.kind: unknown backend kind "
@@ -281,7 +312,7 @@ def load_profile(path: str | Path, *, environ: Mapping[str, str] | None = None) 
         fitted = backend_class.complete_profile(profile)
         if fitted:
             raise ConfigError(sorted(
-                (f"{file}:{lines.line_of(loc, data)}: {msg}" for loc, msg in fitted),
+                (f"{file}:{lines.line_of(loc)}: {msg}" for loc, msg in fitted),
                 key=lambda p: int(p[len(file) + 1 :].split(":", 1)[0]),
             ))
 
@@ -290,6 +321,7 @@ def load_profile(path: str | Path, *, environ: Mapping[str, str] | None = None) 
             source.path = _resolve(workdir, source.path)
     if profile.audit is not None:
         profile.audit.path = _resolve(workdir, profile.audit.path)
+    default_cwd = str(workdir)
     for action in profile.actions:
-        action.cwd = _resolve(workdir, action.cwd) if action.cwd else str(workdir)
+        action.cwd = _resolve(workdir, action.cwd) if action.cwd else default_cwd
     return LoadedProfile(profile=profile, path=path, workdir=workdir, env=own_env)
