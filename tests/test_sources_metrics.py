@@ -20,13 +20,9 @@ from cockpit.core.config.models import (
     Threshold,
 )
 from cockpit.core.sources.health import HealthRow
-from cockpit.core.sources.metrics import (
-    MetricsSampler,
-    filter_exposition,
-    histogram_quantile,
-    parse_family,
-    threshold_state,
-)
+from cockpit.core.sources.exposition import family_names, scan_family
+from cockpit.core.sources.metrics import MetricsSampler, parse_family, threshold_state
+from cockpit.core.sources.prometheus import histogram_quantile
 from tests.support import LoopbackHTTP, async_wait_until, free_port
 
 #: Fake Prometheus answers, keyed by query, in the real /api/v1/query response format.
@@ -126,13 +122,12 @@ def test_filter_parses_only_the_selected_family_of_a_big_page() -> None:
     text = generate_latest(registry).decode()
     assert text.count("\napp_noise_value{") == 6800
 
-    filtered = filter_exposition(text, "demo_requests_total")
-    assert len(filtered) < len(text) / 50
-    assert filtered.count("\n") == 22  # HELP, TYPE, 20 samples
+    scan = scan_family(text, "demo_requests_total", family_names("demo_requests_total"))
+    assert scan.parsed == 20  # the 6800 noise lines and the decoys were never parsed
     samples = parse_family(text, "demo_requests_total")
     assert len(samples) == 20
     assert sum(s.value for s in samples) == sum(range(20))
-    assert filter_exposition(text, "no_such_family") == ""
+    assert parse_family(text, "no_such_family") == []
 
 
 def test_histogram_quantile_matches_prometheus() -> None:
