@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
+import textwrap
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,10 +26,20 @@ from cockpit.core.config.models import (
     PromQLMetric,
     Threshold,
 )
+from cockpit.core.sources import exposition
+from cockpit.core.sources.exposition import ParseAbandoned, family_names, scan_family
 from cockpit.core.sources.health import HealthRow
-from cockpit.core.sources.exposition import family_names, scan_family
 from cockpit.core.sources.metrics import MetricsSampler, parse_family, threshold_state
 from cockpit.core.sources.prometheus import histogram_quantile
+from tests.metrics_pages import (
+    MB,
+    WANTED,
+    LoopLag,
+    PageServer,
+    huge_page,
+    noise_page,
+    series_page,
+)
 from tests.support import LoopbackHTTP, async_wait_until, free_port
 
 #: Fake Prometheus answers, keyed by query, in the real /api/v1/query response format.
@@ -290,3 +307,141 @@ async def test_probe_latency_and_window() -> None:
     got = await sampler.sample_all()
     assert (got["lat"].value, got["lat"].error, got["lat"].state) == (
         None, "connection refused", "unknown")
+
+
+# --- hostile pages: bounded scrapes -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pages() -> Iterator[PageServer]:
+    huge = huge_page(50 * MB)
+    server = PageServer({
+        "/huge": (huge, False),  # streamed: the client must stop reading by itself
+        "/huge-length": (huge, True),  # announced: refused on the header
+        "/huge-small-cap": (huge, False),
+        "/series": (series_page(100_000), True),
+        "/noise": (noise_page(60_000, 3), True),  # 2.7 MB
+    })
+    yield server
+    server.close()
+
+
+async def _sample_with_lag(metrics: list[PrometheusMetric]) -> tuple[dict, LoopLag]:
+    sampler = MetricsSampler(metrics)
+    lag = LoopLag().start()
+    try:
+        got = await sampler.sample_all()
+    finally:
+        lag.stop()
+        await sampler.close()
+    return got, lag
+
+
+async def test_a_50mb_page_is_cut_at_the_cap_and_the_loop_keeps_running(
+    pages: PageServer,
+) -> None:
+    got, lag = await _sample_with_lag([
+        _prom(pages.url + "/huge", name="streamed", metric=WANTED),
+        _prom(pages.url + "/huge-length", name="announced", metric=WANTED),
+        _prom(pages.url + "/huge-small-cap", name="small", metric=WANTED, max_body="1MB"),
+    ])
+    assert {k: (v.value, v.state, v.error) for k, v in got.items()} == {
+        "streamed": (None, "unknown", "body over 4 MB cap"),
+        "announced": (None, "unknown", "body over 4 MB cap"),
+        "small": (None, "unknown", "body over 1 MB cap"),
+    }
+    assert lag.worst < 0.5, f"the event loop stalled {lag.worst * 1000:.0f} ms"
+    await async_wait_until(lambda: all(pages.served.get(p) for p in ("/huge", "/huge-length")),
+                           what="the server to notice the hang-ups")
+    # Reading stopped at the cap: the server could not send the page (socket buffers aside).
+    assert pages.sent["/huge"] < 25 * MB
+    assert pages.sent["/huge-length"] < 25 * MB
+
+
+async def test_100k_series_keep_only_what_is_asked_for(pages: PageServer) -> None:
+    url = pages.url + "/series"
+    got, lag = await _sample_with_lag([
+        _prom(url, name="capped", metric=WANTED),
+        _prom(url, name="one", metric=WANTED, labels={"id": "99999"}),
+        _prom(url, name="all", metric=WANTED, max_series=200_000),
+    ])
+    assert (got["capped"].value, got["capped"].error) == (
+        10_000, "90000 series dropped (max_series 10000)")
+    assert got["capped"].state == "ok"  # a reading, with a note
+    assert (got["one"].value, got["one"].error) == (1, None)
+    assert (got["all"].value, got["all"].error) == (100_000, None)
+    assert lag.worst < 0.5, f"the event loop stalled {lag.worst * 1000:.0f} ms"
+
+
+async def test_lines_of_other_families_are_never_parsed(
+    pages: PageServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed: list[str] = []
+    real = exposition.parse_line
+
+    def counting(line: str) -> tuple[str, dict[str, str], float]:
+        parsed.append(line)
+        return real(line)
+
+    monkeypatch.setattr(exposition, "parse_line", counting)
+    got, _lag = await _sample_with_lag([_prom(pages.url + "/noise", name="w", metric=WANTED)])
+    assert (got["w"].value, got["w"].error) == (3, None)
+    assert [line.split("{")[0] for line in parsed] == [WANTED] * 3
+
+
+async def test_a_parse_past_the_deadline_is_abandoned_and_reported(
+    pages: PageServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The parse thread's clock jumps past any deadline: it must give up at its next check.
+    monkeypatch.setattr(exposition, "time", SimpleNamespace(monotonic=lambda: time.monotonic()
+                                                            + 3600))
+    parsed: list[str] = []
+    real = exposition.parse_line
+    monkeypatch.setattr(exposition, "parse_line", lambda line: parsed.append(line) or real(line))
+    got, _lag = await _sample_with_lag([
+        _prom(pages.url + "/series", name="slow", metric=WANTED, timeout="2s",
+              max_series=200_000),
+    ])
+    assert got["slow"].value is None
+    size = len(series_page(100_000)) / MB
+    assert got["slow"].error == f"timed out after 2.0s parsing {size:.3g} MB (abandoned)"
+    assert len(parsed) < exposition.CHECK_EVERY  # it stopped at the first check
+
+
+def test_a_stopped_scan_gives_up() -> None:
+    stop = threading.Event()
+    stop.set()
+    text = series_page(3 * exposition.CHECK_EVERY).decode()
+    with pytest.raises(ParseAbandoned):
+        scan_family(text, WANTED, family_names(WANTED), stop=stop)
+    assert len(scan_family(text, WANTED, family_names(WANTED)).samples) == 3 * 2048
+
+
+def test_cockpit_check_on_a_50mb_page(pages: PageServer, tmp_path: Path) -> None:
+    profile = tmp_path / "big.yaml"
+    profile.write_text(textwrap.dedent(f"""
+        name: big
+        metrics:
+          - name: wanted
+            kind: prometheus
+            url: {pages.url}/huge
+            metric: {WANTED}
+    """))
+    env = {**os.environ, "NO_COLOR": "1"}
+    out_path = tmp_path / "out.txt"
+    with out_path.open("w") as out_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cockpit", "check", "--profile", str(profile)],
+            stdout=out_file, stderr=subprocess.STDOUT, env=env)
+    watchdog = threading.Timer(60, proc.kill)
+    watchdog.start()
+    try:
+        _pid, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS
+    finally:
+        watchdog.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out = out_path.read_text()
+    assert proc.returncode == 0, out
+    assert "wanted" in out and "n/a" in out and "body over 4 MB cap" in out
+    # ru_maxrss is in kB on Linux; reading 50 MB and parsing it took 1.35 GB.
+    assert usage.ru_maxrss < 300_000, f"peak RSS {usage.ru_maxrss // 1000} MB"
