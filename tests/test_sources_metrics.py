@@ -331,6 +331,8 @@ async def _sample_with_lag(metrics: list[PrometheusMetric]) -> tuple[dict, LoopL
     lag = LoopLag().start()
     try:
         got = await sampler.sample_all()
+        ticks = lag.ticks  # a tick held up by work at the end is counted too
+        await async_wait_until(lambda: lag.ticks > ticks, what="one more heartbeat")
     finally:
         lag.stop()
         await sampler.close()
@@ -350,7 +352,7 @@ async def test_a_50mb_page_is_cut_at_the_cap_and_the_loop_keeps_running(
         "announced": (None, "unknown", "body over 4 MB cap"),
         "small": (None, "unknown", "body over 1 MB cap"),
     }
-    assert lag.worst < 0.5, f"the event loop stalled {lag.worst * 1000:.0f} ms"
+    lag.check()
     await async_wait_until(lambda: all(pages.served.get(p) for p in ("/huge", "/huge-length")),
                            what="the server to notice the hang-ups")
     # Reading stopped at the cap: the server could not send the page (socket buffers aside).
@@ -360,8 +362,8 @@ async def test_a_50mb_page_is_cut_at_the_cap_and_the_loop_keeps_running(
 
 async def test_100k_series_keep_only_what_is_asked_for(pages: PageServer) -> None:
     url = pages.url + "/series"
-    got, lag = await _sample_with_lag([
-        _prom(url, name="capped", metric=WANTED),
+    got, lag = await _sample_with_lag([  # timeouts for a loaded machine: not tested here
+        _prom(url, name="capped", metric=WANTED, timeout="30s"),
         _prom(url, name="one", metric=WANTED, labels={"id": "99999"}),
         _prom(url, name="all", metric=WANTED, max_series=200_000),
     ])
@@ -370,7 +372,7 @@ async def test_100k_series_keep_only_what_is_asked_for(pages: PageServer) -> Non
     assert got["capped"].state == "ok"  # a reading, with a note
     assert (got["one"].value, got["one"].error) == (1, None)
     assert (got["all"].value, got["all"].error) == (100_000, None)
-    assert lag.worst < 0.5, f"the event loop stalled {lag.worst * 1000:.0f} ms"
+    lag.check()
 
 
 async def test_lines_of_other_families_are_never_parsed(

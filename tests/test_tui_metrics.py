@@ -320,7 +320,7 @@ async def test_keys_are_handled_while_hostile_pages_are_scraped(
                                            for p in ("/huge", "/series")),
                                timeout=30, what="three more scrapes of each page")
         lag.stop()
-        assert lag.worst < 0.5, f"the UI stalled {lag.worst * 1000:.0f} ms"
+        lag.check()
 
 
 async def test_a_key_is_handled_while_a_parse_is_in_flight_and_quit_abandons_it(
@@ -356,7 +356,7 @@ async def test_a_key_is_handled_while_a_parse_is_in_flight_and_quit_abandons_it(
             await async_wait_until(lambda: len(app.screen_stack) == 1, what="closed")
             lag.stop()
             assert pane._inflight and cells(pane, "series")[4] == "not sampled yet"
-            assert lag.worst < 0.5
+            lag.check()
         # The app is gone with the parse still waiting: it must give up, not run on.
     finally:
         release.set()

@@ -23,6 +23,7 @@ SUFFIXES = ("_bucket", "_count", "_sum", "_total", "_created", "_gcount", "_gsum
 #: Candidate lines between two deadline checks.
 CHECK_EVERY = 2048
 
+_SEPARATORS = ("{", " ", "\t")
 _NAME = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)[ \t]*")
 _PAIR_TEXT = r'[ \t]*[a-zA-Z_][a-zA-Z0-9_]*[ \t]*=[ \t]*"[^"\\\n]*"[ \t]*'
 #: name, label block (quoted values without backslashes), value, optional timestamp
@@ -131,13 +132,19 @@ def scan_family(text: str, family: str, names: frozenset[str],
     if not family:
         return scan
     wanted = {k: v for k, v in (labels or {}).items() if k != ignore}
+    # A matching line holds each wanted value, quoted as the format escapes it: lines
+    # without one are skipped before they are parsed.
+    quoted = ['"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+              for v in wanted.values()]
     belongs = family_names(family)
     needle = "\n" + family
+    size = len(family)
     pos = 0 if text.startswith(family) else text.find(needle)
     if pos > 0:
         pos += 1
     seen = 0
     while pos >= 0:
+        start = pos
         line_end = text.find("\n", pos)
         if line_end < 0:
             line_end = len(text)
@@ -151,15 +158,22 @@ def scan_family(text: str, family: str, names: frozenset[str],
             or (stop is not None and stop.is_set())
         ):
             raise ParseAbandoned(f"{seen} lines of {family} read")
-        head = _NAME.match(line)
-        name = head.group(1) if head is not None else ""
+        if line[size:size + 1] in _SEPARATORS:  # the family's own name: the common case
+            name = family
+        else:
+            head = _NAME.match(line)
+            name = head.group(1) if head is not None else ""
         if name not in belongs:
             continue  # another family whose name starts with this one
         scan.present = True
         if name not in names:
             continue
         if not wanted and len(scan.samples) >= max_series:
-            scan.dropped += 1  # every such sample matches: no need to read it
+            # Every further sample of a wanted name matches: count the rest in C.
+            scan.dropped += sum(text.count(f"\n{n}{sep}", start - 1)
+                                for n in names & belongs for sep in "{ \t")
+            break
+        if quoted and not all(q in line for q in quoted):
             continue
         name, got, value = parse_line(line.rstrip("\r"))
         scan.parsed += 1
