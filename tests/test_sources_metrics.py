@@ -395,8 +395,8 @@ async def test_a_parse_past_the_deadline_is_abandoned_and_reported(
     pages: PageServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The parse thread's clock jumps past any deadline: it must give up at its next check.
-    monkeypatch.setattr(exposition, "time", SimpleNamespace(monotonic=lambda: time.monotonic()
-                                                            + 3600))
+    monkeypatch.setattr(exposition, "time", SimpleNamespace(
+        monotonic=lambda: time.monotonic() + 3600, sleep=time.sleep))
     parsed: list[str] = []
     real = exposition.parse_line
     monkeypatch.setattr(exposition, "parse_line", lambda line: parsed.append(line) or real(line))
@@ -416,7 +416,7 @@ def test_a_stopped_scan_gives_up() -> None:
     text = series_page(3 * exposition.CHECK_EVERY).decode()
     with pytest.raises(ParseAbandoned):
         scan_family(text, WANTED, family_names(WANTED), stop=stop)
-    assert len(scan_family(text, WANTED, family_names(WANTED)).samples) == 3 * 2048
+    assert len(scan_family(text, WANTED, family_names(WANTED)).samples) == 3 * exposition.CHECK_EVERY
 
 
 def test_cockpit_check_on_a_50mb_page(pages: PageServer, tmp_path: Path) -> None:

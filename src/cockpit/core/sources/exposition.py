@@ -20,8 +20,13 @@ from cockpit.core.boundary import bound, show_controls
 
 #: Suffixes of a family's sample names (counters, histograms, summaries, info).
 SUFFIXES = ("_bucket", "_count", "_sum", "_total", "_created", "_gcount", "_gsum", "_info")
-#: Candidate lines between two deadline checks.
-CHECK_EVERY = 2048
+#: Candidate lines between two looks at the clock (deadline, stop, yield).
+CHECK_EVERY = 256
+#: Parsing holds the GIL: every this many seconds of it, the thread lets go for a moment,
+#: so that the event loop waits for the GIL a millisecond, not the 5 ms switch interval
+#: (much more on a loaded machine, where the holder may be descheduled).
+YIELD_EVERY = 0.001
+_YIELD_FOR = 0.0001
 
 _SEPARATORS = ("{", " ", "\t")
 _NAME = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)[ \t]*")
@@ -143,6 +148,7 @@ def scan_family(text: str, family: str, names: frozenset[str],
     if pos > 0:
         pos += 1
     seen = 0
+    last_yield = time.monotonic()
     while pos >= 0:
         start = pos
         line_end = text.find("\n", pos)
@@ -153,11 +159,13 @@ def scan_family(text: str, family: str, names: frozenset[str],
         if pos >= 0:
             pos += 1
         seen += 1
-        if seen % CHECK_EVERY == 0 and (
-            (deadline is not None and time.monotonic() > deadline)
-            or (stop is not None and stop.is_set())
-        ):
-            raise ParseAbandoned(f"{seen} lines of {family} read")
+        if seen % CHECK_EVERY == 0:
+            now = time.monotonic()
+            if (deadline is not None and now > deadline) or (stop is not None and stop.is_set()):
+                raise ParseAbandoned(f"{seen} lines of {family} read")
+            if now - last_yield >= YIELD_EVERY:
+                time.sleep(_YIELD_FOR)
+                last_yield = time.monotonic()
         if line[size:size + 1] in _SEPARATORS:  # the family's own name: the common case
             name = family
         else:
