@@ -258,7 +258,7 @@ def main() -> int:
             def check(profile: Path = profile) -> dict[str, object]:
                 wall, rss, out = timed([sys.executable, "-m", "cockpit", "check", "--profile",
                                         str(profile)], env={**os.environ, "NO_COLOR": "1"})
-                result = next((x.strip() for x in out.splitlines() if x.strip().startswith(
+                result = next((" ".join(x.split()) for x in out.splitlines() if x.strip().startswith(
                     ("✓", "?", "!", "✗"))), out.strip()[-80:])
                 return {"wall_ms": wall, "rss_mb": rss, "result": result}
 
