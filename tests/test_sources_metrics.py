@@ -447,3 +447,44 @@ def test_cockpit_check_on_a_50mb_page(pages: PageServer, tmp_path: Path) -> None
     assert "wanted" in out and "n/a" in out and "body over 4 MB cap" in out
     # ru_maxrss is in kB on Linux; reading 50 MB and parsing it took 1.35 GB.
     assert usage.ru_maxrss < 300_000, f"peak RSS {usage.ru_maxrss // 1000} MB"
+
+
+def test_scan_family_reads_the_format_and_nothing_else() -> None:
+    text = (
+        "# HELP w_total w_total{a=\"1\"} 99 in a comment\n"
+        'w_total{a="1",b="x}y"} 2 1714000000000\n'
+        'w_total{ a = "1" , b="q\\"\\\\\\n" ,} +Inf\n'
+        "w_total 3\n"
+        "w_total_created 5\n"
+        "w_totally 7\n"  # another family
+        'other{name="w_total"} 9\n'
+    )
+    names = family_names("w_total")
+    scan = scan_family(text, "w_total", frozenset({"w_total"}))
+    assert [(s.labels, s.value) for s in scan.samples] == [
+        ({"a": "1", "b": "x}y"}, 2.0), ({"a": "1", "b": 'q"\\\n'}, math.inf), ({}, 3.0)]
+    assert scan.present and scan.dropped == 0
+    # An escaped value is matched as the format writes it, before any parse.
+    escaped = scan_family(text, "w_total", names, {"b": 'q"\\\n'})
+    assert [s.value for s in escaped.samples] == [math.inf] and escaped.parsed == 1
+    # Past max_series, the rest is counted, not read; the first line counts too.
+    assert scan_family("w 1\nw 2\nw{x=\"y\"} 3\n", "w", frozenset({"w"}), max_series=1).dropped == 2
+    assert scan_family("w 1\nw 2\n", "w", frozenset({"w"}), max_series=1).samples[0].value == 1
+    for bad in ('w_total{a="1" 2\n', "w_total\n", 'w_total{a="1"} x\n', "w_total 1 2 3\n"):
+        with pytest.raises(ValueError, match="invalid line"):
+            scan_family(bad, "w_total", names)
+    with pytest.raises(ValueError, match=r"\\\\e\[31m"):  # quoted with escapes made visible
+        scan_family("w_total{a=\"\x1b[31m\"} red\n", "w_total", names)
+
+
+@pytest.mark.parametrize(("given", "size"), [("4MB", 4_000_000), ("512kB", 512_000),
+                                             ("8MiB", 8 * 2**20), (2048, 2048)])
+def test_max_body_sizes(given: object, size: int) -> None:
+    assert _prom("http://x", metric="m", max_body=given).max_body == size
+
+
+def test_max_body_rejects_nonsense() -> None:
+    with pytest.raises(ValueError, match="invalid size '4 parsecs'"):
+        _prom("http://x", metric="m", max_body="4 parsecs")
+    with pytest.raises(ValueError, match="greater than or equal to 1024"):
+        _prom("http://x", metric="m", max_body=10)

@@ -178,8 +178,9 @@ def scan_family(text: str, family: str, names: frozenset[str],
             continue
         if not wanted and len(scan.samples) >= max_series:
             # Every further sample of a wanted name matches: count the rest in C.
-            scan.dropped += sum(text.count(f"\n{n}{sep}", start - 1)
+            scan.dropped += sum(text.count(f"\n{n}{sep}", max(start - 1, 0))
                                 for n in names & belongs for sep in "{ \t")
+            scan.dropped += start == 0  # the first line has no newline before it
             break
         if quoted and not all(q in line for q in quoted):
             continue
