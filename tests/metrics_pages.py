@@ -40,12 +40,12 @@ def noise_page(noise: int, wanted: int) -> bytes:
 class PageServer:
     """A threaded HTTP/1.0 server on 127.0.0.1 serving fixed pages.
 
-    ``pages[path] = (body, with_length)``: without a ``Content-Length`` the body is
+    ``pages[path] = (body, with_length[, headers])``: without a ``Content-Length`` the body is
     streamed in 64 kB writes until it ends or the client hangs up; ``sent[path]`` is the
     bytes written by the last request, ``served[path]`` how many requests ended.
     """
 
-    def __init__(self, pages: dict[str, tuple[bytes, bool]]) -> None:
+    def __init__(self, pages: dict[str, tuple[bytes, bool] | tuple[bytes, bool, dict]]) -> None:
         self.pages = pages
         self.sent: dict[str, int] = {}
         self.served: dict[str, int] = {}
@@ -54,9 +54,11 @@ class PageServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                body, with_length = server.pages[self.path]
+                body, with_length, *extra = server.pages[self.path]
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")
+                for key, value in (extra[0] if extra else {}).items():
+                    self.send_header(key, value)
                 if with_length:
                     self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import os
@@ -10,6 +11,7 @@ import sys
 import textwrap
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -321,6 +323,11 @@ def pages() -> Iterator[PageServer]:
         "/huge-small-cap": (huge, False),
         "/series": (series_page(100_000), True),
         "/noise": (noise_page(60_000, 3), True),  # 2.7 MB
+        # 50 MB that gzip makes 400 times smaller: the cap is on what is inflated
+        "/bomb": (gzip.compress(f"{WANTED} 1\n".encode() * (50 * MB // 20)), True,
+                  {"Content-Encoding": "gzip"}),
+        "/gzip": (gzip.compress(series_page(3)), True, {"Content-Encoding": "gzip"}),
+        "/brotli": (b"\x00" * 64, True, {"Content-Encoding": "br\x1b[2J"}),
     })
     yield server
     server.close()
@@ -488,3 +495,27 @@ def test_max_body_rejects_nonsense() -> None:
         _prom("http://x", metric="m", max_body="4 parsecs")
     with pytest.raises(ValueError, match="greater than or equal to 1024"):
         _prom("http://x", metric="m", max_body=10)
+
+
+async def test_a_gzip_bomb_is_inflated_only_up_to_the_cap(pages: PageServer) -> None:
+    assert len(pages.pages["/bomb"][0]) < MB / 4  # a small body on the wire
+    got, lag = await _sample_with_lag([
+        _prom(pages.url + "/bomb", name="bomb", metric=WANTED),
+        _prom(pages.url + "/gzip", name="gzip", metric=WANTED),
+        _prom(pages.url + "/brotli", name="br", metric=WANTED),
+    ])
+    assert {k: (v.value, v.error) for k, v in got.items()} == {
+        "bomb": (None, "body over 4 MB cap"),
+        "gzip": (3, None),
+        "br": (None, "unsupported Content-Encoding 'br\\\\e[2j'"),
+    }
+    lag.check()
+    # What is held at once stays near the cap: nothing inflates a whole network read.
+    tracemalloc.start()
+    try:
+        again, _lag = await _sample_with_lag([_prom(pages.url + "/bomb", name="b", metric=WANTED)])
+        _size, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert again["b"].error == "body over 4 MB cap"
+    assert peak < 16 * MB, f"{peak / MB:.0f} MB held at once"  # it was 59 MB

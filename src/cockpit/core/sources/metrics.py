@@ -42,7 +42,7 @@ from cockpit.core.http_clients import async_client
 from cockpit.core.sources.exposition import ParseAbandoned, Sample, family_names, scan_family
 from cockpit.core.sources.health import HealthRow, describe_error
 from cockpit.core.sources.prometheus import ReadError, Reading, ScrapeState, read_metric
-from cockpit.core.sources.scrape import BodyTooLarge, fetch_capped, format_size
+from cockpit.core.sources.scrape import BadEncoding, BodyTooLarge, fetch_capped, format_size
 
 MetricState = Literal["ok", "warn", "crit", "unknown"]
 AnyMetric = PrometheusMetric | PromQLMetric | HostMetric | ProbeLatencyMetric | TargetMetric
@@ -221,7 +221,7 @@ class MetricsSampler:
                 else:
                     async with asyncio.timeout(metric.timeout):
                         value = await asyncio.to_thread(_host_value, metric)
-            except (_MetricError, BodyTooLarge) as exc:
+            except (_MetricError, BodyTooLarge, BadEncoding) as exc:
                 value, error = None, str(exc)
             except (TimeoutError, httpx.TimeoutException):
                 value, error = None, f"timed out after {metric.timeout:.1f}s"
