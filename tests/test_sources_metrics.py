@@ -519,3 +519,28 @@ async def test_a_gzip_bomb_is_inflated_only_up_to_the_cap(pages: PageServer) -> 
         tracemalloc.stop()
     assert again["b"].error == "body over 4 MB cap"
     assert peak < 16 * MB, f"{peak / MB:.0f} MB held at once"  # it was 59 MB
+
+
+async def test_a_huge_promql_answer_is_capped_and_read_off_the_loop(
+    exporter: Exporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = [{"metric": {"__name__": "up", "pod": f"pod-{i}"}, "value": [1714000000.0, "1"]}
+              for i in range(100_000)]
+    monkeypatch.setitem(PROMQL, "up", (200, {"status": "success",
+                                            "data": {"resultType": "vector", "result": result}}))
+    sampler = MetricsSampler([
+        PromQLMetric(kind="promql", name="capped", url=exporter.url, query="up"),
+        PromQLMetric(kind="promql", name="whole", url=exporter.url, query="up",
+                     max_body="16MB", timeout="30s"),
+    ])
+    lag = LoopLag().start()
+    try:
+        got = await sampler.sample_all()
+        ticks = lag.ticks
+        await async_wait_until(lambda: lag.ticks > ticks, what="one more heartbeat")
+    finally:
+        lag.stop()
+        await sampler.close()
+    assert (got["capped"].value, got["capped"].error) == (None, "body over 4 MB cap")
+    assert (got["whole"].value, got["whole"].error) == (100_000, None)
+    lag.check()

@@ -253,6 +253,8 @@ class PromQLMetric(_MetricBase):
     kind: Literal["promql"]
     url: str  #: base URL of the Prometheus server
     query: str
+    #: a longer answer is not read further (the metric reports the cap)
+    max_body: ByteSize = Field(4_000_000, ge=1024)
 
 
 class HostMetric(_MetricBase):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import os
 import threading
@@ -125,6 +126,11 @@ class _Page:
     at: float  #: ``time.monotonic()`` when the body was read
     deadline: float  #: ``time.monotonic()`` by which fetch and parses must be done
     timeout: float
+
+
+def _json_of(chunks: list[bytes]) -> Any:
+    """A JSON body (blocking on a big answer: run in a thread)."""
+    return json.loads(b"".join(chunks))
 
 
 def _decode(chunks: list[bytes]) -> str:
@@ -296,21 +302,23 @@ class MetricsSampler:
     async def _promql(self, metric: PromQLMetric) -> float | None:
         url = metric.url.rstrip("/") + "/api/v1/query"
         async with asyncio.timeout(metric.timeout):
-            response = await (await self.client()).get(
-                url, params={"query": metric.query}, timeout=metric.timeout
+            # An answer can be big (a query over many series): capped like a page, and
+            # its JSON read in a thread.
+            status, chunks = await fetch_capped(
+                await self.client(), url, cap=metric.max_body, timeout=metric.timeout,
+                params={"query": metric.query}, any_status=True,
             )
-        try:
-            body = response.json()
-        except ValueError:
-            raise _MetricError(
-                f"HTTP {response.status_code}" if response.status_code != 200
-                else "invalid JSON from Prometheus"
-            ) from None
+            try:
+                body = await asyncio.to_thread(_json_of, chunks)
+            except ValueError:
+                raise _MetricError(
+                    f"HTTP {status}" if status != 200 else "invalid JSON from Prometheus"
+                ) from None
         if not isinstance(body, dict):
             raise _MetricError("unexpected response from Prometheus")
         if body.get("status") != "success":
             kind = body.get("errorType") or "error"
-            raise _MetricError(f"{kind}: {body.get('error') or f'HTTP {response.status_code}'}")
+            raise _MetricError(f"{kind}: {body.get('error') or f'HTTP {status}'}")
         data = body.get("data") or {}
         kind, result = data.get("resultType"), data.get("result")
         if kind == "scalar":

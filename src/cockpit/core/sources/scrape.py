@@ -38,16 +38,19 @@ def format_size(size: int) -> str:
 
 
 async def fetch_capped(client: httpx.AsyncClient, url: str, *, cap: int, timeout: float,
-                       headers: Mapping[str, str] | None = None) -> tuple[int, list[bytes]]:
+                       headers: Mapping[str, str] | None = None,
+                       params: Mapping[str, str] | None = None,
+                       any_status: bool = False) -> tuple[int, list[bytes]]:
     """``(status, chunks)`` of a GET; the chunks hold at most ``cap`` bytes in all.
 
     Raises ``BodyTooLarge`` once the body passes ``cap`` (the connection is then closed
     without reading the rest), ``BadEncoding`` for an encoding other than gzip. A status
-    other than 200 returns no chunks, unread.
+    other than 200 returns no chunks, unread, unless ``any_status``.
     """
     asked = {**(headers or {}), "Accept-Encoding": "gzip"}
-    async with client.stream("GET", url, timeout=timeout, headers=asked) as response:
-        if response.status_code != 200:
+    async with client.stream("GET", url, timeout=timeout, headers=asked,
+                             params=params) as response:
+        if response.status_code != 200 and not any_status:
             return response.status_code, []
         encoding = response.headers.get("content-encoding", "identity").strip().lower()
         inflate: zlib._Decompress | None = None
