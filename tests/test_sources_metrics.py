@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
+import os
+import subprocess
+import sys
+import textwrap
+import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,13 +28,19 @@ from cockpit.core.config.models import (
     PromQLMetric,
     Threshold,
 )
+from cockpit.core.sources import exposition
+from cockpit.core.sources.exposition import ParseAbandoned, family_names, scan_family
 from cockpit.core.sources.health import HealthRow
-from cockpit.core.sources.metrics import (
-    MetricsSampler,
-    filter_exposition,
-    histogram_quantile,
-    parse_family,
-    threshold_state,
+from cockpit.core.sources.metrics import MetricsSampler, parse_family, threshold_state
+from cockpit.core.sources.prometheus import histogram_quantile
+from tests.metrics_pages import (
+    MB,
+    WANTED,
+    LoopLag,
+    PageServer,
+    huge_page,
+    noise_page,
+    series_page,
 )
 from tests.support import LoopbackHTTP, async_wait_until, free_port
 
@@ -126,13 +141,12 @@ def test_filter_parses_only_the_selected_family_of_a_big_page() -> None:
     text = generate_latest(registry).decode()
     assert text.count("\napp_noise_value{") == 6800
 
-    filtered = filter_exposition(text, "demo_requests_total")
-    assert len(filtered) < len(text) / 50
-    assert filtered.count("\n") == 22  # HELP, TYPE, 20 samples
+    scan = scan_family(text, "demo_requests_total", family_names("demo_requests_total"))
+    assert scan.parsed == 20  # the 6800 noise lines and the decoys were never parsed
     samples = parse_family(text, "demo_requests_total")
     assert len(samples) == 20
     assert sum(s.value for s in samples) == sum(range(20))
-    assert filter_exposition(text, "no_such_family") == ""
+    assert parse_family(text, "no_such_family") == []
 
 
 def test_histogram_quantile_matches_prometheus() -> None:
@@ -295,3 +309,238 @@ async def test_probe_latency_and_window() -> None:
     got = await sampler.sample_all()
     assert (got["lat"].value, got["lat"].error, got["lat"].state) == (
         None, "connection refused", "unknown")
+
+
+# --- hostile pages: bounded scrapes -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pages() -> Iterator[PageServer]:
+    huge = huge_page(50 * MB)
+    server = PageServer({
+        "/huge": (huge, False),  # streamed: the client must stop reading by itself
+        "/huge-length": (huge, True),  # announced: refused on the header
+        "/huge-small-cap": (huge, False),
+        "/series": (series_page(100_000), True),
+        "/noise": (noise_page(60_000, 3), True),  # 2.7 MB
+        # 50 MB that gzip makes 400 times smaller: the cap is on what is inflated
+        "/bomb": (gzip.compress(f"{WANTED} 1\n".encode() * (50 * MB // 20)), True,
+                  {"Content-Encoding": "gzip"}),
+        "/gzip": (gzip.compress(series_page(3)), True, {"Content-Encoding": "gzip"}),
+        "/brotli": (b"\x00" * 64, True, {"Content-Encoding": "br\x1b[2J"}),
+    })
+    yield server
+    server.close()
+
+
+async def _sample_with_lag(metrics: list[PrometheusMetric]) -> tuple[dict, LoopLag]:
+    sampler = MetricsSampler(metrics)
+    lag = LoopLag().start()
+    try:
+        got = await sampler.sample_all()
+        ticks = lag.ticks  # a tick held up by work at the end is counted too
+        await async_wait_until(lambda: lag.ticks > ticks, what="one more heartbeat")
+    finally:
+        lag.stop()
+        await sampler.close()
+    return got, lag
+
+
+async def test_a_50mb_page_is_cut_at_the_cap_and_the_loop_keeps_running(
+    pages: PageServer,
+) -> None:
+    got, lag = await _sample_with_lag([
+        _prom(pages.url + "/huge", name="streamed", metric=WANTED),
+        _prom(pages.url + "/huge-length", name="announced", metric=WANTED),
+        _prom(pages.url + "/huge-small-cap", name="small", metric=WANTED, max_body="1MB"),
+    ])
+    assert {k: (v.value, v.state, v.error) for k, v in got.items()} == {
+        "streamed": (None, "unknown", "body over 4 MB cap"),
+        "announced": (None, "unknown", "body over 4 MB cap"),
+        "small": (None, "unknown", "body over 1 MB cap"),
+    }
+    lag.check()
+    await async_wait_until(lambda: all(pages.served.get(p) for p in ("/huge", "/huge-length")),
+                           what="the server to notice the hang-ups")
+    # Reading stopped at the cap: the server could not send the page (socket buffers aside).
+    assert pages.sent["/huge"] < 25 * MB
+    assert pages.sent["/huge-length"] < 25 * MB
+
+
+async def test_100k_series_keep_only_what_is_asked_for(pages: PageServer) -> None:
+    url = pages.url + "/series"
+    got, lag = await _sample_with_lag([  # timeouts for a loaded machine: not tested here
+        _prom(url, name="capped", metric=WANTED, timeout="30s"),
+        _prom(url, name="one", metric=WANTED, labels={"id": "99999"}),
+        _prom(url, name="all", metric=WANTED, max_series=200_000),
+    ])
+    assert (got["capped"].value, got["capped"].error) == (
+        10_000, "90000 series dropped (max_series 10000)")
+    assert got["capped"].state == "ok"  # a reading, with a note
+    assert (got["one"].value, got["one"].error) == (1, None)
+    assert (got["all"].value, got["all"].error) == (100_000, None)
+    lag.check()
+
+
+async def test_lines_of_other_families_are_never_parsed(
+    pages: PageServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed: list[str] = []
+    real = exposition.parse_line
+
+    def counting(line: str) -> tuple[str, dict[str, str], float]:
+        parsed.append(line)
+        return real(line)
+
+    monkeypatch.setattr(exposition, "parse_line", counting)
+    got, _lag = await _sample_with_lag([_prom(pages.url + "/noise", name="w", metric=WANTED)])
+    assert (got["w"].value, got["w"].error) == (3, None)
+    assert [line.split("{")[0] for line in parsed] == [WANTED] * 3
+
+
+async def test_a_parse_past_the_deadline_is_abandoned_and_reported(
+    pages: PageServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The parse thread's clock jumps past any deadline: it must give up at its next check.
+    monkeypatch.setattr(exposition, "time", SimpleNamespace(
+        monotonic=lambda: time.monotonic() + 3600, sleep=time.sleep))
+    parsed: list[str] = []
+    real = exposition.parse_line
+    monkeypatch.setattr(exposition, "parse_line", lambda line: parsed.append(line) or real(line))
+    got, _lag = await _sample_with_lag([
+        _prom(pages.url + "/series", name="slow", metric=WANTED, timeout="2s",
+              max_series=200_000),
+    ])
+    assert got["slow"].value is None
+    size = len(series_page(100_000)) / MB
+    assert got["slow"].error == f"timed out after 2.0s parsing {size:.3g} MB (abandoned)"
+    assert len(parsed) < exposition.CHECK_EVERY  # it stopped at the first check
+
+
+def test_a_stopped_scan_gives_up() -> None:
+    stop = threading.Event()
+    stop.set()
+    text = series_page(3 * exposition.CHECK_EVERY).decode()
+    with pytest.raises(ParseAbandoned):
+        scan_family(text, WANTED, family_names(WANTED), stop=stop)
+    assert len(scan_family(text, WANTED, family_names(WANTED)).samples) == 3 * exposition.CHECK_EVERY
+
+
+def test_cockpit_check_on_a_50mb_page(pages: PageServer, tmp_path: Path) -> None:
+    profile = tmp_path / "big.yaml"
+    profile.write_text(textwrap.dedent(f"""
+        name: big
+        metrics:
+          - name: wanted
+            kind: prometheus
+            url: {pages.url}/huge
+            metric: {WANTED}
+    """))
+    env = {**os.environ, "NO_COLOR": "1"}
+    out_path = tmp_path / "out.txt"
+    with out_path.open("w") as out_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cockpit", "check", "--profile", str(profile)],
+            stdout=out_file, stderr=subprocess.STDOUT, env=env)
+    watchdog = threading.Timer(60, proc.kill)
+    watchdog.start()
+    try:
+        _pid, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS
+    finally:
+        watchdog.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out = out_path.read_text()
+    assert proc.returncode == 0, out
+    assert "wanted" in out and "n/a" in out and "body over 4 MB cap" in out
+    # ru_maxrss is in kB on Linux; reading 50 MB and parsing it took 1.35 GB.
+    assert usage.ru_maxrss < 300_000, f"peak RSS {usage.ru_maxrss // 1000} MB"
+
+
+def test_scan_family_reads_the_format_and_nothing_else() -> None:
+    text = (
+        "# HELP w_total w_total{a=\"1\"} 99 in a comment\n"
+        'w_total{a="1",b="x}y"} 2 1714000000000\n'
+        'w_total{ a = "1" , b="q\\"\\\\\\n" ,} +Inf\n'
+        "w_total 3\n"
+        "w_total_created 5\n"
+        "w_totally 7\n"  # another family
+        'other{name="w_total"} 9\n'
+    )
+    names = family_names("w_total")
+    scan = scan_family(text, "w_total", frozenset({"w_total"}))
+    assert [(s.labels, s.value) for s in scan.samples] == [
+        ({"a": "1", "b": "x}y"}, 2.0), ({"a": "1", "b": 'q"\\\n'}, math.inf), ({}, 3.0)]
+    assert scan.present and scan.dropped == 0
+    # An escaped value is matched as the format writes it, before any parse.
+    escaped = scan_family(text, "w_total", names, {"b": 'q"\\\n'})
+    assert [s.value for s in escaped.samples] == [math.inf] and escaped.parsed == 1
+    # Past max_series, the rest is counted, not read; the first line counts too.
+    assert scan_family("w 1\nw 2\nw{x=\"y\"} 3\n", "w", frozenset({"w"}), max_series=1).dropped == 2
+    assert scan_family("w 1\nw 2\n", "w", frozenset({"w"}), max_series=1).samples[0].value == 1
+    for bad in ('w_total{a="1" 2\n', "w_total\n", 'w_total{a="1"} x\n', "w_total 1 2 3\n"):
+        with pytest.raises(ValueError, match="invalid line"):
+            scan_family(bad, "w_total", names)
+    with pytest.raises(ValueError, match=r"\\\\e\[31m"):  # quoted with escapes made visible
+        scan_family("w_total{a=\"\x1b[31m\"} red\n", "w_total", names)
+
+
+@pytest.mark.parametrize(("given", "size"), [("4MB", 4_000_000), ("512kB", 512_000),
+                                             ("8MiB", 8 * 2**20), (2048, 2048)])
+def test_max_body_sizes(given: object, size: int) -> None:
+    assert _prom("http://x", metric="m", max_body=given).max_body == size
+
+
+def test_max_body_rejects_nonsense() -> None:
+    with pytest.raises(ValueError, match="invalid size '4 parsecs'"):
+        _prom("http://x", metric="m", max_body="4 parsecs")
+    with pytest.raises(ValueError, match="greater than or equal to 1024"):
+        _prom("http://x", metric="m", max_body=10)
+
+
+async def test_a_gzip_bomb_is_inflated_only_up_to_the_cap(pages: PageServer) -> None:
+    assert len(pages.pages["/bomb"][0]) < MB / 4  # a small body on the wire
+    got, lag = await _sample_with_lag([
+        _prom(pages.url + "/bomb", name="bomb", metric=WANTED),
+        _prom(pages.url + "/gzip", name="gzip", metric=WANTED),
+        _prom(pages.url + "/brotli", name="br", metric=WANTED),
+    ])
+    assert {k: (v.value, v.error) for k, v in got.items()} == {
+        "bomb": (None, "body over 4 MB cap"),
+        "gzip": (3, None),
+        "br": (None, "unsupported Content-Encoding 'br\\\\e[2j'"),
+    }
+    lag.check()
+    # What is held at once stays near the cap: nothing inflates a whole network read.
+    tracemalloc.start()
+    try:
+        again, _lag = await _sample_with_lag([_prom(pages.url + "/bomb", name="b", metric=WANTED)])
+        _size, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert again["b"].error == "body over 4 MB cap"
+    assert peak < 16 * MB, f"{peak / MB:.0f} MB held at once"  # it was 59 MB
+
+
+async def test_a_huge_promql_answer_is_capped_and_read_off_the_loop(
+    exporter: Exporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = [{"metric": {"__name__": "up", "pod": f"pod-{i}"}, "value": [1714000000.0, "1"]}
+              for i in range(100_000)]
+    monkeypatch.setitem(PROMQL, "up", (200, {"status": "success",
+                                            "data": {"resultType": "vector", "result": result}}))
+    sampler = MetricsSampler([
+        PromQLMetric(kind="promql", name="capped", url=exporter.url, query="up"),
+        PromQLMetric(kind="promql", name="whole", url=exporter.url, query="up",
+                     max_body="16MB", timeout="30s"),
+    ])
+    lag = LoopLag().start()
+    try:
+        got = await sampler.sample_all()
+        ticks = lag.ticks
+        await async_wait_until(lambda: lag.ticks > ticks, what="one more heartbeat")
+    finally:
+        lag.stop()
+        await sampler.close()
+    assert (got["capped"].value, got["capped"].error) == (None, "body over 4 MB cap")
+    assert (got["whole"].value, got["whole"].error) == (100_000, None)
+    lag.check()

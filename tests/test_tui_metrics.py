@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from textual.widgets import Static
 
+from cockpit.core.sources import metrics as metrics_source
 from cockpit.core.sources.health import HealthRow
 from cockpit.core.sources.metrics import MetricSample
 from cockpit.tui.panes.metrics import SPARK_WIDTH, MetricsPane
@@ -22,7 +24,8 @@ from cockpit.tui.screens.chart import (
     sparkline,
     text_chart,
 )
-from tests.support import LoopbackHTTP, async_wait_until
+from tests.metrics_pages import MB, WANTED, LoopLag, PageServer, huge_page, series_page
+from tests.support import LoopbackHTTP, async_wait_until, wait_until
 from tests.tui_support import FROZEN_TIME, PaneHarness, make_context
 
 
@@ -277,3 +280,85 @@ async def test_crash_guard_small_terminal(tmp_path: Path, exporter: Exporter) ->
         await pilot.press("escape", "j", "enter", "escape")
         await pilot.pause()
         assert app.is_running and len(app.screen_stack) == 1
+
+
+# --- hostile pages: the UI never waits for a scrape ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pages() -> Iterator[PageServer]:
+    server = PageServer({"/huge": (huge_page(50 * MB), False),
+                         "/series": (series_page(100_000), True)})
+    yield server
+    server.close()
+
+
+def hostile_profile(url: str, names: tuple[str, ...] = ("huge", "series")) -> str:
+    """Metrics named after the page they scrape, every 100 ms."""
+    return "name: t\nmetrics:\n" + "".join(
+        f"  - {{name: {name}, kind: prometheus, url: '{url}/{name}', metric: {WANTED}, "
+        "interval: 100ms}\n" for name in names)
+
+
+async def test_keys_are_handled_while_hostile_pages_are_scraped(
+    tmp_path: Path, pages: PageServer
+) -> None:
+    context = make_context(tmp_path, hostile_profile(pages.url))
+    app = Harness(lambda: MetricsPane(context))
+    async with app.run_test(size=(140, 24)) as pilot:
+        lag = LoopLag().start()
+        pane = app.query_one(MetricsPane)
+        await async_wait_until(lambda: cells(pane, "huge")[4] == "body over 4 MB cap"
+                               and cells(pane, "series")[4].startswith("90000 series dropped"),
+                               timeout=30, what="both scrapes shown")
+        assert cells(pane, "series")[2] == "10k"
+        served = dict(pages.served)
+        for key, row in (("j", 1), ("k", 0), ("j", 1), ("k", 0)):
+            await pilot.press(key)
+            assert pane.table.cursor_row == row
+        await async_wait_until(lambda: all(pages.served.get(p, 0) >= served.get(p, 0) + 3
+                                           for p in ("/huge", "/series")),
+                               timeout=30, what="three more scrapes of each page")
+        lag.stop()
+        lag.check()
+
+
+async def test_a_key_is_handled_while_a_parse_is_in_flight_and_quit_abandons_it(
+    tmp_path: Path, pages: PageServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entered, release = threading.Event(), threading.Event()
+    outcome: list[str] = []
+    real = metrics_source.read_metric
+
+    def gated(*args: Any, **kw: Any) -> Any:
+        entered.set()
+        release.wait(30)
+        try:
+            reading = real(*args, **kw)
+        except BaseException as exc:
+            outcome.append(type(exc).__name__)
+            raise
+        outcome.append("done")
+        return reading
+
+    monkeypatch.setattr(metrics_source, "read_metric", gated)
+    context = make_context(tmp_path, hostile_profile(pages.url, ("series",)))
+    app = Harness(lambda: MetricsPane(context))
+    try:
+        async with app.run_test(size=(140, 24)) as pilot:
+            pane = app.query_one(MetricsPane)
+            assert list(pane.states) == ["series"]
+            await async_wait_until(entered.is_set, what="a parse in its thread")
+            lag = LoopLag().start()
+            await pilot.press("enter")
+            await async_wait_until(lambda: isinstance(app.screen, ChartScreen), what="chart")
+            await pilot.press("escape")
+            await async_wait_until(lambda: len(app.screen_stack) == 1, what="closed")
+            lag.stop()
+            assert pane._inflight and cells(pane, "series")[4] == "not sampled yet"
+            lag.check()
+        # The app is gone with the parse still waiting: it must give up, not run on.
+    finally:
+        release.set()
+    wait_until(lambda: outcome, what="the parse thread to end")
+    assert outcome == ["ParseAbandoned"]

@@ -24,6 +24,23 @@ from cockpit.core.durations import parse_duration
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|kB|KB|MB|GB|KiB|MiB|GiB)?\s*$")
+_SIZE_FACTORS = {None: 1, "B": 1, "kB": 10**3, "KB": 10**3, "MB": 10**6, "GB": 10**9,
+                 "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
+
+
+def _byte_size(value: object) -> object:
+    """``"4MB"`` / ``"512kB"`` / ``"8MiB"`` (or a bare number of bytes) -> bytes."""
+    if isinstance(value, str):
+        match = _SIZE.match(value)
+        if match is None:
+            raise ValueError(f"invalid size {value!r}: use e.g. 512kB, 4MB, 8MiB")
+        return int(float(match.group(1)) * _SIZE_FACTORS[match.group(2)])
+    return value
+
+
+ByteSize = Annotated[int, BeforeValidator(_byte_size)]
+
 
 def _argv_numbers(value: object) -> object:
     """Numbers in an argv list (``[sleep, 5]``) become strings; anything else is checked.
@@ -270,6 +287,10 @@ class PrometheusMetric(_MetricBase):
     #: rate, or estimate a quantile from histogram buckets.
     aggregate: Literal["sum", "rate", "quantile"] = "sum"
     quantile: float = Field(0.95, gt=0, lt=1)
+    #: a page longer than this is not read further (the metric reports the cap)
+    max_body: ByteSize = Field(4_000_000, ge=1024)
+    #: matching series kept per scrape; more are dropped, and the metric says how many
+    max_series: int = Field(10_000, ge=1, le=1_000_000)
 
 
 class PromQLMetric(_MetricBase):
@@ -278,6 +299,8 @@ class PromQLMetric(_MetricBase):
     kind: Literal["promql"]
     url: str  #: base URL of the Prometheus server
     query: str
+    #: a longer answer is not read further (the metric reports the cap)
+    max_body: ByteSize = Field(4_000_000, ge=1024)
 
 
 class HostMetric(_MetricBase):

@@ -3,16 +3,23 @@
 ``MetricsSampler.sample_all()`` samples every metric concurrently (metrics on the
 same exposition URL share one fetch per refresh), keeps a bounded series per metric
 for sparklines, and never raises: a failure is a sample with ``value=None`` and an
-``error``. Exposition pages are filtered to the wanted family with a string scan
-before the (slow) prometheus_client parser sees them.
+``error``.
+
+An exposition scrape is bounded: the page is streamed and not read past ``max_body``
+(``scrape``), then parsed and reduced in a worker thread (``exposition``: only the
+lines of the wanted family are looked at, at most ``max_series`` matching series are
+kept), and the whole fetch and parse ends at the metric's ``timeout``: a parse that
+runs over is abandoned and reported. The event loop only moves chunks of bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -21,7 +28,6 @@ from typing import Any, Literal
 
 import httpx
 import psutil
-from prometheus_client.parser import text_string_to_metric_families
 
 from cockpit.core.backends.base import Backend, Capability
 from cockpit.core.config.models import (
@@ -34,13 +40,15 @@ from cockpit.core.config.models import (
 )
 from cockpit.core.errors import CockpitError
 from cockpit.core.http_clients import async_client
+from cockpit.core.sources.exposition import ParseAbandoned, Sample, family_names, scan_family
 from cockpit.core.sources.health import HealthRow, describe_error
+from cockpit.core.sources.prometheus import ReadError, Reading, ScrapeState, read_metric
+from cockpit.core.sources.scrape import BadEncoding, BodyTooLarge, fetch_capped, format_size
 
 MetricState = Literal["ok", "warn", "crit", "unknown"]
 AnyMetric = PrometheusMetric | PromQLMetric | HostMetric | ProbeLatencyMetric | TargetMetric
-
-_SUFFIXES = ("_bucket", "_count", "_sum", "_total", "_created", "_gcount", "_gsum", "_info")
-_SEPARATORS = frozenset("{ \t")
+#: Slack given to a parse thread past its deadline before the scrape stops waiting.
+_PARSE_GRACE = 0.5
 
 
 # --- thresholds --------------------------------------------------------------------------
@@ -67,111 +75,12 @@ def threshold_state(
     return "ok"
 
 
-# --- exposition filtering and reduction ----------------------------------------------------
+# --- exposition reduction ----------------------------------------------------------------
 
 
-def filter_exposition(text: str, family: str) -> str:
-    """Only the lines of ``family``: its HELP/TYPE lines and samples (with suffixes).
-
-    A string scan over the occurrences of the name, far cheaper than a full parse.
-    """
-    if not family:
-        return ""
-    out: list[str] = []
-    size = len(family)
-    i = text.find(family)
-    while i >= 0:
-        line_start = text.rfind("\n", 0, i) + 1
-        line_end = text.find("\n", i)
-        if line_end < 0:
-            line_end = len(text)
-        prefix = text[line_start:i]
-        if prefix == "" or prefix in ("# HELP ", "# TYPE ", "# UNIT "):
-            rest = text[i + size : i + size + 10]
-            ok = rest[:1] in _SEPARATORS or rest == ""
-            if not ok:
-                for suffix in _SUFFIXES:
-                    if rest.startswith(suffix) and (
-                        len(rest) == len(suffix) or rest[len(suffix)] in _SEPARATORS
-                        or i + size + len(suffix) == line_end
-                    ):
-                        ok = True
-                        break
-            if ok:
-                out.append(text[line_start:line_end])
-        i = text.find(family, line_end)
-    return "\n".join(out) + "\n" if out else ""
-
-
-@dataclass(slots=True)
-class Sample:
-    """One parsed sample of an exposition page."""
-
-    name: str
-    labels: dict[str, str]
-    value: float
-
-
-def parse_family(text: str, family: str) -> list[Sample]:
+def parse_family(text: str, family: str, max_series: int = 1_000_000) -> list[Sample]:
     """Samples of ``family`` (and its suffixed series) from an exposition page."""
-    filtered = filter_exposition(text, family)
-    if not filtered:
-        return []
-    samples: list[Sample] = []
-    for fam in text_string_to_metric_families(filtered):
-        for s in fam.samples:
-            samples.append(Sample(s.name, dict(s.labels), float(s.value)))
-    return samples
-
-
-def _select(samples: Iterable[Sample], names: set[str], labels: dict[str, str],
-            ignore: str | None = None) -> list[Sample]:
-    return [
-        s for s in samples
-        if s.name in names and all(s.labels.get(k) == v for k, v in labels.items() if k != ignore)
-    ]
-
-
-def _value_names(family: str) -> list[set[str]]:
-    """Sample names to sum, in order of preference (a counter's ``_total``, a histogram's
-    ``_count`` as a fallback)."""
-    base = family[: -len("_total")] if family.endswith("_total") else family
-    return [{family, base + "_total", base}, {base + "_count"}]
-
-
-def _series_key(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted(labels.items()))
-
-
-def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:
-    """Prometheus ``histogram_quantile`` on ``(upper_bound, cumulative_count)`` pairs."""
-    if not buckets:
-        return None
-    ordered = sorted(buckets)
-    if not math.isinf(ordered[-1][0]) or len(ordered) < 2:
-        return None
-    fixed: list[tuple[float, float]] = []
-    highest = 0.0
-    for bound, count in ordered:  # ensure monotonic, as Prometheus does
-        highest = max(highest, count)
-        fixed.append((bound, highest))
-    observations = fixed[-1][1]
-    if observations <= 0:
-        return None
-    rank = q * observations
-    b = next(i for i, (_, count) in enumerate(fixed) if count >= rank)
-    if b == len(fixed) - 1:
-        return fixed[-2][0]
-    if b == 0 and fixed[0][0] <= 0:
-        return fixed[0][0]
-    start, end, count = 0.0, fixed[b][0], fixed[b][1]
-    if b > 0:
-        start = fixed[b - 1][0]
-        count -= fixed[b - 1][1]
-        rank -= fixed[b - 1][1]
-    if count <= 0:
-        return start
-    return start + (end - start) * (rank / count)
+    return scan_family(text, family, family_names(family), max_series=max_series).samples
 
 
 # --- samples and series -------------------------------------------------------------------
@@ -204,19 +113,29 @@ class MetricSeries:
         self.last = sample
 
 
-class _ScrapeState:
-    """What a prometheus metric remembers between scrapes (for rates and deltas)."""
-
-    __slots__ = ("at", "buckets", "counters")
-
-    def __init__(self) -> None:
-        self.at: float | None = None
-        self.counters: dict[tuple[tuple[str, str], ...], float] = {}
-        self.buckets: dict[float, float] = {}
-
-
 class _MetricError(Exception):
     """A reading failed; the message is the sample's error."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """One fetched exposition page, shared by the metrics of its URL."""
+
+    text: str
+    size: int  #: bytes read
+    at: float  #: ``time.monotonic()`` when the body was read
+    deadline: float  #: ``time.monotonic()`` by which fetch and parses must be done
+    timeout: float
+
+
+def _json_of(chunks: list[bytes]) -> Any:
+    """A JSON body (blocking on a big answer: run in a thread)."""
+    return json.loads(b"".join(chunks))
+
+
+def _decode(chunks: list[bytes]) -> str:
+    """The page's text (blocking on a big page: run in a thread)."""
+    return b"".join(chunks).decode("utf-8", errors="replace")
 
 
 def _to_float(text: Any) -> float:
@@ -238,7 +157,8 @@ class MetricsSampler:
         self._series = {m.name: MetricSeries(m) for m in self.metrics}
         self._client = client
         self._own_client = client is None
-        self._scrape_state: dict[str, _ScrapeState] = {}
+        self._scrape_state: dict[str, ScrapeState] = {}
+        self._stop = threading.Event()  #: set by ``close``: parse threads give up
         if any(isinstance(m, HostMetric) and m.metric == "cpu_percent" for m in self.metrics):
             with contextlib.suppress(Exception):
                 psutil.cpu_percent(interval=None)  # prime: the first reading is meaningless
@@ -276,24 +196,29 @@ class MetricsSampler:
         """
         chosen = [self._by_name[n] for n in names if n in self._by_name] if names is not None \
             else self.metrics
-        fetches: dict[str, asyncio.Task[tuple[str, float]]] = {}
+        fetches: dict[str, asyncio.Task[_Page]] = {}
         timeouts: dict[str, float] = {}
+        caps: dict[str, int] = {}
         for m in chosen:
             if isinstance(m, PrometheusMetric):
                 timeouts[m.url] = max(timeouts.get(m.url, 0.0), m.timeout)
+                caps[m.url] = max(caps.get(m.url, 0), m.max_body)
 
-        def fetch(url: str) -> asyncio.Task[tuple[str, float]]:
+        def fetch(url: str) -> asyncio.Task[_Page]:
             if url not in fetches:
-                fetches[url] = asyncio.ensure_future(self._fetch_text(url, timeouts[url]))
+                fetches[url] = asyncio.ensure_future(
+                    self._fetch_page(url, timeouts[url], caps[url]))
             return fetches[url]
 
         async def one(metric: AnyMetric) -> MetricSample:
             if isinstance(metric, ProbeLatencyMetric):
                 last = self._series[metric.name].last
                 return last or MetricSample(None, "unknown", "no probe result yet", time.time())
+            error: str | None = None
             try:
                 if isinstance(metric, PrometheusMetric):
-                    value = await self._prometheus(metric, fetch(metric.url))
+                    reading = await self._prometheus(metric, fetch(metric.url))
+                    value, error = reading.value, reading.note
                 elif isinstance(metric, PromQLMetric):
                     value = await self._promql(metric)
                 elif isinstance(metric, TargetMetric):
@@ -302,8 +227,7 @@ class MetricsSampler:
                 else:
                     async with asyncio.timeout(metric.timeout):
                         value = await asyncio.to_thread(_host_value, metric)
-                error = None
-            except _MetricError as exc:
+            except (_MetricError, BodyTooLarge, BadEncoding) as exc:
                 value, error = None, str(exc)
             except (TimeoutError, httpx.TimeoutException):
                 value, error = None, f"timed out after {metric.timeout:.1f}s"
@@ -329,97 +253,72 @@ class MetricsSampler:
         return {m.name: s for m, s in zip(chosen, results, strict=True)}
 
     async def close(self) -> None:
+        """Close the HTTP client; parses still running in threads give up."""
+        self._stop.set()
         if self._client is not None and self._own_client:
             client, self._client = self._client, None
             await client.aclose()
 
     # -- kinds ---------------------------------------------------------------------------
 
-    async def _fetch_text(self, url: str, timeout: float) -> tuple[str, float]:
+    async def _fetch_page(self, url: str, timeout: float, cap: int) -> _Page:
+        """The page at ``url``, read up to ``cap`` bytes and decoded in a thread."""
+        deadline = time.monotonic() + timeout
         async with asyncio.timeout(timeout):
-            response = await (await self.client()).get(
-                url, timeout=timeout, headers={"Accept": "text/plain;version=0.0.4"}
+            status, chunks = await fetch_capped(
+                await self.client(), url, cap=cap, timeout=timeout,
+                headers={"Accept": "text/plain;version=0.0.4"},
             )
-        at = time.monotonic()
-        if response.status_code != 200:
-            raise _MetricError(f"HTTP {response.status_code}")
-        return response.text, at
+            at = time.monotonic()
+            if status != 200:
+                raise _MetricError(f"HTTP {status}")
+            text = await asyncio.to_thread(_decode, chunks)
+        return _Page(text, sum(map(len, chunks)), at, deadline, timeout)
 
     async def _prometheus(self, metric: PrometheusMetric,
-                          fetched: asyncio.Future[tuple[str, float]]) -> float | None:
-        text, at = await asyncio.shield(fetched)
+                          fetched: asyncio.Future[_Page]) -> Reading:
+        """Scan and reduce the page in a worker thread, within the scrape's deadline."""
+        page = await asyncio.shield(fetched)
+        previous = self._scrape_state.get(metric.name, ScrapeState())
+        work = asyncio.to_thread(read_metric, metric, page.text, page.at, previous,
+                                 deadline=page.deadline, stop=self._stop)
+        abandoned = _MetricError(f"timed out after {page.timeout:.1f}s parsing "
+                                 f"{format_size(page.size)} (abandoned)")
         try:
-            samples = parse_family(text, metric.metric)
+            # The thread gives up at the deadline by itself; the grace only covers a
+            # thread that could not check it (a pathological single line).
+            async with asyncio.timeout(max(page.deadline - time.monotonic(), 0.0)
+                                       + _PARSE_GRACE):
+                reading = await work
+        except (ParseAbandoned, TimeoutError):
+            raise abandoned from None
+        except ReadError as exc:
+            raise _MetricError(str(exc)) from None
         except ValueError as exc:
             raise _MetricError(f"invalid exposition: {exc}") from None
-        label_text = ",".join(f'{k}="{v}"' for k, v in metric.labels.items())
-        shown = metric.metric + ("{" + label_text + "}" if label_text else "")
-        state = self._scrape_state.setdefault(metric.name, _ScrapeState())
-        if metric.aggregate == "quantile":
-            return self._quantile(metric, samples, state, at, shown)
-        chosen: list[Sample] = []
-        for names in _value_names(metric.metric):
-            chosen = _select(samples, names, metric.labels)
-            if chosen:
-                break
-        if not chosen and not samples:
-            raise _MetricError(f"no series {shown}")
-        # The family exists but no series matches the labels yet (no 500s so far): zero.
-        if metric.aggregate == "sum":
-            return sum(s.value for s in chosen)
-        # rate: per-series increase since the last scrape; a drop is a counter reset.
-        current = {_series_key(s.labels): s.value for s in chosen}
-        previous, prev_at = state.counters, state.at
-        state.counters, state.at = current, at
-        if prev_at is None or at <= prev_at:
-            return None
-        increase = 0.0
-        for key, value in current.items():
-            # A series born since the last scrape started from zero in between.
-            before = previous.get(key, 0.0)
-            increase += value if value < before else value - before
-        return increase / (at - prev_at)
-
-    def _quantile(self, metric: PrometheusMetric, samples: list[Sample], state: _ScrapeState,
-                  at: float, shown: str) -> float | None:
-        base = metric.metric[: -len("_bucket")] if metric.metric.endswith("_bucket") \
-            else metric.metric
-        buckets = _select(samples, {base + "_bucket"}, metric.labels, ignore="le")
-        if not buckets:
-            raise _MetricError(f"no histogram buckets for {shown}")
-        totals: dict[float, float] = {}
-        for s in buckets:
-            bound = _to_float(s.labels.get("le", "nan"))
-            totals[bound] = totals.get(bound, 0.0) + s.value
-        previous = state.buckets
-        state.buckets, state.at = totals, at
-        use = totals
-        if previous and previous.keys() == totals.keys() and all(
-            totals[b] >= previous[b] for b in totals
-        ):
-            delta = {b: totals[b] - previous[b] for b in totals}
-            if delta.get(math.inf, 0.0) > 0:
-                use = delta
-        return histogram_quantile(metric.quantile, list(use.items()))
+        self._scrape_state[metric.name] = reading.state
+        return reading
 
     async def _promql(self, metric: PromQLMetric) -> float | None:
         url = metric.url.rstrip("/") + "/api/v1/query"
         async with asyncio.timeout(metric.timeout):
-            response = await (await self.client()).get(
-                url, params={"query": metric.query}, timeout=metric.timeout
+            # An answer can be big (a query over many series): capped like a page, and
+            # its JSON read in a thread.
+            status, chunks = await fetch_capped(
+                await self.client(), url, cap=metric.max_body, timeout=metric.timeout,
+                params={"query": metric.query}, any_status=True,
             )
-        try:
-            body = response.json()
-        except ValueError:
-            raise _MetricError(
-                f"HTTP {response.status_code}" if response.status_code != 200
-                else "invalid JSON from Prometheus"
-            ) from None
+            try:
+                body = await asyncio.to_thread(_json_of, chunks)
+            except ValueError:
+                raise _MetricError(
+                    f"HTTP {status}" if status != 200 else "invalid JSON from Prometheus"
+                ) from None
         if not isinstance(body, dict):
             raise _MetricError("unexpected response from Prometheus")
         if body.get("status") != "success":
             kind = body.get("errorType") or "error"
-            raise _MetricError(f"{kind}: {body.get('error') or f'HTTP {response.status_code}'}")
+            raise _MetricError(f"{kind}: {body.get('error') or f'HTTP {status}'}")
         data = body.get("data") or {}
         kind, result = data.get("resultType"), data.get("result")
         if kind == "scalar":
