@@ -40,6 +40,10 @@ bench: install
 	$(BIN)/python bench/audit_scan.py
 	$(BIN)/python bench/log_ingest.py
 	$(BIN)/python bench/tui_pty.py
+	$(BIN)/python bench/redact.py
+	$(BIN)/python bench/profile_validate.py
+	$(BIN)/python bench/metrics_scrape.py
+	$(BIN)/python bench/audit_append.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
