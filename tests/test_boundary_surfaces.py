@@ -42,10 +42,32 @@ from tests.tui_support import make_context
 PY = sys.executable
 #: A visible escape every surface that got the corpus shows (``ESC ] 0 ;`` as text).
 VISIBLE_TITLE = "\\e]0;owned-title"
-#: Runbook surfaces (``cockpit runbook list|show|view`` and the runbook screen) are walked
-#: by the runbooks helper: add (name, argv) pairs to ``CLI_SURFACES`` and screens to
-#: ``test_every_tui_surface_is_inert`` when they land.
-RUNBOOK_SURFACES: list[tuple[str, list[str]]] = []
+#: Runbook surfaces: every ``cockpit runbook`` command on a hostile runbook (its title,
+#: headings, checklist and code carry the corpus; one step prints it). The TUI runbook
+#: view is walked in tests/test_tui_runbook.py with the same corpus.
+RUNBOOK_SURFACES: list[tuple[str, list[str], str | tuple[str, ...]]] = [
+    ("runbook list", ["runbook", "list", "{runbook}"], (VISIBLE_TITLE, "\\e]52")),
+    ("runbook show", ["runbook", "show", "{runbook}", "hidden/1"], "$(touch"),
+    ("runbook lint", ["runbook", "lint", "{runbook}"], "control-character"),
+    ("runbook dry run", ["runbook", "run", "{runbook}", "hidden", "--dry-run"], "$(touch"),
+    ("runbook run", ["runbook", "run", "{runbook}", "corpus/1", "--yes"], (VISIBLE_TITLE, "***")),
+    ("runbook checklist", ["runbook", "checklist", "{runbook}"], "\\e[2J"),
+]
+RUNBOOK_JSON_SURFACES: list[tuple[str, list[str]]] = [
+    ("runbook list --json", ["runbook", "list", "{runbook}", "--json"]),
+]
+
+
+def hostile_runbook(folder: Path, printer: Path, corpus: Path) -> Path:
+    """A runbook whose title, headings, checklist and code carry the corpus."""
+    path = folder / "hostile.md"
+    path.write_text(
+        f"# Ops {ESCAPES[1]} {ESCAPES[0]}\n\n"
+        f"- [ ] tick {ESCAPES[3]} password=hunter2-Sup3rSecret\n\n"
+        f"## Hidden\n\n{ESCAPES[2]}\n\n```bash\n{ESCAPES[-1]}\n```\n\n"
+        f"## Corpus\n\n```bash\n{PY} {printer} {corpus} all\n```\n",
+        encoding="utf-8")
+    return path
 
 PRINTER = r'''
 import json, sys
@@ -314,7 +336,7 @@ CLI_SURFACES: list[tuple[str, list[str], str | tuple[str, ...]]] = [
     ("audit tail", ["audit", "tail", "{audit}", "-n", "100"], ("\\e]0;", "***")),
     ("audit stats", ["audit", "stats", "{audit}", "--by", "event_type"], ("\\e]52", "\\e[")),
     ("validate", ["validate", "{bad}"], "owned-title"),
-    *[(name, argv, "") for name, argv in RUNBOOK_SURFACES],
+    *RUNBOOK_SURFACES,
 ]
 JSON_SURFACES: list[tuple[str, list[str]]] = [
     ("check --json", ["check", "--json"]),
@@ -322,6 +344,7 @@ JSON_SURFACES: list[tuple[str, list[str]]] = [
     ("actions --json", ["actions", "--json"]),
     ("audit tail --json", ["audit", "tail", "{audit}", "-n", "100", "--json"]),
     ("audit stats --json", ["audit", "stats", "{audit}", "--by", "event_type", "--json"]),
+    *RUNBOOK_JSON_SURFACES,
 ]
 
 
@@ -329,8 +352,11 @@ def _argv(argv: list[str], profile: Path, paths: dict[str, Path]) -> list[str]:
     bad = paths["tmp"] / "bad.yaml"
     bad.write_text(f"name: bad\nhealth:\n  - {{name: x, kind: \"{ESCAPES[1]}\"}}\n".replace(
         "\x1b", "\\e").replace("\x07", "\\a"), encoding="utf-8")
-    args = [a.format(audit=paths["audit"], bad=bad) for a in argv]
-    return args if args[0] in ("audit", "validate") else [*args, "--profile", str(profile)]
+    runbook = hostile_runbook(paths["tmp"], paths["tmp"] / "printer.py",
+                              paths["tmp"] / "corpus.json")
+    args = [a.format(audit=paths["audit"], bad=bad, runbook=runbook) for a in argv]
+    no_profile = args[0] in ("audit", "validate") or args[1:2] in (["lint"], ["checklist"])
+    return args if no_profile else [*args, "--profile", str(profile)]
 
 
 @pytest.mark.parametrize(("name", "argv", "witness"), CLI_SURFACES,

@@ -163,3 +163,12 @@ def test_a_bare_pwd_is_a_directory_not_a_password():
     r = Redactor()
     assert r.redact("greeting=hi pwd=sub id=1") == "greeting=hi pwd=sub id=1"
     assert r.redact("db_pwd=Sup3rS3cret") == "db_pwd=***"
+
+
+def test_a_path_or_a_variable_label_is_not_a_secret():
+    r = Redactor()
+    for shown in ("export GOOGLE_APPLICATION_CREDENTIALS=~/.config/gcloud/adc.json",
+                  "credentials_file: ./secrets/db.json", "token_path=/var/run/secrets/token",
+                  "$VERITTA_BETA_API_KEY: used here, set by no step"):
+        assert r.redact(shown) == shown
+    assert r.redact("api_key=/9j+4AAQSkZJRgABAQ==") == "api_key=***"

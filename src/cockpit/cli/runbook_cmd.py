@@ -6,10 +6,9 @@ Exit status: 0 ok; 1 a step failed, lint findings, or nothing to run; 2 usage or
 unreadable runbook; 3 refused (not confirmed, read-only); a step's own status otherwise.
 
 Everything printed from a runbook or a step goes through ``cockpit.core.boundary``:
-escapes shown (``\\e]0;...``), never live and never removed, lengths bounded. Blocks as
-written, dry runs, expected and real output are redacted as well (``Boundary``); the
-runbook's structure (titles, reasons, params, ``--json``) is shown exactly, so a
-``$VAR`` that looks like a secret's name is not hidden (``shown``, ``visible_json``).
+escapes shown (``\\e]0;...``), never live and never removed, secrets redacted (a ``$VAR``
+reference is not a secret and stays as it runs), lengths bounded (``shown``,
+``visible_json``, ``Boundary``).
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from typing import Any
 
 from cockpit.cli.args import add_params, add_profile, add_read_only
 from cockpit.cli.output import paint, report_problems
-from cockpit.core.boundary import TEXT_LIMIT, Boundary, bound, show_controls
+from cockpit.core.boundary import Boundary
 from cockpit.core.errors import UsageError
 
 _STYLE = {"safe": "ok", "caution": "warn", "dangerous": "crit"}
@@ -103,19 +102,15 @@ def _known_env(loaded) -> dict[str, str]:
 
 
 def shown(text: str) -> str:
-    """Runbook text on one line: escapes and line breaks visible, length bounded."""
-    return bound(show_controls(text))
+    """Runbook text on one line, through the boundary: redacted, escapes and line breaks
+    visible, length bounded."""
+    return Boundary().line(text)
 
 
 def visible_json(value: Any) -> Any:
-    """A JSON-like value with every string's escapes visible and its length bounded."""
-    if isinstance(value, str):
-        return bound(show_controls(value, keep_newlines=True), TEXT_LIMIT)
-    if isinstance(value, dict):
-        return {visible_json(k): visible_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [visible_json(v) for v in value]
-    return value
+    """A JSON-like value through the boundary: every string redacted, escapes visible,
+    length bounded."""
+    return Boundary().obj(value)
 
 
 def _print_text(text: str, out: Boundary, *, indent: str = "", file: Any = None) -> None:

@@ -100,7 +100,7 @@ _FLAG = re.compile(
 _VALUE = (r"(\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'"
           r"|(?![{\[]|[|>][-+0-9]*\s*$)[^\s\"'&,;)}\]<>]+)")
 _PAIR = re.compile(
-    r"(?i)([\"']?)((?<![\w.-])[\w.-]*?(?:" + _SECRET_WORDS + r")[\w.-]*)\1(\s*[:=]\s*)"
+    r"(?i)([\"']?)((?<![\w.$-])[\w.-]*?(?:" + _SECRET_WORDS + r")[\w.-]*)\1(\s*[:=]\s*)"
     + _VALUE
 )
 #: Short names that hold a secret; each value is checked by ``_named`` before hiding.
@@ -138,8 +138,15 @@ _NETRC = re.compile(r"(\bmachine\s+\S+.*?\bpassword\s+)(\S+)")
 _REFERENCE = re.compile(r"\$(?:\{[^}]*\}?|\([^)]*\)?|[A-Z_][A-Z0-9_]*)")
 
 
+#: A value that is a file's path (``~/.config/gcloud/credentials.json``): where a secret is,
+#: not the secret. Two segments at least and no ``+``/``=``, so base64 is not taken for one.
+_PATH_VALUE = re.compile(r"(?:~|\.\.?)?/(?:[\w.-]+/)+[\w.-]+")
+
+
 def _is_reference(value: str) -> bool:
-    return value[:1] == "$" and _REFERENCE.fullmatch(value) is not None
+    if value[:1] == "$":
+        return _REFERENCE.fullmatch(value) is not None
+    return value[:1] in "~./" and _PATH_VALUE.fullmatch(value) is not None
 
 
 def _pem(m: re.Match[str]) -> str:
