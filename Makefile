@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python bench/log_ingest.py
 	$(BIN)/python bench/tui_pty.py
 	$(BIN)/python bench/redact.py
+	$(BIN)/python bench/escape_leak.py
 	$(BIN)/python bench/profile_validate.py
 	$(BIN)/python bench/metrics_scrape.py
 	$(BIN)/python bench/audit_append.py
