@@ -131,3 +131,104 @@ def test_runs_that_ended_or_never_started_add_nothing(tmp_path):
     assert resolve_abandoned(trail) == []
     assert list(runtime_dir(trail.path).glob("*.json")) == []
     assert len(records(trail.path)) == 2
+
+
+LEADER_EXITS = """
+name: k
+actions:
+  - id: leader-exits
+    script: |
+      setsid sleep 300 &
+      sleep 300 &
+      echo "started $$ $!"
+      while [ ! -e "$GO" ]; do sleep 0.05; done
+  - id: quick
+    script: echo hi
+"""
+
+
+def test_an_abandoned_tree_whose_leader_exited_is_killed_and_the_new_cockpit_lives(tmp_path):
+    """The leader of the abandoned run is gone, its children live on (one in a session of
+    its own): the next start kills them and lives. (Whether the dead leader is still a
+    zombie depends on who reaps orphans here; the test below covers a reaped leader.)"""
+    profile = tmp_path / "p.yaml"
+    profile.write_text(textwrap.dedent(LEADER_EXITS))
+    trail = tmp_path / "trail" / "audit.jsonl"
+    go = tmp_path / "go"
+    env = {**os.environ, "COCKPIT_AUDIT_PATH": str(trail), "COCKPIT_AUDIT_WITNESS": "none",
+           "GO": str(go)}
+    proc = cockpit(profile, "run", "leader-exits", env=env, stdout=subprocess.PIPE,
+                   stderr=subprocess.DEVNULL)
+    children: list[psutil.Process] = []
+    try:
+        _word, shell, _child = proc.stdout.readline().split()
+        leader = psutil.Process(int(shell))
+
+        def sleepers() -> list[psutil.Process]:
+            found = []
+            for c in leader.children(recursive=True):
+                try:
+                    if c.cmdline() == ["sleep", "300"]:
+                        found.append(c)
+                except psutil.Error:
+                    pass
+            return found
+
+        wait_until(lambda: len(sleepers()) == 2, timeout=30, what="both sleeps to start")
+        children = sleepers()
+        wait_until(lambda: any(b'"pid"' in p.read_bytes()
+                               for p in runtime_dir(trail).glob("*.json")),
+                   timeout=30, what="the runtime file to name the action's process")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        go.touch()
+        wait_until(lambda: not is_alive(leader), timeout=30, what="the leader to exit")
+        assert all(is_alive(c) for c in children), "the children outlive their leader"
+        # In a session of its own: a cockpit that signals its own group kills only itself.
+        again = cockpit(profile, "run", "quick", env=env, stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, start_new_session=True)
+        out, err = again.communicate(timeout=60)
+        assert again.returncode == 0, (again.returncode, err)
+        assert "hi" in out
+        wait_until(lambda: not any(is_alive(c) for c in children), timeout=30,
+                   what="the abandoned children to be gone")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for c in children:
+            if is_alive(c):
+                c.kill()
+    assert [(r["action"], r["status"]) for r in records(trail)] == [
+        ("leader-exits", "started"), ("leader-exits", "abandoned"), ("quick", "started"),
+        ("quick", "succeeded")]
+
+
+STOP_TREE_IN_A_SESSION = """
+import json, sys
+from cockpit.core.audit.recovery import stop_tree
+print(json.dumps(stop_tree(json.loads(sys.argv[1]), grace=5)))
+"""
+
+
+def test_stop_tree_with_its_leader_reaped_never_signals_its_own_group(tmp_path):
+    """The leader's pid names nothing (reaped), a marked child lives on: ``stop_tree``
+    kills the child and must not signal group 0, its own (it did: the cockpit doing the
+    clean-up and its caller died of SIGTERM at every start)."""
+    from cockpit.core.backends.local_tree import MARKER_VAR
+
+    gone = subprocess.Popen(["true"])
+    gone.wait(10)
+    marked = subprocess.Popen(["sleep", "300"], env={**os.environ, MARKER_VAR: "m-123"},
+                              start_new_session=True)
+    try:
+        data = {"pid": gone.pid, "start": 1.0, "marker": "m-123"}
+        cleaner = subprocess.run(
+            [sys.executable, "-c", STOP_TREE_IN_A_SESSION, orjson.dumps(data).decode()],
+            capture_output=True, text=True, timeout=60, start_new_session=True)
+        assert cleaner.returncode == 0, (cleaner.returncode, cleaner.stderr)
+        what, pids = orjson.loads(cleaner.stdout)
+        assert pids == [marked.pid] and "killed" in what
+        assert marked.wait(10) is not None
+    finally:
+        if marked.poll() is None:
+            marked.kill()

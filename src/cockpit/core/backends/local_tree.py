@@ -70,9 +70,14 @@ def any_alive(procs: list[psutil.Process]) -> bool:
 
 
 def signal_tree(pgid: int, procs: list[psutil.Process], sig: signal.Signals) -> None:
-    """Send ``sig`` to the process group ``pgid`` and to each of ``procs`` still alive."""
-    with contextlib.suppress(OSError):
-        os.killpg(pgid, sig)
+    """Send ``sig`` to the process group ``pgid`` and to each of ``procs`` still alive.
+
+    ``pgid <= 0`` (unknown) and this process's own group are never signalled as a group:
+    ``killpg(0)`` is the caller's own group.
+    """
+    if pgid > 0 and pgid != os.getpgrp():
+        with contextlib.suppress(OSError):
+            os.killpg(pgid, sig)
     for proc in procs:
         with contextlib.suppress(psutil.Error, OSError):
             if is_alive(proc):
