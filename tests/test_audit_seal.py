@@ -89,8 +89,17 @@ def append_onto_broken(path: Path) -> None:
     AuditTrail(path).append({"action": "after-the-edit"})
 
 
+def append_rechained(path: Path) -> None:
+    """A record added at the end with a valid chain (but no seal the attacker can make)."""
+    last = records(path)[-1]
+    rec = {"seq": last["seq"] + 1, "ts": last["ts"], "action": "added", "prev": last["hash"]}
+    rec["hash"] = record_hash(rec)
+    with path.open("ab") as fh:
+        fh.write(orjson.dumps(rec) + b"\n")
+
+
 KINDS = [delete_last, replace_shorter, delete_file, edit_rechain, cut_mid_line,
-         append_onto_broken]
+         append_onto_broken, append_rechained]
 
 
 def check(path: Path, mode: str):

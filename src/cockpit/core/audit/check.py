@@ -143,6 +143,7 @@ def check_trail(path: str | Path, *, keys: list[bytes] | None = None,
               if s} | set(history)
     seen: dict[int, str] = {}
     last_seq, last_end, breaks = 0, 0, []
+    sealed_seen, last_sealed, unsealed = False, False, []
     with path.open("rb") as fh:
         offset = 0
         for lineno, line in enumerate(fh, 1):
@@ -159,9 +160,15 @@ def check_trail(path: str | Path, *, keys: list[bytes] | None = None,
             if rec.get("action") == BREAK_ACTION:
                 breaks.append(f"line {lineno}: the writer recorded tampering: "
                               f"{rec.get('detail')}")
+            last_sealed = rec.get("seal") is not None
             if keys:
                 seals.feed(lineno, rec)
-    result.problems.extend(breaks)
+            elif last_sealed:
+                sealed_seen = True
+            elif sealed_seen and len(unsealed) < 20:  # seals stop: someone else wrote it
+                unsealed.append(f"line {lineno}: record seq {rec['seq']} is not sealed, "
+                                "though records before it are: not written by the cockpit")
+    result.problems.extend(breaks + unsealed)
     if result.torn_tail and state is not None and last_end != state.size and (
             state.head_seq >= last_seq):
         result.problems.append(f"line {report.first_bad_line}: the torn last line does not "
@@ -169,7 +176,7 @@ def check_trail(path: str | Path, *, keys: list[bytes] | None = None,
 
     _check_keys(result, keys, seals, state)
     _check_point(result, point, where, seen, last_seq, history)
-    _check_state(result, state, seen, last_seq, use_state)
+    _check_state(result, state, seen, last_seq, use_state, last_sealed)
     return result
 
 
@@ -253,7 +260,7 @@ def _check_point(result: TrailCheck, point: dict[str, Any] | None, where: str,
 
 
 def _check_state(result: TrailCheck, state: seal.SealState | None, seen: dict[int, str],
-                 last_seq: int, use_state: bool) -> None:
+                 last_seq: int, use_state: bool, last_sealed: bool) -> None:
     if state is None:
         if use_state:
             result.unchecked.append("the writer's last head: no seal state next to the trail")
@@ -268,6 +275,11 @@ def _check_state(result: TrailCheck, state: seal.SealState | None, seen: dict[in
         result.problems.append(
             f"record seq {state.head_seq} is not the one the writer wrote (seal state): "
             "edited and re-chained, or the file replaced")
+    elif last_seq > state.head_seq + 1 or (last_seq == state.head_seq + 1 and not last_sealed):
+        # one sealed record past the head is a writer killed before it saved its state
+        result.problems.append(
+            f"the trail goes on past the writer's last head (seq {state.head_seq}) to seq "
+            f"{last_seq}: records added by something other than the cockpit")
     else:
         result.checked.append(f"the writer's last head (seq {state.head_seq}, seal state; "
                               "whoever can write the trail can usually rewrite it too)")
