@@ -172,3 +172,11 @@ def test_a_path_or_a_variable_label_is_not_a_secret():
                   "$VERITTA_BETA_API_KEY: used here, set by no step"):
         assert r.redact(shown) == shown
     assert r.redact("api_key=/9j+4AAQSkZJRgABAQ==") == "api_key=***"
+
+
+def test_parameter_expansions_and_placeholders_are_shown_as_they_run():
+    r = Redactor()
+    for shown in ('curl -H "X-Key: ${API_KEY:?set API_KEY first}"', "echo ${TOKEN:?}",
+                  "${PASSWORD:-default}", "pass -p VERITTA_BETA_API_KEY=VALUE"):
+        assert r.redact(shown) == shown
+    assert r.redact("{password: hunter2}") == "{password: ***}"

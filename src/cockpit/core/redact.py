@@ -100,15 +100,15 @@ _FLAG = re.compile(
 _VALUE = (r"(\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'"
           r"|(?![{\[]|[|>][-+0-9]*\s*$)[^\s\"'&,;)}\]<>]+)")
 _PAIR = re.compile(
-    r"(?i)([\"']?)((?<![\w.$-])[\w.-]*?(?:" + _SECRET_WORDS + r")[\w.-]*)\1(\s*[:=]\s*)"
+    r"(?i)([\"']?)((?<![\w.$-])(?<!\$\{)[\w.-]*?(?:" + _SECRET_WORDS + r")[\w.-]*)\1(\s*[:=]\s*)"
     + _VALUE
 )
 #: Short names that hold a secret; each value is checked by ``_named`` before hiding.
 _NAMED = re.compile(
-    r"(?i)([\"']?)((?<![\w.-])-{0,2}(?:pass|pw|[\w.-]*pwd|_?auth|sig|signature"
+    r"(?i)([\"']?)((?<![\w.-])(?<!\$\{)-{0,2}(?:pass|pw|[\w.-]*pwd|_?auth|sig|signature"
     r"|x-(?:amz|goog)-signature|_gitlab_session))\1(\s*[:=]\s*)" + _VALUE
 )
-_LITERAL_VALUES = frozenset({"null", "true", "false", "none", MASK})
+_LITERAL_VALUES = frozenset({"null", "true", "false", "none", "value", MASK})
 _ENV_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL")
 _ENV_SKIP = re.compile(r"_(?:FILE|PATH|DIR)$")
 _OBJ_KEY = re.compile(r"(?i)key|token|secret|password|passwd|authorization|credential")
