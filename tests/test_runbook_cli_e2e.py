@@ -175,3 +175,30 @@ def test_shipped_demo_runbook_matches_the_fixture():
     shipped = REPO / "src" / "cockpit" / "profiles" / "demo-runbook.md"
     assert shipped.read_text() == DEMO.read_text()
     assert (REPO / "profiles" / "demo-runbook.md").read_text() == DEMO.read_text()
+
+
+def test_steps_start_in_the_runbook_s_folder_unless_the_profile_sets_a_workdir(tmp_path):
+    """A runbook run with the built-in demo profile ran in the cockpit's own package folder
+    (a hostile trial's `find . -delete` step deleted the demo profile there)."""
+    import os
+    import subprocess
+    import sys
+
+    folder = tmp_path / "ops"
+    folder.mkdir()
+    book = folder / "rb.md"
+    book.write_text("# Ops\n\n## Where\n\n```bash\npwd\n```\n")
+    env = {**os.environ, "COCKPIT_AUDIT_PATH": str(tmp_path / "a.jsonl"),
+           "COCKPIT_AUDIT_WITNESS": "none", "NO_COLOR": "1"}
+    run = subprocess.run([sys.executable, "-m", "cockpit", "runbook", "run", str(book),
+                          "where/1", "--yes"], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert str(folder) in run.stdout.splitlines()
+    profile = tmp_path / "p.yaml"
+    profile.write_text(f"name: p\nworkdir: {tmp_path}\n")
+    run = subprocess.run([sys.executable, "-m", "cockpit", "runbook", "run", str(book),
+                          "where/1", "--yes", "--profile", str(profile)], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert str(tmp_path) in run.stdout.splitlines()

@@ -54,6 +54,8 @@ class LoadedProfile:
     workdir: Path
     #: the profile's own variables (env_file + env), exported to every command it runs.
     env: dict[str, str] = field(default_factory=dict)
+    #: whether the profile says ``workdir:`` (else ``workdir`` is the profile's folder)
+    workdir_set: bool = False
 
     @property
     def name(self) -> str:
@@ -324,4 +326,5 @@ def _load(path: Path, environ: Mapping[str, str]) -> LoadedProfile:
     default_cwd = str(workdir)
     for action in profile.actions:
         action.cwd = _resolve(workdir, action.cwd) if action.cwd else default_cwd
-    return LoadedProfile(profile=profile, path=path, workdir=workdir, env=own_env)
+    return LoadedProfile(profile=profile, path=path, workdir=workdir, env=own_env,
+                         workdir_set=isinstance(raw_workdir, str))

@@ -28,6 +28,7 @@ from cockpit.core.actions.params import validate_params
 from cockpit.core.actions.policy import Decision
 from cockpit.core.actions.runner import ActionRunner, PreparedRun, RunOutcome
 from cockpit.core.backends.base import OutputLine
+from cockpit.core.config.loader import LoadedProfile
 from cockpit.core.config.models import Param
 from cockpit.core.errors import UsageError
 from cockpit.core.runbooks.actions import (
@@ -68,6 +69,13 @@ class StepRun:
     dry_run: str = ""  #: the exact script and env (dry runs)
 
 
+def default_cwd(runbook: Runbook, loaded: LoadedProfile) -> str:
+    """Where a runbook's steps start: the profile's ``workdir:`` if it sets one, else the
+    runbook's own folder (as Runme does; a bare profile's folder may be the cockpit's
+    package, where ``find . -delete`` must never run)."""
+    return str(loaded.workdir if loaded.workdir_set else runbook.path.resolve().parent)
+
+
 class RunbookSession:
     """Runs steps of one runbook, in order, through one runner."""
 
@@ -86,7 +94,7 @@ class RunbookSession:
         self.confirm = confirm
         self.on_line = on_line
         self.on_step = on_step
-        self.cwd = cwd or str(runner.loaded.workdir)
+        self.cwd = cwd or default_cwd(runbook, runner.loaded)
         self.exported: dict[str, str] = {}  #: carried from earlier steps of this session
         self.current: PreparedRun | None = None
         self._cancelled = False
