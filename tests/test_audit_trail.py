@@ -90,14 +90,25 @@ def test_records_are_redacted(tmp_path, monkeypatch):
 
 
 def test_one_megabyte_field(tmp_path):
+    """Stored whole when the caller says so (redact=False); through the boundary a field
+    is bounded with a visible mark (a 10 MB param once wrote 20 MB into the trail)."""
+    for redact, expected in ((False, "x" * 1_000_000),
+                             (True, "x" * 65_536 + f"…[+{1_000_000 - 65_536} chars]")):
+        trail = AuditTrail(tmp_path / f"a-{redact}.jsonl", redact=redact)
+        trail.append({"action": "first"})
+        rec = trail.append({"action": "big", "output": "x" * 1_000_000})
+        after = trail.append({"action": "after"})
+        assert after["prev"] == rec["hash"]
+        assert verify_trail(trail.path).ok and verify_trail(trail.path).count == 3
+        assert orjson.loads(lines(trail.path)[1])["output"] == expected
+
+
+def test_records_show_escapes_even_to_a_raw_reader(tmp_path):
+    """`jq -r .command` of a record prints no live escape: the record took the boundary."""
     trail = AuditTrail(tmp_path / "a.jsonl")
-    big = "x" * 1_000_000
-    trail.append({"action": "first"})
-    rec = trail.append({"action": "big", "output": big})
-    after = trail.append({"action": "after"})
-    assert after["prev"] == rec["hash"]
-    assert verify_trail(trail.path).ok and verify_trail(trail.path).count == 3
-    assert orjson.loads(lines(trail.path)[1])["output"] == big
+    trail.append({"action": "a", "command": "echo \x1b]52;c;eA==\x07", "params": {"p": "\x1b[2J"}})
+    rec = orjson.loads(lines(trail.path)[0])
+    assert rec["command"] == "echo \\e]52;c;eA==\\a" and rec["params"] == {"p": "\\e[2J"}
 
 
 def test_edited_record_detected(tmp_path):
@@ -265,7 +276,7 @@ def test_disk_full():
 def test_last_record_read_without_reading_the_whole_file(tmp_path, monkeypatch):
     path = make_trail(tmp_path, 3)
     # A big but valid trail: the append must only look at its end.
-    trail = AuditTrail(path)
+    trail = AuditTrail(path, redact=False)
     for _ in range(3):
         trail.append({"action": "pad", "blob": "y" * 300_000})
     from cockpit.core.audit import trail as trail_mod

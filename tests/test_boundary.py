@@ -37,3 +37,9 @@ def test_boundary_line_text_obj_and_stream():
     assert lines[1] == MASK and lines[2] == MASK and lines[3].startswith("-----END")
     assert stream.line("after") == "after"
     assert b.obj({"name": "a\x1bb", "n": [1, "\x07"]}) == {"name": "a\\eb", "n": [1, "\\a"]}
+
+
+def test_invisible_characters_that_count_as_printable_are_shown():
+    assert show_controls("a\u00adb") == "a\\xadb"
+    assert show_controls("rm\u034f -rf \u3164x") == "rm\\u034f -rf \\u3164x"
+    assert show_controls("ok ❤️ 日本") == "ok ❤️ 日本"

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from cockpit import __version__
-from cockpit.cli.output import err
+from cockpit.cli.output import err, safe_text
 from cockpit.core.errors import CockpitError
 
 EXIT_CODES = """exit status:
@@ -107,7 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except CockpitError as exc:
+        # a message may quote what the user or a file gave (a path, a value): the boundary
         for line in str(exc).splitlines() or [type(exc).__name__]:
+            line = safe_text(line)
             err(line) if not getattr(exc, "problems", None) else print(line, file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

@@ -31,14 +31,14 @@ LINE_LIMIT = 4096
 #: Longest block (multi-line text, a JSON string value) before it is cut with a mark.
 TEXT_LIMIT = 65_536
 
-# C0 and C1 controls but tab, DEL, and invisible format characters: bidi embeddings,
-# overrides and isolates, zero-width spaces and joiners, line/paragraph separators, BOM.
-_UNSAFE = re.compile(
-    r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]"
-)
-_UNSAFE_KEEP_NL = re.compile(
-    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]"
-)
+# C0 and C1 controls but tab, DEL, and invisible format characters: soft hyphen, the
+# Arabic letter mark, combining grapheme joiner, Mongolian vowel separator, Hangul fillers,
+# bidi embeddings, overrides and isolates, zero-width spaces and joiners, line/paragraph
+# separators, BOM. (Variation selectors stay: emoji need them.)
+_INVISIBLE = (r"\u00ad\u034f\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e"
+              r"\u2060-\u2069\u3164\ufeff\uffa0")
+_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f" + _INVISIBLE + "]")
+_UNSAFE_KEEP_NL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f" + _INVISIBLE + "]")
 _NAMED = {"\x1b": "\\e", "\n": "\\n", "\r": "\\r", "\x07": "\\a", "\x08": "\\b", "\x00": "\\0"}
 
 
@@ -58,8 +58,8 @@ def show_controls(text: str, *, keep_newlines: bool = False) -> str:
     ``\\r\\n`` (or a final ``\\r``) is a line ending, not content: with ``keep_newlines`` it
     becomes ``\\n``; a lone trailing ``\\r`` is dropped. Tabs are kept.
     """
-    if text.isprintable():
-        return text
+    if text.isprintable() and text.isascii():
+        return text  # the common case; some invisible characters count as printable
     if "\r" in text:
         text = text.replace("\r\n", "\n") if keep_newlines else text
         if text.endswith("\r"):

@@ -259,7 +259,11 @@ class AuditTrail:
                 from cockpit.core.redact import default_redactor
 
                 redactor = default_redactor()
-            body = redactor.redact_obj(body)
+            from cockpit.core.boundary import Boundary
+
+            # outside text in a record (a param, a command, an output line) through the
+            # boundary: secrets hidden, escapes visible even to `jq -r`, lengths bounded
+            body = Boundary(redactor).obj(body)
         ts = body.pop("ts", None) or utc_now()
         with self._lock:
             try:
