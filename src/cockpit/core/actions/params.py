@@ -10,10 +10,14 @@ A value is refused (``UsageError``, before anything runs or is recorded) when it
 than the param's ``max_length``; when it would begin an argv element (or the target)
 with ``-``, where the program would read it as an option (``sort {file}`` with
 ``-o/path`` writes a file), unless the param says ``allow_leading_dash`` or the element
-follows a literal ``--``; and when its environment variable is one that changes how
-programs run (``envnames``): a profile cannot declare such a param, a runbook's
-``$LD_PRELOAD`` can, and is refused here. Values are quoted in messages only bounded
-with their controls made visible, and never when secret.
+follows a literal ``--``; when it starts with ``-`` and goes to a script or a runbook
+step, which may put it anywhere (``find "$DIR"`` with ``-delete`` deletes), unless the
+param says ``allow_leading_dash`` (a runbook step: its fence says
+``{allow_leading_dash=NAME}``); a negative number starts with ``-`` too; and when its
+environment variable is one that changes how programs run (``envnames``): a profile
+cannot declare such a param, a runbook's ``$LD_PRELOAD`` can, and is refused here.
+Values are quoted in messages only bounded with their controls made visible, and never
+when secret.
 """
 
 from __future__ import annotations
@@ -150,12 +154,30 @@ def placement_problems(action: Action, values: Mapping[str, Any]) -> list[str]:
             )
         text = param_text(values[param.name])
         if param.name in leading and text.startswith("-") and not param.allow_leading_dash:
-            problems.append(
-                f"{param.name}: {_shown(param, text)} starts with '-' where the command would "
-                "read it as an option; the profile must allow it (allow_leading_dash: true) "
-                "or place the argument after '--'"
-            )
+            problems.append(_leading_dash(action, param, text))
     return problems
+
+
+def _leading_dash(action: Action, param: Param, text: str) -> str:
+    """Why a value starting with ``-`` is refused here, and how to pass one."""
+    shown = f"{param.name}: {_shown(param, text)} starts with '-'"
+    number = " (a negative number too)" if param.type in ("int", "float") else ""
+    path = "" if number else "write a path as ./-name, or "
+    if action.runbook_step:
+        return (
+            f"{shown}, which the step may hand to a command that reads it as an option; "
+            f"{path}the runbook must allow it on the step's fence "
+            f"({{allow_leading_dash={param.name}}})"
+        )
+    if action.script is not None:
+        return (
+            f"{shown}, which the script may hand to a command that reads it as an "
+            f"option{number}; {path}the profile must allow it (allow_leading_dash: true)"
+        )
+    return (
+        f"{shown} where the command would read it as an option{number}; the profile must "
+        "allow it (allow_leading_dash: true) or place the argument after '--'"
+    )
 
 
 def param_text(value: Any) -> str:

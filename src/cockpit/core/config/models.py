@@ -15,6 +15,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     field_validator,
     model_validator,
 )
@@ -354,8 +355,9 @@ class Param(Strict):
     env: str | None = None  #: env var name; default: the name upper-cased
     #: longest value accepted (characters); longer ones are refused before anything runs.
     max_length: int = Field(DEFAULT_PARAM_LENGTH, ge=1, le=MAX_PARAM_LENGTH)
-    #: a value may start with ``-`` where it begins an argv element (before any ``--``);
-    #: off, ``-o/path`` is refused there, since the program would read it as an option.
+    #: a value may start with ``-`` (a negative number too) where it begins an argv
+    #: element (before any ``--``) or anywhere in a script; off, ``-o/path`` is refused
+    #: there, since the program would read it as an option.
     allow_leading_dash: bool = False
 
     @field_validator("name", "env")
@@ -428,6 +430,9 @@ class Action(Strict):
     operation: Literal["start", "stop", "restart", "kill", "pause", "unpause", "exec"] | None = (
         None
     )
+    #: set on the actions built from runbook steps, whose params are placeholders without
+    #: per-param options: messages then say how a runbook allows a leading ``-``.
+    _runbook_step: bool = PrivateAttr(default=False)
 
     @field_validator("id")
     @classmethod
@@ -458,11 +463,24 @@ class Action(Strict):
         return self
 
 
+    @property
+    def runbook_step(self) -> bool:
+        """Built from a runbook step (``runbooks.actions.step_action``)."""
+        return self._runbook_step
+
+    def mark_runbook_step(self) -> Action:
+        self._runbook_step = True
+        return self
+
     def leading_params(self) -> set[str]:
         """Params whose value can begin an argv element (or the target) and pass as an option.
 
-        Elements after a literal ``--`` are operands, not options, and are left out.
+        In ``run``, elements after a literal ``--`` are operands, not options, and are left
+        out. A script's params are all of them: the script reads them from the environment
+        and may put them anywhere (``find "$DIR"``), which the cockpit cannot tell.
         """
+        if self.script is not None:
+            return {p.name for p in self.params}
         templates = [self.target] if self.target else []
         for element in self.run or []:
             if element == "--":
@@ -546,11 +564,16 @@ class Profile(Strict):
                     and not isinstance(default, bool)
                     and str(default).startswith("-")
                 ):
+                    where = (
+                        ": the script may hand it to a command that reads it as an option; "
+                        "set allow_leading_dash: true"
+                        if action.script is not None
+                        else " where the command would read it as an option; set "
+                        "allow_leading_dash: true or place the argument after '--'"
+                    )
                     items.append((
                         ("actions", i, "params", j, "default"),
-                        f"the default of param {param.name!r} starts with '-' where the "
-                        "command would read it as an option; set allow_leading_dash: true "
-                        "or place the argument after '--'",
+                        f"the default of param {param.name!r} starts with '-'{where}",
                         None,
                     ))
                 if reserved_env(param.env_name):

@@ -14,6 +14,8 @@ The script is what ``ActionRunner`` hands the backend (``bash -euo pipefail``):
   to choose another); placeholders are not substituted in Python code.
 - powershell (when ``pwsh`` is on PATH): ``pwsh -NoProfile -NonInteractive -Command -``.
 Parameter values never enter the script text: they travel as environment variables.
+A value starting with ``-`` is refused (``validate_params``) unless the fence allows it
+(``{allow_leading_dash=NAME}``): the step may hand it to a command as an option.
 """
 
 from __future__ import annotations
@@ -27,7 +29,13 @@ from cockpit.core.config.models import Action, Param
 from cockpit.core.durations import parse_duration
 from cockpit.core.errors import UsageError
 from cockpit.core.runbooks.model import Runbook, Step
-from cockpit.core.runbooks.placeholders import SAFE_VALUE, date_regex, missing_params, substitute
+from cockpit.core.runbooks.placeholders import (
+    SAFE_VALUE,
+    dash_allowed,
+    date_regex,
+    missing_params,
+    substitute,
+)
 
 DEFAULT_TIMEOUT = 300.0
 ENV_DIR_VAR = "COCKPIT_RUNBOOK_ENV"
@@ -115,8 +123,13 @@ def confirmation_text(step: Step, display: str) -> str:
 
 
 def step_params(step: Step, env: Mapping[str, str] | None = None) -> list[Param]:
-    """The step's parameters; ``$VARS`` already defined in ``env`` are not asked for."""
+    """The step's parameters; ``$VARS`` already defined in ``env`` are not asked for.
+
+    A value starting with ``-`` is refused unless the fence names the param in
+    ``{allow_leading_dash=NAME}``: the step may hand it to a command as an option.
+    """
     params = []
+    dashes = dash_allowed(step.annotations)
     for p in missing_params(step.placeholders, env or {}):
         if p.kind == "date" and len(p.tokens) == 1:
             regex = date_regex(p.tokens[0])
@@ -135,6 +148,7 @@ def step_params(step: Step, env: Mapping[str, str] | None = None) -> list[Param]
                 regex=regex,
                 env=p.env_name,
                 secret=_looks_secret(p.name),
+                allow_leading_dash=p.name in dashes,
             )
         )
     return params
@@ -173,7 +187,7 @@ def step_action(
         timeout=timeout,
         env=dict(extra_env or {}),
         cwd=cwd,
-    )
+    ).mark_runbook_step()
 
 
 def step_source(runbook: Runbook, step: Step) -> dict[str, Any]:

@@ -27,7 +27,8 @@ _DATA = {"json", "yaml", "yml", "toml", "xml", "ini", "csv", "text", "txt", "pla
 SHELLS = frozenset({"bash", "sh", "shell", "zsh", "console"})
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 KNOWN_KEYS = frozenset({"name", "danger", "timeout", "excludeFromRunAll", "skip", "id",
-                        "interactive", "background", "cwd", "closeTerminalOnSuccess"})  # fmt: skip
+                        "interactive", "background", "cwd", "closeTerminalOnSuccess",
+                        "allow_leading_dash"})  # fmt: skip
 
 
 def split_info(info: str) -> tuple[str, dict[str, str], str | None]:

@@ -46,7 +46,12 @@ from cockpit.core.runbooks.model import (
     Section,
     Step,
 )
-from cockpit.core.runbooks.placeholders import find_placeholders, neutralize
+from cockpit.core.runbooks.placeholders import (
+    DASH_ANNOTATION,
+    dash_allowed,
+    find_placeholders,
+    neutralize,
+)
 from cockpit.core.runbooks.shell import assigned_names, lex
 
 _TASK = re.compile(r"^\[([ xX])\][ \t]+(.*)", re.S)
@@ -474,6 +479,16 @@ class _Parser:
                 assigned_here=here,
             )
             self.assigned |= here
+            unknown = dash_allowed(attrs) - {p.name for p in step.placeholders}
+            if unknown:
+                self.problems.append(
+                    Finding(
+                        line,
+                        "annotation",
+                        f"{DASH_ANNOTATION}: {', '.join(sorted(unknown))} is not a "
+                        "placeholder of this step (ignored)",
+                    )
+                )
             step.expectations.extend(comment_expectations(body.command, body.lines))
             stuck = [
                 o for p in step.placeholders for o in p.occurrences if o.context == "heredoc_quoted"

@@ -77,6 +77,20 @@ def param_name(token: str) -> str:
     return f"P_{name}" if name[0].isdigit() else name
 
 
+#: The fence annotation naming the params of a step whose value may start with ``-``.
+DASH_ANNOTATION = "allow_leading_dash"
+
+
+def dash_allowed(annotations: Mapping[str, str]) -> set[str]:
+    """Params named by ``{allow_leading_dash=DIR,OTHER}`` (tokens such as ``<dir>`` too).
+
+    Any other param of a step is refused a value starting with ``-``: the step's commands
+    may read it as an option (``find <DIR>`` with ``-delete`` deletes).
+    """
+    names = re.split(r"[,\s]+", annotations.get(DASH_ANNOTATION, ""))
+    return {param_name(name) for name in names if name.strip("<>{}$")}
+
+
 def date_regex(template: str) -> str:
     """The values a date template accepts: ``YYYYMMDD_HHMMSS`` -> ``\\d{8}_\\d{6}``."""
     out = []
