@@ -52,6 +52,7 @@ def http() -> Iterator[HttpFixture]:
         "/array": _json(200, [{"status": "ok"}]),
         "/plain": lambda: (200, "text/plain", b"OK"),
         "/spring": _json(200, {"status": "UP", "components": {"db": {"status": "UP"}}}),
+        "/huge": _json(200, {"status": "ok", "pad": "x" * (2 << 20)}),
     })
     yield server
     server.close()
@@ -239,3 +240,10 @@ def test_the_tls_context_is_built_once_off_the_event_loop_thread(monkeypatch):
 
     asyncio.run(main())
     assert len(built) == 1 and built[0] != threading.main_thread().name
+
+
+async def test_a_reply_over_the_body_cap_says_so(http: HttpFixture) -> None:
+    """It said 'invalid JSON: ... column 1048577' (the cut body), not why."""
+    (row,) = await run_probe(_probe(http.url + "/huge"))
+    assert row.state == "fail"
+    assert "over the 1 MB cap" in row.reason and "invalid JSON" not in row.reason

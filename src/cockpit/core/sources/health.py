@@ -226,15 +226,16 @@ def _row(name: str, state: HealthState, latency: float | None, reason: str,
     return HealthRow(name, state, latency, reason, time.time(), parent)
 
 
-async def _read_body(response: httpx.Response) -> bytes:
+async def _read_body(response: httpx.Response) -> tuple[bytes, bool]:
+    """The body, at most ``MAX_BODY_BYTES``, and whether it went on past that cap."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.aiter_bytes():
         chunks.append(chunk)
         size += len(chunk)
-        if size >= MAX_BODY_BYTES:
-            break
-    return b"".join(chunks)[:MAX_BODY_BYTES]
+        if size > MAX_BODY_BYTES:
+            return b"".join(chunks)[:MAX_BODY_BYTES], True
+    return b"".join(chunks), False
 
 
 async def _http_probe(probe: HttpProbe, client: httpx.AsyncClient) -> list[HealthRow]:
@@ -242,7 +243,7 @@ async def _http_probe(probe: HttpProbe, client: httpx.AsyncClient) -> list[Healt
     async with client.stream(
         probe.method, probe.url, headers=probe.headers, timeout=probe.timeout
     ) as response:
-        body = await _read_body(response)
+        body, over_cap = await _read_body(response)
     latency = (time.perf_counter() - started) * 1000.0
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
     declared_json = content_type == "application/json" or content_type.endswith("+json")
@@ -254,7 +255,9 @@ async def _http_probe(probe: HttpProbe, client: httpx.AsyncClient) -> list[Healt
 
     doc: Any = _MISSING
     stripped = body.lstrip()
-    if declared_json or needs_json or stripped[:1] in (b"{", b"["):
+    if over_cap:
+        reasons.append(f"reply over the {MAX_BODY_BYTES >> 20} MB cap: not read further")
+    elif declared_json or needs_json or stripped[:1] in (b"{", b"["):
         try:
             doc = json.loads(body)
         except ValueError as exc:
