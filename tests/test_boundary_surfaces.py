@@ -386,3 +386,167 @@ def test_cli_cuts_long_lines_with_a_mark(cli_env):
     proc = cockpit("run", "hostile", "--profile", str(profile), env=env)
     long = [line for line in proc.stdout.splitlines() if line.startswith("xxxx")]
     assert long and all(line.endswith(" chars]") and "…[+" in line for line in long)
+
+
+# --- the palette and the params form: a profile someone else wrote ----------------------
+
+#: OSC 52 (a clipboard write) as the tester planted it, and its visible form.
+CLIPBOARD = "\x1b]52;c;Q0xJUEJPQVJE\x1b\\"
+VISIBLE_CLIPBOARD = "\\e]52;c;Q0xJUEJPQVJE"
+CHOICE = f"c {CLIPBOARD} x"
+DEFAULT = f"v {ESCAPES[1]} w"
+LOOKALIKE = "c \\e]52;c;Q0xJUEJPQVJE\\e\\ x"  #: typed, not live: shown just like CHOICE
+MARKUP = "grep '[a-z]' [bold]not bold[/bold]"
+
+
+@pytest.fixture
+def hostile_palette(tmp_path: Path, monkeypatch):
+    """A profile whose name, actions, params, runbooks carry escapes and a secret; a
+    ``./profiles/`` file and a user theme whose names carry them too."""
+    config = tmp_path / "config"
+    themes = config / "cockpit" / "themes"
+    themes.mkdir(parents=True)
+    (themes / "evil.yaml").write_text(
+        f"name: {json.dumps('cockpit-evil ' + ESCAPES[1])}\nprimary: '#aa0000'\n")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / f"evil {ESCAPES[0]}.yaml").write_text("name: evil\n")
+    monkeypatch.chdir(tmp_path)
+    q = json.dumps
+    profile = f"""\
+name: {q('ops ' + ESCAPES[1])}
+runbooks: [{q('gone ' + ESCAPES[1] + '.md')}]
+actions:
+  - id: a1
+    title: {q('t1 ' + ESCAPES[1])}
+    description: {q('d ' + CLIPBOARD + ' x password=hunter2-Sup3rSecret')}
+    tags: [{q('tag ' + ESCAPES[3])}]
+    params:
+      - name: pick
+        type: choice
+        choices: [ok, {q(CHOICE)}, {q(LOOKALIKE)}]
+        description: {q('pd ' + ESCAPES[1])}
+      - name: text
+        default: {q(DEFAULT)}
+      - name: pattern
+        required: false
+        regex: {q('[a-z]*|' + ESCAPES[1])}
+    run: [{q(PY)}, -c, "print(1)", "{{pick}}", "{{text}}"]
+  - id: a2
+    title: {q(MARKUP)}
+    run: [{q(PY)}, -c, "print(1)"]
+  - id: a3
+    title: a default its own regex refuses
+    params:
+      - name: n
+        default: {q('x ' + ESCAPES[3])}
+        regex: {q('[0-9]+|' + ESCAPES[1])}
+    run: [{q(PY)}, -c, "print(1)", "{{n}}"]
+"""
+    return make_context(tmp_path, profile)
+
+
+async def _palette(app: CockpitApp, pilot, query: str, witness: str) -> str:
+    """The screen with the palette showing ``query``'s hits, once one holds ``witness``
+    (as text the compositor draws: live or visible, the test then tells)."""
+    from textual.command import CommandInput, CommandList
+
+    if not app.screen.query(CommandList):
+        await pilot.press("colon")
+        await async_wait_until(lambda: app.screen.query(CommandList), what="the palette")
+    app.screen.query_one(CommandInput).value = query
+    commands = app.screen.query_one(CommandList)
+
+    def shown() -> bool:
+        prompts = [str(getattr(commands.get_option_at_index(i).prompt, "plain",
+                               commands.get_option_at_index(i).prompt))
+                   for i in range(commands.option_count)]
+        return any(witness in p for p in prompts)
+
+    await async_wait_until(shown, what=f"the palette's hits for {query!r}")
+    await pilot.pause()
+    return screen_text(app)
+
+
+async def test_the_palette_shows_profile_text_inert(hostile_palette):
+    """Action titles and descriptions, profile file names, theme names and runbook
+    paths reach the palette through the boundary: escapes visible, secrets hidden."""
+    app = CockpitApp(hostile_palette)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.press("colon")
+        from textual.command import CommandList
+        await async_wait_until(lambda: app.screen.query(CommandList)
+                               and app.screen.query_one(CommandList).option_count,
+                               what="the palette's list")
+        await pilot.pause()
+        check("palette, nothing typed", screen_text(app), ("a1", VISIBLE_TITLE))
+        await pilot.press("a", "1")
+        text = await _palette(app, pilot, "a1", "a1 —")
+        check("palette: action", text, VISIBLE_CLIPBOARD)
+        check("palette: action title", text, VISIBLE_TITLE)
+        assert "hunter2" not in text
+        check("palette: profile files",
+              await _palette(app, pilot, "Switch profile", "evil"), "\\e]52;c;ZWNobyBwd25lZA")
+        check("palette: themes", await _palette(app, pilot, "Theme", "evil"), VISIBLE_TITLE)
+        check("palette: runbooks", await _palette(app, pilot, "Runbook unavailable", "gone"),
+              VISIBLE_TITLE)
+        text = await _palette(app, pilot, "a2", "a2 —")
+        assert MARKUP in text  # searched text is shown as itself, never read as markup
+        check("palette: panes and help",  await _palette(app, pilot, "pane", "Go to pane"),
+              "Go to pane")
+        check("header", screen_text(app), VISIBLE_TITLE)
+
+
+async def test_the_params_form_shows_profile_text_inert_and_submits_real_values(
+        hostile_palette):
+    """Title, param descriptions, the regex placeholder, a default and the choices of a
+    dropdown are shown in visible form; what is submitted is the profile's own value."""
+    from textual.widgets import Select
+
+    app = CockpitApp(hostile_palette)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        app.request_action("a1")
+        await async_wait_until(lambda: isinstance(app.screen, ParamFormScreen)
+                               and app.screen.query("#param-pattern"), what="the form")
+        form = app.screen
+        await pilot.pause()
+        text = screen_text(app)
+        check("params form", text, VISIBLE_TITLE)
+        assert "t1 \\e]0;owned-title\\a" in text  # the title
+        assert "pd \\e]0;owned-title\\a" in text  # a description
+        assert "default: v \\e]0;owned-title\\a w" in text  # a default, as a placeholder
+        assert "[a-z]*|\\e]0;owned-title\\a" in text  # a regex, as a placeholder
+        select = form.query_one("#param-pick", Select)
+        select.focus()
+        await pilot.press("enter")
+        await async_wait_until(lambda: select.expanded, what="the dropdown")
+        await pilot.pause()
+        text = screen_text(app)
+        check("choices dropdown", text, VISIBLE_CLIPBOARD)
+        # the choice typed as \\e and the one holding ESC look alike: their numbers differ
+        assert "Q0xJUEJPQVJE\\e\\ x (choice 2)" in text and "(choice 3)" in text
+        overlay = select.query_one("SelectOverlay")
+        await pilot.press("down", "down")  # blank, ok, the hostile choice
+        await async_wait_until(lambda: overlay.highlighted == 2, what="the choice")
+        await pilot.press("enter")
+        await async_wait_until(lambda: not select.expanded, what="the dropdown to close")
+        await pilot.pause()
+        check("chosen", screen_text(app), "(choice 2)")
+        raw = form.raw_values()
+        assert raw["pick"] == CHOICE  # the real choice runs, as the confirm screen shows
+        assert "text" not in raw  # a default with escapes: the core fills the real one
+        form.submit()
+        runs = app.runs_pane
+        await async_wait_until(lambda: runs.entries, timeout=30, what="the run")
+        prepared = next(iter(runs.entries.values())).prepared
+        assert prepared.values == {"pick": CHOICE, "text": DEFAULT}
+
+        app.request_action("a3")  # the core refuses the default: a toast quotes the regex
+        await async_wait_until(lambda: isinstance(app.screen, ParamFormScreen)
+                               and app.screen.query("#param-n"), what="the form")
+        app.screen.submit()  # the field is blank (its default has escapes): the core says
+        await async_wait_until(lambda: len(app.screen_stack) == 1
+                               and "'a3'" in screen_text(app), what="the toast")
+        await pilot.pause()
+        check("refusal toast", screen_text(app), "[0-9]+|\\e]0;owned-title")

@@ -368,14 +368,14 @@ async def test_a_step_confirmation_at_80x24_shows_its_lines_first_and_scrolls_by
 
 
 async def test_the_palette_shows_a_hostile_runbook_inert(tmp_path, hostile_file):
-    from cockpit.tui.commands import runbook_entries
+    from cockpit.tui.commands import palette_entries
 
     context = make_context(tmp_path, f"name: rb-test\nrunbooks: [{hostile_file.name}]\n",
                            live=False)
     app = CockpitApp(context)
     async with app.run_test(size=(120, 40)):
         assert await app.load_runbook(hostile_file) is not None
-        entries = list(runbook_entries(app))
+        entries = list(palette_entries(app))
         text = "\n".join(f"{e.label}\n{e.help}\n{e.haystack}" for e in entries)
         assert "Open runbook: Ops \\e]0;owned-title\\a runbook" in text
         assert "df -h /tmp \\e]0;$(touch /tmp/pwned)\\a" in text

@@ -15,6 +15,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
+from textual.notifications import SeverityLevel
 from textual.widgets import Footer, Static
 
 from cockpit.core.actions.policy import Decision, decide
@@ -252,9 +253,17 @@ class CockpitApp(App[Any]):
         if self.full_pane:
             self.action_toggle_full()
 
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every toast passes the boundary: many quote outside text (a theme file's name,
+        a profile's regex in a refusal, a runbook's path, a command's error)."""
+        boundary = self.context.boundary
+        super().notify(boundary.text(message), title=boundary.line(title) if title else "",
+                       severity=severity, timeout=timeout, markup=markup)
+
     def switch_theme(self, name: str) -> None:
         self.theme = name
-        self.notify(f"theme: {name}")
+        self.notify(f"theme: {name}", markup=False)
 
     def profile_locations(self):
         return list_profiles()
@@ -315,7 +324,7 @@ class CockpitApp(App[Any]):
             return None
         raw: dict[str, Any] = {}
         if action.params:
-            form = await self.push_screen_wait(ParamFormScreen(action))
+            form = await self.push_screen_wait(ParamFormScreen(action, self.context.boundary))
             if form is None:
                 return None
             raw = form
@@ -479,7 +488,7 @@ class CockpitApp(App[Any]):
                         key=("safe", "caution", "dangerous").index)
             form_action = Action(id="runbook-params", title=label or steps[0].id,
                                  script=":", params=list(wanted.values()), danger=worst)
-            form = await self.push_screen_wait(ParamFormScreen(form_action))
+            form = await self.push_screen_wait(ParamFormScreen(form_action, self.context.boundary))
             if form is None:
                 return []
             values = form

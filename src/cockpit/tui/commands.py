@@ -6,16 +6,23 @@ both the palette and the keys: pane jumps are the same app actions the ``1``-``5
 bindings call, and Quit is the same ``q`` that asks while actions run. Textual's own
 system commands are not offered: they would duplicate these (Keys, Theme) or bypass
 them (its Quit does not ask).
+
+Every entry's text (a profile's action titles and descriptions, runbook titles and
+paths, profile file names, theme names) is outside text: ``palette_entries`` passes
+each label, help and search text through the context's boundary, the one place the
+palette's words are made safe. The sources below build entries from raw text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
+from textual.fuzzy import Matcher
 
 if TYPE_CHECKING:
     from cockpit.tui.app import CockpitApp
@@ -31,6 +38,17 @@ class Entry:
     callback: Callable[[], object]
     help: str = ""
     haystack: str = ""  #: searched too, at a lower score than the label
+
+
+def palette_entries(app: CockpitApp) -> Iterator[Entry]:
+    """Every palette entry, in order, its text through the boundary: escapes shown
+    (``\\e]52;...``), never live; secrets redacted; long text cut with a mark. Only
+    what is shown (and searched) changes: the callbacks keep the real ids and paths."""
+    line = app.context.boundary.line
+    for source in (action_entries, runbook_entries, cockpit_entries):
+        for entry in source(app):
+            yield replace(entry, label=line(entry.label), help=line(entry.help),
+                          haystack=line(entry.haystack))
 
 
 def action_entries(app: CockpitApp) -> Iterator[Entry]:
@@ -57,26 +75,19 @@ def runbook_entries(app: CockpitApp) -> Iterator[Entry]:
             yield Entry(f"Runbook unavailable: {path.name}", partial(app.open_runbook, path),
                         f"{path}: {problem}", f"runbook {path.name}")
             continue
-        title = _shown(runbook.title or path.name)
+        title = runbook.title or path.name
         yield Entry(f"Open runbook: {title}", partial(app.open_runbook, path), str(path),
                     f"runbook {path.name}")
         for step in runbook.steps:
             if not step.runnable:
                 continue
-            label = (f"{path.stem} › {step.id} — {_shown(step.section.title)} · "
+            label = (f"{path.stem} › {step.id} — {step.section.title} · "
                      f"{_DANGER[step.danger.level]}")
             if read_only and step.danger.level != "safe":
                 label += " (refused: read-only)"
             lines = step.command.strip().split("\n")
             yield Entry(label, partial(app.run_runbook, runbook, [step]),
-                        _shown(lines[0])[:100] if lines else "", _shown(step.command[:300]))
-
-
-def _shown(text: str) -> str:
-    """Runbook text in the palette: escapes and line breaks visible, never live."""
-    from cockpit.core.boundary import bound, show_controls
-
-    return bound(show_controls(text))
+                        lines[0][:100] if lines else "", step.command[:300])
 
 
 def cockpit_entries(app: CockpitApp) -> Iterator[Entry]:
@@ -112,6 +123,20 @@ def _help(entry: Entry) -> str | None:
     return markup_safe(entry.help) if entry.help else None
 
 
+def _highlight(matcher: Matcher, text: str) -> Content:
+    """``matcher.highlight`` for plain text: Textual's reads its candidate as markup, so
+    an action titled ``[link=...]`` would become a live hyperlink, ``grep '[a-z]'`` lose
+    its brackets."""
+    content = Content(text)
+    score, offsets = matcher.fuzzy_search.match(matcher.query, text)
+    if not score:
+        return content
+    for offset in offsets:
+        if not text[offset].isspace():
+            content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content
+
+
 class CockpitCommands(Provider):
     """Everything the palette offers, actions first."""
 
@@ -124,22 +149,17 @@ class CockpitCommands(Provider):
         for path in self.cockpit.runbook_paths():
             await self.cockpit.load_runbook(path, quiet=True)
 
-    def _entries(self) -> Iterator[Entry]:
-        app = self.cockpit
-        yield from action_entries(app)
-        yield from runbook_entries(app)
-        yield from cockpit_entries(app)
-
     async def discover(self) -> Hits:
-        for entry in self._entries():
-            yield DiscoveryHit(markup_safe(entry.label), entry.callback, help=_help(entry))
+        for entry in palette_entries(self.cockpit):
+            yield DiscoveryHit(markup_safe(entry.label), entry.callback, text=entry.label,
+                               help=_help(entry))
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for entry in self._entries():
+        for entry in palette_entries(self.cockpit):
             score = matcher.match(entry.label)
             if entry.haystack:
                 score = max(score, matcher.match(entry.haystack) * 0.9)
             if score > 0:
-                yield Hit(score, matcher.highlight(entry.label), entry.callback,
-                          help=_help(entry))
+                yield Hit(score, _highlight(matcher, entry.label), entry.callback,
+                          text=entry.label, help=_help(entry))

@@ -1,4 +1,11 @@
-"""A form for an action's parameters, validated by the core before anything runs."""
+"""A form for an action's parameters, validated by the core before anything runs.
+
+Everything the form shows from the profile (the action's title, each param's
+description, regex, default and choices) passes the boundary: escapes visible, secrets
+redacted, lengths bounded. What it submits is the profile's own value: a choice shown as
+``c \\e]52;...`` submits the choice itself, and a default that cannot be shown as it
+is (escapes, a secret) is left to the core, the field showing it as its placeholder.
+"""
 
 from __future__ import annotations
 
@@ -33,25 +40,25 @@ class ParamFormScreen(ModalScreen[dict[str, Any] | None]):
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="params.cancel")]
 
-    def __init__(self, action: Action) -> None:
+    def __init__(self, action: Action, boundary: Boundary | None = None) -> None:
         super().__init__()
         self.action = action
         self.errors: dict[str, str] = {}
-        self.boundary = Boundary()
+        self.boundary = boundary if boundary is not None else Boundary()
 
     def compose(self) -> ComposeResult:
+        line = self.boundary.line
         with VerticalScroll():
             title = Text()
-            title.append(self.action.id, style="bold")
-            title.append(f" — {show_controls(self.action.title)} ({self.action.danger})")
+            title.append(line(self.action.id), style="bold")
+            title.append(f" — {line(self.action.title)} ({self.action.danger})")
             yield Label(title)
             for param in self.action.params:
                 label = f"{param.name} ({param.type}{', required' if param.is_required else ''})"
-                yield Label(Text(show_controls(label)))
+                yield Label(Text(line(label)))
                 yield self._field(param)
                 if param.description:
-                    yield Static(show_controls(param.description), classes="help",
-                                 markup=False)
+                    yield Static(line(param.description), classes="help", markup=False)
                 yield Static("", id=f"error-{param.name}", classes="error", markup=False)
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel")
@@ -60,15 +67,30 @@ class ParamFormScreen(ModalScreen[dict[str, Any] | None]):
     def _field(self, param: Param):
         field_id = f"param-{param.name}"
         if param.type == "choice":
-            options = [(choice, choice) for choice in param.choices or []]
-            value = param.default if param.default in (param.choices or []) else Select.NULL
+            choices = param.choices or []
+            options = list(zip(self._choice_labels(choices), choices, strict=True))
+            value = param.default if param.default in choices else Select.NULL
             return Select(options, value=value, id=field_id, allow_blank=param.default is None)
         if param.type == "bool":
             return Switch(value=bool(param.default), id=field_id)
+        placeholder = self.boundary.line(param.regex or param.type)
         default = "" if param.default is None else str(param.default)
-        return Input(
-            value=default, id=field_id, password=param.secret, placeholder=param.regex or param.type
-        )
+        if default and not param.secret and self.boundary.line(default) != default:
+            # Shown in the field, its visible form would be what runs: left blank, the
+            # core fills in the real default, which the placeholder shows safely.
+            placeholder = f"default: {self.boundary.line(default)}"
+            default = ""
+        return Input(value=default, id=field_id, password=param.secret, placeholder=placeholder)
+
+    def _choice_labels(self, choices: list[str]) -> list[Text]:
+        """Each choice as shown (plain text, not markup), one label per choice: two that
+        would look alike (``\\e`` typed, an ESC) are told apart by their number."""
+        labels = [self.boundary.line(choice) for choice in choices]
+        seen: dict[str, int] = {}
+        for label in labels:
+            seen[label] = seen.get(label, 0) + 1
+        return [Text(f"{label} (choice {n})" if seen[label] > 1 else label)
+                for n, label in enumerate(labels, 1)]
 
     def on_mount(self) -> None:
         fields = self.query("Input, Select, Switch")
