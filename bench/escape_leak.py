@@ -1,17 +1,17 @@
 """Escapes and secrets that reach the terminal from a hostile environment, through a pty.
 
-    python bench/escape_leak.py [--seconds 4] [--src OTHER/src]
+    python bench/escape_leak.py [--seconds 8] [--src OTHER/src]
 
 Builds a hostile profile from ``tests/hostile.py`` (command probes printing OSC 52
 clipboard writes, titles, hyperlinks, screen clears and bidi overrides on stderr; an HTTP
 health endpoint on loopback whose sub-check names and reasons carry them; a log file with
-escapes and private keys over several lines; an action printing all of it, run from the
-palette), opens the cockpit on it at 80x24 in a pty, visits every pane, and counts in the
-raw bytes written to the terminal: OSC, DCS/APC/PM/SOS strings, 8-bit C1 controls, BEL,
-bidi overrides and planted secrets. Textual writes none of these itself but the pointer
-shape (OSC 22), which is not counted. ``--src`` runs
-another source tree (e.g. an older commit) the same way; ``cat`` of the log file to the
-same kind of pty is the reference of a tool that passes everything through.
+escapes and private keys over several lines; an action whose title and description carry
+escapes, printing all of it, run from the palette), opens the cockpit on it at 80x24 in a
+pty, visits every pane, and counts in the raw bytes written to the terminal: OSC,
+DCS/APC/PM/SOS strings, 8-bit C1 controls, BEL, bidi overrides and planted secrets.
+Textual writes none of these itself but the pointer shape (OSC 22), which is not counted.
+``--src`` runs another source tree (e.g. an older commit) the same way; ``cat`` of the log
+file to the same kind of pty is the reference of a tool that passes everything through.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from tests.hostile import BLOCKS, LINES, SECRETS  # noqa: E402
+from tests.hostile import BLOCKS, ESCAPES, LINES, SECRETS  # noqa: E402
 
 from tui_pty import spawn, stop  # noqa: E402
 
@@ -73,7 +73,8 @@ logs:
   - {{name: app, kind: file, path: "{log}", backlog: 1000}}
 actions:
   - id: hostile
-    title: Print the corpus
+    title: {json.dumps("Print the corpus " + ESCAPES[1])}
+    description: {json.dumps("shown in the palette " + ESCAPES[0])}
     run: [{py}, "{printer}", "{corpus}", "0"]
 """)
     return profile
