@@ -13,6 +13,7 @@ from cockpit.tui.screens.help import HelpScreen
 from cockpit.tui.screens.params import ParamFormScreen
 from tests.snapshot_app import feed, no_blink, snapshot_app
 from tests.support import async_wait_until
+from tests.tui_support import palette_settled
 
 SIZES = [(80, 24), (120, 40)]
 
@@ -32,7 +33,8 @@ def before(*keys: str, text: str = ""):
             await pilot.pause()
         for ch in text:
             await pilot.press(ch)
-        await pilot.pause(0.3)
+        if text:
+            await palette_settled(pilot, text)
         no_blink(pilot.app)
         await pilot.pause()
 
@@ -49,32 +51,44 @@ SCENES = {
 }
 
 
-def _keys(scene: str) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
-    keys, text = SCENES[scene]
-    after: tuple[str, ...] = ()
-    if scene == "params":
-        after = ("enter",)
+def _keys(scene: str) -> tuple[tuple[str, ...], str]:
+    return SCENES[scene]
+
+
+async def after_palette(pilot, scene: str) -> None:
+    """Params and dangerous: Enter on the hit opens the form (waited for, fields built);
+    dangerous then submits kind=errors and waits for the confirmation's command box."""
+    if scene not in ("params", "dangerous"):
+        return
+    from textual.command import CommandList, CommandPalette
+
+    app = pilot.app
+
+    hits = app.screen.query_one(CommandList)
+    assert isinstance(app.screen, CommandPalette)
+    if hits.highlighted is None:  # Enter then picks the highlighted hit, and only that
+        await pilot.press("down")
+        await async_wait_until(lambda: hits.highlighted is not None, what="a hit highlighted")
+    await pilot.press("enter")
+    await async_wait_until(lambda: isinstance(app.screen, ParamFormScreen)
+                           and app.screen.query("Input, Select"), what="the params form")
+    await pilot.pause()
     if scene == "dangerous":
-        after = ("enter", "enter")  # choose the hit, accept the form's default... see below
-    return keys, text, after
+        app.screen.query_one("#param-kind").value = "errors"
+        app.screen.submit()
+        await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen)
+                               and app.screen.query("#command"), what="the confirmation")
+        await pilot.pause()
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("scene", list(SCENES))
 def test_snapshot(scene, size, snap_compare, tmp_path):
-    keys, text, after = _keys(scene)
+    keys, text = _keys(scene)
 
     async def run_before(pilot) -> None:
         await before(*keys, text=text)(pilot)
-        for key in after:
-            await pilot.press(key)
-            await pilot.pause(0.2)
-        if scene == "dangerous":
-            form = pilot.app.screen
-            if isinstance(form, ParamFormScreen):
-                form.query_one("#param-kind").value = "errors"
-                form.submit()
-                await pilot.pause(0.3)
+        await after_palette(pilot, scene)
         no_blink(pilot.app)
         await pilot.pause()
 
@@ -96,15 +110,10 @@ EXPECTED_SCREEN = {
 async def test_scene_reaches_its_screen_without_errors(scene, size, tmp_path):
     """The run_test twin of each snapshot: the scene is really on screen, nothing raised."""
     app = snapshot_app(tmp_path)
-    keys, text, after = _keys(scene)
+    keys, text = _keys(scene)
     async with app.run_test(size=size) as pilot:
         await before(*keys, text=text)(pilot)
-        for key in after:
-            await pilot.press(key)
-            await pilot.pause(0.2)
-        if scene == "dangerous" and isinstance(app.screen, ParamFormScreen):
-            app.screen.query_one("#param-kind").value = "errors"
-            app.screen.submit()
+        await after_palette(pilot, scene)
         expected = EXPECTED_SCREEN[scene]
         if expected is None:
             assert app.query_one(MetricsPane).states["QEK"] == "crit"

@@ -15,7 +15,7 @@ from cockpit.tui.screens.params import ParamFormScreen
 from cockpit.tui.screens.run_output import RunOutputScreen
 from cockpit.tui.settings import UserSettings
 from tests.support import async_wait_until
-from tests.tui_support import finals, make_context, trail
+from tests.tui_support import finals, make_context, palette_settled, trail
 
 PY = sys.executable
 
@@ -59,8 +59,7 @@ async def open_palette_and_run(pilot, query: str) -> None:
     await pilot.pause()
     for ch in query:
         await pilot.press(ch)
-    await async_wait_until(lambda: pilot.app.screen.query("CommandList"), what="palette")
-    await pilot.pause(0.3)
+    await palette_settled(pilot, query)
     await pilot.press("enter")
     await pilot.pause()
 
@@ -266,8 +265,7 @@ async def test_ctrl_p_opens_the_palette_with_actions_first_and_its_quit_asks(con
     app = CockpitApp(context)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("ctrl+p")
-        await async_wait_until(lambda: app.screen.query("CommandList"), what="palette")
-        await pilot.pause(0.3)
+        await palette_settled(pilot, "")
         options = app.screen.query_one("CommandList")
         labels = [str(options.get_option_at_index(i).prompt)
                   for i in range(options.option_count)]

@@ -53,16 +53,19 @@ async def test_a_background_log_pane_waits_for_its_cadence_and_catches_up_on_foc
     log.write_text("")
     profile = f"name: t\nlogs:\n  - {{kind: file, name: app, path: {log}}}\n"
     app = BesideInput(lambda: LogsPane(make_context(tmp_path, profile, settings=SLOW)))
-    async with app.run_test(size=(80, 20)) as pilot:
+    async with app.run_test(size=(80, 20)):
         pane = app.query_one(LogsPane)
         assert app.query_one("#elsewhere").has_focus
         append(log, "one", "two")
         await async_wait_until(lambda: pane.line_count == 2, what="the first paint")
         append(log, "three", "four", "five")
         await async_wait_until(lambda: pane.received == 5, what="lines queued")
-        for _ in range(5):
-            await pilot.pause(0.05)
-        assert pane.line_count == 2  # painted again only in 60 s
+        # The flush ran and put the lines off to the pane's next slot (a wake timer of
+        # about 30 s on the frozen clock), rather than painting them.
+        await async_wait_until(
+            lambda: pane.flush_asleep and pane._wake_timer is not None
+            and pane._wake_timer._interval > 1.0, what="the flush to wait for its slot")
+        assert pane.line_count == 2  # painted again only at the slot boundary
         pane.focus_pane()
         await async_wait_until(lambda: pane.line_count == 5, what="caught up on focus")
         append(log, "six")  # the focused pane shows lines at once

@@ -17,7 +17,7 @@ from cockpit.tui.screens.run_output import RunOutputScreen
 from cockpit.tui.screens.runbook import RunbookScreen
 from tests.hostile import ESCAPES, assert_inert
 from tests.support import async_wait_until
-from tests.tui_support import finals, make_context, trail
+from tests.tui_support import finals, make_context, palette_settled, trail
 
 RUNBOOK = """\
 # Tiny runbook
@@ -236,8 +236,7 @@ async def test_the_palette_lists_profile_runbooks_and_their_steps(context, runbo
         await pilot.press("colon")
         for ch in "tiny checks":
             await pilot.press(ch)
-        await async_wait_until(lambda: app.screen.query("CommandList"), what="palette")
-        await pilot.pause(0.3)
+        await palette_settled(pilot, "tiny checks")
         await pilot.press("enter")
         await async_wait_until(lambda: finals(context), timeout=15, what="the step run")
         assert finals(context)[-1]["source"]["step"] == "checks/1"

@@ -57,3 +57,24 @@ def trail(context: CockpitContext) -> list[dict]:
 def finals(context: CockpitContext) -> list[dict]:
     """The records that end an attempt (not the ``started`` ones)."""
     return [r for r in trail(context) if r["status"] != "started"]
+
+
+async def palette_settled(pilot, query: str) -> None:
+    """Wait until the open command palette holds ``query`` and its search for it is done
+    (every hit listed), instead of pausing a fixed time for the search worker."""
+    from textual.command import CommandInput, CommandPalette
+
+    from tests.support import async_wait_until
+
+    app = pilot.app
+    await async_wait_until(
+        lambda: isinstance(app.screen, CommandPalette)
+        and app.screen.query_one(CommandInput).value == query,
+        what=f"the palette to hold {query!r}")
+    palette = app.screen
+    await pilot.pause()  # the last Input.Changed starts the search for the whole query
+    group = palette._GATHER_COMMANDS_GROUP
+    await async_wait_until(
+        lambda: not any(w.group == group and not w.is_finished for w in app.workers),
+        what="the palette's search")
+    await pilot.pause()
