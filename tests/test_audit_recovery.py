@@ -14,7 +14,7 @@ import psutil
 
 from cockpit.core.audit.recovery import RunRegistry, resolve_abandoned, runtime_dir
 from cockpit.core.audit.trail import AuditTrail, verify_trail
-from cockpit.core.backends.local_tree import is_alive
+from cockpit.core.backends.proctree import is_alive
 from tests.support import wait_until
 
 PROFILE = """
@@ -214,7 +214,7 @@ def test_stop_tree_with_its_leader_reaped_never_signals_its_own_group(tmp_path):
     """The leader's pid names nothing (reaped), a marked child lives on: ``stop_tree``
     kills the child and must not signal group 0, its own (it did: the cockpit doing the
     clean-up and its caller died of SIGTERM at every start)."""
-    from cockpit.core.backends.local_tree import MARKER_VAR
+    from cockpit.core.backends.proctree import MARKER_VAR
 
     gone = subprocess.Popen(["true"])
     gone.wait(10)

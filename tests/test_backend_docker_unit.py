@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from cockpit.core.backends.base import Target
-from cockpit.core.backends.docker_engine import describe_error
-from cockpit.core.backends.docker_logs import _Lines
-from cockpit.core.backends.docker_stats import cpu_percent, memory
-from cockpit.core.backends.docker_targets import Selection, parse_time, to_target
+from cockpit.core.backends.docker.engine import describe_error
+from cockpit.core.backends.docker.logs import _Lines
+from cockpit.core.backends.docker.stats import cpu_percent, memory
+from cockpit.core.backends.docker.targets import Selection, parse_time, to_target
 from cockpit.core.config.loader import load_profile
 from cockpit.core.errors import ConfigError
 from cockpit.core.sources.health import target_state

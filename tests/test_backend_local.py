@@ -22,7 +22,8 @@ from cockpit.core.backends.base import (
     Execution,
     OutputLine,
 )
-from cockpit.core.backends.local import LocalBackend, LocalExecution
+from cockpit.core.backends.local import LocalBackend
+from cockpit.core.backends.process import LocalExecution
 from cockpit.core.backends.registry import create_backend
 from cockpit.core.errors import CockpitError
 from tests.support import async_wait_until

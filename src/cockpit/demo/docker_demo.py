@@ -193,7 +193,7 @@ def _client() -> Any:
     try:
         return docker.from_env(timeout=60)
     except Exception as exc:
-        from cockpit.core.backends.docker_engine import describe_error, engine_host
+        from cockpit.core.backends.docker.engine import describe_error, engine_host
 
         raise DemoImageError(describe_error(exc, engine_host(None))) from None
 

@@ -117,7 +117,7 @@ def stop_tree(data: dict[str, Any], grace: float = _GRACE) -> tuple[str, list[in
 
     import psutil
 
-    from cockpit.core.backends.local_tree import any_alive, find_tree, signal_tree
+    from cockpit.core.backends.proctree import any_alive, find_tree, signal_tree
 
     pid, marker = data.get("pid"), data.get("marker")
     if not isinstance(pid, int) or pid <= 0:

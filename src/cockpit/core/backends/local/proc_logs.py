@@ -12,7 +12,7 @@ import os
 import stat
 from typing import BinaryIO
 
-from cockpit.core.backends.local_lines import LineSplitter
+from cockpit.core.backends.lines import LineSplitter
 
 _CHUNK = 64 * 1024
 #: Most bytes read backwards to find the last ``tail`` lines.

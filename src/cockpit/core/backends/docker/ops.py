@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cockpit.core.backends.docker_targets import Selection
+from cockpit.core.backends.docker.targets import Selection
 
 OPERATIONS: dict[str, tuple[str, str, str]] = {  # op -> (danger, title, description)
     "start": ("safe", "Start a container", "docker start: start a stopped container."),

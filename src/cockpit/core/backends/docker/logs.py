@@ -17,15 +17,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from cockpit.core.backends.base import OutputLine, Target
-from cockpit.core.backends.docker_engine import (
+from cockpit.core.backends.docker.engine import (
     Engine,
     EngineError,
     describe_error,
     is_not_found,
 )
-from cockpit.core.backends.docker_feed import ThreadFeed
-from cockpit.core.backends.docker_targets import parse_time
-from cockpit.core.backends.local_lines import LineSplitter
+from cockpit.core.backends.docker.targets import parse_time
+from cockpit.core.backends.feed import ThreadFeed
+from cockpit.core.backends.lines import LineSplitter
 
 _STAMP = re.compile(rb"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) ?")
 

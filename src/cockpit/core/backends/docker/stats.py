@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cockpit.core.backends.docker_engine import Engine, describe_error
+from cockpit.core.backends.docker.engine import Engine, describe_error
 
 
 @dataclass(frozen=True, slots=True)

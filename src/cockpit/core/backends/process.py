@@ -1,4 +1,5 @@
-"""The local backend: commands run as asyncio subprocesses on this machine.
+"""Commands run as asyncio subprocesses on this machine (the local backend, and host
+commands of other backends).
 
 Behaviour worth knowing:
 
@@ -10,7 +11,7 @@ Behaviour worth knowing:
   ``COCKPIT_EXEC_ID`` (a unique marker used to find the command's processes).
 - **Process tree:** every command leads its own session/process group. Cancel and
   timeout send SIGTERM to the group and to every process found by
-  ``local_tree.find_tree`` (descendants, group members, marker carriers: this catches
+  ``proctree.find_tree`` (descendants, group members, marker carriers: this catches
   ``setsid`` grandchildren), then SIGKILL after ``kill_grace`` (default 2 s) to whatever
   is left, including processes forked meanwhile. ``cancel()`` returns once that is done.
 - **Exit codes:** a command killed by signal N reports ``128 + N`` (shell convention):
@@ -19,7 +20,7 @@ Behaviour worth knowing:
   cannot start returns ``exit_code`` 127 (not found, missing cwd) or 126 (permission
   denied, not executable) with ``error`` set; ``start()`` does not raise for those.
 - **Output:** stdout and stderr are read concurrently in 64 KiB chunks and split into
-  lines (see ``local_lines``); every byte is hashed (SHA-256, arrival order) and
+  lines (see ``lines``); every byte is hashed (SHA-256, arrival order) and
   counted. Lines pass through a bounded queue (``queue_batches`` batches, one batch per
   chunk read), so a slow ``lines()`` consumer back-pressures the child through the pipe
   instead of buffering. Lines wait in the queue for a consumer until ``wait()`` is
@@ -40,46 +41,25 @@ import asyncio
 import contextlib
 import errno
 import hashlib
-import itertools
 import os
-import re
 import signal
-import socket
-import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import psutil
 
-from cockpit.core.backends.base import (
-    Backend,
-    Capability,
-    CommandResult,
-    CommandSpec,
-    Execution,
-    OutputLine,
-    Target,
-)
-from cockpit.core.backends.local_lines import LineSplitter
-from cockpit.core.backends.local_logs import FileFollower, output_files
-from cockpit.core.backends.local_tree import (
-    MARKER_VAR,
-    any_alive,
-    find_tree,
-    is_alive,
-    signal_tree,
-)
-from cockpit.core.durations import parse_duration
-from cockpit.core.errors import CockpitError
+from cockpit.core.backends.base import CommandResult, CommandSpec, Execution, OutputLine
+from cockpit.core.backends.lines import LineSplitter
+from cockpit.core.backends.proctree import MARKER_VAR, any_alive, find_tree, signal_tree
 
 _CHUNK = 64 * 1024
 #: Longest wait for SIGKILLed processes to be gone (a process in D state may linger).
 _KILL_CONFIRM = 5.0
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _Batch = list[OutputLine]
+
 
 
 class LocalExecution(Execution):
@@ -133,7 +113,7 @@ class LocalExecution(Execution):
 
     # -- lifecycle -------------------------------------------------------------------
 
-    def _fail(self, exit_code: int, error: str) -> LocalExecution:
+    def _fail(self, exit_code: int | None, error: str) -> LocalExecution:
         """End at once: the command could not start."""
         self._result = CommandResult(
             exit_code=exit_code,
@@ -380,60 +360,27 @@ class _LineIterator:
                 self._loop.call_soon_threadsafe(execution._abandon)
 
 
-class LocalBackend(Backend):
-    """Run commands on this machine; targets are local processes.
 
-    Options: ``env`` (mapping added to the environment), ``kill_grace`` (SIGTERM to
-    SIGKILL, default 2 s), ``eof_grace`` (2 s), ``unread_grace`` (0.5 s),
-    ``processes`` (regexes matched against process command lines for ``list_targets``),
-    ``log_poll`` (0.25 s).
-    """
+class HostProcesses:
+    """Start commands on this machine: environment, process group, marker, timeouts."""
 
-    kind: ClassVar[str] = "local"
-    capabilities: ClassVar[Capability] = (
-        Capability.RUN | Capability.SCRIPT | Capability.CANCEL | Capability.TARGETS
-        | Capability.LOGS
-    )
-
-    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
-        super().__init__(options)
-        opts = self.options
-        env = opts.get("env") or {}
-        if not isinstance(env, Mapping):
-            raise CockpitError("local backend: option 'env' must be a mapping")
-        self._env = {str(key): str(value) for key, value in env.items()}
-        try:
-            self._kill_grace = parse_duration(opts.get("kill_grace", 2.0))
-            self._eof_grace = parse_duration(opts.get("eof_grace", 2.0))
-            self._unread_grace = parse_duration(opts.get("unread_grace", 0.5))
-            self._log_poll = parse_duration(opts.get("log_poll", 0.25))
-        except ValueError as exc:
-            raise CockpitError(f"local backend: {exc}") from None
-        patterns = opts.get("processes") or []
-        if isinstance(patterns, str) or not isinstance(patterns, list | tuple):
-            raise CockpitError("local backend: option 'processes' must be a list of regexes")
-        try:
-            self._patterns = [re.compile(str(p)) for p in patterns]
-        except re.error as exc:
-            raise CockpitError(f"local backend: bad 'processes' regex: {exc}") from None
-        self._id = uuid.uuid4().hex[:12]
-        self._counter = itertools.count(1)
-        self._ps_cache: dict[int, psutil.Process] = {}
-        self._ps_lock = threading.Lock()
-
-    def describe(self) -> str:
-        """``local (hostname)``."""
-        return f"local ({socket.gethostname()})"
+    def __init__(self, env: Mapping[str, str], *, kill_grace: float = 2.0,
+                 eof_grace: float = 2.0, unread_grace: float = 0.5, marker_prefix: str) -> None:
+        self._env = dict(env)
+        self._kill_grace = kill_grace
+        self._eof_grace = eof_grace
+        self._unread_grace = unread_grace
+        self._prefix = marker_prefix
+        self._counter = 0
 
     async def start(self, spec: CommandSpec) -> LocalExecution:
         """Start ``spec``; never raises for a command that cannot start (see ``error``)."""
-        if spec.target is not None:
-            raise CockpitError("the local backend cannot run a command inside a target")
         if spec.argv is not None:
             argv = [str(arg) for arg in spec.argv]
         else:
             argv = ["bash", "-euo", "pipefail", "-c", spec.script or ""]
-        marker = f"{self._id}.{next(self._counter)}"
+        self._counter += 1
+        marker = f"{self._prefix}.{self._counter}"
         env = dict(os.environ)
         env.update(self._env)
         env.update({str(key): str(value) for key, value in spec.env.items()})
@@ -466,105 +413,6 @@ class LocalBackend(Backend):
         proc = asyncio.subprocess.Process(transport, protocol, loop)
         return execution._begin(proc, transport, protocol.exited)
 
-    # -- targets -----------------------------------------------------------------------
-
-    async def list_targets(self) -> list[Target]:
-        """Processes matching option ``processes``, else those this backend started."""
-        return await asyncio.to_thread(self._scan_targets)
-
-    def _scan_targets(self) -> list[Target]:
-        if self._patterns:
-            procs = []
-            me = os.getpid()
-            for proc in psutil.process_iter(["cmdline", "name"]):
-                if proc.pid == me:
-                    continue
-                text = " ".join(proc.info.get("cmdline") or []) or (proc.info.get("name") or "")
-                if any(p.search(text) for p in self._patterns):
-                    procs.append(proc)
-        else:
-            procs = find_tree(None, 0, self._id + ".", prefix=True)
-        targets = []
-        with self._ps_lock:
-            cache: dict[int, psutil.Process] = {}
-            for proc in procs:
-                cached = self._ps_cache.get(proc.pid)
-                proc = cached if cached is not None and cached == proc else proc
-                try:
-                    with proc.oneshot():
-                        cmdline = " ".join(proc.cmdline())
-                        targets.append(
-                            Target(
-                                id=str(proc.pid),
-                                name=proc.name(),
-                                kind="process",
-                                state=proc.status(),
-                                details={
-                                    "pid": proc.pid,
-                                    "cmdline": cmdline,
-                                    "cpu_percent": proc.cpu_percent(None),
-                                    "rss": proc.memory_info().rss,
-                                    "started": proc.create_time(),
-                                },
-                            )
-                        )
-                    cache[proc.pid] = proc  # keeps cpu_percent meaningful on the next call
-                except psutil.Error:
-                    continue
-            self._ps_cache = cache
-        targets.sort(key=lambda target: int(target.id))
-        return targets
-
-    async def stream_logs(
-        self, target_id: str, *, tail: int = 100, follow: bool = True
-    ) -> AsyncIterator[OutputLine]:
-        """Follow the regular file a process's stdout/stderr goes to, until it exits."""
-        try:
-            pid = int(target_id)
-        except ValueError:
-            raise CockpitError(f"not a process id: {target_id!r}") from None
-        proc, name, followers = await asyncio.to_thread(_open_followers, pid, tail)
-        try:
-            while True:
-                alive = follow and await asyncio.to_thread(is_alive, proc)
-                got = False
-                for follower in followers:
-                    for text, cut in follower.read_new(flush=not alive):
-                        got = True
-                        yield OutputLine("log", text, time.time(), cut, source=name)
-                if any(follower.behind for follower in followers):
-                    continue
-                if not alive:
-                    return
-                if not got:
-                    await asyncio.sleep(self._log_poll)
-        finally:
-            for follower in followers:
-                follower.close()
-
-
-def _open_followers(pid: int, tail: int) -> tuple[psutil.Process, str, list[FileFollower]]:
-    """Find and open the output files of process ``pid`` (blocking)."""
-    try:
-        proc = psutil.Process(pid)
-        name = proc.name()
-    except psutil.NoSuchProcess:
-        raise CockpitError(f"no process with pid {pid}") from None
-    except psutil.Error as exc:
-        raise CockpitError(f"cannot inspect process {pid}: {exc}") from None
-    try:
-        files, links = output_files(pid)
-        followers = [FileFollower(path, tail) for _, path in files]
-    except OSError as exc:
-        raise CockpitError(f"cannot read the output of process {pid} ({name}): {exc}") from None
-    if not followers:
-        where = ", ".join(f"fd {fd} -> {link}" for fd, link in sorted(links.items()))
-        raise CockpitError(
-            f"process {pid} ({name}): its output is not a file ({where or 'no fds'}); "
-            "only a process writing to a regular file can be followed"
-        )
-    return proc, name, followers
-
 
 def _start_error(exc: OSError, program: str, cwd: str | None) -> tuple[int, str]:
     """Exit code and message for a command that could not start."""
@@ -577,3 +425,8 @@ def _start_error(exc: OSError, program: str, cwd: str | None) -> tuple[int, str]
     if exc.errno == errno.ENOEXEC:
         return 126, f"cannot execute (exec format error): {program}"
     return 126, f"cannot start {program}: {exc.strerror or exc}"
+
+
+def failed_execution(display: str, error: str, exit_code: int | None = None) -> LocalExecution:
+    """An execution that never started: no output, ``error`` set, ``exit_code``."""
+    return LocalExecution(display)._fail(exit_code, error)

@@ -24,9 +24,9 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from cockpit.core.backends.base import CommandResult, Execution, OutputLine, Target
-from cockpit.core.backends.docker_engine import Engine, EngineError, describe_error
-from cockpit.core.backends.docker_feed import ThreadFeed
-from cockpit.core.backends.local_lines import LineSplitter
+from cockpit.core.backends.docker.engine import Engine, EngineError, describe_error
+from cockpit.core.backends.feed import ThreadFeed
+from cockpit.core.backends.lines import LineSplitter
 
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 #: Kills every process of the container whose environment holds COCKPIT_EXEC_ID=$0.

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from cockpit.core.backends.base import Target
-from cockpit.core.backends.docker_engine import (
+from cockpit.core.backends.docker.engine import (
     Engine,
     EngineError,
     NoSuchContainer,

@@ -43,20 +43,21 @@ from cockpit.core.backends.base import (
     OutputLine,
     Target,
 )
-from cockpit.core.backends.docker_engine import (
+from cockpit.core.backends.docker.engine import (
     Engine,
     EngineError,
     NoSuchContainer,
     sdk_missing,
 )
-from cockpit.core.backends.docker_exec import ExecExecution, OperationExecution, failed
-from cockpit.core.backends.docker_logs import follow_logs
-from cockpit.core.backends.docker_ops import (
+from cockpit.core.backends.docker.exec import ExecExecution, OperationExecution, failed
+from cockpit.core.backends.docker.logs import follow_logs
+from cockpit.core.backends.docker.ops import (
     complete_docker_profile,
     parse_selection,
 )
-from cockpit.core.backends.docker_stats import StatsStreams
-from cockpit.core.backends.docker_targets import TargetWatch
+from cockpit.core.backends.docker.stats import StatsStreams
+from cockpit.core.backends.docker.targets import TargetWatch
+from cockpit.core.backends.process import HostProcesses
 from cockpit.core.durations import parse_duration
 from cockpit.core.errors import CockpitError
 
@@ -103,7 +104,7 @@ class DockerBackend(Backend):
         self._explicit_host = bool(host)
         self.watch = TargetWatch(self.engine, self.selection)
         self.stats = StatsStreams(self.engine)
-        self._local: Backend | None = None
+        self._local: HostProcesses | None = None
         self._id = uuid.uuid4().hex[:12]
         self._counter = itertools.count(1)
 
@@ -148,16 +149,18 @@ class DockerBackend(Backend):
             timeout=spec.timeout, kill_grace=self._kill_grace, user=self._user,
         )
 
-    def _host(self) -> Backend:
+    def _host(self) -> HostProcesses:
         if self._local is None:
-            from cockpit.core.backends.local import LocalBackend
-
             env = dict(self._env)
             if self._explicit_host:
                 env.setdefault("DOCKER_HOST", self.engine.host)
-            options = {k: v for k, v in self.options.items()
-                       if k in ("kill_grace", "eof_grace", "unread_grace")}
-            self._local = LocalBackend({**options, "env": env})
+            opts = self.options
+            try:
+                graces = {k: parse_duration(opts[k]) for k in
+                          ("kill_grace", "eof_grace", "unread_grace") if k in opts}
+            except ValueError as exc:
+                raise CockpitError(f"docker backend: {exc}") from None
+            self._local = HostProcesses(env, marker_prefix=self._id, **graces)
         return self._local
 
     async def _resolve(self, ref: str) -> Target:
@@ -174,7 +177,7 @@ class DockerBackend(Backend):
             return self.watch.resolve(ref, wait=self._timeout)
         except NoSuchContainer as missing:
             # The event may not have arrived yet: ask the engine directly.
-            from cockpit.core.backends.docker_targets import to_target
+            from cockpit.core.backends.docker.targets import to_target
 
             try:
                 info = self.engine.call(f"container {ref}", "inspect_container", ref)
@@ -249,6 +252,4 @@ class DockerBackend(Backend):
         self.watch.close()
         self.stats.close()
         await asyncio.to_thread(self.engine.close)
-        if self._local is not None:
-            await self._local.close()
 
