@@ -277,7 +277,11 @@ backend: {{kind: docker, host: "{engine.host}", containers: [{name}], stop_timeo
         assert outcome.status == "denied" and outcome.decision.reason_codes == ["NOT_CONFIRMED"]
         assert outcome.record["action"] == "docker.stop"
         assert outcome.record["target"] == name
-        assert outcome.record["command"] == f"docker stop {name}"
+        # The preview is the equivalent docker CLI line (this engine named with -H), the
+        # operation itself is data, and the backend's identity is structured.
+        assert outcome.record["command"] == f"docker -H {engine.host} stop {name}"
+        assert outcome.record["operation"] == {"name": "stop", "target": name, "args": {}}
+        assert outcome.record["backend"] == {"kind": "docker", "host": engine.host}
         assert state_of(docker_client, name)["Status"] == "running"
 
         started = state_of(docker_client, name)["StartedAt"]

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from cockpit.core.backends.base import Target
 from cockpit.core.backends.docker.engine import describe_error
 from cockpit.core.backends.docker.logs import _Lines
 from cockpit.core.backends.docker.stats import cpu_percent, memory
 from cockpit.core.backends.docker.targets import Selection, parse_time, to_target
+from cockpit.core.backends.targets import Health
 from cockpit.core.config.loader import load_profile
 from cockpit.core.errors import ConfigError
 from cockpit.core.sources.health import target_state
@@ -50,7 +50,6 @@ actions:
     title: Our own restart
     operation: restart
     target: web
-    run: [docker, restart, web]
     danger: dangerous
 """)
     profile = load_profile(path).profile
@@ -65,7 +64,7 @@ actions:
     assert actions["docker.pause"].danger == "caution"
     stop = actions["docker.stop"]
     assert stop.operation == "stop" and stop.target == "{container}"
-    assert stop.run == ["docker", "stop", "{container}"]
+    assert stop.run is None and stop.script is None  # data, not a command line
     param = stop.params[0]
     assert (param.name, param.type, param.choices, param.default) == (
         "container", "choice", ["web"], "web")
@@ -77,7 +76,7 @@ backend:
   kind: docker
   host: {HOST}
   containers: [web, db]
-  operations: {{reboot: caution, stop: maybe}}
+  operations: {{reboot: caution}}
 actions:
   - id: where
     run: [echo, hi]
@@ -88,7 +87,11 @@ actions:
     assert any(p.startswith(f"{path}:8: ") and "'where'" in p and "where: host" in p
                for p in problems), problems
     assert any(f"{path}:6: " in p and "unknown operation 'reboot'" in p for p in problems)
-    assert any("stop: expected safe, caution, dangerous or false" in p for p in problems)
+    path = write(tmp_path, f"name: d\nbackend:\n  kind: docker\n  host: {HOST}\n"
+                           "  operations: {stop: maybe}\n")
+    with pytest.raises(ConfigError, match=r":5: .*stop: expected safe, caution, dangerous or "
+                                          "false, not 'maybe'"):
+        load_profile(path)
 
     path = write(tmp_path, "name: d\nbackend: {kind: docker, containers: [a], project: p}\n")
     with pytest.raises(ConfigError, match="exclude each other"):
@@ -97,7 +100,13 @@ actions:
     with pytest.raises(ConfigError, match="exclude each other"):
         load_profile(path)
     path = write(tmp_path, "name: d\nactions:\n  - {id: a, run: [x], operation: stop}\n")
-    with pytest.raises(ConfigError, match="an operation needs 'target' and 'run'"):
+    with pytest.raises(ConfigError, match="an operation is run by the backend"):
+        load_profile(path)
+    path = write(tmp_path, "name: d\nactions:\n  - {id: a, operation: stop}\n")
+    with pytest.raises(ConfigError, match="an operation needs 'target'"):
+        load_profile(path)
+    path = write(tmp_path, "name: d\nactions:\n  - {id: a, operation: reboot, target: x}\n")
+    with pytest.raises(ConfigError, match=r":3: .*the local backend has no operation 'reboot'"):
         load_profile(path)
 
 
@@ -147,11 +156,16 @@ def test_engine_timestamps_and_targets() -> None:
     state, reason = target_state(target, now=1714564800.0 + 125)
     assert state == "fail"
     assert reason == "unhealthy: boom · up 2m · 2 restarts · image img:1"
-    exited = Target("x", "job", "container", "exited",
-                    {"exit_code": 3, "finished_at": 100.0, "restart_count": 0})
-    assert target_state(exited, now=130.0) == ("fail", "exited (exit code 3) 30s ago")
-    starting = Target("x", "w", "container", "running", {"health": "starting"})
+    exited = to_target({"Id": "x", "Name": "/job", "State": {
+        "Status": "exited", "ExitCode": 3, "FinishedAt": "1970-01-01T00:01:40Z"}})
+    assert target_state(exited, now=130.0) == ("fail", "exited (exit code 3) · ended 30s ago")
+    oom = to_target({"Id": "x", "Name": "/job", "State": {
+        "Status": "exited", "ExitCode": 137, "OOMKilled": True}})
+    assert oom.health == Health("fail", "exited (exit code 137) OOM-killed")
+    starting = to_target({"Id": "x", "Name": "/w", "State": {
+        "Status": "running", "Health": {"Status": "starting"}}})
     assert target_state(starting)[0] == "unknown"
+    assert target.aliases == ("web",) and target.restarts == 2 and target.image == "img:1"
     selection = Selection(project="p", service="web")
     assert selection.matches("x", {"com.docker.compose.project": "p",
                                    "com.docker.compose.service": "web"})

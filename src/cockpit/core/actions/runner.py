@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from cockpit.core.actions.params import (
     param_env,
+    param_text,
     redacted_params,
     secret_values,
     substitute_argv,
@@ -30,7 +31,14 @@ from cockpit.core.actions.params import (
 from cockpit.core.actions.policy import Decision, decide
 from cockpit.core.audit.recovery import RunRegistry, resolve_abandoned
 from cockpit.core.audit.trail import AuditSinkError, AuditTrail
-from cockpit.core.backends.base import Backend, CommandResult, CommandSpec, Execution, OutputLine
+from cockpit.core.backends.base import (
+    Backend,
+    CommandResult,
+    CommandSpec,
+    Execution,
+    OperationCall,
+    OutputLine,
+)
 from cockpit.core.boundary import Boundary, bound
 from cockpit.core.config.loader import LoadedProfile
 from cockpit.core.config.models import Action
@@ -207,7 +215,15 @@ class ActionRunner:
         }
         declared = {p.name for p in action.params}
         target = substitute_argv([action.target], values, declared)[0] if action.target else None
-        if action.run is not None:
+        if action.operation is not None:
+            target_name = action.target.strip("{}") if action.target else ""
+            call = OperationCall(
+                action.operation, target or "",
+                {k: param_text(v) for k, v in values.items() if k != target_name},
+            )
+            spec = CommandSpec(operation=call, env=env, timeout=action.timeout, target=target,
+                               preview=self.backend.preview(call))
+        elif action.run is not None:
             spec = CommandSpec(
                 argv=substitute_argv(action.run, values, declared),
                 env=env,
@@ -242,13 +258,14 @@ class ActionRunner:
         record: dict[str, Any] = {
             "operator": self.operator,
             "profile": self.loaded.name,
-            "backend": self.backend.describe(),
+            "backend": self.backend.identity().as_record(),
             "target": prepared.spec.target or prepared.action.target,
             "action": prepared.action.id,
             "danger": prepared.action.danger,
             "source": prepared.source,
             "params": prepared.params_shown,
             "command": prepared.display,
+            **_operation_field(prepared.spec),
             "trace_id": prepared.trace_id,
             "decision": decision.label,
             "reason_codes": decision.reason_codes,
@@ -416,3 +433,11 @@ class ActionRunner:
 def _looks_secret(name: str) -> bool:
     upper = name.upper()
     return any(word in upper for word in ("KEY", "TOKEN", "SECRET", "PASSWORD"))
+
+
+def _operation_field(spec: CommandSpec) -> dict[str, Any]:
+    """``{"operation": {name, target, args}}`` for an operation, else nothing."""
+    call = spec.operation
+    if call is None:
+        return {}
+    return {"operation": {"name": call.name, "target": call.target, "args": dict(call.args)}}

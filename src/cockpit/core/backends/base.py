@@ -1,18 +1,51 @@
-"""The one protocol every environment backend implements.
+"""The one contract every environment backend implements (local, docker, kubernetes,
+cloudrun).
 
-A backend runs commands (an argv list, or a script run by ``bash -euo pipefail``)
-in its environment, streams their output line by line, cancels them with their
-whole process tree, lists targets (processes, containers, pods, revisions) and
-streams a target's logs. ``capabilities`` tells callers what is supported.
+A backend:
+
+- declares its **options** as a pydantic model (``options_model``, see ``options.py``),
+  validated when the profile is loaded;
+- does slow set-up in ``connect()`` (run off the UI thread; the app shows "connecting")
+  and releases it in ``close()``;
+- names where it operates as structured fields (``identity()``, ``identity.py``),
+  written into every audit record;
+- runs commands (an argv list, or a script run by ``bash -euo pipefail``) and
+  **operations** it declares (``operations()``, ``operations.py``), previewing each as
+  the equivalent command line; ``start()`` never raises: a command that cannot run is a
+  failed execution;
+- lists **targets** with their health computed by itself (``targets.py``), keeps them
+  current (``watch_targets()``, from its event stream where it has one) and tells a
+  target's recent events;
+- answers a **log query** with batches of typed records and notices (``logs.py``).
+
+Generic code passes every text a backend yields through the boundary for outside text
+(``core/boundary.py``): target fields in ``guard.py``, log lines in the Logs pane and
+the CLI, command output in the action runner.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
+
+from cockpit.core.backends.identity import Identity
+from cockpit.core.backends.logs import LogItem, LogNotice, LogQuery, LogRecord
+from cockpit.core.backends.operations import Operation, OperationCall
+from cockpit.core.backends.options import BackendOptions
+from cockpit.core.backends.targets import Health, Target, TargetEvent, missing_target
+from cockpit.core.errors import CockpitError
+
+__all__ = [
+    "MAX_LINE_CHARS", "Backend", "BackendOptions", "Capability", "CommandResult",
+    "CommandSpec", "Execution", "Health", "Identity", "LogItem", "LogNotice", "LogQuery",
+    "LogRecord", "Operation", "OperationCall", "OutputLine", "Target", "TargetEvent",
+    "missing_target",
+]
 
 #: Longest line delivered to callers; the rest is cut (the output hash still covers it).
 MAX_LINE_CHARS = 16_384
@@ -48,7 +81,7 @@ class OutputLine:
 
 @dataclass(slots=True)
 class CommandSpec:
-    """What to run. Exactly one of ``argv`` and ``script`` is set."""
+    """What to run. Exactly one of ``argv``, ``script`` and ``operation`` is set."""
 
     argv: list[str] | None = None
     script: str | None = None
@@ -56,18 +89,28 @@ class CommandSpec:
     cwd: str | None = None
     timeout: float | None = None  #: seconds; the whole tree is killed when it passes
     target: str | None = None  #: run inside this target, where the backend supports it
-    #: a built-in operation on ``target`` (``restart``, ``stop``...) instead of a command;
-    #: ``argv`` is then its equivalent command line, shown to the operator and recorded.
-    operation: str | None = None
+    #: an operation the backend declared, run by the backend (data, never parsed from argv)
+    operation: OperationCall | None = None
+    #: the operation's equivalent command line (``Backend.preview``), shown and recorded
+    preview: list[str] | None = None
 
     def __post_init__(self) -> None:
-        if (self.argv is None) == (self.script is None):
-            raise ValueError("CommandSpec needs exactly one of argv and script")
+        given = sum(x is not None for x in (self.argv, self.script, self.operation))
+        if given != 1:
+            raise ValueError("CommandSpec needs exactly one of argv, script and operation")
         if self.argv is not None and not self.argv:
             raise ValueError("CommandSpec.argv must not be empty")
 
     def display(self) -> str:
         """The exact command as a user should see it before confirming."""
+        if self.operation is not None:
+            import shlex
+
+            if self.preview:
+                return shlex.join(self.preview)
+            call = self.operation
+            args = " ".join(f"{k}={v}" for k, v in call.args.items())
+            return f"{call.name} {call.target}" + (f" {args}" if args else "")
         if self.argv is not None:
             import shlex
 
@@ -92,17 +135,6 @@ class CommandResult:
     error: str | None = None  #: why it could not start (command not found, ...)
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Something a backend operates on."""
-
-    id: str
-    name: str
-    kind: str  #: "process", "container", "pod", "revision", ...
-    state: str  #: "running", "exited", ...
-    details: Mapping[str, Any] = field(default_factory=dict)
-
-
 class Execution(ABC):
     """A running command. Iterate ``lines()`` once; ``wait()`` for the result."""
 
@@ -124,17 +156,51 @@ class Backend(ABC):
 
     kind: ClassVar[str]
     capabilities: ClassVar[Capability] = Capability.NONE
+    #: the model of ``backend:`` in a profile (unknown keys are errors)
+    options_model: ClassVar[type[BackendOptions]] = BackendOptions
+    #: what one target is called in messages ("container", "process", "pod")
+    target_noun: ClassVar[str] = "target"
 
-    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
-        self.options: dict[str, Any] = dict(options or {})
+    def __init__(self, options: Mapping[str, Any] | BackendOptions | None = None) -> None:
+        if isinstance(options, BackendOptions):
+            self.opts = options
+        else:
+            from pydantic import ValidationError
+
+            try:
+                self.opts = self.options_model.model_validate(
+                    {"kind": self.kind, **dict(options or {})})
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(part) for part in first["loc"])
+                raise CockpitError(f"{self.kind} backend: option {where}: {first['msg']}"
+                                   ) from None
+        self.options: dict[str, Any] = self.opts.model_dump(exclude_unset=True)
+
+    # -- set-up ------------------------------------------------------------------------
+
+    async def connect(self) -> None:  # noqa: B027 - optional hook
+        """Slow set-up (credentials, a client, a first listing); called off the UI thread
+        before anything else. Raises ``CockpitError`` when the environment cannot be
+        reached at all; the cockpit shows why and keeps running."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; running commands are not touched."""
+
+    def identity(self) -> Identity:
+        """Where this backend operates, as structured fields."""
+        return Identity(self.kind)
 
     def describe(self) -> str:
-        """One line naming the backend and its target, for headers and audit records."""
-        return self.kind
+        """One line naming the backend and where it operates, for headers."""
+        return self.identity().display()
+
+    # -- commands and operations --------------------------------------------------------
 
     @abstractmethod
     async def start(self, spec: CommandSpec) -> Execution:
-        """Start ``spec`` and return at once with a handle on it."""
+        """Start ``spec`` and return at once with a handle on it. Never raises: a command
+        or operation that cannot run is a failed execution (``CommandResult.error``)."""
 
     async def run(self, spec: CommandSpec) -> tuple[CommandResult, list[OutputLine]]:
         """Convenience: run to the end, collecting every line (for small outputs only)."""
@@ -142,31 +208,126 @@ class Backend(ABC):
         collected = [line async for line in execution.lines()]
         return await execution.wait(), collected
 
-    async def list_targets(self) -> list[Target]:
-        """Targets of this environment; empty where the backend has none."""
+    @classmethod
+    def operations(cls, options: BackendOptions) -> list[Operation]:
+        """The operations this backend declares (before a profile's ``operations:``)."""
         return []
+
+    def preview(self, call: OperationCall) -> list[str]:
+        """The equivalent command line of ``call`` (``docker restart web``)."""
+        args = [f"{k}={v}" for k, v in call.args.items()]
+        return [self.kind, call.name, call.target, *args]
+
+    # -- targets ------------------------------------------------------------------------
+
+    async def list_targets(self) -> list[Target]:
+        """Targets of this environment, health computed; empty where there are none."""
+        return []
+
+    async def watch_targets(self) -> AsyncIterator[list[Target]]:
+        """The target list each time it changes. Backends with an event stream override
+        this; the default reads ``list_targets`` every ``targets_poll`` seconds and yields
+        when something changed."""
+        last: list[Target] | None = None
+        while True:
+            try:
+                targets = await self.list_targets()
+            except Exception:
+                targets = last or []
+            if targets != last:
+                last = targets
+                yield targets
+            await asyncio.sleep(max(0.2, self.opts.targets_poll))
+
+    async def target_events(self, target_id: str, limit: int = 20) -> list[TargetEvent]:
+        """The target's recent events, newest last; empty where the backend has none."""
+        return []
+
+    def shell_argv(self, target: Target) -> list[str] | None:
+        """The command that opens an interactive shell in ``target`` on this terminal
+        (``docker exec -it web sh``), or None where the backend has none."""
+        return None
+
+    # -- logs ---------------------------------------------------------------------------
 
     def stream_logs(
         self, target_id: str, *, tail: int = 100, follow: bool = True
     ) -> AsyncIterator[OutputLine]:
-        """Lines of a target's logs: ``tail`` lines of backlog, then new ones if ``follow``.
-
-        Backends with timestamped logs (docker) also take ``since`` (epoch seconds) and
-        set each line's ``ts`` to the time it was logged.
-        """
+        """Lines of one target's logs: ``tail`` lines of backlog, then new ones if
+        ``follow``. Backends with timestamped logs also take ``since`` (epoch seconds) and
+        set each line's ``ts`` to the time it was logged (``Capability.LOGS_SINCE``)."""
         raise NotImplementedError(f"backend {self.kind!r} cannot stream logs")
 
+    async def logs(self, query: LogQuery) -> AsyncIterator[list[LogItem]]:
+        """Batches of records for ``query``: each target's lines merged, as they arrive;
+        a target that cannot be read, or that ends, is a notice."""
+        queue: asyncio.Queue[LogItem | None] = asyncio.Queue(maxsize=10_000)
+        stamped = bool(self.capabilities & Capability.LOGS_SINCE)
+
+        async def one(target_id: str) -> None:
+            kwargs: dict[str, Any] = {"tail": query.tail, "follow": query.follow}
+            if stamped and query.since is not None:
+                kwargs["since"] = query.since
+            try:
+                async for line in self.stream_logs(target_id, **kwargs):
+                    await queue.put(LogRecord(
+                        line.ts, line.text, line.source or target_id,
+                        line.stream, logged=stamped, truncated=line.truncated))
+                await queue.put(LogNotice(time.time(), target_id, "ended", "logs ended"))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                await queue.put(LogNotice(time.time(), target_id, "unreachable", str(exc)))
+
+        tasks = [asyncio.ensure_future(one(t)) for t in query.targets]
+        done = asyncio.ensure_future(asyncio.gather(*tasks, return_exceptions=True))
+        done.add_done_callback(lambda _: queue.put_nowait(None))
+        try:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    return
+                batch: list[LogItem] = [item]
+                while len(batch) < 1000 and not queue.empty():
+                    nxt = queue.get_nowait()
+                    if nxt is None:
+                        yield batch
+                        return
+                    batch.append(nxt)
+                yield batch
+        finally:
+            for task in tasks:
+                task.cancel()
+            done.cancel()
+
     async def target_stats(self, target_id: str) -> Mapping[str, float]:
-        """The latest ``cpu_percent``, ``mem_bytes``, ``mem_percent`` and ``restarts`` of a
-        target (``Capability.STATS``); raises ``CockpitError`` when there are none."""
+        """The latest values of ``stat_names`` for a target (``Capability.STATS``);
+        raises ``CockpitError`` when there are none."""
         raise NotImplementedError(f"backend {self.kind!r} has no target statistics")
+
+    #: the statistics ``target_stats`` gives (metrics ``kind: target`` name one)
+    stat_names: ClassVar[tuple[str, ...]] = ()
+
+    # -- profile ------------------------------------------------------------------------
+
+    @classmethod
+    def fit_actions(cls, profile: Any, opts: BackendOptions) -> list[
+            tuple[tuple[str | int, ...], str]]:
+        """Backend-specific fitting of the profile's actions (a default target)."""
+        return []
+
+    @classmethod
+    def target_param(cls, opts: BackendOptions, op: Operation) -> dict[str, Any]:
+        """The param naming an operation's target (choices and default where known)."""
+        return {"description": f"the {cls.target_noun}",
+                "regex": r"^[A-Za-z0-9][A-Za-z0-9_./:-]*$"}
 
     @classmethod
     def complete_profile(cls, profile: Any) -> list[tuple[tuple[str | int, ...], str]]:
-        """Fit a validated profile to this backend when it is loaded: add the backend's
-        built-in actions, fill in default targets. Returns problems as ``(location in the
-        profile, message)``; the loader reports them as ``FILE:LINE: message``."""
-        return []
+        """Fit a validated profile to this backend when it is loaded: add the declared
+        operations as actions ``KIND.OPERATION``, check metric stats and actions against
+        what the backend can do. Returns problems as ``(location in the profile,
+        message)``; the loader reports them as ``FILE:LINE: message``."""
+        from cockpit.core.backends.profile_fit import fit_profile
 
-    async def close(self) -> None:  # noqa: B027 - optional hook
-        """Release connections; running commands are not touched."""
+        return fit_profile(cls, profile)

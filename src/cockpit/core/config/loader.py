@@ -132,10 +132,12 @@ def _shown(message: str) -> str:
     return bound(show_controls(message), _MESSAGE_LIMIT)
 
 
-def _validation_problems(exc: ValidationError, data: Any, lines: LineMap, file: str) -> list[str]:
+def _validation_problems(exc: ValidationError, data: Any, lines: LineMap, file: str, *,
+                         prefix: tuple[str | int, ...] = (), noun: str = "key",
+                         known: list[str] | None = None) -> list[str]:
     problems = []
     for error in exc.errors(include_url=False):
-        loc = tuple(error["loc"])
+        loc = (*prefix, *error["loc"])
         located = error.get("ctx", {}).get("error")
         if isinstance(located, LocatedError):  # problems at paths below ``loc``
             for sub, message, first in located.items:
@@ -150,7 +152,8 @@ def _validation_problems(exc: ValidationError, data: Any, lines: LineMap, file: 
         where = _format_loc(loc, data)
         message = error["msg"]
         if error["type"] == "extra_forbidden":
-            message = f"unknown key {loc[-1]!r}"
+            message = f"unknown {noun} {loc[-1]!r}" + (
+                f" (known: {', '.join(known)})" if known else "")
             where = _format_loc(loc[:-1], data)
         elif error["type"] == "union_tag_invalid":
             ctx = error.get("ctx", {})
@@ -311,6 +314,16 @@ def _load(path: Path, environ: Mapping[str, str]) -> LoadedProfile:
     except CockpitError:
         backend_class = None  # reported when the backend is opened
     if backend_class is not None:
+        try:  # the backend's own options model: unknown keys and bad values, with lines
+            backend_class.options_model.model_validate(
+                {"kind": profile.backend.kind, **profile.backend.options})
+        except ValidationError as exc:
+            found = _validation_problems(exc, {"backend": data.get("backend")}, lines, file,
+                                         prefix=("backend",),
+                                         noun=f"{profile.backend.kind} backend option",
+                                         known=sorted(backend_class.options_model.model_fields))
+            raise ConfigError(sorted(
+                found, key=lambda p: int(p[len(file) + 1 :].split(":", 1)[0]))) from None
         fitted = backend_class.complete_profile(profile)
         if fitted:
             raise ConfigError(sorted(

@@ -326,7 +326,7 @@ class TargetMetric(_MetricBase):
     """
 
     kind: Literal["target"]
-    stat: Literal["cpu_percent", "mem_bytes", "mem_percent", "restarts"]
+    stat: str  #: one the backend declares (docker: cpu_percent, mem_bytes, mem_percent, restarts)
     target: str | None = None
 
 
@@ -425,11 +425,9 @@ class Action(Strict):
     #: ``host`` runs the command on the backend's host even when the backend has a
     #: default target (the docker backend runs actions in its default container).
     where: Literal["target", "host"] | None = None
-    #: a built-in operation of the backend on ``target`` (restart, stop, ...) instead of a
-    #: command; ``run`` then holds the equivalent command line shown to the operator.
-    operation: Literal["start", "stop", "restart", "kill", "pause", "unpause", "exec"] | None = (
-        None
-    )
+    #: an operation the backend declares (restart, stop, scale, ...) on ``target``,
+    #: instead of a command; the backend runs it and previews its command line.
+    operation: str | None = None
     #: set on the actions built from runbook steps, whose params are placeholders without
     #: per-param options: messages then say how a runbook allows a leading ``-``.
     _runbook_step: bool = PrivateAttr(default=False)
@@ -443,14 +441,19 @@ class Action(Strict):
 
     @model_validator(mode="after")
     def _check(self) -> Action:
-        if (self.run is None) == (self.script is None):
-            raise ValueError(f"action {self.id!r} needs exactly one of 'run' and 'script'")
+        if self.operation is not None:
+            if self.run is not None or self.script is not None:
+                raise ValueError(f"action {self.id!r}: an operation is run by the backend; "
+                                 "remove 'run' and 'script'")
+            if self.target is None:
+                raise ValueError(f"action {self.id!r}: an operation needs 'target'")
+        elif (self.run is None) == (self.script is None):
+            raise ValueError(
+                f"action {self.id!r} needs exactly one of 'run', 'script' and 'operation'")
         if self.run is not None and not self.run:
             raise ValueError(f"action {self.id!r}: 'run' must not be empty")
         if self.where == "host" and self.target is not None:
             raise ValueError(f"action {self.id!r}: 'target' and 'where: host' exclude each other")
-        if self.operation is not None and (self.run is None or self.target is None):
-            raise ValueError(f"action {self.id!r}: an operation needs 'target' and 'run'")
         repeated = repeats([p.name for p in self.params])
         if repeated:
             raise LocatedError([

@@ -21,7 +21,14 @@ from typing import Any, Literal
 
 import httpx
 
-from cockpit.core.backends.base import Backend, Capability, CommandSpec, Execution, Target
+from cockpit.core.backends.base import (
+    Backend,
+    Capability,
+    CommandSpec,
+    Execution,
+    Target,
+    missing_target,
+)
 from cockpit.core.boundary import Boundary
 from cockpit.core.config.models import CommandProbe, HttpProbe, TargetProbe, TcpProbe
 from cockpit.core.errors import CockpitError
@@ -346,49 +353,20 @@ def format_span(seconds: float) -> str:
     return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
 
 
-_ALIVE = frozenset({"running", "sleeping", "idle", "disk-sleep", "waking"})
-
-
 def target_state(target: Target, now: float | None = None) -> tuple[HealthState, str]:
-    """A target's health: running and (if it has a healthcheck) healthy is ok; a health
-    check still starting is unknown; anything else fails. The reason says why, with the
-    uptime, restarts and image."""
+    """A target's health as its backend computed it; the reason adds the uptime, the
+    restarts and the image (generic fields)."""
     now = time.time() if now is None else now
-    details = target.details
-    health = details.get("health")
-    restarts = int(details.get("restart_count") or 0)
-    if target.state == "missing":
-        return "fail", str(details.get("error") or f"no such container: {target.name}")
-    parts: list[str] = []
-    if target.state in _ALIVE:
-        started = details.get("started_at")
-        up = f"up {format_span(now - started)}" if isinstance(started, int | float) else ""
-        if health in (None, "", "none", "healthy"):
-            state: HealthState = "ok"
-            parts += [target.state, health or "", up]
-        elif health == "starting":
-            state = "unknown"
-            parts += ["health check starting", up]
-        else:
-            state = "fail"
-            output = details.get("health_output") or ""
-            parts += [f"{health}" + (f": {output}" if output else ""), up]
-    else:
-        state = "fail"
-        text = target.state
-        if target.state in ("exited", "dead"):
-            text += f" (exit code {details.get('exit_code')})"
-            if details.get("oom_killed"):
-                text += " OOM-killed"
-            finished = details.get("finished_at")
-            if isinstance(finished, int | float):
-                text += f" {format_span(now - finished)} ago"
-        parts.append(text)
-    if restarts:
-        parts.append(f"{restarts} restart{'s' if restarts != 1 else ''}")
-    if details.get("image"):
-        parts.append(f"image {details['image']}")
-    return state, _short(" · ".join(p for p in parts if p))
+    parts = [target.health.reason or target.state]
+    if target.started_at is not None:
+        parts.append(f"up {format_span(now - target.started_at)}")
+    elif target.finished_at is not None:
+        parts.append(f"ended {format_span(now - target.finished_at)} ago")
+    if target.restarts:
+        parts.append(f"{target.restarts} restart{'s' if target.restarts != 1 else ''}")
+    if target.image:
+        parts.append(f"image {target.image}")
+    return target.health.state, _short(" · ".join(p for p in parts if p))
 
 
 async def _target_probe(probe: TargetProbe, backend: Backend | None) -> list[HealthRow]:
@@ -401,10 +379,9 @@ async def _target_probe(probe: TargetProbe, backend: Backend | None) -> list[Hea
         return [_row(probe.name, "fail", None, _short(str(exc)))]
     if probe.targets:
         wanted = set(probe.targets)
-        chosen = [t for t in targets if t.name in wanted or t.details.get("service") in wanted]
-        seen = {t.name for t in chosen} | {str(t.details.get("service")) for t in chosen}
-        chosen += [Target("", name, "container", "missing",
-                          {"error": f"no such container: {name}"})
+        chosen = [t for t in targets if wanted & {t.name, *t.aliases}]
+        seen = {name for t in chosen for name in (t.name, *t.aliases)}
+        chosen += [missing_target(name, backend.target_noun)
                    for name in probe.targets if name not in seen]
     else:
         chosen = targets
@@ -415,7 +392,7 @@ async def _target_probe(probe: TargetProbe, backend: Backend | None) -> list[Hea
         rows.append(_row(f"{probe.name}/{target.name}", state, None, reason, probe.name))
     bad = [r for r in rows if r.state == "fail"]
     if not chosen:
-        main = _row(probe.name, "fail", None, "no containers")
+        main = _row(probe.name, "fail", None, f"no {backend.target_noun}s")
     elif bad:
         names = ", ".join(r.name.split("/", 1)[1] for r in bad)
         main = _row(probe.name, "fail", None, _short(f"{len(bad)} of {len(rows)} not ok: {names}"))

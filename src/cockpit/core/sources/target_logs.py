@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from cockpit.core.backends.base import Backend, Capability, Target
+from cockpit.core.backends.base import Backend, Capability, LogNotice, LogQuery, Target
 from cockpit.core.boundary import bound, show_controls
 from cockpit.core.config.models import TargetLogSource
 from cockpit.core.errors import CockpitError
@@ -80,7 +80,7 @@ class TargetFollower:
 
     def _wanted(self, target: Target) -> bool:
         names = self.source.targets
-        return not names or target.name in names or target.details.get("service") in names
+        return not names or any(target.answers_to(name) for name in names)
 
     def _push(self, lines: list[TaggedLine]) -> None:
         self._buf.extend(lines)
@@ -98,8 +98,7 @@ class TargetFollower:
     @staticmethod
     def _run_key(target: Target) -> tuple[str, object]:
         """Which run of a target this is: a restart or re-creation changes it."""
-        details = target.details
-        return target.id, details.get("started_at", details.get("started"))
+        return target.id, target.started_at
 
     async def _follow(self, target: Target) -> None:
         name = target.name
@@ -111,23 +110,31 @@ class TargetFollower:
             kwargs.update(tail=-1, since=self._ended[name][1] - 1.0)
         elif self.source.since is not None:
             kwargs.update(tail=-1, since=time.time() - self.source.since)
+        query = LogQuery(targets=(target.id or name,), **kwargs)
         if name in self._ended:
             self._notice(f"{target.state} again: following its logs", shown)
         last = self._last_ts.get(name) if "since" in kwargs else None
         failed = False
         try:
-            stream = self.backend.stream_logs(target.id or name, **kwargs)
-            count = 0
+            stream = self.backend.logs(query)
+            ending = f"log stream ended (the {self.backend.target_noun} stopped or was removed)"
             async with contextlib.aclosing(stream):  # type: ignore[type-var]
-                async for line in stream:
-                    if last is not None and line.ts <= last:
-                        continue  # the engine's since is inclusive
-                    self._last_ts[name] = max(line.ts, self._last_ts.get(name, 0.0))
-                    self._push([TaggedLine(line.text, shown)])
-                    count += 1
-                    if count % 200 == 0:
-                        await asyncio.sleep(0)  # let the consumer and other targets run
-            ending = "log stream ended (the container stopped or was removed)"
+                async for batch in stream:
+                    lines = []
+                    for item in batch:
+                        if isinstance(item, LogNotice):
+                            if item.kind == "unreachable":
+                                raise CockpitError(item.text)
+                            if item.kind != "ended":
+                                self._notice(item.text, shown)
+                            continue
+                        if last is not None and item.ts <= last:
+                            continue  # the engine's since is inclusive
+                        self._last_ts[name] = max(item.ts, self._last_ts.get(name, 0.0))
+                        lines.append(TaggedLine(item.text, shown))
+                    if lines:
+                        self._push(lines)
+                    await asyncio.sleep(0)  # let the consumer and other targets run
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -180,7 +187,8 @@ class TargetFollower:
             if target.state == "missing":
                 if target.name not in self._announced:
                     self._announced.add(target.name)
-                    self._notice(f"no such container: {target.name}", tag(target.name))
+                    self._notice(f"no such {self.backend.target_noun}: {target.name}",
+                                 tag(target.name))
                 continue
             self._announced.discard(target.name)
             ended = self._ended.get(target.name)
@@ -194,12 +202,11 @@ class TargetFollower:
                     self._follow(target)
                 )
         if self.source.targets:
-            present = {t.name for t in targets} | {str(t.details.get("service"))
-                                                    for t in targets}
+            present = {name for t in targets for name in (t.name, *t.aliases)}
             for name in self.source.targets:
                 if name not in present and name not in self._announced:
                     self._announced.add(name)
-                    self._notice(f"no such container: {name}", tag(name))
+                    self._notice(f"no such {self.backend.target_noun}: {name}", tag(name))
 
     async def _stop_tasks(self) -> None:
         tasks = list(self._tasks.values())

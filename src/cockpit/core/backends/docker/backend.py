@@ -43,6 +43,7 @@ from cockpit.core.backends.base import (
     OutputLine,
     Target,
 )
+from cockpit.core.backends.docker import ops
 from cockpit.core.backends.docker.engine import (
     Engine,
     EngineError,
@@ -51,14 +52,15 @@ from cockpit.core.backends.docker.engine import (
 )
 from cockpit.core.backends.docker.exec import ExecExecution, OperationExecution, failed
 from cockpit.core.backends.docker.logs import follow_logs
-from cockpit.core.backends.docker.ops import (
-    complete_docker_profile,
-    parse_selection,
-)
+from cockpit.core.backends.docker.ops import OPERATIONS
+from cockpit.core.backends.docker.options import DockerOptions
 from cockpit.core.backends.docker.stats import StatsStreams
-from cockpit.core.backends.docker.targets import TargetWatch
+from cockpit.core.backends.docker.targets import Selection, TargetWatch
+from cockpit.core.backends.identity import Identity
+from cockpit.core.backends.operations import Operation, OperationCall
+from cockpit.core.backends.options import BackendOptions
 from cockpit.core.backends.process import HostProcesses
-from cockpit.core.durations import parse_duration
+from cockpit.core.backends.targets import Health, TargetEvent
 from cockpit.core.errors import CockpitError
 
 #: A script in a container: bash when the image has it, else sh (with pipefail if it can).
@@ -78,67 +80,95 @@ class DockerBackend(Backend):
         | Capability.OPERATIONS
     )
 
-    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+    options_model: ClassVar[type[BackendOptions]] = DockerOptions
+    target_noun: ClassVar[str] = "container"
+    stat_names: ClassVar[tuple[str, ...]] = ("cpu_percent", "mem_bytes", "mem_percent",
+                                             "restarts")
+
+    def __init__(self, options: Mapping[str, Any] | BackendOptions | None = None) -> None:
         super().__init__(options)
-        opts = self.options
+        opts: DockerOptions = self.opts  # type: ignore[assignment]
         problem = sdk_missing()
         if problem:
             raise CockpitError(problem)
-        try:
-            self.selection = parse_selection(opts)
-            self._timeout = parse_duration(opts.get("timeout", 10.0))
-            self._stop_timeout = parse_duration(opts.get("stop_timeout", 10.0))
-            self._kill_grace = parse_duration(opts.get("kill_grace", 2.0))
-        except ValueError as exc:
-            raise CockpitError(f"docker backend: {exc}") from None
-        host = opts.get("host")
-        if host is not None and not isinstance(host, str):
-            raise CockpitError("docker backend: option 'host' must be a string")
-        env = opts.get("env") or {}
-        if not isinstance(env, Mapping):
-            raise CockpitError("docker backend: option 'env' must be a mapping")
-        self._env = {str(k): str(v) for k, v in env.items()}
-        user = opts.get("user")
-        self._user = str(user) if user else None
-        self.engine = Engine(host or None, self._timeout)
-        self._explicit_host = bool(host)
+        self.selection = Selection(tuple(opts.containers), opts.project, opts.service)
+        self._timeout = opts.timeout
+        self._stop_timeout = opts.stop_timeout
+        self._kill_grace = opts.kill_grace
+        self._env = dict(opts.env)
+        self._user = opts.user
+        self.engine = Engine(opts.host or None, self._timeout)
+        self._explicit_host = bool(opts.host)
         self.watch = TargetWatch(self.engine, self.selection)
         self.stats = StatsStreams(self.engine)
         self._local: HostProcesses | None = None
         self._id = uuid.uuid4().hex[:12]
         self._counter = itertools.count(1)
 
-    def describe(self) -> str:
-        """``docker (unix:///var/run/docker.sock)``, with the project if there is one."""
-        project = self.selection.project
-        return f"docker ({self.engine.host})" + (f" project {project}" if project else "")
+    async def connect(self) -> None:
+        """Start watching the engine's containers (the SDK import and the first listing
+        happen in threads); an unreachable engine is shown by the targets, not raised."""
+        await asyncio.to_thread(self.watch.start)
+
+    def identity(self) -> Identity:
+        """The engine, and the Compose project if the profile names one."""
+        return Identity("docker", host=self.engine.host, project=self.selection.project)
 
     @classmethod
-    def complete_profile(cls, profile: Any) -> list[tuple[tuple[str | int, ...], str]]:
-        return complete_docker_profile(profile)
+    def operations(cls, options: BackendOptions) -> list[Operation]:
+        return list(OPERATIONS)
+
+    def preview(self, call: OperationCall) -> list[str]:
+        """``docker restart web`` (with ``-H HOST`` when the profile names the engine)."""
+        return ops.preview(call, self.engine.host if self._explicit_host else None)
+
+    @classmethod
+    def fit_actions(cls, profile: Any, opts: BackendOptions) -> list[
+            tuple[tuple[str | int, ...], str]]:
+        return ops.fit_actions(profile, opts)  # type: ignore[arg-type]
+
+    @classmethod
+    def target_param(cls, opts: BackendOptions, op: Operation) -> dict[str, Any]:
+        return ops.target_param(opts)  # type: ignore[arg-type]
+
+    def shell_argv(self, target: Target) -> list[str] | None:
+        """``docker exec -it CONTAINER sh -c 'bash || sh'``: bash where the image has it."""
+        engine = ["-H", self.engine.host] if self._explicit_host else []
+        user = ["-u", self._user] if self._user else []
+        return ["docker", *engine, "exec", "-it", *user, target.name, "sh", "-c",
+                "command -v bash >/dev/null 2>&1 && exec bash || exec sh"]
 
     # -- commands ----------------------------------------------------------------------------
 
     async def start(self, spec: CommandSpec) -> Execution:
         """Run ``spec`` in its target container, as an operation, or on this host."""
-        if spec.target is None:
-            if spec.operation is not None:
-                return failed(spec.display(), f"operation {spec.operation} needs a container")
+        try:
+            return await self._start(spec)
+        except Exception as exc:  # never raises: a failed execution says why
+            return failed(spec.display(), f"{type(exc).__name__}: {exc}")
+
+    async def _start(self, spec: CommandSpec) -> Execution:
+        call = spec.operation
+        ref = call.target if call is not None else spec.target
+        if ref is None:
             return await self._host().start(spec)
         try:
-            target = await self._resolve(spec.target)
+            target = await self._resolve(ref)
         except EngineError as exc:
             return failed(spec.display(), str(exc))
-        if spec.operation is not None and spec.operation != "exec":
-            return OperationExecution(self.engine, target, spec.operation,
+        if call is not None and call.name != "exec":
+            if call.name not in {op.name for op in OPERATIONS}:
+                return failed(spec.display(), f"the docker backend has no operation {call.name}")
+            return OperationExecution(self.engine, target, call.name,
                                       display=spec.display(), stop_timeout=self._stop_timeout)
         if target.state != "running":
             state = "paused" if target.state == "paused" else f"not running ({target.state})"
             return failed(spec.display(), f"container {target.name} is {state}")
-        if spec.operation == "exec":
-            argv = list((spec.argv or [])[3:])  # docker exec CONTAINER ARGV...
-            if not argv:
+        if call is not None:  # exec: the command is an arg, run by sh -c
+            command = str(call.args.get("command") or "")
+            if not command:
                 return failed(spec.display(), "exec: no command given")
+            argv = ["sh", "-c", command]
         elif spec.argv is not None:
             argv = [str(arg) for arg in spec.argv]
         else:
@@ -154,13 +184,10 @@ class DockerBackend(Backend):
             env = dict(self._env)
             if self._explicit_host:
                 env.setdefault("DOCKER_HOST", self.engine.host)
-            opts = self.options
-            try:
-                graces = {k: parse_duration(opts[k]) for k in
-                          ("kill_grace", "eof_grace", "unread_grace") if k in opts}
-            except ValueError as exc:
-                raise CockpitError(f"docker backend: {exc}") from None
-            self._local = HostProcesses(env, marker_prefix=self._id, **graces)
+            opts = self.opts
+            self._local = HostProcesses(
+                env, marker_prefix=self._id, kill_grace=opts.kill_grace,
+                eof_grace=opts.eof_grace, unread_grace=opts.unread_grace)
         return self._local
 
     async def _resolve(self, ref: str) -> Target:
@@ -208,6 +235,25 @@ class DockerBackend(Backend):
             pass
         return await asyncio.to_thread(self.watch.snapshot, self._timeout)
 
+    async def watch_targets(self) -> AsyncIterator[list[Target]]:
+        """The container list each time the engine's event stream changes it."""
+        version = -1
+        while True:
+            try:
+                targets = await self.list_targets()
+            except EngineError as exc:
+                targets = [Target("", "docker engine", "engine", "unreachable",
+                                  health=Health("fail", str(exc)))]
+            seen = self.watch.version
+            if seen != version:
+                version = seen
+                yield targets
+            await asyncio.to_thread(self.watch.wait_changed, version, 1.0)
+
+    async def target_events(self, target_id: str, limit: int = 20) -> list[TargetEvent]:
+        """The container's events since the cockpit started watching (from the stream)."""
+        return self.watch.events_of(target_id, limit)
+
     @property
     def targets_version(self) -> int:
         """Grows when the targets change (followers use it to wake up)."""
@@ -230,7 +276,7 @@ class DockerBackend(Backend):
     async def target_stats(self, target_id: str) -> Mapping[str, float]:
         """CPU %, memory and restarts of a container (from its stats stream)."""
         target = await self._resolve(target_id)
-        stats: dict[str, float] = {"restarts": float(target.details.get("restart_count") or 0)}
+        stats: dict[str, float] = {"restarts": float(target.restarts or 0)}
         if target.state not in ("running", "paused"):
             self.stats.forget(target.id)
             stats.update(cpu_percent=0.0, mem_bytes=0.0, mem_percent=0.0)

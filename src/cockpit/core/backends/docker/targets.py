@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from cockpit.core.backends.base import Target
 from cockpit.core.backends.docker.engine import (
     Engine,
     EngineError,
@@ -28,9 +28,13 @@ from cockpit.core.backends.docker.engine import (
     describe_error,
     is_not_found,
 )
+from cockpit.core.backends.targets import Health, Target, TargetEvent
+from cockpit.core.backends.targets import missing_target as generic_missing
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+#: Events kept per container for the Targets pane's detail.
+EVENTS_KEPT = 20
 #: Event actions after which a container is inspected again.
 _RELEVANT = frozenset({
     "create", "start", "restart", "die", "stop", "kill", "pause", "unpause", "destroy",
@@ -78,7 +82,7 @@ def parse_time(text: object) -> float | None:
 
 
 def to_target(info: Mapping[str, Any]) -> Target:
-    """A ``Target`` from ``docker inspect`` output."""
+    """A ``Target`` from ``docker inspect`` output, its health computed."""
     state: Mapping[str, Any] = info.get("State") or {}
     config: Mapping[str, Any] = info.get("Config") or {}
     labels: Mapping[str, str] = config.get("Labels") or {}
@@ -86,33 +90,62 @@ def to_target(info: Mapping[str, Any]) -> Target:
     log = health.get("Log") or []
     last = log[-1] if log else {}
     status = str(state.get("Status") or "unknown")
+    details = {
+        "image": config.get("Image") or info.get("Image", ""),
+        "health": health.get("Status") or None,
+        "health_output": " ".join(str(last.get("Output") or "").split())[:300],
+        "health_failing_streak": health.get("FailingStreak", 0),
+        "started_at": parse_time(state.get("StartedAt")),
+        "finished_at": parse_time(state.get("FinishedAt")),
+        "exit_code": state.get("ExitCode"),
+        "oom_killed": bool(state.get("OOMKilled")),
+        "error": state.get("Error") or "",
+        "restart_count": int(info.get("RestartCount") or 0),
+        "project": labels.get(PROJECT_LABEL),
+        "service": labels.get(SERVICE_LABEL),
+        "tty": bool(config.get("Tty")),
+        "pid": state.get("Pid") or None,
+    }
+    service = labels.get(SERVICE_LABEL)
     return Target(
         id=str(info.get("Id", "")),
         name=str(info.get("Name", "")).lstrip("/"),
         kind="container",
         state=status,
-        details={
-            "image": config.get("Image") or info.get("Image", ""),
-            "health": health.get("Status") or None,
-            "health_output": " ".join(str(last.get("Output") or "").split())[:300],
-            "health_failing_streak": health.get("FailingStreak", 0),
-            "started_at": parse_time(state.get("StartedAt")),
-            "finished_at": parse_time(state.get("FinishedAt")),
-            "exit_code": state.get("ExitCode"),
-            "oom_killed": bool(state.get("OOMKilled")),
-            "error": state.get("Error") or "",
-            "restart_count": int(info.get("RestartCount") or 0),
-            "project": labels.get(PROJECT_LABEL),
-            "service": labels.get(SERVICE_LABEL),
-            "tty": bool(config.get("Tty")),
-            "pid": state.get("Pid") or None,
-        },
+        details=details,
+        scope=labels.get(PROJECT_LABEL) or "",
+        restarts=details["restart_count"],
+        started_at=details["started_at"] if status in ("running", "paused") else None,
+        finished_at=details["finished_at"] if status in ("exited", "dead") else None,
+        health=container_health(status, details),
+        image=str(details["image"] or ""),
+        aliases=(service,) if service else (),
     )
 
 
+def container_health(status: str, details: Mapping[str, Any]) -> Health:
+    """Running and (with a healthcheck) healthy is ok; a check still starting is unknown;
+    paused, exited, dead, unhealthy fail, with the reason (exit code, OOM, check output)."""
+    health = details.get("health")
+    if status == "running":
+        if health in (None, "", "none", "healthy"):
+            return Health("ok", "running" + (" · healthy" if health == "healthy" else ""))
+        if health == "starting":
+            return Health("unknown", "health check starting")
+        output = details.get("health_output") or ""
+        return Health("fail", f"{health}" + (f": {output}" if output else ""))
+    text = status
+    if status in ("exited", "dead"):
+        text += f" (exit code {details.get('exit_code')})"
+        if details.get("oom_killed"):
+            text += " OOM-killed"
+        if details.get("error"):
+            text += f": {details['error']}"
+    return Health("fail", text)
+
+
 def missing_target(name: str) -> Target:
-    return Target(id="", name=name, kind="container", state="missing",
-                  details={"error": f"no such container: {name}"})
+    return generic_missing(name, "container")
 
 
 @dataclass
@@ -121,6 +154,8 @@ class _State:
     synced: bool = False
     error: str | None = None
     version: int = 0
+    #: recent events of each container, newest last
+    events: dict[str, deque[TargetEvent]] = field(default_factory=dict)
 
 
 class TargetWatch:
@@ -200,7 +235,7 @@ class TargetWatch:
         targets = self.snapshot(wait)
         for match in (
             lambda t: t.name == ref,
-            lambda t: t.details.get("service") == ref,
+            lambda t: ref in t.aliases,
             lambda t: len(ref) >= 4 and t.id.startswith(ref),
         ):
             found = [t for t in targets if match(t)]
@@ -212,6 +247,12 @@ class TargetWatch:
         raise NoSuchContainer(
             f"no such container among this profile's targets ({self.selection.describe()}): {ref}"
         )
+
+    def events_of(self, target_id: str, limit: int) -> list[TargetEvent]:
+        """The container's recent events (since the cockpit started), newest last."""
+        with self._cond:
+            kept = list(self._state.events.get(target_id, ()))
+        return kept[-limit:]
 
     def close(self) -> None:
         self._stop.set()
@@ -321,7 +362,16 @@ class TargetWatch:
             except Exception as exc:
                 if not is_not_found(exc):
                     raise
+        ts = event.get("timeNano")
+        when = ts / 1e9 if isinstance(ts, int | float) else float(event.get("time") or time.time())
+        shown = action.replace("health_status: ", "health ")
+        note = TargetEvent(when, cid, name or (target.name if target else cid[:12]), shown,
+                           _event_text(action, attrs))
         with self._cond:
+            self._state.events.setdefault(cid, deque(maxlen=EVENTS_KEPT)).append(note)
+            if len(self._state.events) > 4 * EVENTS_KEPT:  # forget removed containers
+                for old in [k for k in self._state.events if k not in self._state.by_id][:8]:
+                    self._state.events.pop(old, None)
             if target is None or not self._belongs(target):
                 self._state.by_id.pop(cid, None)  # removed, or renamed/relabelled away
             else:
@@ -335,3 +385,18 @@ class TargetWatch:
             for label, key in ((PROJECT_LABEL, "project"), (SERVICE_LABEL, "service"))
         }
         return self.selection.matches(target.name, labels)
+
+
+def _event_text(action: str, attrs: Mapping[str, str]) -> str:
+    """A sentence for an event: exit codes, signals, images."""
+    if action == "die":
+        return f"exited with code {attrs.get('exitCode', '?')}"
+    if action == "kill":
+        return f"signal {attrs.get('signal', '?')}"
+    if action == "oom":
+        return "out of memory"
+    if action.startswith("health_status"):
+        return action.partition(":")[2].strip()
+    if action in ("create", "start") and attrs.get("image"):
+        return f"image {attrs['image']}"
+    return ""

@@ -28,10 +28,13 @@ from cockpit.core.backends.base import (
     OutputLine,
     Target,
 )
+from cockpit.core.backends.identity import Identity
+from cockpit.core.backends.local.options import LocalOptions
 from cockpit.core.backends.local.proc_logs import FileFollower, output_files
+from cockpit.core.backends.options import BackendOptions
 from cockpit.core.backends.process import HostProcesses, LocalExecution, failed_execution
 from cockpit.core.backends.proctree import find_tree, is_alive
-from cockpit.core.durations import parse_duration
+from cockpit.core.backends.targets import Health
 from cockpit.core.errors import CockpitError
 
 __all__ = ["LocalBackend", "LocalExecution"]
@@ -40,10 +43,7 @@ __all__ = ["LocalBackend", "LocalExecution"]
 class LocalBackend(Backend):
     """Run commands on this machine; targets are local processes.
 
-    Options: ``env`` (mapping added to the environment), ``kill_grace`` (SIGTERM to
-    SIGKILL, default 2 s), ``eof_grace`` (2 s), ``unread_grace`` (0.5 s),
-    ``processes`` (regexes matched against process command lines for ``list_targets``),
-    ``log_poll`` (0.25 s).
+    Options: see ``LocalOptions``.
     """
 
     kind: ClassVar[str] = "local"
@@ -51,28 +51,18 @@ class LocalBackend(Backend):
         Capability.RUN | Capability.SCRIPT | Capability.CANCEL | Capability.TARGETS
         | Capability.LOGS
     )
+    options_model: ClassVar[type[BackendOptions]] = LocalOptions
+    target_noun: ClassVar[str] = "process"
 
-    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, options: Mapping[str, Any] | BackendOptions | None = None) -> None:
         super().__init__(options)
-        opts = self.options
-        env = opts.get("env") or {}
-        if not isinstance(env, Mapping):
-            raise CockpitError("local backend: option 'env' must be a mapping")
-        self._env = {str(key): str(value) for key, value in env.items()}
-        try:
-            self._kill_grace = parse_duration(opts.get("kill_grace", 2.0))
-            self._eof_grace = parse_duration(opts.get("eof_grace", 2.0))
-            self._unread_grace = parse_duration(opts.get("unread_grace", 0.5))
-            self._log_poll = parse_duration(opts.get("log_poll", 0.25))
-        except ValueError as exc:
-            raise CockpitError(f"local backend: {exc}") from None
-        patterns = opts.get("processes") or []
-        if isinstance(patterns, str) or not isinstance(patterns, list | tuple):
-            raise CockpitError("local backend: option 'processes' must be a list of regexes")
-        try:
-            self._patterns = [re.compile(str(p)) for p in patterns]
-        except re.error as exc:
-            raise CockpitError(f"local backend: bad 'processes' regex: {exc}") from None
+        opts: LocalOptions = self.opts  # type: ignore[assignment]
+        self._env = dict(opts.env)
+        self._kill_grace = opts.kill_grace
+        self._eof_grace = opts.eof_grace
+        self._unread_grace = opts.unread_grace
+        self._log_poll = opts.log_poll
+        self._patterns = [re.compile(p) for p in opts.processes]
         self._id = uuid.uuid4().hex[:12]
         self._processes = HostProcesses(
             self._env, kill_grace=self._kill_grace, eof_grace=self._eof_grace,
@@ -81,9 +71,9 @@ class LocalBackend(Backend):
         self._ps_cache: dict[int, psutil.Process] = {}
         self._ps_lock = threading.Lock()
 
-    def describe(self) -> str:
-        """``local (hostname)``."""
-        return f"local ({socket.gethostname()})"
+    def identity(self) -> Identity:
+        """``local`` on this host."""
+        return Identity("local", host=socket.gethostname())
 
     async def start(self, spec: CommandSpec) -> Execution:
         """Start ``spec``; never raises for a command that cannot start (see ``error``)."""
@@ -122,18 +112,26 @@ class LocalBackend(Backend):
                 try:
                     with proc.oneshot():
                         cmdline = " ".join(proc.cmdline())
+                        status = proc.status()
+                        started = proc.create_time()
+                        cpu = proc.cpu_percent(None)
+                        rss = proc.memory_info().rss
                         targets.append(
                             Target(
                                 id=str(proc.pid),
                                 name=proc.name(),
                                 kind="process",
-                                state=proc.status(),
+                                state=status,
+                                health=process_health(status),
+                                started_at=started,
+                                cpu_percent=cpu,
+                                mem_bytes=rss,
                                 details={
                                     "pid": proc.pid,
                                     "cmdline": cmdline,
-                                    "cpu_percent": proc.cpu_percent(None),
-                                    "rss": proc.memory_info().rss,
-                                    "started": proc.create_time(),
+                                    "cpu_percent": cpu,
+                                    "rss": rss,
+                                    "started": started,
                                 },
                             )
                         )
@@ -171,6 +169,16 @@ class LocalBackend(Backend):
             for follower in followers:
                 follower.close()
 
+
+
+_ALIVE = frozenset({"running", "sleeping", "idle", "disk-sleep", "waking"})
+
+
+def process_health(status: str) -> Health:
+    """A process is ok while it runs or sleeps; a zombie or a stopped one fails."""
+    if status in _ALIVE:
+        return Health("ok", status)
+    return Health("fail", status)
 
 
 def _open_followers(pid: int, tail: int) -> tuple[psutil.Process, str, list[FileFollower]]:

@@ -1,0 +1,34 @@
+"""``backend: {kind: local, ...}`` options."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator
+
+from cockpit.core.backends.options import Duration, ProcessOptions
+
+
+class LocalOptions(ProcessOptions):
+    """Commands and processes of this machine."""
+
+    #: regexes matched against process command lines: those processes are the targets
+    #: (without it: the processes this cockpit started)
+    processes: list[str] = Field(default_factory=list)
+    log_poll: Duration = 0.25  #: how often a process's output file is read
+    targets_poll: Duration = 2.0
+
+    @field_validator("processes", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("processes")
+    @classmethod
+    def _regexes(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"bad regex {pattern!r}: {exc}") from None
+        return value

@@ -1,0 +1,112 @@
+"""The backend's targets as generic code shows them: through the boundary for outside
+text, kept current from the backend's ``watch_targets`` (its event stream where it has
+one), ordered with children under their parents.
+
+The Targets pane and ``cockpit targets`` read targets only through here, so a backend
+cannot hand a name, a state or a reason to the screen without it passing the boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from cockpit.core.backends.base import Backend, Capability, Health, Target, TargetEvent
+from cockpit.core.boundary import Boundary, bound
+
+#: Longest name, state or scope shown; a reason gets more room.
+NAME_LIMIT = 253  # a Kubernetes name's limit
+REASON_LIMIT = 1000
+
+
+def safe_target(target: Target, boundary: Boundary) -> Target:
+    """``target`` with every text field through the boundary (escapes shown, secrets
+    hidden, lengths bounded)."""
+
+    def short(text: str, limit: int = NAME_LIMIT) -> str:
+        return bound(boundary.line(text), limit)
+
+    return target.with_changes(
+        id=short(target.id),
+        name=short(target.name),
+        kind=short(target.kind, 40),
+        state=short(target.state, 80),
+        scope=short(target.scope),
+        parent=short(target.parent) if target.parent is not None else None,
+        image=short(target.image, 400),
+        aliases=tuple(short(a) for a in target.aliases),
+        health=Health(target.health.state, short(target.health.reason, REASON_LIMIT)),
+        details={},  # backend-specific: never shown by generic code
+    )
+
+
+def safe_event(event: TargetEvent, boundary: Boundary) -> TargetEvent:
+    """An event with its texts through the boundary."""
+    return TargetEvent(event.ts, bound(boundary.line(event.target_id), NAME_LIMIT),
+                       bound(boundary.line(event.target_name), NAME_LIMIT),
+                       bound(boundary.line(event.action), 80),
+                       bound(boundary.line(event.text), REASON_LIMIT))
+
+
+@dataclass(frozen=True, slots=True)
+class TargetRow:
+    """A target in display order: ``depth`` 1 under its parent."""
+
+    target: Target
+    depth: int
+
+
+def tree_order(targets: list[Target]) -> list[TargetRow]:
+    """Parents first, each followed by its children (by kind, then name); a child whose
+    parent is not listed stands at the top level."""
+    ids = {t.id for t in targets}
+    children: dict[str, list[Target]] = {}
+    roots: list[Target] = []
+    for target in targets:
+        if target.parent is not None and target.parent in ids and target.parent != target.id:
+            children.setdefault(target.parent, []).append(target)
+        else:
+            roots.append(target)
+    rows: list[TargetRow] = []
+
+    def add(target: Target, depth: int, seen: set[str]) -> None:
+        rows.append(TargetRow(target, min(depth, 4)))
+        if target.id in seen:
+            return
+        for child in sorted(children.get(target.id, ()), key=_order):
+            add(child, depth + 1, seen | {target.id})
+
+    for root in sorted(roots, key=_order):
+        add(root, 0, set())
+    return rows
+
+
+def _order(target: Target) -> tuple[str, str, str]:
+    return (target.scope, target.kind, target.name)
+
+
+async def current_targets(backend: Backend, boundary: Boundary) -> list[Target]:
+    """One listing, through the boundary (``CockpitError`` when it cannot be had)."""
+    if not backend.capabilities & Capability.TARGETS:
+        return []
+    return [safe_target(t, boundary) for t in await backend.list_targets()]
+
+
+async def watch_targets(backend: Backend, boundary: Boundary) -> AsyncIterator[list[Target]]:
+    """The target list each time the backend says it changed, through the boundary."""
+    if not backend.capabilities & Capability.TARGETS:
+        return
+    stream = backend.watch_targets()
+    async with contextlib.aclosing(stream):  # type: ignore[type-var]
+        async for targets in stream:
+            yield [safe_target(t, boundary) for t in targets]
+            await asyncio.sleep(0)
+
+
+async def recent_events(backend: Backend, target: Target, boundary: Boundary,
+                        limit: int = 20) -> list[TargetEvent]:
+    """The target's recent events, through the boundary."""
+    events = await backend.target_events(target.id, limit)
+    return [safe_event(e, boundary) for e in events[-limit:]]
