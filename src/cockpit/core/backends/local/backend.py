@@ -30,12 +30,14 @@ from cockpit.core.backends.base import (
 )
 from cockpit.core.backends.identity import Identity
 from cockpit.core.backends.local.options import LocalOptions
-from cockpit.core.backends.local.proc_logs import FileFollower, output_files
+from cockpit.core.backends.local.proc_logs import output_files
+from cockpit.core.backends.operations import Operation, OperationCall
 from cockpit.core.backends.options import BackendOptions
 from cockpit.core.backends.process import HostProcesses, LocalExecution, failed_execution
 from cockpit.core.backends.proctree import find_tree, is_alive
 from cockpit.core.backends.targets import Health
 from cockpit.core.errors import CockpitError
+from cockpit.core.follow import FileFollower
 
 __all__ = ["LocalBackend", "LocalExecution"]
 
@@ -75,8 +77,23 @@ class LocalBackend(Backend):
         """``local`` on this host."""
         return Identity("local", host=socket.gethostname())
 
+    @classmethod
+    def operations(cls, options: BackendOptions) -> list[Operation]:
+        return list(OPERATIONS)
+
+    def preview(self, call: OperationCall) -> list[str]:
+        """``kill -s TERM 1234``: the command that does what ``call`` does."""
+        return ["kill", "-s", SIGNALS.get(call.name, "TERM"), str(call.target)]
+
+    @classmethod
+    def target_param(cls, opts: BackendOptions, op: Operation) -> dict[str, Any]:
+        return {"description": "the process id (a target of this profile)",
+                "regex": r"^[1-9][0-9]{0,9}$"}
+
     async def start(self, spec: CommandSpec) -> Execution:
         """Start ``spec``; never raises for a command that cannot start (see ``error``)."""
+        if spec.operation is not None:
+            return await self._operation(spec)
         if spec.target is not None:
             return failed_execution(
                 spec.display(),
@@ -84,6 +101,24 @@ class LocalBackend(Backend):
                 "remove 'target:' from the action, or use a backend with targets",
             )
         return await self._processes.start(spec)
+
+    async def _operation(self, spec: CommandSpec) -> Execution:
+        """Signal one of this profile's target processes (never another one)."""
+        call = spec.operation
+        assert call is not None
+        if call.name not in SIGNALS:
+            return failed_execution(spec.display(), f"the local backend has no operation "
+                                                    f"{call.name}")
+        try:
+            targets = await self.list_targets()
+        except Exception as exc:
+            return failed_execution(spec.display(), f"cannot list processes: {exc}")
+        if not any(t.id == str(call.target) for t in targets):
+            return failed_execution(
+                spec.display(), f"process {call.target} is not a target of this profile "
+                "(option 'processes', or started by this cockpit)")
+        argv = self.preview(call)
+        return await self._processes.start(CommandSpec(argv=argv, timeout=spec.timeout))
 
     # -- targets -----------------------------------------------------------------------
 
@@ -150,26 +185,50 @@ class LocalBackend(Backend):
             pid = int(target_id)
         except ValueError:
             raise CockpitError(f"not a process id: {target_id!r}") from None
-        proc, name, followers = await asyncio.to_thread(_open_followers, pid, tail)
-        try:
-            while True:
-                alive = follow and await asyncio.to_thread(is_alive, proc)
-                got = False
-                for follower in followers:
-                    for text, cut in follower.read_new(flush=not alive):
-                        got = True
-                        yield OutputLine("log", text, time.time(), cut, source=name)
-                if any(follower.behind for follower in followers):
-                    continue
-                if not alive:
-                    return
-                if not got:
-                    await asyncio.sleep(self._log_poll)
-        finally:
+        proc, name, paths = await asyncio.to_thread(_output_paths, pid)
+        followers = [FileFollower(path, backlog=tail, poll_interval=self._log_poll)
+                     for path in paths]
+        queue: asyncio.Queue[list[OutputLine] | None] = asyncio.Queue(maxsize=16)
+
+        async def pump(follower: FileFollower) -> None:
+            async for item in follower.raw_events():
+                if isinstance(item, str):
+                    continue  # rotation/truncation notices: the text says it all
+                now = time.time()
+                await queue.put([OutputLine("log", text, now, text.endswith(" chars]"),
+                                            source=name) for text in follower.decode(item)])
+
+        async def watch() -> None:
+            while follow and await asyncio.to_thread(is_alive, proc):
+                await asyncio.sleep(self._log_poll)
             for follower in followers:
-                follower.close()
+                follower.finish()
+
+        tasks = [asyncio.ensure_future(pump(f)) for f in followers]
+        watcher = asyncio.ensure_future(watch())
+        ended = asyncio.ensure_future(asyncio.gather(*tasks, return_exceptions=True))
+        ended.add_done_callback(lambda _: queue.put_nowait(None))
+        try:
+            while (batch := await queue.get()) is not None:
+                for line in batch:
+                    yield line
+        finally:
+            watcher.cancel()
+            for task in tasks:
+                task.cancel()
+            for follower in followers:
+                await follower.close()
 
 
+#: operation -> signal
+SIGNALS = {"terminate": "TERM", "kill": "KILL"}
+OPERATIONS = (
+    Operation("terminate", "Terminate a process",
+              "SIGTERM: ask the process to stop (it may clean up, or ignore it).",
+              "caution", ("process",), timeout=30.0, target_param="pid", tags=("process",)),
+    Operation("kill", "Kill a process", "SIGKILL: stop the process at once, no clean-up.",
+              "dangerous", ("process",), timeout=30.0, target_param="pid", tags=("process",)),
+)
 
 _ALIVE = frozenset({"running", "sleeping", "idle", "disk-sleep", "waking"})
 
@@ -181,8 +240,8 @@ def process_health(status: str) -> Health:
     return Health("fail", status)
 
 
-def _open_followers(pid: int, tail: int) -> tuple[psutil.Process, str, list[FileFollower]]:
-    """Find and open the output files of process ``pid`` (blocking)."""
+def _output_paths(pid: int) -> tuple[psutil.Process, str, list[str]]:
+    """The process and the ``/proc/PID/fd/N`` paths of its output files (blocking)."""
     try:
         proc = psutil.Process(pid)
         name = proc.name()
@@ -192,15 +251,12 @@ def _open_followers(pid: int, tail: int) -> tuple[psutil.Process, str, list[File
         raise CockpitError(f"cannot inspect process {pid}: {exc}") from None
     try:
         files, links = output_files(pid)
-        followers = [FileFollower(path, tail) for _, path in files]
     except OSError as exc:
         raise CockpitError(f"cannot read the output of process {pid} ({name}): {exc}") from None
-    if not followers:
+    if not files:
         where = ", ".join(f"fd {fd} -> {link}" for fd, link in sorted(links.items()))
         raise CockpitError(
             f"process {pid} ({name}): its output is not a file ({where or 'no fds'}); "
             "only a process writing to a regular file can be followed"
         )
-    return proc, name, followers
-
-
+    return proc, name, [path for _, path in files]
