@@ -189,6 +189,8 @@ class CockpitApp(App[Any]):
             self.notify(problem, severity="warning", markup=False)
         self._apply_layout(self.size.width, self.size.height)
         self.pane(1).focus_pane()
+        if self.context.live:
+            self._connect_backend()
         if self.context.live and self.context.loaded.profile.demo:
             self.ensure_demo()
         if self.initial_runbook is not None:
@@ -307,6 +309,21 @@ class CockpitApp(App[Any]):
         audit = self.audit_pane
         if audit.view != "operator":
             audit.action_toggle_view()
+
+    @work(group="connect", exclusive=True, exit_on_error=False)
+    async def _connect_backend(self) -> None:
+        """The backend's slow set-up (credentials, clients), off the UI thread; the header
+        says "connecting" meanwhile and why it failed, if it does."""
+        header = self.query_one(CockpitHeader)
+        header.connection = "connecting"
+        try:
+            await self.context.backend.connect()
+        except Exception as exc:
+            header.connection = f"cannot connect: {exc}"
+            self.notify(f"{self.context.backend.kind}: cannot connect: {exc}",
+                        severity="error", markup=False)
+            return
+        header.connection = ""
 
     # -- actions --------------------------------------------------------------------------
 

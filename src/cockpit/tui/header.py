@@ -26,6 +26,8 @@ class CockpitHeader(Widget):
     """
     health: reactive[str] = reactive("unknown")
     note: reactive[str] = reactive("")
+    #: "connecting" while the backend's connect() runs, "" once connected, else why not
+    connection: reactive[str] = reactive("")
 
     def __init__(self, context: CockpitContext) -> None:
         super().__init__(id="header")
@@ -62,6 +64,10 @@ class CockpitHeader(Widget):
         line = self.context.boundary.line  # a backend describes a host it was told of
         text.append(f" {line(profile.name)} ", style="bold")
         text.append(f"│ {line(self.context.backend.describe())} ")
+        if self.connection == "connecting":
+            text.append("connecting… ", style="italic yellow")
+        elif self.connection:
+            text.append(f"✗ {line(self.connection)} ", style="bold red")
         text.append("│ ")
         text.append(label, style=f"bold {colour}")
         text.append(" │ ")

@@ -1,0 +1,60 @@
+"""The backend's connect() runs off the UI thread; the header says "connecting" meanwhile,
+and why it failed if it does, while the cockpit stays usable."""
+
+from __future__ import annotations
+
+import asyncio
+
+from cockpit.core.errors import CockpitError
+from cockpit.tui.app import CockpitApp
+from cockpit.tui.header import CockpitHeader
+from tests.support import async_wait_until
+from tests.tui_support import make_context
+
+PROFILE = """
+name: conn
+actions:
+  - {id: hello, run: [echo, hi]}
+"""
+
+
+async def test_the_header_says_connecting_until_the_backend_is_connected(tmp_path):
+    context = make_context(tmp_path, PROFILE)
+    release = asyncio.Event()
+    calls = []
+
+    async def slow_connect() -> None:
+        calls.append("connect")
+        await release.wait()  # a kubeconfig exec plugin, a token fetch...
+
+    context.backend.connect = slow_connect  # type: ignore[method-assign]
+    app = CockpitApp(context)
+    async with app.run_test(size=(120, 40)) as pilot:
+        header = app.query_one(CockpitHeader)
+        await async_wait_until(lambda: header.connection == "connecting",
+                               what="connecting shown")
+        await pilot.pause()
+        assert "connecting…" in str(header.render())
+        await pilot.press("2")  # the UI answers keys meanwhile
+        await async_wait_until(lambda: app.pane(2).has_focus_within, what="pane 2 focused")
+        release.set()
+        await async_wait_until(lambda: header.connection == "", what="connected")
+        assert "connecting" not in str(header.render())
+    assert calls == ["connect"]
+
+
+async def test_a_failed_connect_is_shown_and_the_cockpit_keeps_running(tmp_path):
+    context = make_context(tmp_path, PROFILE)
+
+    async def failing_connect() -> None:
+        raise CockpitError("context prod: exec plugin gke-gcloud-auth-plugin not found")
+
+    context.backend.connect = failing_connect  # type: ignore[method-assign]
+    app = CockpitApp(context)
+    async with app.run_test(size=(120, 40)) as pilot:
+        header = app.query_one(CockpitHeader)
+        await async_wait_until(lambda: header.connection.startswith("cannot connect"),
+                               what="the failure shown")
+        await pilot.pause()
+        assert "gke-gcloud-auth-plugin not found" in str(header.render())
+        assert app.is_running
