@@ -177,7 +177,7 @@ def main() -> None:
             print(f"  {label:28} {cpu:8.2f} {rate:16.0f}")
         print(f"  {'tail -f demo.log':28} {tail[0]:8.2f} {tail[1]:16.0f}")
     finally:
-        subprocess.run([str(BIN / "cockpit"), "run", "stop"], env=env, capture_output=True)
+        subprocess.run([str(BIN / "cockpit"), "run", "stop", "--yes"], env=env, capture_output=True)
 
 
 if __name__ == "__main__":

@@ -101,8 +101,10 @@ def records(path: Path) -> list[dict]:
 
 async def run(runner, action, params=None, *, confirmed=False, lines=None):
     prepared = runner.prepare(action, params or {})
-    outcome = await runner.execute(
-        prepared, confirmed=confirmed, on_line=(lines.append if lines is not None else None)
+    outcome = await runner.run(
+        prepared,
+        confirm=(lambda _request: True) if confirmed else None,
+        on_line=(lines.append if lines is not None else None),
     )
     return prepared, outcome
 
@@ -211,7 +213,7 @@ async def test_unwritable_trail_refuses_before_running(setup):
     blocker.write_text("a file where a folder should be")
     runner.trail = AuditTrail(blocker / "audit.jsonl")
     marker = tmp / "marker"
-    _, outcome = await run(runner, "careful", {"marker": str(marker)})
+    _, outcome = await run(runner, "careful", {"marker": str(marker)}, confirmed=True)
     assert outcome.status == "denied" and outcome.cli_exit_code == 3
     assert outcome.decision.reason_codes == ["AUDIT_SINK_FAILED"]
     assert not marker.exists()
@@ -237,7 +239,7 @@ async def test_cancel_kills_and_records(setup):
     runner, trail, _ = setup
     lines: list = []
     prepared = runner.prepare("forever")
-    task = asyncio.create_task(runner.execute(prepared, on_line=lines.append))
+    task = asyncio.create_task(runner.run(prepared, on_line=lines.append))
     await async_wait_until(lambda: lines, timeout=10, what="the action to start")
     await prepared.cancel()
     outcome = await asyncio.wait_for(task, 10)
@@ -311,3 +313,132 @@ def test_kill_9_mid_run_leaves_a_started_record_and_an_intact_chain(setup, tmp_p
     # started, then at the next start the abandoned outcome, then exit7's two records
     assert verify_trail(trail).count == 4
     assert records(trail)[1]["status"] == "abandoned"
+
+
+# -- the one path: policy once, the caller's confirmation, records off the event loop ------
+
+
+async def test_the_policy_asks_the_callback_only_for_caution_and_dangerous(setup):
+    runner, trail, tmp = setup
+    asked: list[tuple[str, str, str | None]] = []
+
+    async def yes(request) -> bool:  # a coroutine (the TUI's), or a plain function (the CLI's)
+        asked.append((request.prepared.action.id, request.needed, request.text_to_type))
+        return True
+
+    for action in ("exit7", "careful", "boom"):
+        prepared = runner.prepare(action, {} if action == "exit7" else {"marker": str(tmp / "m")})
+        await runner.run(prepared, confirm=yes)
+    assert asked == [("careful", "yes", None), ("boom", "type", "boom")]
+    request = []
+    prepared = runner.prepare("boom", {"marker": str(tmp / "m")})
+    outcome = await runner.run(prepared, confirm=lambda r: request.append(r) or False)
+    assert outcome.status == "denied" and outcome.decision.reason_codes == ["NOT_CONFIRMED"]
+    assert outcome.message == "boom is dangerous and was not confirmed"
+    [shown] = request
+    assert shown.title == "DANGEROUS: Boom" and shown.command == prepared.display
+    assert f"Trace id {prepared.trace_id}" in shown.description
+    assert [r["status"] for r in records(trail)] == [
+        "started", "failed", "started", "succeeded", "started", "succeeded", "denied"]
+
+
+async def test_a_confirmation_that_raises_is_recorded_not_confirmed(setup):
+    runner, trail, tmp = setup
+
+    def broken(_request) -> bool:
+        raise RuntimeError("the terminal went away")
+
+    prepared = runner.prepare("careful", {"marker": str(tmp / "m")})
+    with pytest.raises(RuntimeError):
+        await runner.run(prepared, confirm=broken)
+    [rec] = records(trail)
+    assert (rec["status"], rec["reason_codes"]) == ("denied", ["NOT_CONFIRMED"])
+    assert not (tmp / "m").exists()
+
+
+class _FailingBackend(LocalBackend):
+    """Starts nothing (``start`` raises), or a real command whose lines break midway."""
+
+    def __init__(self, options, *, fail_in: str) -> None:
+        super().__init__(options)
+        self.fail_in = fail_in
+        self.executions: list = []
+
+    async def start(self, spec):
+        if self.fail_in == "start":
+            raise RuntimeError("no such daemon: boom")
+        execution = await super().start(spec)
+        self.executions.append(execution)
+        return _BreakingExecution(execution)
+
+
+class _BreakingExecution:
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.pid = getattr(inner, "pid", None)
+
+    async def lines(self):
+        async for line in self.inner.lines():
+            yield line
+            raise OSError("the stream broke")
+
+    async def wait(self):
+        return await self.inner.wait()
+
+    async def cancel(self) -> None:
+        await self.inner.cancel()
+
+
+@pytest.mark.parametrize("fail_in", ["start", "lines"])
+async def test_a_backend_that_raises_still_leaves_an_outcome(setup, fail_in):
+    runner, trail, _ = setup
+    runner.backend = _FailingBackend({"env": runner.loaded.env}, fail_in=fail_in)
+    lines: list = []
+    _, outcome = await run(runner, "forever", lines=lines)
+    want = "RuntimeError: no such daemon: boom" if fail_in == "start" else (
+        "OSError: the stream broke")
+    assert outcome.status == "error" and want in outcome.message
+    started, final = records(trail)
+    assert (started["status"], final["status"]) == ("started", "error")
+    assert want in final["message"] and final["trace_id"] == started["trace_id"]
+    assert verify_trail(trail).ok
+    assert not list(runner._runs.dir.glob("*.json"))  # no runtime file left behind
+    if fail_in == "lines":  # the command it started is killed, not left running
+        pid = int(lines[0].text.split()[1])
+        wait_until(
+            lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie",
+            timeout=10, what="the started command to be killed")
+
+
+async def test_records_are_appended_off_the_event_loop_in_order(setup):
+    import threading
+
+    runner, _trail, tmp = setup
+    threads: list[tuple[str, str]] = []
+    append = runner.trail.append
+
+    def spy(record, **kwargs):
+        threads.append((record["status"], threading.current_thread().name))
+        return append(record, **kwargs)
+
+    runner.trail.append = spy
+    await run(runner, "exit7")
+    await run(runner, "careful", {"marker": str(tmp / "m")})  # denied: not confirmed
+    assert [status for status, _ in threads] == ["started", "failed", "denied"]
+    loop_thread = threading.current_thread().name
+    assert all(name != loop_thread for _, name in threads), threads
+
+
+async def test_a_record_passes_the_boundary_once_where_it_is_built(setup):
+    runner, trail, _ = setup
+
+    class Untouchable:
+        def __getattr__(self, name):
+            raise AssertionError(f"the trail redacted a record again ({name})")
+
+    runner.trail = AuditTrail(trail, redactor=Untouchable())
+    _, outcome = await run(runner, "secret", {"password": "hunter2-pass"})
+    assert outcome.status == "succeeded"
+    text = trail.read_text()
+    assert "hunter2-pass" not in text and "tok-abcdef-123456" not in text
+    assert [r["params"] for r in records(trail)] == [{"password": "***"}] * 2

@@ -98,7 +98,8 @@ async def run_action(runner: ActionRunner, action: str, params: dict | None = No
                      confirmed: bool = False) -> tuple[Any, list[Any]]:
     lines: list[Any] = []
     prepared = runner.prepare(action, params or {})
-    outcome = await runner.execute(prepared, confirmed=confirmed, on_line=lines.append)
+    outcome = await runner.run(prepared, confirm=(lambda _request: True) if confirmed else None,
+                               on_line=lines.append)
     return outcome, lines
 
 
@@ -241,7 +242,7 @@ actions:
 
         prepared = runner.prepare("cancel-me")
         seen = asyncio.Event()
-        task = asyncio.create_task(runner.execute(prepared, on_line=lambda _line: seen.set()))
+        task = asyncio.create_task(runner.run(prepared, on_line=lambda _line: seen.set()))
         await asyncio.wait_for(seen.wait(), 15)
         await prepared.cancel()
         outcome = await asyncio.wait_for(task, 15)
@@ -285,7 +286,8 @@ backend: {{kind: docker, host: "{engine.host}", containers: [{name}], stop_timeo
         assert state_of(docker_client, name)["Status"] == "running"
 
         started = state_of(docker_client, name)["StartedAt"]
-        outcome, lines = await run_action(runner, "docker.restart")  # caution: no prompt here
+        # caution: asks yes/no (the policy), answered yes here
+        outcome, lines = await run_action(runner, "docker.restart", confirmed=True)
         assert outcome.status == "succeeded", outcome.message
         assert state_of(docker_client, name)["StartedAt"] != started
         assert any(f"{name}: running" in line.text for line in lines)
@@ -293,22 +295,23 @@ backend: {{kind: docker, host: "{engine.host}", containers: [{name}], stop_timeo
         outcome, _ = await run_action(runner, "docker.stop", confirmed=True)
         assert outcome.status == "succeeded"
         assert state_of(docker_client, name)["Status"] == "exited"
-        outcome, _ = await run_action(runner, "docker.exec", {"command": "true"})
+        outcome, _ = await run_action(runner, "docker.exec", {"command": "true"}, confirmed=True)
         assert outcome.status == "error" and "not running" in outcome.message
 
         outcome, _ = await run_action(runner, "docker.start")
         assert outcome.status == "succeeded"
         assert state_of(docker_client, name)["Status"] == "running"
 
-        outcome, _ = await run_action(runner, "docker.pause")
+        outcome, _ = await run_action(runner, "docker.pause", confirmed=True)
         assert state_of(docker_client, name)["Status"] == "paused"
-        outcome, lines = await run_action(runner, "docker.pause")  # already paused
+        outcome, lines = await run_action(runner, "docker.pause", confirmed=True)  # paused
         assert outcome.status == "failed" and outcome.exit_code == 1
         assert any("already paused" in line.text for line in lines)
         outcome, _ = await run_action(runner, "docker.unpause")
         assert state_of(docker_client, name)["Status"] == "running"
 
-        outcome, lines = await run_action(runner, "docker.exec", {"command": "echo $((6*7))"})
+        outcome, lines = await run_action(runner, "docker.exec", {"command": "echo $((6*7))"},
+                                          confirmed=True)
         assert outcome.status == "succeeded" and [line.text for line in lines] == ["42"]
 
         outcome, _ = await run_action(runner, "docker.kill", confirmed=True)
@@ -586,7 +589,7 @@ async def test_the_docker_demo_profile_runs_the_demo_in_a_container(
                 samples["container cpu"].value is not None
         await async_wait_until(cpu_sampled, timeout=20, interval=0.3)
 
-        outcome, lines = await run_action(runner, "stop")
+        outcome, lines = await run_action(runner, "stop", confirmed=True)  # caution
         assert outcome.status == "succeeded", [line.text for line in lines]
         import docker
 

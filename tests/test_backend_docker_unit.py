@@ -220,7 +220,7 @@ actions: [{{id: hello, run: [echo, hello]}}]
     run = _cockpit("run", "hello", "--profile", str(path), env_path=tmp_path)
     assert run.returncode == 1
     assert f"error — docker engine unreachable at {HOST}" in run.stderr
-    restart = _cockpit("run", "docker.restart", "--profile", str(path), "--json",
+    restart = _cockpit("run", "docker.restart", "--profile", str(path), "--json", "--yes",
                        env_path=tmp_path)
     assert restart.returncode == 1 and json.loads(restart.stdout)["status"] == "error"
     listed = _cockpit("actions", "--profile", str(path), env_path=tmp_path)

@@ -25,7 +25,7 @@ def demo_env(tmp_path):
     env = {**os.environ, "COCKPIT_DEMO_PORT": str(free_port()), "NO_COLOR": "1",
            "COCKPIT_DEMO_CPU_CRIT": "101"}
     yield env
-    cockpit("run", "stop", env=env)
+    cockpit("run", "stop", "--yes", env=env)
 
 
 def test_done_when_sequence(demo_env):
@@ -39,7 +39,7 @@ def test_done_when_sequence(demo_env):
         (("check",), 1),
         (("run", "clear-faults"), 0),
         (("check",), 0),
-        (("run", "stop"), 0),
+        (("run", "stop", "--yes"), 0),  # caution: --yes without a terminal
     ]
     for args, expected in steps:
         proc = cockpit(*args, env=env)

@@ -37,7 +37,7 @@ def demo_env(tmp_path):
     env = {**os.environ, "COCKPIT_DEMO_PORT": str(free_port()), "NO_COLOR": "1",
            "COCKPIT_RUNBOOK_PYTHON": sys.executable}  # fmt: skip
     yield env
-    cockpit("run", "stop", env=env)
+    cockpit("run", "stop", "--yes", env=env)
 
 
 def trail(env: dict[str, str]) -> list[dict]:
@@ -99,7 +99,7 @@ def test_demo_runbook_steps_run_audited(demo_env):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "checks: audit_sink, database, executor, queue\n"
 
-    assert cockpit("run", "stop", env=env).returncode == 0
+    assert cockpit("run", "stop", "--yes", env=env).returncode == 0
     proc = cockpit("audit", "verify", env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # start 2, api-health 2, prepare 2 + send denied 1, prepare 2 + send 2 + find 2,

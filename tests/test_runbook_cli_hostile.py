@@ -130,18 +130,24 @@ def test_the_terminal_confirmation_shows_the_steps_lines_first(monkeypatch, caps
     from types import SimpleNamespace
 
     from cockpit.cli.runbook_cmd import _ask
+    from cockpit.core.actions.runner import ConfirmRequest
     from cockpit.core.redact import default_redactor
     from cockpit.core.runbooks.actions import step_script
     from cockpit.core.runbooks.parser import parse_text
+    from cockpit.core.runbooks.session import step_request
 
     runbook = parse_text(f"# T\n\n```bash\n{HIDDEN}\nkubectl rollout undo deploy/api\n```\n")
     step = runbook.steps[0]
     display = f"bash -euo pipefail <<'SCRIPT'\n{step_script(step)}SCRIPT"
-    prepared = SimpleNamespace(display=display, redactor=default_redactor())
+    action = SimpleNamespace(id="rb.t.t-1", danger=step.danger.level, description="t.md:3")
+    prepared = SimpleNamespace(display=display, redactor=default_redactor(), action=action,
+                               trace_id="trace-1")
+    request = step_request(step, ConfirmRequest(prepared, "type", step.id, "", "", display))
     monkeypatch.setattr("sys.stdin", SimpleNamespace(isatty=lambda: True))
-    monkeypatch.setattr("builtins.input", lambda _prompt: "n")
-    assert _ask(step, prepared, yes=False) is False
+    monkeypatch.setattr("builtins.input", lambda *_prompt: "n")
+    assert _ask(step, request, yes=False) is False
     err = capsys.readouterr().err
     assert_inert(err)
+    assert f"Type {step.id} to run it" in err
     first = err.index("    df -h /tmp \\e]0;$(touch /tmp/pwned)\\a\n    kubectl rollout undo")
     assert first < err.index("bash -euo pipefail <<'SCRIPT'")

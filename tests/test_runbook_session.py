@@ -161,22 +161,23 @@ async def test_non_safe_steps_ask_and_refusals_are_audited(env):
     out = tmp / "out.txt"
     asked: list[str] = []
 
-    def no(step, prepared) -> bool:
-        asked.append(f"{step.id}:{step.danger.level}:{prepared.action.id}")
+    def no(step, request) -> bool:
+        asked.append(f"{step.id}:{step.danger.level}:{request.prepared.action.id}:"
+                     f"{request.needed}:{request.text_to_type}")
         return False
 
     runs = await RunbookSession(rb, runner(), confirm=no).run(
         rb.section_steps("careful"), {"OUT_FILE": str(out)}
     )
     assert [r.status for r in runs] == ["denied", "pending"]
-    assert asked == ["careful/1:caution:rb.ops.careful.1"]
+    assert asked == ["careful/1:caution:rb.ops.careful.1:yes:None"]
     assert not out.exists()
     [denied] = records(trail)
     assert (denied["decision"], denied["reason_codes"], denied["danger"]) == (
         "DENY", ["NOT_CONFIRMED"], "caution",
     )  # fmt: skip
 
-    async def yes(step, prepared) -> bool:  # a TUI's confirm is a coroutine
+    async def yes(step, request) -> bool:  # a TUI's confirm is a coroutine
         return True
 
     runs = await RunbookSession(rb, runner(), confirm=yes).run(
@@ -246,3 +247,19 @@ def test_section_selection(env):
     with pytest.raises(UsageError, match="no step 'nope'"):
         rb.select("nope")
     assert textwrap.dedent(rb.step("flow/4").command).startswith("import os")
+
+
+async def test_a_dangerous_step_asks_for_its_step_id_with_its_own_lines_first(env):
+    rb, runner, trail, tmp = env
+    asked = []
+    target = tmp / "precious"
+    target.mkdir()
+    runs = await RunbookSession(rb, runner(), confirm=lambda s, r: asked.append(r)).run(
+        [rb.step("wipe")], {"TARGET_DIR": str(target)})
+    [request] = asked
+    assert (request.needed, request.text_to_type) == ("type", "wipe")
+    assert request.title == "DANGEROUS: runbook step wipe"
+    assert request.command.startswith('rm -rf "$TARGET_DIR"\n\n── the whole script'), request.command
+    assert request.reasons and "rm -rf" in request.reasons[0]
+    assert runs[0].status == "denied" and target.exists()  # None is not a yes
+    assert records(trail)[-1]["reason_codes"] == ["NOT_CONFIRMED"]

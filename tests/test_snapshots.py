@@ -138,15 +138,17 @@ LONG_STEP = (
 
 async def open_step_confirmation(pilot) -> ConfirmScreen:
     """The app's confirmation of a long dangerous runbook step, through its own flow."""
-    from cockpit.core.runbooks.actions import step_action
     from cockpit.core.runbooks.parser import parse_text
+    from cockpit.core.runbooks.session import RunbookSession
 
     app = pilot.app
     await settle(pilot)
     runbook = parse_text(LONG_STEP, "hostile.md")
     step = runbook.steps[0]
-    prepared = app.context.runner.prepare(step_action(runbook, step), {})
-    app.run_worker(app._confirm_step(step, prepared))
+    # the session's request (the step's lines first), shown by the app's confirm_run
+    session = RunbookSession(runbook, app.context.runner,
+                             confirm=lambda _step, request: app.confirm_run(request))
+    app.run_worker(session.run([step]))
     await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
     screen = app.screen
     await async_wait_until(lambda: "scroll" in str(screen.query_one("#scroll-hint").render()),

@@ -83,7 +83,7 @@ def cleanup(pid: int, env: dict[str, str]) -> None:
         os.waitpid(pid, 0)
     except (ProcessLookupError, ChildProcessError):
         return  # it had exited: it stopped the demo itself
-    subprocess.run([COCKPIT, "run", "stop"], env=env, capture_output=True, timeout=60)
+    subprocess.run([COCKPIT, "run", "stop", "--yes"], env=env, capture_output=True, timeout=60)
 
 
 def test_sighup_quits_cleanly_and_stops_the_demo(tmp_path):

@@ -6,7 +6,6 @@ import argparse
 import gc
 import os
 import sys
-from typing import Any
 
 from cockpit.cli.output import paint, print_json, report_problems, safe_text
 from cockpit.core.errors import ConfigError, UsageError
@@ -74,21 +73,6 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
     return values
 
 
-def _confirm_interactively(prepared: Any, where: str) -> bool:
-    """Show the exact command and ask; No is the default and the answer without a terminal."""
-    if not sys.stdin.isatty():
-        return False
-    print(paint(f"{prepared.action.id} is DANGEROUS. It will run:", "crit"), file=sys.stderr)
-    for line in prepared.display.splitlines():
-        print(f"    {safe_text(line, prepared.redactor)}", file=sys.stderr)
-    print(f"  on {where}; trace id {prepared.trace_id}", file=sys.stderr)
-    try:
-        answer = input("Run it? [y/N] ")
-    except EOFError:
-        return False
-    return answer.strip().lower() in {"y", "yes"}
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """Run one action and stream its output."""
     import asyncio
@@ -100,7 +84,7 @@ async def _run(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
-    from cockpit.core.actions.policy import needs_confirmation
+    from cockpit.cli.confirm import confirm_on_terminal
     from cockpit.core.actions.runner import ActionRunner
     from cockpit.core.audit.trail import AuditTrail, default_trail_path
     from cockpit.core.environment import open_backend
@@ -115,37 +99,37 @@ async def _run(args: argparse.Namespace) -> int:
         read_only=getattr(args, "read_only", False),
     )
     prepared = runner.prepare(args.action, _parse_params(args.param), trace_id=args.trace_id)
-    confirmed = bool(args.yes)
-    if needs_confirmation(prepared.action) and not confirmed and not runner.read_only:
-        where = f"profile {loaded.name}, backend {backend.describe()}"
-        confirmed = _confirm_interactively(prepared, where)
-        if not confirmed:
-            print(
-                "not confirmed: use --yes to run a dangerous action without a prompt",
-                file=sys.stderr,
-            )
+    where = f"profile {loaded.name}, backend {backend.describe()}"
+
+    def confirm(request) -> bool:
+        # asked only when the policy needs it (caution: y/N; dangerous: type the id)
+        return confirm_on_terminal(request, yes=bool(args.yes), where=where)
 
     def show(line) -> None:
-        # ActionRunner.execute hands over lines that passed the boundary (one stream each
+        # ActionRunner.run hands over lines that passed the boundary (one stream each
         # for stdout and stderr, so a key printed over several lines stays hidden).
         stream = sys.stderr if line.stream == "stderr" else sys.stdout
         print(line.text, file=stream, flush=True)
 
-    if not args.json:
-        print(
-            paint(
-                f"▶ {prepared.action.id} ({prepared.action.danger}) trace_id={prepared.trace_id}",
-                "dim",
-                sys.stderr,
-            ),
-            file=sys.stderr,
-        )
+    def started(_prepared) -> None:
+        if not args.json:
+            print(
+                paint(
+                    f"▶ {prepared.action.id} ({prepared.action.danger}) "
+                    f"trace_id={prepared.trace_id}",
+                    "dim",
+                    sys.stderr,
+                ),
+                file=sys.stderr,
+                flush=True,
+            )
+
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGINT, lambda: asyncio.ensure_future(prepared.cancel()))
     loop.add_signal_handler(signal.SIGTERM, lambda: asyncio.ensure_future(prepared.cancel()))
     try:
-        outcome = await runner.execute(
-            prepared, confirmed=confirmed, on_line=None if args.json else show
+        outcome = await runner.run(
+            prepared, confirm=confirm, on_line=None if args.json else show, on_start=started
         )
     finally:
         loop.remove_signal_handler(signal.SIGINT)

@@ -71,7 +71,8 @@ def build_parser(*, subcommands: bool = True) -> argparse.ArgumentParser:
     )
     add_profile(run)
     run.add_argument("action", help="action id (see 'cockpit actions')")
-    add_params(run, confirm_help="confirm a dangerous action without a prompt")
+    add_params(run, confirm_help="confirm a caution or dangerous action without a prompt "
+                                "(needed without a terminal)")
     add_read_only(run)
     run.add_argument("--json", action="store_true", help="print the outcome record as JSON")
     run.add_argument("--trace-id", default=None, help="use this trace id instead of a new one")

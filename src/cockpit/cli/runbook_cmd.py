@@ -320,34 +320,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return asyncio.run(_run(args))
 
 
-def _ask(step, prepared, yes: bool) -> bool:
-    from cockpit.core.runbooks.actions import confirmation_text
+def _ask(step, request, yes: bool, where: str = "") -> bool:
+    """A runbook step's confirmation, as the runner's policy asks it (caution: y/N;
+    dangerous: type the step id): ``--yes``, a terminal's answer, or No."""
+    from cockpit.cli.confirm import confirm_on_terminal
 
-    if yes:
-        return True
-    if not sys.stdin.isatty():
-        print(
-            f"{step.id} is {step.danger.level}: not confirmed (no terminal); use --yes",
-            file=sys.stderr,
-        )
-        return False
-    print(
-        paint(
-            f"{step.id} is {step.danger.level.upper()}. It will run:",
-            _STYLE[step.danger.level],
-            sys.stderr,
-        ),
-        file=sys.stderr,
-    )
-    out = Boundary(prepared.redactor)
-    for reason in step.danger.reasons:
-        print(f"    {out.line(reason)}", file=sys.stderr)
-    _print_text(confirmation_text(step, prepared.display), out, indent="    ", file=sys.stderr)
-    try:
-        answer = input("Run it? [y/N] ")
-    except EOFError:
-        return False
-    return answer.strip().lower() in {"y", "yes"}
+    return confirm_on_terminal(request, yes=yes, name=step.id, where=where)
 
 
 def _prompt_missing(session, steps, values: dict[str, str]) -> None:
@@ -395,6 +373,7 @@ async def _run(args: argparse.Namespace) -> int:
         read_only=getattr(args, "read_only", False),
     )
 
+    where = f"profile {loaded.name}, backend {backend.describe()}"
     out = Boundary(runner.redactor)
     streams: dict[tuple[str, str], Any] = {}  # one boundary stream per step and stream
 
@@ -448,7 +427,7 @@ async def _run(args: argparse.Namespace) -> int:
     session = RunbookSession(
         runbook,
         runner,
-        confirm=lambda step, prepared: _ask(step, prepared, args.yes),
+        confirm=lambda step, request: _ask(step, request, args.yes, where),
         on_line=show_line,
         on_step=on_step,
     )

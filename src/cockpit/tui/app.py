@@ -18,7 +18,6 @@ from textual.containers import Container
 from textual.notifications import SeverityLevel
 from textual.widgets import Footer, Static
 
-from cockpit.core.actions.policy import Decision, decide
 from cockpit.core.config.discovery import list_profiles
 from cockpit.core.config.models import Action
 from cockpit.core.errors import CockpitError, UsageError
@@ -41,6 +40,7 @@ from cockpit.tui.themes import DEFAULT_THEME, load_themes
 from cockpit.tui.widgets.scrollbar import install_compact_scrollbars
 
 if TYPE_CHECKING:  # runbooks load on first use: Markdown parsing is not start-up work
+    from cockpit.core.actions.runner import ConfirmRequest, PreparedRun
     from cockpit.core.runbooks.model import Runbook, Step
     from cockpit.core.runbooks.session import StepRun
     from cockpit.tui.screens.runbook import RunbookMemory
@@ -353,33 +353,39 @@ class CockpitApp(App[Any]):
         entry = RunEntry(self._next_run, prepared, started=self.context.now())
         self._next_run += 1
         runs = self.runs_pane
-        policy = decide(action, read_only=runner.read_only, confirmed=True)
-        if not policy.allowed:
-            return self._denied(entry, runner.record_denial(prepared, policy))
-        if action.danger != "safe":
-            dangerous = action.danger == "dangerous"
-            confirmed = await self.push_screen_wait(
-                ConfirmScreen(
-                    f"{'DANGEROUS' if dangerous else 'Caution'}: {action.title}",
-                    f"{action.description or action.id}\nTrace id {prepared.trace_id}. "
-                    "It will run exactly:",
-                    command=prepared.display,
-                    type_to_confirm=action.id if dangerous else None,
-                )
-            )
-            if not confirmed:
-                declined = Decision(False, ["NOT_CONFIRMED"], "declined by the operator")
-                return self._denied(entry, runner.record_denial(prepared, declined))
-        runs.add_run(entry)
-        entry.started = self.context.now()  # time the run, not the confirmation dialog
-        self.notify(f"▶ {action.id} started", timeout=3, markup=False)
-        outcome = await runner.execute(prepared, confirmed=True, on_line=entry.add_line)
+        began = False
+
+        def started(_prepared: PreparedRun) -> None:
+            nonlocal began
+            began = True
+            runs.add_run(entry)
+            entry.started = self.context.now()  # time the run, not the confirmation dialog
+            self.notify(f"▶ {action.id} started", timeout=3, markup=False)
+
+        # the one path: policy, confirmation (only if the policy asks), records, the run
+        outcome = await runner.run(
+            prepared, confirm=self.confirm_run, on_line=entry.add_line, on_start=started
+        )
+        if not began:  # refused: read-only, not confirmed, the trail unwritable
+            return self._denied(entry, outcome)
         entry.finish(outcome)
         if not runs.is_attached:
             return entry
         runs.update_run(entry)
         self._after_run(entry)
         return entry
+
+    async def confirm_run(self, request: ConfirmRequest) -> bool:
+        """Ask what the runner's policy asks: Run/Cancel for ``yes``, the id typed for
+        ``type``; Cancel is focused, the exact command shown."""
+        return bool(await self.push_screen_wait(
+            ConfirmScreen(
+                request.title,
+                request.description,
+                command=request.command,
+                type_to_confirm=request.text_to_type if request.needed == "type" else None,
+            )
+        ))
 
     # -- runbooks ------------------------------------------------------------------------
 
@@ -486,7 +492,8 @@ class CockpitApp(App[Any]):
             if entry is not None:
                 entry.add_line(line)
 
-        session = RunbookSession(runbook, runner, confirm=self._confirm_step,
+        session = RunbookSession(runbook, runner,
+                                 confirm=lambda _step, request: self.confirm_run(request),
                                  on_line=on_line, on_step=on_step)
         if dry_run:
             runs = []
@@ -516,21 +523,6 @@ class CockpitApp(App[Any]):
             return []
         self._runbook_summary(runs, label)
         return runs
-
-    async def _confirm_step(self, step: Step, prepared) -> bool:
-        from cockpit.core.runbooks.actions import confirmation_text
-
-        dangerous = step.danger.level == "dangerous"
-        reasons = "; ".join(step.danger.reasons[:3])
-        return bool(await self.push_screen_wait(
-            ConfirmScreen(
-                f"{'DANGEROUS' if dangerous else 'Caution'}: runbook step {step.id}",
-                f"{prepared.action.description} — {reasons or step.danger.level}\n"
-                f"Trace id {prepared.trace_id}. Its lines, then the whole script:",
-                command=prepared.redactor.redact(confirmation_text(step, prepared.display)),
-                type_to_confirm=step.id if dangerous else None,
-            )
-        ))
 
     def _runbook_summary(self, runs: list[StepRun], label: str | None) -> None:
         ok = sum(1 for r in runs if r.status == "succeeded")

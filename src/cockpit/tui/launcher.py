@@ -39,11 +39,12 @@ def build_context(
 
 
 async def _stop_demo(context: CockpitContext) -> None:
-    """Stop the demo service this cockpit started, through the audited ``stop`` action."""
+    """Stop the demo service this cockpit started, through the audited ``stop`` action
+    (the one path; the cockpit started the service, so it answers a confirmation yes)."""
     if context.loaded.profile.action("stop") is None:
         return
     prepared = context.runner.prepare("stop", source={"kind": "auto-stop"})
-    outcome = await context.runner.execute(prepared, confirmed=True)
+    outcome = await context.runner.run(prepared, confirm=lambda _request: True)
     with contextlib.suppress(OSError):  # the terminal may be gone (a hang-up)
         print(f"cockpit: stopped the demo service it had started ({outcome.status})",
               file=sys.stderr)

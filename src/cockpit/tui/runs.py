@@ -43,7 +43,7 @@ class RunEntry:
         return max(0.0, end - self.started)
 
     def add_line(self, line: OutputLine) -> None:
-        """Keep one output line; ``ActionRunner.execute`` gives only lines that passed the
+        """Keep one output line; ``ActionRunner.run`` gives only lines that passed the
         boundary (secrets hidden across lines, escapes visible, bounded)."""
         self.lines.append((line.stream, line.text))
         self.received += 1

@@ -1,24 +1,35 @@
-"""Run one action: validate, apply policy, run through the backend, check, record.
+"""Run one action: the one path of the TUI, the CLI and runbook steps.
+
+``ActionRunner.prepare(action, raw_params)`` validates the params (``UsageError``) and
+builds the exact command; ``ActionRunner.run(prepared, confirm=..., on_line=...)`` then
+applies the policy once (``policy.decide``), asks the caller's ``confirm`` callback with
+a ``ConfirmRequest`` only when the policy needs a confirmation (caution: yes/no;
+dangerous: type the id), records, runs through the backend, checks and records.
 
 Every attempt leaves the audit trail with a record: a denied attempt one record, a run
-two (``started`` before anything runs, then the outcome), so a run interrupted by a
-crash is still on record. If the trail cannot be written the action is refused with
-``AUDIT_SINK_FAILED`` before it runs: nothing runs unaudited.
+two (``started`` before anything runs, then the outcome, also when the backend raises),
+so a run interrupted by a crash is still on record. If the trail cannot be written the
+action is refused with ``AUDIT_SINK_FAILED`` before it runs: nothing runs unaudited.
+Each record passes the boundary once, where it is built, and is appended (``fsync``) in
+the runner's single writer thread, so the event loop never waits on the disk and records
+keep their order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import getpass
+import inspect
 import json
 import re
 import socket
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from cockpit.core.actions.params import (
     param_env,
@@ -28,7 +39,7 @@ from cockpit.core.actions.params import (
     substitute_argv,
     validate_params,
 )
-from cockpit.core.actions.policy import Decision, decide
+from cockpit.core.actions.policy import Confirmation, Decision, decide, not_confirmed
 from cockpit.core.audit.recovery import RunRegistry, resolve_abandoned
 from cockpit.core.audit.trail import AuditSinkError, AuditTrail
 from cockpit.core.backends.base import (
@@ -48,6 +59,7 @@ from cockpit.core.redact import Redactor, default_redactor
 Status = Literal["succeeded", "failed", "denied", "timed_out", "cancelled", "error"]
 TAIL_LINES = 20
 TAIL_LINE_CHARS = 400
+T = TypeVar("T")
 
 
 def current_operator() -> str:
@@ -83,6 +95,28 @@ class PreparedRun:
         self._cancel_requested = True
         if self._execution is not None:
             await self._execution.cancel()
+
+
+@dataclass(frozen=True)
+class ConfirmRequest:
+    """What the operator is asked before a run the policy allows with a confirmation.
+
+    ``needed`` is ``yes`` (a yes/no question, No the default) or ``type`` (run only once
+    ``text_to_type`` is typed exactly). ``title``, ``description`` and ``command`` (the
+    exact command, redacted) are what to show; ``reasons`` why a runbook step is not safe.
+    """
+
+    prepared: PreparedRun
+    needed: Confirmation
+    text_to_type: str | None
+    title: str
+    description: str
+    command: str
+    reasons: tuple[str, ...] = ()
+
+
+#: The caller's answer to a ``ConfirmRequest``: True runs it (a coroutine function too).
+Confirm = Callable[[ConfirmRequest], "bool | Awaitable[bool]"]
 
 
 @dataclass
@@ -176,6 +210,8 @@ class ActionRunner:
         #: where fresh trace ids come from (tests with frozen screens replace it)
         self.trace_ids: Callable[[], str] = new_trace_id
         self._runs = RunRegistry(trail.path)
+        #: the one thread that writes records and runtime files (created on first use)
+        self._writer: ThreadPoolExecutor | None = None
         #: ``abandoned`` outcomes recorded at creation for runs of a cockpit that died
         self.recovered: list[dict[str, Any]] = []
         try:
@@ -252,9 +288,66 @@ class ActionRunner:
             source=dict(source or {"kind": "profile"}),
         )
 
+    # -- the one path -----------------------------------------------------------------------
+
+    async def run(
+        self,
+        prepared: PreparedRun,
+        *,
+        confirm: Confirm | None = None,
+        on_line: Callable[[OutputLine], None] | None = None,
+        on_start: Callable[[PreparedRun], None] | None = None,
+    ) -> RunOutcome:
+        """Run a prepared attempt: decide once, confirm if needed, record, run, record.
+
+        The policy (``policy.decide``) is applied once. When it asks for a confirmation,
+        ``confirm(ConfirmRequest)`` (a function or a coroutine function) is called; no
+        callback, a false answer or a callback that raises is a ``NOT_CONFIRMED`` denial,
+        recorded. ``on_start(prepared)`` is called once the ``started`` record is written,
+        just before the backend starts the command; ``on_line`` gets each output line once
+        it has passed the boundary (secrets hidden, across lines too; escapes visible;
+        bounded); success checks see the real text. Records are written in the runner's
+        writer thread, in order, never on the event loop.
+        """
+        action = prepared.action
+        decision = decide(action, read_only=self.read_only, step_id=_step_id(prepared))
+        if not decision.allowed:
+            return await self.record_denial_async(prepared, decision)
+        if decision.confirmation != "none":
+            request = confirm_request(prepared, decision)
+            try:
+                answer: Any = confirm(request) if confirm is not None else False
+                if inspect.isawaitable(answer):
+                    answer = await answer
+            except (Exception, asyncio.CancelledError) as exc:
+                refused = not_confirmed(action)
+                refused = Decision(False, refused.reason_codes,
+                                   f"{refused.message} (the confirmation failed: {exc!r})")
+                await self.record_denial_async(prepared, refused)
+                raise
+            if answer is not True:
+                return await self.record_denial_async(prepared, not_confirmed(action))
+        return await self._execute(prepared, decision, on_line, on_start)
+
+    async def execute(
+        self,
+        prepared: PreparedRun,
+        *,
+        confirmed: bool = False,
+        on_line: Callable[[OutputLine], None] | None = None,
+    ) -> RunOutcome:
+        """``run`` for a caller that asked already: ``confirmed`` answers any confirmation
+        the policy needs (caution and dangerous alike), False refuses it."""
+        return await self.run(
+            prepared, confirm=(lambda _request: True) if confirmed else None, on_line=on_line
+        )
+
     # -- recording ------------------------------------------------------------------------
 
-    def _record(self, prepared: PreparedRun, decision: Decision, status: str, **extra: Any) -> dict:
+    def _record_body(
+        self, prepared: PreparedRun, decision: Decision, status: str, **extra: Any
+    ) -> dict[str, Any]:
+        """The record of an attempt, through the boundary once (the action's redactor)."""
         record: dict[str, Any] = {
             "operator": self.operator,
             "profile": self.loaded.name,
@@ -272,12 +365,25 @@ class ActionRunner:
             "status": status,
         }
         record.update(extra)
-        return self.trail.append(prepared.redactor.redact_obj(record))
+        return Boundary(prepared.redactor).obj(record)
 
-    def record_denial(self, prepared: PreparedRun, decision: Decision) -> RunOutcome:
-        """Record a refused attempt (policy, confirmation declined, bad state)."""
+    def _append(self, record: dict[str, Any]) -> dict[str, Any]:
+        return self.trail.append(record, redacted=True)
+
+    async def _in_writer(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in the writer thread: one thread, so records keep their order.
+
+        Shielded: if the caller is cancelled meanwhile the write still completes (a
+        queued write is never dropped), and the cancellation reaches the caller.
+        """
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="cockpit-audit")
+        return await asyncio.shield(asyncio.wrap_future(self._writer.submit(fn, *args)))
+
+    def _denial(self, prepared: PreparedRun, decision: Decision) -> RunOutcome:
+        """Append a denial record (blocking) and say what happened."""
         try:
-            record = self._record(prepared, decision, "denied")
+            record = self._append(self._record_body(prepared, decision, "denied"))
         except AuditSinkError as exc:
             decision = Decision(
                 False,
@@ -290,50 +396,64 @@ class ActionRunner:
             message = f"{message}; WARNING: {notice}"
         return RunOutcome("denied", decision, prepared.trace_id, message=message, record=record)
 
+    def record_denial(self, prepared: PreparedRun, decision: Decision) -> RunOutcome:
+        """Record a refused attempt from synchronous code (blocks on the trail's fsync)."""
+        return self._denial(prepared, decision)
+
+    async def record_denial_async(self, prepared: PreparedRun, decision: Decision) -> RunOutcome:
+        """Record a refused attempt from async code: the write runs in the writer thread."""
+        return await self._in_writer(self._denial, prepared, decision)
+
     # -- executing ------------------------------------------------------------------------
 
-    async def execute(
-        self,
-        prepared: PreparedRun,
-        *,
-        confirmed: bool = False,
-        on_line: Callable[[OutputLine], None] | None = None,
-    ) -> RunOutcome:
-        """Apply policy, record, run, evaluate and record the outcome.
-
-        ``on_line`` gets each output line once it has passed the boundary (secrets hidden,
-        across lines too; escapes visible; bounded); success checks see the real text.
-        """
-        decision = decide(prepared.action, read_only=self.read_only, confirmed=confirmed)
-        if not decision.allowed:
-            return self.record_denial(prepared, decision)
-        if prepared._cancel_requested:
-            return await self._cancelled_before_start(prepared, decision)
+    def _begin(self, prepared: PreparedRun, decision: Decision) -> None:
+        """In the writer thread: the trail writable, the runtime file, ``started``."""
         try:
             self.trail.check_writable()
             try:
                 self._runs.begin(prepared.trace_id)
             except OSError as exc:
                 raise AuditSinkError(f"cannot write the run's runtime file: {exc}") from None
-            self._record(prepared, decision, "started")
-        except AuditSinkError as exc:
+            self._append(self._record_body(prepared, decision, "started"))
+        except AuditSinkError:
             self._runs.end(prepared.trace_id)
+            raise
+
+    async def _execute(
+        self,
+        prepared: PreparedRun,
+        decision: Decision,
+        on_line: Callable[[OutputLine], None] | None,
+        on_start: Callable[[PreparedRun], None] | None,
+    ) -> RunOutcome:
+        """Record ``started``, run, evaluate and record the outcome, whatever happens."""
+        if prepared._cancel_requested:
+            return await self._cancelled_before_start(prepared, decision)
+        started = time.monotonic()
+        tail: deque[str] = deque(maxlen=TAIL_LINES)
+        tracker = _SuccessTracker(prepared.action)
+        try:
+            await self._in_writer(self._begin, prepared, decision)
+        except AuditSinkError as exc:
             refused = Decision(
                 False, ["AUDIT_SINK_FAILED"], f"refused: the audit trail cannot be written ({exc})"
             )
             return RunOutcome("denied", refused, prepared.trace_id, message=refused.message)
-
-        started = time.monotonic()
-        tail: deque[str] = deque(maxlen=TAIL_LINES)
-        tracker = _SuccessTracker(prepared.action)
+        except asyncio.CancelledError:
+            # the started record is written (the write was not dropped): its outcome follows
+            cancelled = CommandResult(exit_code=None, duration=0.0, cancelled=True)
+            await self._finish(prepared, decision, cancelled, tracker, tail)
+            raise
         # The output is outside text: each stream passes the boundary line by line (a key
         # printed over several lines is hidden whole), once, for the tail and on_line.
         boundary = Boundary(prepared.redactor)
         streams = {"stdout": boundary.stream(), "stderr": boundary.stream()}
         try:
+            if on_start is not None:
+                on_start(prepared)
             execution = await self.backend.start(prepared.spec)
             prepared._execution = execution
-            self._attach(prepared.trace_id, execution)
+            await self._in_writer(self._attach, prepared.trace_id, execution)
             if prepared._cancel_requested:
                 await execution.cancel()
             async for line in execution.lines():
@@ -352,9 +472,20 @@ class ActionRunner:
             result = CommandResult(
                 exit_code=None, duration=time.monotonic() - started, cancelled=True
             )
-            self._finish(prepared, decision, result, tracker, tail)
+            await self._finish(prepared, decision, result, tracker, tail)
             raise
-        return self._finish(prepared, decision, result, tracker, tail)
+        except Exception as exc:  # the backend (or a callback) failed: still an outcome
+            if prepared._execution is not None:
+                try:
+                    await asyncio.shield(prepared._execution.cancel())
+                except Exception:
+                    pass  # the error below is what the record says
+            result = CommandResult(
+                exit_code=None,
+                duration=time.monotonic() - started,
+                error=f"the run failed: {type(exc).__name__}: {exc}",
+            )
+        return await self._finish(prepared, decision, result, tracker, tail)
 
     def _attach(self, trace_id: str, execution: Any) -> None:
         """Note the started process in the run's runtime file (for kill -9 recovery)."""
@@ -370,9 +501,11 @@ class ActionRunner:
         self, prepared: PreparedRun, decision: Decision
     ) -> RunOutcome:
         result = CommandResult(exit_code=None, duration=0.0, cancelled=True)
-        return self._finish(prepared, decision, result, _SuccessTracker(prepared.action), deque())
+        return await self._finish(
+            prepared, decision, result, _SuccessTracker(prepared.action), deque()
+        )
 
-    def _finish(
+    async def _finish(
         self,
         prepared: PreparedRun,
         decision: Decision,
@@ -410,9 +543,9 @@ class ActionRunner:
             "output_tail": shown_tail,
             "message": message,
         }
+        record = self._record_body(prepared, decision, status, **extra)
         try:
-            record = self._record(prepared, decision, status, **extra)
-            self._runs.end(prepared.trace_id)
+            record = await self._in_writer(self._end, prepared.trace_id, record)
         except AuditSinkError as exc:
             record = {}
             message = f"{message}; WARNING: the outcome could not be recorded: {exc}"
@@ -428,6 +561,37 @@ class ActionRunner:
             output_tail=shown_tail,
             record=record,
         )
+
+    def _end(self, trace_id: str, record: dict[str, Any]) -> dict[str, Any]:
+        """In the writer thread: the outcome record, then the runtime file removed."""
+        written = self._append(record)
+        self._runs.end(trace_id)
+        return written
+
+
+def confirm_request(prepared: PreparedRun, decision: Decision) -> ConfirmRequest:
+    """What to ask before running ``prepared`` under ``decision`` (an ALLOW that needs a
+    confirmation): the question, the text to type, and the command to show."""
+    action = prepared.action
+    dangerous = decision.confirmation == "type"
+    return ConfirmRequest(
+        prepared=prepared,
+        needed=decision.confirmation,
+        text_to_type=decision.text_to_type,
+        title=f"{'DANGEROUS' if dangerous else 'Caution'}: {action.title or action.id}",
+        description=(
+            f"{action.description or action.id}\nTrace id {prepared.trace_id}. "
+            "It will run exactly:"
+        ),
+        command=prepared.display,
+    )
+
+
+def _step_id(prepared: PreparedRun) -> str | None:
+    """The runbook step an attempt runs (``source`` of a runbook step), if any."""
+    source = prepared.source
+    step = source.get("step") if source.get("kind") == "runbook" else None
+    return step if isinstance(step, str) and step else None
 
 
 def _looks_secret(name: str) -> bool:

@@ -248,12 +248,18 @@ class AuditTrail:
         finally:
             os.close(fd)
 
-    def append(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        """Append ``record`` (with ``seq``, ``ts``, ``prev``, ``hash`` set) and return it."""
+    def append(self, record: Mapping[str, Any], *, redacted: bool = False) -> dict[str, Any]:
+        """Append ``record`` (with ``seq``, ``ts``, ``prev``, ``hash`` set) and return it.
+
+        ``redacted=True``: the caller built the record through the boundary already
+        (``Boundary(redactor).obj``, as ``ActionRunner`` does with the redactor that
+        knows the action's secrets), so it is not passed again. Blocking (``fsync``):
+        async code calls it in a thread (``ActionRunner`` has one writer thread).
+        """
         body = dict(record)
         for key in ("seq", "prev", "hash", "seal"):
             body.pop(key, None)
-        if self._redact:
+        if self._redact and not redacted:
             redactor = self._redactor
             if redactor is None:
                 from cockpit.core.redact import default_redactor

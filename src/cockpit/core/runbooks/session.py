@@ -1,10 +1,13 @@
 """Run runbook steps in order through an ``ActionRunner``, audited like profile actions.
 
 A session runs one step or a section: steps that cannot run are skipped (with their
-reason), the first failure (or refusal) stops the run, and before each non-safe step
-``confirm(step, prepared)`` decides (no callback: not confirmed). A refused step is
-recorded in the audit trail (``NOT_CONFIRMED``; ``READ_ONLY`` in read-only mode) like a
-refused action. Every record carries ``source: {kind: runbook, path, step, line}``.
+reason), the first failure (or refusal) stops the run. Each step goes through
+``ActionRunner.run``, the path of every action: the policy asks caution steps for a yes
+and dangerous ones for their step id typed, through ``confirm(step, request)`` (a
+``ConfirmRequest`` showing the step's own lines first, ``step_request``; no callback: not
+confirmed). A refused step is recorded in the audit trail (``NOT_CONFIRMED``;
+``READ_ONLY`` in read-only mode) like a refused action. Every record carries
+``source: {kind: runbook, path, step, line}``.
 
 Exported variables flow from a step to the next ones: when a run holds more than one
 step and the backend is local, each shell step dumps its exported variables at start and
@@ -20,19 +23,19 @@ import os
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from cockpit.core.actions.params import validate_params
-from cockpit.core.actions.policy import Decision
-from cockpit.core.actions.runner import ActionRunner, PreparedRun, RunOutcome
+from cockpit.core.actions.runner import ActionRunner, ConfirmRequest, PreparedRun, RunOutcome
 from cockpit.core.backends.base import OutputLine
 from cockpit.core.config.loader import LoadedProfile
 from cockpit.core.config.models import Param
 from cockpit.core.errors import UsageError
 from cockpit.core.runbooks.actions import (
     ENV_DIR_VAR,
+    confirmation_text,
     dry_run_text,
     step_action,
     step_params,
@@ -52,7 +55,8 @@ StepStatus = Literal[
     "error",
     "dry-run",
 ]
-Confirm = Callable[[Step, PreparedRun], "bool | Awaitable[bool]"]
+#: Asked before a caution or dangerous step: True runs it (a coroutine function too).
+Confirm = Callable[[Step, ConfirmRequest], "bool | Awaitable[bool]"]
 _NOT_CARRIED = {"_", "SHLVL", "PWD", "OLDPWD", ENV_DIR_VAR}
 _OK = ("succeeded", "skipped", "dry-run")
 
@@ -67,6 +71,24 @@ class StepRun:
     outcome: RunOutcome | None = None
     prepared: PreparedRun | None = None
     dry_run: str = ""  #: the exact script and env (dry runs)
+
+
+def step_request(step: Step, request: ConfirmRequest) -> ConfirmRequest:
+    """The runner's ``request`` for a runbook step: its own lines first, then the whole
+    script; why it is not safe. What to type (the step id) is the policy's."""
+    prepared = request.prepared
+    dangerous = request.needed == "type"
+    reasons = "; ".join(step.danger.reasons[:3])
+    return replace(
+        request,
+        title=f"{'DANGEROUS' if dangerous else 'Caution'}: runbook step {step.id}",
+        description=(
+            f"{prepared.action.description} — {reasons or step.danger.level}\n"
+            f"Trace id {prepared.trace_id}. Its lines, then the whole script:"
+        ),
+        command=prepared.redactor.redact(confirmation_text(step, prepared.display)),
+        reasons=tuple(step.danger.reasons),
+    )
 
 
 def default_cwd(runbook: Runbook, loaded: LoadedProfile) -> str:
@@ -222,30 +244,27 @@ class RunbookSession:
         mine = {k: v for k, v in values.items() if any(p.name == k for p in action.params)}
         prepared = self.runner.prepare(action, mine, source=step_source(self.runbook, step))
         run.prepared = prepared
-        confirmed = action.danger == "safe"
-        if not confirmed and not self.runner.read_only and self.confirm is not None:
-            answer = self.confirm(step, prepared)
-            confirmed = bool(await answer) if inspect.isawaitable(answer) else bool(answer)
-        if not confirmed and not self.runner.read_only:
-            # Refused: recorded as NOT_CONFIRMED, nothing runs (the policy only asks
-            # for dangerous actions, a runbook asks for caution steps as well).
-            message = f"{action.id} is {action.danger} and was not confirmed"
-            outcome = self.runner.record_denial(
-                prepared, Decision(False, ["NOT_CONFIRMED"], message)
+
+        async def ask(request: ConfirmRequest) -> bool:
+            if self.confirm is None:
+                return False
+            answer = self.confirm(step, step_request(step, request))
+            return (await answer if inspect.isawaitable(answer) else answer) is True
+
+        def started(_prepared: PreparedRun) -> None:
+            run.status = "running"
+            self._notify(run)
+
+        self.current = prepared  # a cancel while asking or running stops this step
+        try:
+            outcome = await self.runner.run(
+                prepared,
+                confirm=ask,
+                on_line=(lambda line: self.on_line(step, line)) if self.on_line else None,
+                on_start=started,
             )
-        else:
-            if not (self.runner.read_only and action.danger != "safe"):
-                run.status = "running"
-                self._notify(run)
-            self.current = prepared
-            try:
-                outcome = await self.runner.execute(
-                    prepared,
-                    confirmed=confirmed,
-                    on_line=(lambda line: self.on_line(step, line)) if self.on_line else None,
-                )
-            finally:
-                self.current = None
+        finally:
+            self.current = None
         run.outcome = outcome
         run.status = outcome.status
         run.message = outcome.message
