@@ -30,11 +30,13 @@ Reader = Callable[[str], "str | None"]
 def read_answer(prompt: str) -> str | None:
     """The line typed after ``prompt`` (shown on stderr). Ctrl-C interrupts it even while an
     event loop's SIGINT handler is installed (which would only note the signal)."""
-    print(prompt, end="", file=sys.stderr, flush=True)
     previous = None
     if threading.current_thread() is threading.main_thread():
+        # Before the prompt is shown: a Ctrl-C typed as soon as it appears must not reach
+        # the event loop's handler, which cannot run while input() blocks the loop.
         previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
+        print(prompt, end="", file=sys.stderr, flush=True)
         return input()
     except (EOFError, KeyboardInterrupt):
         print(file=sys.stderr)

@@ -79,7 +79,10 @@ class LocalBackend(Backend):
 
     @classmethod
     def operations(cls, options: BackendOptions) -> list[Operation]:
-        return list(OPERATIONS)
+        """terminate and kill, on the processes the profile watches (option
+        ``processes``); a profile without it has no process operations (its commands are
+        cancelled from the Runs pane)."""
+        return list(OPERATIONS) if getattr(options, "processes", None) else []
 
     def preview(self, call: OperationCall) -> list[str]:
         """``kill -s TERM 1234``: the command that does what ``call`` does."""
