@@ -275,3 +275,9 @@ def test_every_backend_kind_is_covered() -> None:
 
     assert set(backend_kinds()) <= set(KINDS), "a new backend must join the contract suite"
     assert sys.version_info >= (3, 11)
+
+
+async def test_start_never_raises_even_for_an_argv_the_os_refuses(harness: Harness) -> None:
+    result, lines = await _run(harness, harness.spec(argv=["echo", "a\0b"]))
+    assert result.exit_code != 0 or result.error, result
+    assert lines == [] or all(isinstance(line, OutputLine) for line in lines)

@@ -103,7 +103,10 @@ class LocalBackend(Backend):
                 f"the local backend cannot run a command inside a target ({spec.target}): "
                 "remove 'target:' from the action, or use a backend with targets",
             )
-        return await self._processes.start(spec)
+        try:
+            return await self._processes.start(spec)
+        except Exception as exc:  # an argv with a NUL byte, ...: never raised to callers
+            return failed_execution(spec.display(), f"cannot start: {exc}", 126)
 
     async def _operation(self, spec: CommandSpec) -> Execution:
         """Signal one of this profile's target processes (never another one)."""
