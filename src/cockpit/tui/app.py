@@ -1,4 +1,4 @@
-"""The cockpit TUI: five panes over one profile, actions from the command palette.
+"""The cockpit TUI: six panes over one profile, actions from the command palette.
 
 The app holds no business logic: panes read the core's sources, actions go through the
 core's ``ActionRunner`` (validation, policy, audit), and this module only wires screens,
@@ -30,6 +30,7 @@ from cockpit.tui.panes.health import HealthPane
 from cockpit.tui.panes.logs import LogsPane
 from cockpit.tui.panes.metrics import MetricsPane
 from cockpit.tui.panes.runs import RunsPane
+from cockpit.tui.panes.targets import TargetsPane
 from cockpit.tui.runs import RunEntry
 from cockpit.tui.screens.confirm import ConfirmScreen
 from cockpit.tui.screens.help import HelpScreen
@@ -76,7 +77,7 @@ class PaneTabs(Static):
 
 
 class CockpitApp(App[Any]):
-    """One profile's cockpit: Health, Logs, Audit, Metrics and Runs."""
+    """One profile's cockpit: Health, Logs, Audit, Metrics, Runs and Targets."""
 
     TITLE = "cockpit"
     COMMANDS = {CockpitCommands}
@@ -84,11 +85,12 @@ class CockpitApp(App[Any]):
     CSS = """
     #panes {
         layout: grid;
-        grid-size: 2 3;
+        grid-size: 12 3;
         grid-rows: 1fr 2fr 1fr;
-        grid-columns: 1fr 1fr;
     }
-    #panes > #logs { column-span: 2; }
+    #panes > Pane { column-span: 6; }
+    #panes > #logs { column-span: 7; }
+    #panes > #targets { column-span: 5; }
     #panes.-compact, #panes.-full { layout: vertical; }
     #panes.-compact > Pane, #panes.-full > Pane { display: none; height: 1fr; }
     #panes.-compact > Pane.-active, #panes.-full > Pane.-active { display: block; }
@@ -104,6 +106,7 @@ class CockpitApp(App[Any]):
         Binding("3", "show_pane(3)", "Audit", show=False, id="app.pane.audit"),
         Binding("4", "show_pane(4)", "Metrics", show=False, id="app.pane.metrics"),
         Binding("5", "show_pane(5)", "Runs", show=False, id="app.pane.runs"),
+        Binding("6", "show_pane(6)", "Targets", show=False, id="app.pane.targets"),
         Binding(
             "right_square_bracket", "cycle_pane(1)", "Next pane", show=False, id="app.pane.next"
         ),
@@ -154,6 +157,7 @@ class CockpitApp(App[Any]):
             1: HealthPane(self.context, id="health"),
             4: MetricsPane(self.context, id="metrics"),
             2: LogsPane(self.context, id="logs"),
+            6: TargetsPane(self.context, id="targets"),
             3: AuditPane(self.context, id="audit"),
             5: RunsPane(self.context, id="runs"),
         }
@@ -228,7 +232,7 @@ class CockpitApp(App[Any]):
         return [(n, self.panes[n].PANE_TITLE) for n in sorted(self.panes)]
 
     def action_show_pane(self, number: int) -> None:
-        """Jump to pane ``number`` (1-5): shown alone in the compact layout, focused."""
+        """Jump to pane ``number`` (1-6): shown alone in the compact layout, focused."""
         self.active_pane = number
         self._mark_active()
         self.pane(number).focus_pane()
@@ -327,21 +331,24 @@ class CockpitApp(App[Any]):
 
     # -- actions --------------------------------------------------------------------------
 
-    def request_action(self, action_id: str) -> None:
-        """Run an action: params form, policy, confirmation, then the runner."""
-        self._action_flow(action_id)
+    def request_action(self, action_id: str, prefill: dict[str, Any] | None = None) -> None:
+        """Run an action: params form, policy, confirmation, then the runner. ``prefill``
+        gives params (the Targets pane's target); the form opens for the others."""
+        self._action_flow(action_id, prefill=prefill)
 
     @work(group="actions", exit_on_error=False)
-    async def _action_flow(self, action_id: str, source: dict | None = None) -> RunEntry | None:
+    async def _action_flow(self, action_id: str, source: dict | None = None,
+                           prefill: dict[str, Any] | None = None) -> RunEntry | None:
         runner = self.context.runner
         try:
             action = runner.action(action_id)
         except UsageError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return None
-        raw: dict[str, Any] = {}
-        if action.params:
-            form = await self.push_screen_wait(ParamFormScreen(action, self.context.boundary))
+        raw: dict[str, Any] = dict(prefill or {})
+        if action.params and any(p.name not in raw for p in action.params):
+            form = await self.push_screen_wait(
+                ParamFormScreen(action, self.context.boundary, values=raw))
             if form is None:
                 return None
             raw = form
@@ -562,6 +569,19 @@ class CockpitApp(App[Any]):
                 markup=False,
             )
         self.audit_pane.refresh_operator_trail()
+
+    # -- targets --------------------------------------------------------------------------
+
+    @on(TargetsPane.LogsRequested)
+    def _target_logs(self, event: TargetsPane.LogsRequested) -> None:
+        """``l`` on a target: the Logs pane, narrowed to the target's lines."""
+        logs: LogsPane = self.panes[2]  # type: ignore[assignment]
+        logs.show_source(event.name)
+        self.action_show_pane(2)
+
+    @on(TargetsPane.OperationRequested)
+    def _target_operation(self, event: TargetsPane.OperationRequested) -> None:
+        self.request_action(event.action_id, prefill=event.prefill)
 
     @on(RunsPane.OpenRequested)
     def _open_run(self, event: RunsPane.OpenRequested) -> None:

@@ -110,3 +110,24 @@ async def recent_events(backend: Backend, target: Target, boundary: Boundary,
     """The target's recent events, through the boundary."""
     events = await backend.target_events(target.id, limit)
     return [safe_event(e, boundary) for e in events[-limit:]]
+
+
+def format_cpu(percent: float | None) -> str:
+    """``"0.4%"``, ``"12%"``; ``"-"`` where it is not known."""
+    if percent is None:
+        return "-"
+    return f"{percent:.1f}%" if percent < 10 else f"{percent:.0f}%"
+
+
+def format_mem(size: float | None) -> str:
+    """``"512K"``, ``"34.5M"``, ``"1.2G"`` (powers of 1024); ``"-"`` where not known."""
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "K", "M", "G", "T"):
+        if value < 1024 or unit == "T":
+            if unit == "B":
+                return f"{value:.0f}B"
+            return f"{value:.1f}{unit}" if value < 100 else f"{value:.0f}{unit}"
+        value /= 1024
+    return "-"  # pragma: no cover - the loop always returns

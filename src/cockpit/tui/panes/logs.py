@@ -17,7 +17,9 @@ Search: ``/`` opens a regex filter (Enter applies, Esc cancels and clears it). T
 filter hides the lines that do not match and underlines the matches; ``n``/``N`` move
 a highlighted cursor to the next/previous match (the next/previous shown line), which
 pauses following. The cursor stays on its line when the filter is cleared, so a
-match can then be read in context.
+match can then be read in context. ``show_source`` narrows the view to one source's lines
+(the Targets pane's ``l``: a target's lines are tagged with its name), with or without a
+regex; Esc clears both.
 """
 
 from __future__ import annotations
@@ -360,7 +362,7 @@ class LogsPane(QuietStatus, Pane):
         width = _widest(raws)
         was_scanning = buffer.scanning
         added, gone = buffer.extend(sources, levels, raws)
-        if buffer.pattern is not None:
+        if buffer.filtered:
             deadline = time.perf_counter() + budget if budget is not None else None
             added = buffer.scan(deadline)
             if was_scanning:
@@ -448,23 +450,40 @@ class LogsPane(QuietStatus, Pane):
         """The rows on screen as plain text, exactly as the view renders them."""
         return self.view.screen_text()
 
+    @property
+    def source_filter(self) -> str | None:
+        """The one source shown (``show_source``), or None."""
+        return self.buffer.only_source
+
+    def show_source(self, source: str | None) -> None:
+        """Show only the lines of ``source`` (a log source, or a target's name as its lines
+        are tagged); None: every source again. A regex filter stays in force."""
+        self._refilter(lambda: self.buffer.set_source(source or None))
+
     def set_filter(self, pattern: str | None) -> bool:
         """Filter by regex (empty or None: no filter); False if ``pattern`` is invalid."""
-        self._note = ""
-        view, buffer = self.view, self.buffer
-        top_seq = buffer.seq_at(view.top_row()) if buffer.visible_count else buffer.next_seq
-        if not pattern:
-            self.filter_error = None
-            buffer.set_pattern(None)
-        else:
+        if pattern:
             try:
-                compiled = re.compile(pattern)
+                compiled: re.Pattern[str] | None = re.compile(pattern)
             except re.error as exc:
+                self._note = ""
                 self.filter_error = f"bad regex /{pattern}/: {exc}"
                 self._update_status()
                 return False
-            self.filter_error = None
-            buffer.set_pattern(compiled)
+        else:
+            compiled = None
+        self._refilter(lambda: self.buffer.set_pattern(compiled))
+        return True
+
+    def _refilter(self, change) -> None:
+        """Apply a filter change (``change()`` sets it in the buffer), keeping the view
+        near where it was; the first pass runs within the flush budget, then at flushes."""
+        self._note = ""
+        self.filter_error = None
+        view, buffer = self.view, self.buffer
+        top_seq = buffer.seq_at(view.top_row()) if buffer.visible_count else buffer.next_seq
+        change()
+        if buffer.filtered:
             live = self.context.live
             buffer.scan(time.perf_counter() + FLUSH_BUDGET if live else None)
             if live:
@@ -477,7 +496,6 @@ class LogsPane(QuietStatus, Pane):
         else:  # paused: stay near the line that was at the top
             view.scroll_to(y=buffer.row_at_or_after(top_seq), animate=False)
         self._update_status()
-        return True
 
     def set_follow(self, follow: bool) -> None:
         """Follow the newest lines, or pause (new lines are counted, not scrolled to)."""
@@ -495,8 +513,8 @@ class LogsPane(QuietStatus, Pane):
         """Move the match cursor by ``step`` shown lines; False if there is nowhere to go."""
         view, buffer = self.view, self.buffer
         count = buffer.visible_count
-        if buffer.pattern is None or not count:
-            self._note = "no filter: / to search" if buffer.pattern is None else "no match"
+        if not buffer.filtered or not count:
+            self._note = "no filter: / to search" if not buffer.filtered else "no match"
             self._update_status()
             return False
         row = buffer.row_of(view.cursor) if view.cursor is not None else None
@@ -522,7 +540,7 @@ class LogsPane(QuietStatus, Pane):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "clear_filter":
-            return self.buffer.pattern is not None or self.filter_input.has_class("-open")
+            return self.buffer.filtered or self.filter_input.has_class("-open")
         return True
 
     def action_filter(self) -> None:
@@ -539,6 +557,8 @@ class LogsPane(QuietStatus, Pane):
 
     def action_clear_filter(self) -> None:
         self._close_input()
+        if self.buffer.only_source is not None:
+            self.buffer.set_source(None)
         self.set_filter(None)
 
     def _close_input(self) -> None:
@@ -596,12 +616,15 @@ class LogsPane(QuietStatus, Pane):
         parts = [f"{sources} source{'s' if sources != 1 else ''}"]
         if self.filter_error:
             parts.append(self.filter_error)
-        if self.buffer.pattern is not None:
+        if self.buffer.filtered:
             scanning = (
                 f" (scanning {self.buffer.scan_progress:.0%})" if self.buffer.scanning else ""
             )
+            what = [f"source {self.buffer.only_source}"] if self.buffer.only_source else []
+            if self.buffer.pattern is not None:
+                what.append(f"filter /{self.buffer.pattern.pattern}/")
             parts.append(
-                f"filter /{self.buffer.pattern.pattern}/: "
+                f"{' '.join(what)}: "
                 f"{self.visible_count:,} of {self.line_count:,}{scanning}"
             )
         else:

@@ -10,7 +10,8 @@ another parallel deque. Lines that scroll by unseen are never cleaned at all.
 Lines are numbered with an ever-growing sequence number (``seq``), so a position
 (the cursor, the first line in view) survives the oldest lines being dropped.
 The *view* is what the pane shows: every buffered line, or only the lines that
-match the filter; ``row`` is an index into the view. Testing lines against a filter
+match the filter (a regex, and/or one source: the Targets pane's ``l`` narrows the view
+to one target's lines); ``row`` is an index into the view. Testing lines against a filter
 costs a redaction each, so it is done by :meth:`LogBuffer.scan` within a deadline,
 oldest first, and resumed at the next call: a new filter over a big buffer, or a
 filter under a firehose, never blocks the UI.
@@ -43,6 +44,7 @@ class LogBuffer:
         self.first_seq = 0  #: seq of the oldest line kept
         self.evicted = 0
         self.pattern: re.Pattern[str] | None = None
+        self.only_source: str | None = None  #: show only the lines of this source
         self._matches: deque[int] = deque()  #: seqs of matching lines (with a pattern)
         self._scan_seq = 0  #: next seq to test against the pattern
 
@@ -55,9 +57,14 @@ class LogBuffer:
         return self.first_seq + len(self.raws)
 
     @property
+    def filtered(self) -> bool:
+        """A filter is set (a regex, a source or both): the view is the matching lines."""
+        return self.pattern is not None or self.only_source is not None
+
+    @property
     def visible_count(self) -> int:
         """Rows in the view (matching lines with a filter, else every line)."""
-        return len(self._matches) if self.pattern is not None else len(self.raws)
+        return len(self._matches) if self.filtered else len(self.raws)
 
     def source(self, seq: int) -> str:
         return self.sources[seq - self.first_seq]
@@ -93,7 +100,7 @@ class LogBuffer:
         self.raws.extend(raws)
         self._texts.extend(repeat(None, count))
         self.first_seq = before + total - len(self.raws)
-        if self.pattern is None:
+        if not self.filtered:
             return count, gone
         self._scan_seq = max(self._scan_seq, self.first_seq)
         matches, first = self._matches, self.first_seq
@@ -104,15 +111,21 @@ class LogBuffer:
         return 0, gone
 
     def set_pattern(self, pattern: re.Pattern[str] | None) -> None:
-        """Filter the view by ``pattern`` (``None``: show every line); see :meth:`scan`."""
+        """Filter the view by ``pattern`` (``None``: no regex); see :meth:`scan`."""
         self.pattern = pattern
+        self._matches = deque()
+        self._scan_seq = self.first_seq
+
+    def set_source(self, source: str | None) -> None:
+        """Show only the lines of ``source`` (``None``: of every source); see :meth:`scan`."""
+        self.only_source = source
         self._matches = deque()
         self._scan_seq = self.first_seq
 
     @property
     def scanning(self) -> bool:
         """Some lines have not been tested against the filter yet."""
-        return self.pattern is not None and self._scan_seq < self.next_seq
+        return self.filtered and self._scan_seq < self.next_seq
 
     @property
     def scan_progress(self) -> float:
@@ -126,13 +139,17 @@ class LogBuffer:
 
         Returns the rows added to the view (always at its end: lines are tested in order).
         """
-        if self.pattern is None:
+        if not self.filtered:
             return 0
-        search, text = self.pattern.search, self.text
+        text, only, sources = self.text, self.only_source, self.sources
+        search = self.pattern.search if self.pattern is not None else None
         added = 0
         while self._scan_seq < self.next_seq:
             end = min(self.next_seq, self._scan_seq + chunk)
-            found = [seq for seq in range(self._scan_seq, end) if search(text(seq))]
+            first = self.first_seq
+            found = [seq for seq in range(self._scan_seq, end)
+                     if (only is None or sources[seq - first] == only)
+                     and (search is None or search(text(seq)))]
             self._matches.extend(found)
             added += len(found)
             self._scan_seq = end
@@ -142,7 +159,7 @@ class LogBuffer:
 
     def seq_at(self, row: int) -> int:
         """The seq of view row ``row`` (0 <= row < visible_count)."""
-        if self.pattern is not None:
+        if self.filtered:
             return self._matches[row]
         return self.first_seq + row
 
@@ -150,13 +167,13 @@ class LogBuffer:
         """The view row showing ``seq``, or None (dropped, or hidden by the filter)."""
         if seq < self.first_seq or seq >= self.next_seq:
             return None
-        if self.pattern is None:
+        if not self.filtered:
             return seq - self.first_seq
         row = bisect_left(self._matches, seq)
         return row if row < len(self._matches) and self._matches[row] == seq else None
 
     def row_at_or_after(self, seq: int) -> int:
         """The first view row whose seq is >= ``seq`` (``visible_count`` if none)."""
-        if self.pattern is None:
+        if not self.filtered:
             return min(max(0, seq - self.first_seq), len(self.raws))
         return bisect_left(self._matches, seq)

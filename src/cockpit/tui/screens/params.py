@@ -40,9 +40,12 @@ class ParamFormScreen(ModalScreen[dict[str, Any] | None]):
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="params.cancel")]
 
-    def __init__(self, action: Action, boundary: Boundary | None = None) -> None:
+    def __init__(self, action: Action, boundary: Boundary | None = None,
+                 values: dict[str, Any] | None = None) -> None:
+        """``values``: fields filled in already (a target picked in the Targets pane)."""
         super().__init__()
         self.action = action
+        self.given = dict(values or {})
         self.errors: dict[str, str] = {}
         self.boundary = boundary if boundary is not None else Boundary()
 
@@ -66,14 +69,19 @@ class ParamFormScreen(ModalScreen[dict[str, Any] | None]):
 
     def _field(self, param: Param):
         field_id = f"param-{param.name}"
+        given = param.name in self.given
+        value = self.given[param.name] if given else param.default
         if param.type == "choice":
             choices = param.choices or []
             options = list(zip(self._choice_labels(choices), choices, strict=True))
-            value = param.default if param.default in choices else Select.NULL
-            return Select(options, value=value, id=field_id, allow_blank=param.default is None)
+            chosen = value if value in choices else Select.NULL
+            return Select(options, value=chosen, id=field_id, allow_blank=param.default is None)
         if param.type == "bool":
-            return Switch(value=bool(param.default), id=field_id)
+            return Switch(value=bool(value), id=field_id)
         placeholder = self.boundary.line(param.regex or param.type)
+        if given:  # shown and submitted as it is (it passed the boundary where it came from)
+            return Input(value="" if value is None else str(value), id=field_id,
+                         password=param.secret, placeholder=placeholder)
         default = "" if param.default is None else str(param.default)
         if default and not param.secret and self.boundary.line(default) != default:
             # Shown in the field, its visible form would be what runs: left blank, the
@@ -93,9 +101,10 @@ class ParamFormScreen(ModalScreen[dict[str, Any] | None]):
                 for n, label in enumerate(labels, 1)]
 
     def on_mount(self) -> None:
-        fields = self.query("Input, Select, Switch")
+        fields = list(self.query("Input, Select, Switch"))
+        open_ = [f for f in fields if (f.id or "").removeprefix("param-") not in self.given]
         if fields:
-            fields.first().focus()
+            (open_ or fields)[0].focus()
 
     def raw_values(self) -> dict[str, Any]:
         """What the operator entered, before validation (blank fields omitted)."""

@@ -1,0 +1,700 @@
+"""Targets pane: what the backend runs and operates on (processes, containers, pods),
+k9s-like: one row per target, children indented under their parents, health computed by
+the backend (ok / unknown / fail, as a word and a symbol, coloured like the Health pane).
+
+The list comes from ``sources.targets.watch_targets`` in a worker: the backend yields a
+new list when something changed (from its event stream where it has one), never a poll
+per target here. Only changed cells are written. A hidden pane (compact layout) stops
+pulling new lists until it is shown again, and a pane in view but not focused paints on
+the shared background slots (``Pane.repaint_wait``), so an idle pane costs nothing.
+
+Keys on the selected target (only those that apply are offered): Enter its detail and
+recent events, ``l`` the Logs pane narrowed to its lines, ``s`` an interactive shell (the
+TUI hands the terminal over; asked first, recorded), ``o`` the backend's operations for
+its kind that the profile enables (through the usual params, policy, confirmation and
+trail). ``/`` filters by name, kind, state or reason; Esc clears.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import DataTable, Input, Static
+
+from cockpit.core.backends.base import Capability, Operation, Target
+from cockpit.core.config.models import Action, TargetLogSource
+from cockpit.core.sources.targets import (
+    format_cpu,
+    format_mem,
+    safe_target,
+    tree_order,
+    watch_targets,
+)
+from cockpit.tui.context import CockpitContext
+from cockpit.tui.panes.base import TablePane
+from cockpit.tui.panes.health import format_age
+from cockpit.tui.widgets.table import CellTable, spread
+
+#: Most targets shown; the rest are counted in the status.
+MAX_TARGETS = 2_000
+#: Seconds before the list is asked for again after the backend's stream failed.
+RETRY_FIRST, RETRY_MAX = 1.0, 30.0
+
+#: Columns in display order: key -> (header, fixed width or None for flexible).
+COLUMNS: dict[str, tuple[str, int | None]] = {
+    "kind": ("kind", 10),
+    "name": ("name", None),
+    "scope": ("scope", None),
+    "state": ("state", None),
+    "health": ("health", 9),
+    "reason": ("reason", None),
+    "restarts": ("rst", 3),
+    "age": ("age", 4),
+    "cpu": ("cpu", 5),
+    "mem": ("mem", 6),
+}
+#: flexible columns: (least, most) width
+FLEXIBLE = {"name": (6, 40), "scope": (6, 16), "state": (5, 16), "reason": (8, 1_000)}
+#: columns left out, in this order, while the pane is too narrow for them
+DROP_ORDER = ("scope", "kind", "mem", "cpu", "restarts", "age", "reason")
+HEALTH = {
+    "ok": ("✓ ok", "green"),
+    "unknown": ("? unknown", "yellow"),
+    "fail": ("✗ FAIL", "bold red"),
+}
+_PADDING = 2
+
+
+def plural(noun: str, count: int) -> str:
+    """``1 process``, ``2 processes``, ``3 containers``."""
+    if count == 1:
+        return f"{count} {noun}"
+    return f"{count} {noun}{'es' if noun.endswith(('s', 'x', 'sh', 'ch')) else 's'}"
+
+
+def _sig(cell: Text) -> tuple[str, str]:
+    return cell.plain, str(cell.style)
+
+
+def row_key(target: Target) -> str:
+    return target.id or f"~{target.name}"
+
+
+def matches(target: Target, text: str) -> bool:
+    """Does the filter ``text`` (case-insensitive, every word) match the target's name,
+    kind, state, health or reason?"""
+    hay = " ".join((target.name, target.kind, target.state, target.health.state,
+                    target.health.reason, *target.aliases)).lower()
+    return all(word in hay for word in text.lower().split())
+
+
+def choose_columns(width: int, targets: list[Target]) -> tuple[str, ...]:
+    """The columns shown at ``width`` cells: those with something to show, then the
+    least useful left out while the rest would not fit."""
+    columns = list(COLUMNS)
+    if not any(t.scope for t in targets):
+        columns.remove("scope")
+    if all(t.cpu_percent is None for t in targets):
+        columns.remove("cpu")
+    if all(t.mem_bytes is None for t in targets):
+        columns.remove("mem")
+    if all(t.restarts is None for t in targets):
+        columns.remove("restarts")
+
+    # the names and states as long as they are (within their bounds): cut last
+    least = dict({c: low for c, (low, _high) in FLEXIBLE.items()})
+    for column, texts in (("name", [("  " if t.parent else "") + t.name for t in targets]),
+                          ("state", [t.state for t in targets])):
+        low, high = FLEXIBLE[column]
+        least[column] = max(low, min(high, max(map(len, texts), default=low)))
+
+    def needed(cols: list[str]) -> int:
+        return sum((COLUMNS[c][1] or least[c]) + _PADDING for c in cols)
+
+    for column in DROP_ORDER:
+        if width <= 0 or needed(columns) <= width:
+            break
+        if column in columns:
+            columns.remove(column)
+    return tuple(columns)
+
+
+def target_cells(target: Target, depth: int, now: float,
+                 columns: tuple[str, ...]) -> tuple[Text, ...]:
+    """The cells of one row."""
+    label, style = HEALTH.get(target.health.state, HEALTH["unknown"])
+    name = ("  " * (depth - 1) + "└ " if depth else "") + target.name
+    age = format_age(now - target.started_at) if target.started_at is not None else "-"
+    reason = target.health.reason
+    cells = {
+        "kind": Text(target.kind, style="dim"),
+        "name": Text(name, style="" if depth else "bold"),
+        "scope": Text(target.scope),
+        "state": Text(target.state),
+        "health": Text(label, style=style),
+        # a reason that only repeats the state (a sleeping process) is left out
+        "reason": Text("" if reason.lower() == target.state.lower() else reason,
+                       style="red" if target.health.state == "fail" else ""),
+        "restarts": Text("-" if target.restarts is None else str(target.restarts),
+                         justify="right",
+                         style="yellow" if target.restarts else ""),
+        "age": Text(age, justify="right"),
+        "cpu": Text(format_cpu(target.cpu_percent), justify="right"),
+        "mem": Text(format_mem(target.mem_bytes), justify="right"),
+    }
+    return tuple(cells[c] for c in columns)
+
+
+class TargetTable(CellTable):
+    """The targets' table: Enter (its own binding) opens the detail, and says so."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Detail", id="targets.detail"),
+    ]
+
+
+class TargetsPane(TablePane):
+    """The backend's targets in a table; Enter, ``l``, ``s``, ``o``, ``/`` on them."""
+
+    PANE_TITLE = "Targets"
+    PANE_NUMBER = 6
+
+    DEFAULT_CSS = """
+    TargetsPane #targets-note { color: $text-muted; height: auto; padding: 0 1; }
+    TargetsPane CellTable { height: 1fr; }
+    TargetsPane #targets-filter { dock: bottom; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("l", "logs", "Logs", id="targets.logs"),
+        Binding("s", "shell", "Shell", id="targets.shell"),
+        Binding("s", "no_shell", "Shell", show=False, id="targets.no_shell"),
+        Binding("o", "operations", "Operations", id="targets.operations"),
+        Binding("slash", "filter", "Filter", id="targets.filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False,
+                id="targets.clear_filter"),
+        Binding("j", "cursor_down", "Down", show=False, id="targets.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="targets.up"),
+    ]
+
+    class LogsRequested(Message):
+        """Show the Logs pane narrowed to the lines of ``name``."""
+
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
+    class OperationRequested(Message):
+        """Run ``action_id`` through the usual flow with ``prefill`` as its params."""
+
+        def __init__(self, action_id: str, prefill: dict[str, Any]) -> None:
+            super().__init__()
+            self.action_id = action_id
+            self.prefill = prefill
+
+    def __init__(self, context: CockpitContext, *, id: str | None = "targets") -> None:
+        super().__init__(context, id=id)
+        backend = context.backend
+        self.supported = bool(backend.capabilities & Capability.TARGETS)
+        self._targets: list[Target] = []  #: the latest list (through the boundary)
+        self._cut = 0  #: targets beyond MAX_TARGETS, not shown
+        self._received = False  #: a first list arrived
+        self._problem: str | None = None  #: why the list could not be had
+        self._dirty = False  #: the list changed since it was painted
+        self._paint_timer: Timer | None = None
+        self._resume = asyncio.Event()  #: set while the pane is shown
+        self._columns: tuple[str, ...] = ()
+        self._shown: dict[str, tuple[tuple[str, str], ...]] = {}
+        self._rows: dict[str, tuple[Target, int]] = {}  #: row key -> (target, depth)
+        self.filter_text = ""
+        self._ops_by_kind: dict[str, list[tuple[Operation, Action]]] = {}
+
+    # -- layout -------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        note = Static("", id="targets-note", markup=False)
+        note.display = False
+        yield note
+        yield TargetTable(cursor_type="row", id="targets-table")
+        filt = Input(placeholder="filter: name, kind, state or reason (Enter keeps it, "
+                     "Esc clears)", id="targets-filter", compact=True)
+        filt.display = False
+        yield filt
+
+    def on_mount(self) -> None:
+        self._rebuild(self._columns_for())
+        if not self.supported:
+            kind = self.context.backend.kind
+            self._show_note(f"The {kind} backend has no targets.")
+            self.set_status(f"the {kind} backend has no targets")
+            return
+        self._update_status()
+        if not self.context.live:
+            return
+        self._resume.set()
+        self.run_worker(self._watch(), group="targets", exit_on_error=False)
+        self.set_interval(1.0, self._tick_ages)
+
+    @property
+    def table(self) -> CellTable:
+        return self.query_one("#targets-table", CellTable)
+
+    # -- the list -------------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        """Consume the backend's target stream; while hidden, stop pulling until shown."""
+        delay = RETRY_FIRST
+        while True:
+            try:
+                stream = watch_targets(self.context.backend, self.context.boundary)
+                async with contextlib.aclosing(stream):
+                    async for targets in stream:
+                        self._receive(targets)
+                        delay = RETRY_FIRST
+                        if not self.display:
+                            self._resume.clear()
+                            await self._resume.wait()
+                self._fail("the backend stopped reporting its targets")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._fail(str(exc) or type(exc).__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX)
+
+    def _fail(self, problem: str) -> None:
+        if not self.is_attached:
+            return
+        self._problem = f"cannot list targets: {problem}"
+        self._update_status()
+
+    def show_targets(self, targets: list[Target]) -> None:
+        """Show these targets (tests, snapshots), once they have passed the boundary."""
+        self._receive([safe_target(t, self.context.boundary) for t in targets])
+
+    def _receive(self, targets: list[Target]) -> None:
+        if not self.is_attached:
+            return
+        self._problem = None
+        self._received = True
+        self._cut = max(0, len(targets) - MAX_TARGETS)
+        self._targets = targets[:MAX_TARGETS]
+        self._dirty = True
+        self._paint_soon()
+
+    def _paint_soon(self) -> None:
+        """Paint now, at the pane's next background slot, or when it is shown."""
+        if not self.display:
+            return  # on_show paints
+        wait = self.repaint_wait()
+        if wait:
+            if self._paint_timer is None:
+                self._paint_timer = self.set_timer(wait, self._paint_due)
+            return
+        self._paint()
+
+    def _paint_due(self) -> None:
+        self._paint_timer = None
+        if self._dirty:
+            self._paint_soon()
+
+    def on_show(self) -> None:
+        self._resume.set()
+        if self._dirty:
+            self._paint()
+
+    def on_hide(self) -> None:
+        if self._paint_timer is not None:
+            self._paint_timer.stop()
+            self._paint_timer = None
+
+    def on_descendant_focus(self) -> None:
+        """The operator came in: what waited for a background slot shows now."""
+        if self._paint_timer is not None:
+            self._paint_timer.stop()
+            self._paint_timer = None
+        if self._dirty:
+            self._paint()
+
+    @property
+    def painted_count(self) -> int:
+        """Rows in the table now (tests)."""
+        return self.table.row_count
+
+    @property
+    def targets(self) -> list[Target]:
+        """The latest list (through the boundary), whether painted yet or not."""
+        return list(self._targets)
+
+    def _paint(self) -> None:
+        self._dirty = False
+        if self._paint_timer is not None:
+            self._paint_timer.stop()
+            self._paint_timer = None
+        columns = self._columns_for()
+        if columns != self._columns:
+            self._rebuild(columns)
+        self._sync_table()
+        if not self._targets and self._received:
+            backend = self.context.backend
+            self._show_note(f"No {plural(backend.target_noun, 0)[2:]}: the {backend.kind} "
+                            "backend lists none for this profile.")
+        else:
+            self._show_note("")
+        self._update_status()
+        self.refresh_bindings()
+
+    def _show_note(self, text: str) -> None:
+        note = self.query_one("#targets-note", Static)
+        if text:
+            note.update(text)
+        if note.display != bool(text):
+            note.display = bool(text)
+
+    def _visible(self) -> list[Target]:
+        if not self.filter_text:
+            return self._targets
+        return [t for t in self._targets if matches(t, self.filter_text)]
+
+    def _wanted(self) -> list[tuple[str, Target, int]]:
+        rows: list[tuple[str, Target, int]] = []
+        seen: set[str] = set()
+        for row in tree_order(self._visible()):
+            key = row_key(row.target)
+            while key in seen:  # the same id twice (a backend's bug): keep both
+                key += "'"
+            seen.add(key)
+            rows.append((key, row.target, row.depth))
+        return rows
+
+    def _columns_for(self) -> tuple[str, ...]:
+        table = self.query_one("#targets-table", CellTable)
+        return choose_columns(table.usable_width() if table.size.width else 0, self._targets)
+
+    def _rebuild(self, columns: tuple[str, ...]) -> None:
+        """A new set of columns (the width or what the targets have changed): rare."""
+        table = self.table
+        selected = self.selected_key()
+        table.clear(columns=True)
+        self._shown.clear()
+        self._columns = columns
+        for column in columns:
+            header, width = COLUMNS[column]
+            table.add_column(header, key=column, width=width)
+        self._sync_table(selected)
+        self.call_after_refresh(self._fit)
+
+    def _sync_table(self, selected: str | None = None) -> None:
+        """Bring the table in line with the list, writing only changed cells."""
+        table = self.table
+        wanted = self._wanted()
+        now = self.context.now()
+        keys = [key for key, _, _ in wanted]
+        current = [row.key.value for row in table.ordered_rows]
+        self._rows = {key: (target, depth) for key, target, depth in wanted}
+        if keys != current:
+            if selected is None and 0 <= table.cursor_row < len(current):
+                selected = current[table.cursor_row]
+            table.clear()
+            self._shown.clear()
+            for key, target, depth in wanted:
+                cells = target_cells(target, depth, now, self._columns)
+                table.add_row(*cells, key=key)
+                self._shown[key] = tuple(_sig(c) for c in cells)
+            if selected in keys:
+                table.move_cursor(row=keys.index(selected), animate=False)
+            self.call_after_refresh(self._fit)
+            return
+        for key, target, depth in wanted:
+            self._update_row(key, target_cells(target, depth, now, self._columns))
+
+    def _update_row(self, key: str, cells: tuple[Text, ...]) -> None:
+        shown = self._shown.get(key, ())
+        sigs = tuple(_sig(c) for c in cells)
+        if sigs == shown:
+            return
+        table = self.table
+        for i, (column, cell) in enumerate(zip(self._columns, cells, strict=True)):
+            if i >= len(shown) or shown[i] != sigs[i]:
+                table.set_cell(key, column, cell)
+        self._shown[key] = sigs
+
+    def _tick_ages(self) -> None:
+        """Refresh the age cells of the visible rows, when their text changed."""
+        table = self.table
+        if "age" not in self._columns or not table.row_count or not table.is_on_screen:
+            return
+        index_of = self._columns.index("age")
+        now = self.context.now()
+        first = int(table.scroll_y)
+        ordered = table.ordered_rows
+        for index in range(first, min(len(ordered), first + table.size.height)):
+            key = ordered[index].key.value
+            found = self._rows.get(key or "")
+            shown = self._shown.get(key or "")
+            if found is None or key is None or not shown or found[0].started_at is None:
+                continue
+            age = format_age(now - found[0].started_at)
+            if shown[index_of][0] != age:
+                cell = Text(age, justify="right")
+                table.set_cell(key, "age", cell)
+                self._shown[key] = (*shown[:index_of], _sig(cell), *shown[index_of + 1:])
+
+    def on_resize(self) -> None:
+        if self.is_mounted and self._columns_for() != self._columns:
+            self._rebuild(self._columns_for())
+        self.call_after_refresh(self._fit)
+
+    def _fit(self) -> None:
+        """Fixed columns as declared; name as wide as the longest, then the rest."""
+        table = self.table
+        if not table.size.width:
+            return
+        fixed = {c: COLUMNS[c][1] for c in self._columns if COLUMNS[c][1] is not None}
+        flexible: dict[str, tuple[int, int]] = {}
+        for column in self._columns:
+            if column in FLEXIBLE:
+                low, high = FLEXIBLE[column]
+                longest = max((len(c.plain) for c in table.get_column(column)), default=low)
+                flexible[column] = (low, max(low, min(high, longest))) \
+                    if column != "reason" else (low, high)
+        table.fit_columns(spread(table.usable_width(), fixed, flexible))  # type: ignore[arg-type]
+
+    def _update_status(self) -> None:
+        if not self.supported:
+            return
+        noun = self.context.backend.target_noun
+        if self._problem:
+            self.set_status(self._problem)
+            return
+        if not self._received:
+            self.set_status(f"listing {plural(noun, 0)[2:]}…")
+            return
+        total = len(self._targets)
+        failing = sum(1 for t in self._targets if t.health.state == "fail")
+        parts = [plural(noun, total)]
+        if failing:
+            parts.append(f"{failing} failing")
+        if self._cut:
+            parts.append(f"{self._cut} more not shown")
+        if self.filter_text:
+            parts.append(f"filter {self.filter_text!r}: {len(self._rows)} shown")
+        self.set_status(" · ".join(parts))
+
+    # -- selection ----------------------------------------------------------------------
+
+    def selected_target(self) -> Target | None:
+        key = self.selected_key()
+        found = self._rows.get(key or "")
+        return found[0] if found is not None else None
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self.refresh_bindings()  # the keys offered depend on the target
+
+    def operations_for(self, target: Target) -> list[tuple[Operation, Action]]:
+        """The backend's operations on ``target``'s kind that the profile enables (an
+        action ``KIND.NAME`` running that operation)."""
+        cached = self._ops_by_kind.get(target.kind)
+        if cached is not None:
+            return cached
+        backend = self.context.backend
+        found: list[tuple[Operation, Action]] = []
+        if backend.capabilities & Capability.OPERATIONS:
+            profile = self.context.loaded.profile
+            for op in backend.operations(backend.opts):
+                if target.kind not in op.target_kinds:
+                    continue
+                action = profile.action(f"{backend.kind}.{op.name}")
+                if action is not None and action.operation == op.name:
+                    found.append((op, action))
+        self._ops_by_kind[target.kind] = found
+        return found
+
+    def logs_for(self, target: Target) -> bool:
+        """Does the Logs pane get lines tagged with this target (a ``target`` log source
+        covering it, or a log source of its name)?"""
+        names = {target.name, *target.aliases}
+        for source in self.context.loaded.profile.logs:
+            if isinstance(source, TargetLogSource) and (
+                    not source.targets or names & set(source.targets)):
+                return True
+            if source.name in names:
+                return True
+        return False
+
+    def _operable(self, target: Target | None) -> bool:
+        return target is not None and bool(target.id) and target.state != "missing"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_filter":  # else Esc goes on to the app
+            return bool(self.query_one("#targets-filter", Input).display or self.filter_text)
+        if action in ("logs", "shell", "no_shell", "operations"):
+            target = self.selected_target()
+            if target is None:
+                return False
+            if action == "logs":
+                return self.logs_for(target)
+            if action in ("shell", "no_shell"):
+                has = self._operable(target) and \
+                    self.context.backend.shell_argv(target) is not None
+                return has if action == "shell" else not has
+            if action == "operations":
+                return self._operable(target) and bool(self.operations_for(target))
+        return True
+
+    # -- keys -----------------------------------------------------------------------------
+
+    def open_selected(self, key: str) -> None:
+        self.action_detail()
+
+    def action_detail(self) -> None:
+        from cockpit.tui.screens.target_detail import TargetDetailScreen
+
+        target = self.selected_target()
+        if target is not None:
+            self.app.push_screen(TargetDetailScreen(target, self.context))
+
+    def action_logs(self) -> None:
+        target = self.selected_target()
+        if target is not None:
+            self.post_message(self.LogsRequested(target.name))
+
+    def action_no_shell(self) -> None:
+        target = self.selected_target()
+        backend = self.context.backend
+        if target is not None and not self._operable(target):
+            self.app.notify(f"{target.name} is {target.state}: no shell", severity="warning",
+                            markup=False)
+            return
+        self.app.notify(f"the {backend.kind} backend has no interactive shell",
+                        severity="warning", markup=False)
+
+    def action_shell(self) -> None:
+        target = self.selected_target()
+        if target is None:
+            return
+        argv = self.context.backend.shell_argv(target)
+        if argv is None:
+            self.action_no_shell()
+            return
+        self.run_worker(self.shell_flow(target, argv), group="targets-shell",
+                        exclusive=True, exit_on_error=False)
+
+    async def shell_flow(self, target: Target, argv: list[str]):
+        """Policy, a yes/no showing the exact command, then the terminal handed over to
+        it; the trail records the refusal, or the session's start and end."""
+        from cockpit.core.actions.policy import Decision
+        from cockpit.core.actions.shell import (
+            prepare_shell,
+            record_shell_session,
+            refuse_shell,
+            shell_decision,
+        )
+        from cockpit.tui.screens.confirm import ConfirmScreen
+        from cockpit.tui.terminal.handover import hand_terminal
+
+        runner = self.context.runner
+        prepared = prepare_shell(runner, target.name, argv,
+                                 source={"kind": "tui", "pane": "targets"})
+        decision = shell_decision(runner, prepared)
+        if not decision.allowed:
+            outcome = refuse_shell(runner, prepared, decision)
+        else:
+            confirmed = await self.app.push_screen_wait(ConfirmScreen(
+                f"Caution: a shell in {target.kind} {target.name}",
+                "This terminal goes to the shell until it ends. What you type there runs "
+                f"in {target.name} and is not recorded; the session's start, end and exit "
+                f"status are.\nTrace id {prepared.trace_id}. It will run exactly:",
+                command=prepared.display,
+                confirm_label="Open shell",
+            ))
+            if not confirmed:
+                outcome = refuse_shell(runner, prepared, Decision(
+                    False, ["NOT_CONFIRMED"], "declined by the operator"))
+            else:
+                app = self.app
+                outcome = record_shell_session(runner, prepared,
+                                               lambda command: hand_terminal(app, command))
+        if outcome.status == "denied":
+            self.app.notify(f"shell refused: {outcome.message} "
+                            f"[{', '.join(outcome.decision.reason_codes)}]",
+                            severity="warning", markup=False)
+        elif outcome.status == "error":
+            self.app.notify(f"shell in {target.name}: {outcome.message}", severity="error",
+                            markup=False)
+        else:
+            ok = outcome.status == "succeeded"
+            self.app.notify(f"shell in {target.name} ended (exit status {outcome.exit_code})",
+                            severity="information" if ok else "warning", markup=False)
+        audit = getattr(self.app, "audit_pane", None)
+        if audit is not None:
+            audit.refresh_operator_trail()
+        return outcome
+
+    def action_operations(self) -> None:
+        target = self.selected_target()
+        if target is None:
+            return
+        choices = self.operations_for(target)
+        if not choices:
+            self.app.notify(f"no operation of the {self.context.backend.kind} backend "
+                            f"applies to {target.kind} {target.name}", markup=False)
+            return
+        self.run_worker(self._choose_operation(target, choices), group="targets-ops",
+                        exclusive=True, exit_on_error=False)
+
+    async def _choose_operation(self, target: Target,
+                                choices: list[tuple[Operation, Action]]) -> None:
+        from cockpit.tui.screens.operations import OperationsScreen
+
+        picked = await self.app.push_screen_wait(
+            OperationsScreen(target, choices, self.context.boundary))
+        if picked is None:
+            return
+        op = next(op for op, action in choices if action.id == picked)
+        self.post_message(self.OperationRequested(picked, {op.target_param: target.name}))
+
+    # -- filter ---------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        filt = self.query_one("#targets-filter", Input)
+        filt.value = self.filter_text
+        filt.display = True
+        filt.focus()
+        self.refresh_bindings()
+
+    def set_filter(self, text: str) -> None:
+        """Show only the targets matching ``text`` (every word, case-insensitive)."""
+        text = " ".join(text.split())
+        if text == self.filter_text:
+            return
+        self.filter_text = text
+        self._sync_table()
+        self._update_status()
+        self.refresh_bindings()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.set_filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.set_filter(event.value)
+        event.input.display = False
+        self.table.focus()
+        self.refresh_bindings()
+
+    def action_clear_filter(self) -> None:
+        filt = self.query_one("#targets-filter", Input)
+        filt.value = ""
+        filt.display = False
+        self.set_filter("")
+        self.table.focus()
+        self.refresh_bindings()
