@@ -1,6 +1,13 @@
-"""Every test runs with its own XDG directories, so nothing touches the user's files."""
+"""Every test runs with its own XDG directories, so nothing touches the user's files.
+
+``engine`` (a private dockerd for the module's tests, see ``tests/docker_support.py``)
+and ``docker_client`` (a client whose ``made`` containers are removed after the test)
+serve every docker test module.
+"""
 
 from __future__ import annotations
+
+import contextlib
 
 import pytest
 
@@ -17,3 +24,35 @@ def isolated_dirs(tmp_path, monkeypatch):
     for var in ("COCKPIT_AUDIT_PATH", "COCKPIT_PROFILE", "NO_COLOR", "COCKPIT_DEMO_PORT"):
         monkeypatch.delenv(var, raising=False)
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from tests.docker_support import PrivateEngine, skip_or_fail, unavailable
+
+    reason = unavailable()
+    if reason:
+        skip_or_fail(reason)
+    private = PrivateEngine()
+    try:
+        private.start()
+    except RuntimeError as exc:
+        private.stop()
+        skip_or_fail(str(exc))
+    private.import_busybox()
+    yield private
+    private.stop()
+
+
+@pytest.fixture
+def docker_client(engine):
+    import docker
+
+    client = docker.DockerClient(base_url=engine.host, timeout=30)
+    made: list[str] = []
+    client.made = made  # names to remove after the test
+    yield client
+    for name in made:
+        with contextlib.suppress(Exception):
+            client.containers.get(name).remove(force=True)
+    client.close()

@@ -22,7 +22,9 @@ import tarfile
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -257,3 +259,13 @@ class SocketProxy:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
+
+
+def run(client: Any, command: str, *, name: str | None = None, **kwargs: Any) -> str:
+    """Start a busybox container (host network) with the ``docker_client`` fixture's
+    client; returns its name (removed after the test)."""
+    name = name or f"t-{uuid.uuid4().hex[:10]}"
+    client.made.append(name)
+    client.containers.run(IMAGE, command, name=name, detach=True, network_mode="host",
+                          **kwargs)
+    return name

@@ -27,54 +27,13 @@ from cockpit.core.sources.health import HealthChecker
 from cockpit.core.sources.logs import merge_sources
 from cockpit.core.sources.metrics import MetricsSampler
 from cockpit.core.sources.target_logs import TargetFollower
-from tests.docker_support import PrivateEngine, SocketProxy, skip_or_fail, unavailable
+from tests.docker_support import PrivateEngine, SocketProxy, run
 from tests.support import async_wait_until, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 #: exits on SIGTERM at once (a shell as PID 1 ignores signals it does not trap)
 LOOP = "sh -c 'trap \"exit 0\" TERM; while true; do sleep 0.1; done'"
 SECOND = 1_000_000_000  # nanoseconds, for healthcheck settings
-
-
-@pytest.fixture(scope="module")
-def engine():
-    reason = unavailable()
-    if reason:
-        skip_or_fail(reason)
-    private = PrivateEngine()
-    try:
-        private.start()
-    except RuntimeError as exc:
-        private.stop()
-        skip_or_fail(str(exc))
-    private.import_busybox()
-    yield private
-    private.stop()
-
-
-@pytest.fixture
-def docker_client(engine):
-    import docker
-
-    client = docker.DockerClient(base_url=engine.host, timeout=30)
-    made: list[str] = []
-    client.made = made  # names to remove after the test
-    yield client
-    for name in made:
-        with contextlib.suppress(Exception):
-            client.containers.get(name).remove(force=True)
-    client.close()
-
-
-def run(client: Any, command: str, *, name: str | None = None, **kwargs: Any) -> str:
-    """Start a busybox container (host network); returns its name."""
-    from tests.docker_support import IMAGE
-
-    name = name or f"t-{uuid.uuid4().hex[:10]}"
-    client.made.append(name)
-    client.containers.run(IMAGE, command, name=name, detach=True, network_mode="host",
-                          **kwargs)
-    return name
 
 
 def state_of(client: Any, name: str) -> dict[str, Any]:

@@ -223,7 +223,7 @@ async def test_compact_layout_pane_keys_and_fullscreen(context):
     async with app.run_test(size=(80, 24)) as pilot:
         assert app.compact
         for key, pane_id in (("2", "logs"), ("3", "audit"), ("4", "metrics"), ("5", "runs"),
-                             ("1", "health")):
+                             ("6", "targets"), ("1", "health")):
             await pilot.press(key)
             await pilot.pause()
             visible = [p.id for p in app.query("Pane") if p.display]
@@ -238,27 +238,27 @@ async def test_compact_layout_pane_keys_and_fullscreen(context):
         assert not app.full_pane
         # tab / shift+tab walk the panes in number order (one pane shown: not stuck in it)
         shown = []
-        for _ in range(5):
+        for _ in range(6):
             await pilot.press("tab")
             await pilot.pause()
             shown.append(next(p.id for p in app.query("Pane") if p.display))
-        assert shown == ["logs", "audit", "metrics", "runs", "health"]
+        assert shown == ["logs", "audit", "metrics", "runs", "targets", "health"]
         await pilot.press("shift+tab")
         await pilot.pause()
-        assert [p.id for p in app.query("Pane") if p.display] == ["runs"]
+        assert [p.id for p in app.query("Pane") if p.display] == ["targets"]
         await pilot.press("1")
         await pilot.resize_terminal(40, 12)
         await pilot.pause()
         await pilot.resize_terminal(200, 50)
         await pilot.pause()
         assert not app.compact
-        assert len([p for p in app.query("Pane") if p.display]) == 5
+        assert len([p for p in app.query("Pane") if p.display]) == 6
         await pilot.press("3", "f")
         await pilot.pause()
         assert [p.id for p in app.query("Pane") if p.display] == ["audit"]
         await pilot.press("escape")  # esc backs out of full-screen too
         await pilot.pause()
-        assert len([p for p in app.query("Pane") if p.display]) == 5
+        assert len([p for p in app.query("Pane") if p.display]) == 6
 
 
 async def test_ctrl_p_opens_the_palette_with_actions_first_and_its_quit_asks(context):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import orjson
 from textual.app import App, ComposeResult
@@ -20,12 +21,21 @@ FROZEN_TIME = 1_790_000_000.0  # 2026-09-21T...: a fixed clock for snapshots
 
 
 def make_context(tmp_path: Path, profile_yaml: str, *, live: bool = True,
-                 settings: UserSettings | None = None, read_only: bool = False) -> CockpitContext:
-    """A context over a profile written to ``tmp_path``, with its own operator trail."""
+                 settings: UserSettings | None = None, read_only: bool = False,
+                 backend: Any = None) -> CockpitContext:
+    """A context over a profile written to ``tmp_path``, with its own operator trail.
+
+    ``backend``: the profile's own backend (``open_backend``) when True, this backend
+    when one is given, else a plain local backend."""
     path = tmp_path / "profile.yaml"
     path.write_text(textwrap.dedent(profile_yaml).lstrip("\n"))
     loaded = load_profile(path)
-    backend = LocalBackend({"env": loaded.env})
+    if backend is True:
+        from cockpit.core.environment import open_backend
+
+        backend = open_backend(loaded)
+    elif backend is None:
+        backend = LocalBackend({"env": loaded.env})
     trail_path = tmp_path / "operator-audit.jsonl"
     runner = ActionRunner(loaded, backend, AuditTrail(trail_path), read_only=read_only,
                           operator="tester@host")

@@ -49,6 +49,7 @@ def build_parser(*, subcommands: bool = True) -> argparse.ArgumentParser:
         return parser
     from cockpit.cli.audit_cmd import add_audit_parser
     from cockpit.cli.runbook_cmd import add_runbook_parser
+    from cockpit.cli.targets_cmd import add_targets_parser
 
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
@@ -91,6 +92,7 @@ def build_parser(*, subcommands: bool = True) -> argparse.ArgumentParser:
     profiles.add_argument("--json", action="store_true", help="machine-readable output")
     profiles.set_defaults(func=commands.cmd_profiles)
 
+    add_targets_parser(sub)
     add_audit_parser(sub)
     add_runbook_parser(sub)
     return parser

@@ -209,6 +209,8 @@ class TargetsPane(TablePane):
         self._dirty = False  #: the list changed since it was painted
         self._paint_timer: Timer | None = None
         self._resume = asyncio.Event()  #: set while the pane is shown
+        #: the worker waits for the pane to be shown before it asks for the next list
+        self.watch_paused = False
         self._columns: tuple[str, ...] = ()
         self._shown: dict[str, tuple[tuple[str, str], ...]] = {}
         self._rows: dict[str, tuple[Target, int]] = {}  #: row key -> (target, depth)
@@ -259,7 +261,11 @@ class TargetsPane(TablePane):
                         delay = RETRY_FIRST
                         if not self.display:
                             self._resume.clear()
-                            await self._resume.wait()
+                            self.watch_paused = True
+                            try:
+                                await self._resume.wait()
+                            finally:
+                                self.watch_paused = False
                 self._fail("the backend stopped reporting its targets")
             except asyncio.CancelledError:
                 raise
@@ -321,6 +327,11 @@ class TargetsPane(TablePane):
             self._paint_timer = None
         if self._dirty:
             self._paint()
+
+    @property
+    def paint_timer(self) -> Timer | None:
+        """The wake-up of a paint put off to the next background slot, if any."""
+        return self._paint_timer
 
     @property
     def painted_count(self) -> int:
