@@ -281,7 +281,13 @@ class Backend(ABC):
 
         tasks = [asyncio.ensure_future(one(t)) for t in query.targets]
         done = asyncio.ensure_future(asyncio.gather(*tasks, return_exceptions=True))
-        done.add_done_callback(lambda _: queue.put_nowait(None))
+
+        def ended(fut: asyncio.Future[Any]) -> None:
+            if not fut.cancelled():
+                fut.exception()  # a gather cancelled on close ends with CancelledError: seen
+            queue.put_nowait(None)
+
+        done.add_done_callback(ended)
         try:
             while True:
                 item = await queue.get()
