@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cockpit.core.audit.query import parse_record
+from cockpit.core.backends.base import Health, Target
 from cockpit.core.config.discovery import builtin_dir
 from cockpit.core.sources.health import HealthRow
 from cockpit.core.sources.logs import LogLine
@@ -18,6 +19,7 @@ from cockpit.tui.panes.audit import AuditPane
 from cockpit.tui.panes.health import HealthPane
 from cockpit.tui.panes.logs import LogsPane
 from cockpit.tui.panes.metrics import MetricsPane
+from cockpit.tui.panes.targets import TargetsPane
 from tests.tui_support import FROZEN_TIME, make_context
 
 T = FROZEN_TIME
@@ -106,12 +108,31 @@ def audit_records():
     return [parse_record(line) for line in lines]
 
 
+def targets() -> list[Target]:
+    """A service with two processes under it (one failing), and a container."""
+    mb = 1024 * 1024
+    return [
+        Target("svc", "demo", "service", "running", health=Health("ok", "2 processes"),
+               started_at=T - 7200),
+        Target("101", "demo-api", "process", "running", parent="svc",
+               health=Health("ok", "running"), started_at=T - 7100, cpu_percent=3.2,
+               mem_bytes=48 * mb),
+        Target("102", "demo-worker", "process", "zombie", parent="svc",
+               health=Health("fail", "zombie"), started_at=T - 125, cpu_percent=0.0,
+               mem_bytes=0, restarts=3),
+        Target("c0ffee", "cache", "container", "running", scope="demo",
+               health=Health("unknown", "health check starting"), started_at=T - 4,
+               restarts=0),
+    ]
+
+
 def feed(app: CockpitApp) -> None:
     """Fill every pane with the frozen data."""
     app.query_one(HealthPane).show_rows(health_rows())
     app.query_one(MetricsPane).show_samples(metric_samples(), metric_history())
     app.query_one(LogsPane).add_lines(log_lines())
     app.query_one(AuditPane).add_records(audit_records())
+    app.query_one(TargetsPane).show_targets(targets())
 
 
 def no_blink(app: CockpitApp) -> None:

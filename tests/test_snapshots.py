@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from cockpit.tui.panes.metrics import MetricsPane
+from cockpit.tui.panes.targets import TargetsPane
 from cockpit.tui.screens.chart import ChartScreen
 from cockpit.tui.screens.confirm import ConfirmScreen
 from cockpit.tui.screens.help import HelpScreen
@@ -176,3 +177,46 @@ async def test_runbook_step_confirmation_scene_shows_the_step_first(tmp_path):
         assert text.startswith("kubectl rollout undo deployment/api -n prod\necho line 0")
         assert text.index("echo LAST-LINE") < text.index("bash -euo pipefail <<'SCRIPT'")
         assert app.focused is screen.query_one("#cancel")
+
+
+async def open_targets(pilot) -> TargetsPane:
+    """Pane 6 with the frozen targets, the failing process selected."""
+    app = pilot.app
+    await settle(pilot)
+    await pilot.press("6")
+    app.clear_notifications()  # the metrics' toasts would cover the pane
+    pane = app.query_one(TargetsPane)
+    await async_wait_until(lambda: pane.display and pane.painted_count == 4,
+                           what="the targets painted")
+    await pilot.press("j", "j")
+    await async_wait_until(lambda: pane.selected_target() is not None
+                           and pane.selected_target().name == "demo-worker",
+                           what="the failing process selected")
+    await pilot.pause()
+    return pane
+
+
+def test_snapshot_targets_pane_80x24(snap_compare, tmp_path):
+    async def run_before(pilot) -> None:
+        await open_targets(pilot)
+
+    assert snap_compare(snapshot_app(tmp_path), terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_targets_scene_shows_the_tree_and_health_words(tmp_path):
+    """The run_test twin: pane 6 is on screen with its rows, nothing raised."""
+    app = snapshot_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await open_targets(pilot)
+        columns = [str(c.key.value) for c in pane.table.ordered_columns]
+        assert columns == ["kind", "name", "state", "health", "reason", "restarts", "age",
+                           "mem"]  # scope and cpu left out at this width
+        rows = [dict(zip(columns, (cell.plain for cell in pane.table.get_row(row.key)),
+                         strict=True)) for row in pane.table.ordered_rows]
+        assert [row["name"] for row in rows] == ["demo", "└ demo-api", "└ demo-worker",
+                                                 "cache"]
+        health = {row["name"].lstrip("└ "): row["health"] for row in rows}
+        assert health == {"cache": "? unknown", "demo": "✓ ok", "demo-api": "✓ ok",
+                          "demo-worker": "✗ FAIL"}
+        assert "6 Targets" in str(app.query_one("PaneTabs").render())
+        assert str(pane.border_subtitle) == "4 processes · 1 failing"

@@ -151,7 +151,7 @@ def test_columns_follow_what_the_targets_have_and_the_width():
                                           "reason", "restarts", "age")
     narrow = choose_columns(48, [proc, pod])
     assert {"name", "state", "health"} <= set(narrow) and "scope" not in narrow
-    assert "kind" not in narrow
+    assert "kind" not in narrow and "cpu" not in narrow
 
 
 def test_the_log_buffer_narrows_to_one_source_with_or_without_a_regex():

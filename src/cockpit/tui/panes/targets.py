@@ -49,7 +49,7 @@ RETRY_FIRST, RETRY_MAX = 1.0, 30.0
 
 #: Columns in display order: key -> (header, fixed width or None for flexible).
 COLUMNS: dict[str, tuple[str, int | None]] = {
-    "kind": ("kind", 10),
+    "kind": ("kind", None),
     "name": ("name", None),
     "scope": ("scope", None),
     "state": ("state", None),
@@ -61,9 +61,10 @@ COLUMNS: dict[str, tuple[str, int | None]] = {
     "mem": ("mem", 6),
 }
 #: flexible columns: (least, most) width
-FLEXIBLE = {"name": (6, 40), "scope": (6, 16), "state": (5, 16), "reason": (8, 1_000)}
+FLEXIBLE = {"kind": (4, 10), "name": (6, 40), "scope": (5, 16), "state": (5, 16),
+            "reason": (8, 1_000)}
 #: columns left out, in this order, while the pane is too narrow for them
-DROP_ORDER = ("scope", "kind", "mem", "cpu", "restarts", "age", "reason")
+DROP_ORDER = ("scope", "cpu", "mem", "kind", "restarts", "age", "reason")
 HEALTH = {
     "ok": ("✓ ok", "green"),
     "unknown": ("? unknown", "yellow"),
@@ -111,7 +112,9 @@ def choose_columns(width: int, targets: list[Target]) -> tuple[str, ...]:
     # the names and states as long as they are (within their bounds): cut last
     least = dict({c: low for c, (low, _high) in FLEXIBLE.items()})
     for column, texts in (("name", [("  " if t.parent else "") + t.name for t in targets]),
-                          ("state", [t.state for t in targets])):
+                          ("state", [t.state for t in targets]),
+                          ("kind", [t.kind for t in targets]),
+                          ("scope", [t.scope for t in targets])):
         low, high = FLEXIBLE[column]
         least[column] = max(low, min(high, max(map(len, texts), default=low)))
 
