@@ -54,11 +54,12 @@ def target_fields(target: Target, now: float) -> list[tuple[str, str]]:
 
 
 def event_lines(events: list[TargetEvent]) -> list[str]:
-    """One line per event, oldest first: time, what, and the backend's sentence."""
+    """One line per event, newest first (in view at 80x24): time, what, and the
+    backend's sentence where it says more than the action."""
     return [
         f"{time.strftime('%H:%M:%S', time.localtime(e.ts))}  {e.action}"
-        + (f"  {e.text}" if e.text else "")
-        for e in events
+        + (f"  {e.text}" if e.text and e.text not in e.action else "")
+        for e in reversed(events)
     ]
 
 
@@ -103,7 +104,7 @@ class TargetDetailScreen(ModalScreen[None]):
             title = Text(f"{self.target.kind} {self.target.name}", style="bold")
             yield Label(title)
             yield Static(text, id="fields")
-            yield Label(Text("Recent events", style="bold"), id="events-title")
+            yield Label(Text("Recent events, newest first", style="bold"), id="events-title")
             yield Static("loading…", id="events", markup=False)
         yield Footer(compact=True, show_command_palette=False)
 
