@@ -18,7 +18,7 @@ import pytest
 from cockpit.cli.main import main
 from cockpit.core.actions.shell import prepare_shell, record_shell_session
 from cockpit.core.audit.trail import verify_trail
-from cockpit.core.backends.base import Health, Target
+from cockpit.core.backends.base import Capability, Health, Target
 from cockpit.core.backends.local import LocalBackend
 from cockpit.core.sources.targets import format_cpu, format_mem
 from cockpit.tui.app import CockpitApp
@@ -355,6 +355,78 @@ async def test_a_background_pane_paints_on_its_slot_and_at_once_when_focused(
         assert pane.repaint_wait() > 1.0 and pane.painted_count == 2
         pane.focus_pane()
         await async_wait_until(lambda: pane.painted_count == 1, what="painted on focus")
+
+
+async def test_pane_6_from_the_palette_and_what_it_says_without_targets(tmp_path):
+    from textual.command import CommandInput, CommandList
+
+    context = make_context(tmp_path, "name: t\nbackend:\n  kind: local\n"
+                           "  processes: ['no-such-process-ck']\n", backend=True)
+    app = CockpitApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(TargetsPane)
+        await pilot.press("colon")
+        await async_wait_until(lambda: app.screen.query(CommandList), what="the palette")
+        app.screen.query_one(CommandInput).value = "targets"
+        commands = app.screen.query_one(CommandList)
+
+        def hit() -> int | None:
+            for i in range(commands.option_count):
+                if "Go to pane: Targets (6)" in str(commands.get_option_at_index(i).prompt):
+                    return i
+            return None
+
+        await async_wait_until(lambda: hit() is not None, what="the pane in the palette")
+        commands.highlighted = hit()
+        await pilot.press("enter")
+        await async_wait_until(lambda: app.active_pane == 6 and pane.display, what="pane 6")
+        note = pane.query_one("#targets-note")
+        await async_wait_until(lambda: note.display, what="the note")
+        assert "No processes: the local backend lists none" in str(note.render())
+        assert str(pane.border_subtitle) == "0 processes"
+
+
+class NoTargets(LocalBackend):
+    capabilities = LocalBackend.capabilities & ~Capability.TARGETS
+
+
+async def test_a_backend_without_targets_is_said_so(tmp_path):
+    context = make_context(tmp_path, "name: t\n", backend=NoTargets())
+    app = CockpitApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("6")
+        pane = app.query_one(TargetsPane)
+        assert "The local backend has no targets." in str(
+            pane.query_one("#targets-note").render())
+        assert not pane.supported
+        assert not [w for w in app.workers if w.group == "targets"]  # nothing watched
+
+
+async def test_the_list_is_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr("cockpit.tui.panes.targets.MAX_TARGETS", 5)
+    context = make_context(tmp_path, "name: t\n", live=False)
+    app = CockpitApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("6")
+        pane = app.query_one(TargetsPane)
+        pane.show_targets([Target(str(i), f"p{i}", "process", "running") for i in range(8)])
+        await async_wait_until(lambda: pane.painted_count == 5, what="the first five")
+        assert "3 more not shown" in str(pane.border_subtitle)
+
+
+def test_operations_offered_are_those_the_profile_enables(tmp_path):
+    pytest.importorskip("docker")
+    from cockpit.core.backends.docker import DockerBackend
+
+    profile = ("name: t\nbackend:\n  kind: docker\n  host: unix:///nonexistent.sock\n"
+               "  containers: [web]\n  operations: {kill: false, exec: false}\n")
+    context = make_context(tmp_path, profile, backend=True)
+    assert isinstance(context.backend, DockerBackend)  # never connected: data only
+    pane = TargetsPane(context)
+    web = Target("abc", "web", "container", "running")
+    assert [action.id for _op, action in pane.operations_for(web)] == [
+        "docker.start", "docker.restart", "docker.stop", "docker.pause", "docker.unpause"]
+    assert pane.operations_for(Target("1", "x", "process", "running")) == []
 
 
 # -- the shell from the pane ------------------------------------------------------------

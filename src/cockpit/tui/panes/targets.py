@@ -504,6 +504,8 @@ class TargetsPane(TablePane):
     # -- selection ----------------------------------------------------------------------
 
     def selected_target(self) -> Target | None:
+        if not self.is_mounted:
+            return None
         key = self.selected_key()
         found = self._rows.get(key or "")
         return found[0] if found is not None else None
