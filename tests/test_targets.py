@@ -179,7 +179,7 @@ def test_the_log_buffer_narrows_to_one_source_with_or_without_a_regex():
 # -- the shell session's record ---------------------------------------------------------
 
 
-def test_a_shell_session_is_recorded_with_its_command_and_exit_status(tmp_path):
+async def test_a_shell_session_is_recorded_with_its_command_and_exit_status(tmp_path):
     profile = "name: t\nenv:\n  API_TOKEN: tok-9f8e7d6c5b4a\n"
     context = make_context(tmp_path, profile)
     runner = context.runner
@@ -191,7 +191,16 @@ def test_a_shell_session_is_recorded_with_its_command_and_exit_status(tmp_path):
         seen.append(command)  # the real command, secret and all, runs
         return subprocess.run(command, check=False).returncode
 
-    outcome = record_shell_session(runner, prepared, run)
+    asked = []
+
+    def confirm(request) -> bool:
+        asked.append(request)
+        assert not trail(context)  # nothing recorded, nothing run while asking
+        return True
+
+    outcome = await record_shell_session(runner, prepared, run, confirm=confirm)
+    [request] = asked  # caution: a yes/no showing the exact (redacted) command
+    assert request.needed == "yes" and request.command == "sh -c 'exit 3' ***"
     assert seen == [argv]
     assert outcome.status == "failed" and outcome.exit_code == 3
     started, final = trail(context)
@@ -209,21 +218,35 @@ def test_a_shell_session_is_recorded_with_its_command_and_exit_status(tmp_path):
                     .glob("*.json"))  # the runtime file is gone once recorded
 
 
-def test_a_read_only_profile_refuses_the_shell_and_records_it(tmp_path):
+async def test_a_read_only_profile_refuses_the_shell_and_records_it(tmp_path):
     context = make_context(tmp_path, "name: t\n", read_only=True)
     prepared = prepare_shell(context.runner, "web", ["sh", "-c", "exit 0"])
-    outcome = record_shell_session(context.runner, prepared,
-                                   lambda argv: pytest.fail("the shell ran"))
+    outcome = await record_shell_session(
+        context.runner, prepared, lambda argv: pytest.fail("the shell ran"),
+        confirm=lambda request: pytest.fail("asked"))
     assert outcome.status == "denied" and outcome.decision.reason_codes == ["READ_ONLY"]
     [record] = trail(context)
     assert record["action"] == "shell" and record["status"] == "denied"
 
 
-def test_a_shell_that_cannot_start_is_an_error_on_record(tmp_path):
+async def test_a_shell_not_confirmed_is_refused_on_record(tmp_path):
+    context = make_context(tmp_path, "name: t\n")
+    for confirm in (None, lambda request: False):
+        prepared = prepare_shell(context.runner, "web", ["sh", "-c", "exit 0"])
+        outcome = await record_shell_session(
+            context.runner, prepared, lambda argv: pytest.fail("the shell ran"),
+            confirm=confirm)
+        assert outcome.status == "denied"
+        assert outcome.decision.reason_codes == ["NOT_CONFIRMED"]
+    assert [r["status"] for r in trail(context)] == ["denied", "denied"]
+
+
+async def test_a_shell_that_cannot_start_is_an_error_on_record(tmp_path):
     context = make_context(tmp_path, "name: t\n")
     prepared = prepare_shell(context.runner, "web", [str(tmp_path / "no-such-shell")])
-    outcome = record_shell_session(
-        context.runner, prepared, lambda argv: subprocess.run(argv, check=False).returncode)
+    outcome = await record_shell_session(
+        context.runner, prepared, lambda argv: subprocess.run(argv, check=False).returncode,
+        confirm=lambda request: True)
     assert outcome.status == "error" and outcome.exit_code is None
     assert [r["status"] for r in trail(context)] == ["started", "error"]
     assert "FileNotFoundError" in finals(context)[0]["message"]
@@ -289,15 +312,14 @@ async def test_filter_detail_and_logs_of_a_target(tmp_path, procs):
         assert logs.source_filter == alpha
         await pilot.press("escape")
         await async_wait_until(lambda: logs.visible_count == 3, what="every line again")
-        # no log source tells beta's lines: l is not offered on it, nor s, nor o
+        # no log source tells beta's lines: l is not offered on it, nor s
         await pilot.press("6")
         await select(pilot, pane, beta)
         assert pane.check_action("logs", ()) is False
         assert pane.check_action("shell", ()) is False  # the local backend has no shell
-        assert pane.check_action("operations", ()) is False  # nor operations
         footer_keys = {b.binding.key for b in app.screen.active_bindings.values()
                        if b.binding.show and b.enabled}
-        assert "l" not in footer_keys and "o" not in footer_keys
+        assert "l" not in footer_keys and "s" not in footer_keys and "o" in footer_keys
         await pilot.press("l")
         await pilot.pause()
         assert app.active_pane == 6
@@ -427,6 +449,39 @@ def test_operations_offered_are_those_the_profile_enables(tmp_path):
     assert [action.id for _op, action in pane.operations_for(web)] == [
         "docker.start", "docker.restart", "docker.stop", "docker.pause", "docker.unpause"]
     assert pane.operations_for(Target("1", "x", "process", "running")) == []
+
+
+async def test_an_operation_on_a_local_process_names_it_by_pid_and_is_recorded(
+        tmp_path, procs):
+    from textual.widgets import OptionList
+
+    from cockpit.tui.screens.operations import OperationsScreen
+
+    context, _alpha, beta = setup_local(tmp_path, procs)
+    pid = procs.procs[beta].pid
+    app = CockpitApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(TargetsPane)
+        await pilot.press("6")
+        await async_wait_until(lambda: len(names_shown(pane)) == 2, what="listed")
+        await select(pilot, pane, beta)
+        await pilot.press("o")
+        await async_wait_until(lambda: isinstance(app.screen, OperationsScreen),
+                               what="the operations")
+        options = app.screen.query_one(OptionList)
+        offered = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        assert offered == ["local.terminate", "local.kill"]
+        await pilot.press("enter")  # terminate: the process param is the pid
+        await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen)
+                               and app.screen.query("#command"), what="the confirmation")
+        assert str(app.screen.query_one("#command").render()) == f"kill -s TERM {pid}"
+        app.screen.query_one("#confirm").press()
+        await async_wait_until(lambda: finals(context), timeout=30, what="the outcome")
+        [final] = finals(context)
+        assert final["action"] == "local.terminate" and final["status"] == "succeeded"
+        assert final["command"] == f"kill -s TERM {pid}"
+        procs.procs[beta].wait(10)  # it is gone
+        await async_wait_until(lambda: beta not in names_shown(pane), what="off the list")
 
 
 # -- the shell from the pane ------------------------------------------------------------

@@ -1,25 +1,35 @@
 """An interactive shell in a target, on the operator's terminal, recorded in the trail.
 
 The backend names the command (``Backend.shell_argv``: ``docker exec -it web sh``); the
-UI hands the real terminal to it. Since it runs whatever the operator then types, it is
-treated as a ``caution`` action named ``shell``: a read-only profile refuses it, the UI
-asks first (showing the exact command), and the trail gets what the runner writes for a
-run, through the runner's own recording and redaction: a ``started`` record before the
-terminal is handed over, then the outcome with the shell's exit status and duration (a
-refusal is one ``denied`` record). A runtime file lives while the shell runs, so a
-cockpit killed meanwhile leaves the session to be recorded ``abandoned`` at the next
-start. What was typed and shown in the shell is not recorded.
+caller hands the real terminal to it. Since it runs whatever the operator then types, it
+is an action named ``shell`` of danger ``caution``, under the one policy: a read-only
+profile refuses it, otherwise the operator is asked yes/no first (the caller's
+``confirm`` callback gets the runner's ``ConfirmRequest``, with the exact command). The
+trail gets what the runner writes for a run, through the runner's own records,
+redaction and writer thread: a ``started`` record before the terminal is handed over,
+then the outcome with the shell's exit status and duration (a refusal is one ``denied``
+record). A runtime file lives while the shell runs, so a cockpit killed meanwhile leaves
+the session to be recorded ``abandoned`` at the next start. What is typed and shown in
+the shell is not recorded.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import shlex
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from cockpit.core.actions.policy import Decision, decide
-from cockpit.core.actions.runner import ActionRunner, PreparedRun, RunOutcome
+from cockpit.core.actions.policy import Decision, decide, not_confirmed
+from cockpit.core.actions.runner import (
+    ActionRunner,
+    Confirm,
+    PreparedRun,
+    RunOutcome,
+    confirm_request,
+)
 from cockpit.core.audit.trail import AuditSinkError
 from cockpit.core.backends.base import CommandSpec
 from cockpit.core.boundary import Boundary
@@ -33,9 +43,13 @@ def prepare_shell(runner: ActionRunner, target: str, argv: list[str], *,
                   source: Mapping[str, Any] | None = None) -> PreparedRun:
     """The shell session as a run to confirm and record: action ``shell`` on ``target``,
     its command shown exactly (redacted) as it will run."""
-    action = Action(id=SHELL_ACTION, title=f"Interactive shell in {target}",
-                    description="an interactive shell: the operator types arbitrary commands",
-                    run=list(argv), danger=SHELL_DANGER, target=target)
+    action = Action(
+        id=SHELL_ACTION, title=f"a shell in {target}", run=list(argv), danger=SHELL_DANGER,
+        target=target,
+        description=(f"This terminal goes to the shell until it ends. What you type there "
+                     f"runs in {target} and is not recorded; the session's start, end and "
+                     "exit status are."),
+    )
     spec = CommandSpec(argv=list(argv), target=target)
     return PreparedRun(
         action=action, values={}, spec=spec, trace_id=runner.trace_ids(),
@@ -44,36 +58,42 @@ def prepare_shell(runner: ActionRunner, target: str, argv: list[str], *,
     )
 
 
-def shell_decision(runner: ActionRunner, prepared: PreparedRun) -> Decision:
-    """The policy for the session (a read-only profile refuses it)."""
-    return decide(prepared.action, read_only=runner.read_only, confirmed=True)
-
-
-def refuse_shell(runner: ActionRunner, prepared: PreparedRun, decision: Decision) -> RunOutcome:
-    """Record a refused session (read-only, declined by the operator)."""
-    return runner.record_denial(prepared, decision)
-
-
-def record_shell_session(runner: ActionRunner, prepared: PreparedRun,
-                         run: Callable[[list[str]], int | None]) -> RunOutcome:
-    """Apply the policy, record ``started``, call ``run(argv)`` (which hands the terminal
-    to the command and returns its exit status) and record how it ended.
+async def record_shell_session(
+    runner: ActionRunner,
+    prepared: PreparedRun,
+    run: Callable[[list[str]], int | None],
+    *,
+    confirm: Confirm | None = None,
+) -> RunOutcome:
+    """Decide (read-only refuses), ask ``confirm`` as ``ActionRunner.run`` does (no
+    callback or a false answer: ``NOT_CONFIRMED``), record ``started``, call
+    ``run(argv)`` (it hands the terminal to the command and returns its exit status;
+    it blocks, the terminal being the command's meanwhile) and record how it ended.
 
     ``run`` raising is an ``error`` outcome (the command could not start, the terminal
     could not be handed over); nothing runs when the trail cannot be written.
     """
-    decision = shell_decision(runner, prepared)
+    action = prepared.action
+    decision = decide(action, read_only=runner.read_only)
     if not decision.allowed:
-        return refuse_shell(runner, prepared, decision)
-    try:
-        runner.trail.check_writable()
+        return await runner.record_denial_async(prepared, decision)
+    if decision.confirmation != "none":
         try:
-            runner._runs.begin(prepared.trace_id)
-        except OSError as exc:
-            raise AuditSinkError(f"cannot write the session's runtime file: {exc}") from None
-        runner._record(prepared, decision, "started")
+            answer: Any = confirm(confirm_request(prepared, decision)) \
+                if confirm is not None else False
+            if inspect.isawaitable(answer):
+                answer = await answer
+        except (Exception, asyncio.CancelledError) as exc:
+            refused = not_confirmed(action)
+            await runner.record_denial_async(prepared, Decision(
+                False, refused.reason_codes,
+                f"{refused.message} (the confirmation failed: {exc!r})"))
+            raise
+        if answer is not True:
+            return await runner.record_denial_async(prepared, not_confirmed(action))
+    try:
+        await runner._in_writer(runner._begin, prepared, decision)
     except AuditSinkError as exc:
-        runner._runs.end(prepared.trace_id)
         refused = Decision(False, ["AUDIT_SINK_FAILED"],
                            f"refused: the audit trail cannot be written ({exc})")
         return RunOutcome("denied", refused, prepared.trace_id, message=refused.message)
@@ -94,10 +114,10 @@ def record_shell_session(runner: ActionRunner, prepared: PreparedRun,
         status = "failed"
         message = f"the shell ended with exit status {exit_code}"
     message = Boundary(prepared.redactor).line(message)
+    record = runner._record_body(prepared, decision, status, exit_code=exit_code,
+                                 duration_ms=round(duration * 1000, 1), message=message)
     try:
-        record = runner._record(prepared, decision, status, exit_code=exit_code,
-                                duration_ms=round(duration * 1000, 1), message=message)
-        runner._runs.end(prepared.trace_id)
+        record = await runner._in_writer(runner._end, prepared.trace_id, record)
     except AuditSinkError as exc:
         record = {}
         message = f"{message}; WARNING: the outcome could not be recorded: {exc}"

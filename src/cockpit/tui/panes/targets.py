@@ -155,6 +155,25 @@ def target_cells(target: Target, depth: int, now: float,
     return tuple(cells[c] for c in columns)
 
 
+def target_value(action: Action, param_name: str, target: Target) -> str:
+    """What names ``target`` in the action's target param: its name where the param
+    takes it (a container), else an alias, else its id (a pid)."""
+    from cockpit.core.actions.params import coerce_param
+
+    param = next((p for p in action.params if p.name == param_name), None)
+    for candidate in (target.name, *target.aliases, target.id):
+        if not candidate:
+            continue
+        if param is None:
+            return candidate
+        try:
+            coerce_param(param, candidate)
+        except ValueError:
+            continue
+        return candidate
+    return target.id or target.name
+
+
 class TargetTable(CellTable):
     """The targets' table: Enter (its own binding) opens the detail, and says so."""
 
@@ -522,14 +541,15 @@ class TargetsPane(TablePane):
             return cached
         backend = self.context.backend
         found: list[tuple[Operation, Action]] = []
-        if backend.capabilities & Capability.OPERATIONS:
-            profile = self.context.loaded.profile
-            for op in backend.operations(backend.opts):
-                if target.kind not in op.target_kinds:
-                    continue
-                action = profile.action(f"{backend.kind}.{op.name}")
-                if action is not None and action.operation == op.name:
-                    found.append((op, action))
+        profile = self.context.loaded.profile
+        # what the backend declares (the OPERATIONS flag is not asked: a backend may
+        # declare operations for some profiles only), as the profile enables it
+        for op in backend.operations(backend.opts):
+            if target.kind not in op.target_kinds:
+                continue
+            action = profile.action(f"{backend.kind}.{op.name}")
+            if action is not None and action.operation == op.name:
+                found.append((op, action))
         self._ops_by_kind[target.kind] = found
         return found
 
@@ -604,52 +624,31 @@ class TargetsPane(TablePane):
                         exclusive=True, exit_on_error=False)
 
     async def shell_flow(self, target: Target, argv: list[str]):
-        """Policy, a yes/no showing the exact command, then the terminal handed over to
-        it; the trail records the refusal, or the session's start and end."""
-        from cockpit.core.actions.policy import Decision
-        from cockpit.core.actions.shell import (
-            prepare_shell,
-            record_shell_session,
-            refuse_shell,
-            shell_decision,
-        )
-        from cockpit.tui.screens.confirm import ConfirmScreen
+        """The one policy (read-only refuses), the app's yes/no showing the exact
+        command, then the terminal handed over to it; the trail records the refusal, or
+        the session's start and end."""
+        from cockpit.core.actions.shell import prepare_shell, record_shell_session
         from cockpit.tui.terminal.handover import hand_terminal
 
         runner = self.context.runner
+        app = self.app
         prepared = prepare_shell(runner, target.name, argv,
                                  source={"kind": "tui", "pane": "targets"})
-        decision = shell_decision(runner, prepared)
-        if not decision.allowed:
-            outcome = refuse_shell(runner, prepared, decision)
-        else:
-            confirmed = await self.app.push_screen_wait(ConfirmScreen(
-                f"Caution: a shell in {target.kind} {target.name}",
-                "This terminal goes to the shell until it ends. What you type there runs "
-                f"in {target.name} and is not recorded; the session's start, end and exit "
-                f"status are.\nTrace id {prepared.trace_id}. It will run exactly:",
-                command=prepared.display,
-                confirm_label="Open shell",
-            ))
-            if not confirmed:
-                outcome = refuse_shell(runner, prepared, Decision(
-                    False, ["NOT_CONFIRMED"], "declined by the operator"))
-            else:
-                app = self.app
-                outcome = record_shell_session(runner, prepared,
-                                               lambda command: hand_terminal(app, command))
+        outcome = await record_shell_session(
+            runner, prepared, lambda command: hand_terminal(app, command),
+            confirm=getattr(app, "confirm_run", None))
         if outcome.status == "denied":
-            self.app.notify(f"shell refused: {outcome.message} "
-                            f"[{', '.join(outcome.decision.reason_codes)}]",
-                            severity="warning", markup=False)
+            app.notify(f"shell refused: {outcome.message} "
+                       f"[{', '.join(outcome.decision.reason_codes)}]",
+                       severity="warning", markup=False)
         elif outcome.status == "error":
-            self.app.notify(f"shell in {target.name}: {outcome.message}", severity="error",
-                            markup=False)
+            app.notify(f"shell in {target.name}: {outcome.message}", severity="error",
+                       markup=False)
         else:
             ok = outcome.status == "succeeded"
-            self.app.notify(f"shell in {target.name} ended (exit status {outcome.exit_code})",
-                            severity="information" if ok else "warning", markup=False)
-        audit = getattr(self.app, "audit_pane", None)
+            app.notify(f"shell in {target.name} ended (exit status {outcome.exit_code})",
+                       severity="information" if ok else "warning", markup=False)
+        audit = getattr(app, "audit_pane", None)
         if audit is not None:
             audit.refresh_operator_trail()
         return outcome
@@ -674,8 +673,9 @@ class TargetsPane(TablePane):
             OperationsScreen(target, choices, self.context.boundary))
         if picked is None:
             return
-        op = next(op for op, action in choices if action.id == picked)
-        self.post_message(self.OperationRequested(picked, {op.target_param: target.name}))
+        op, action = next((op, action) for op, action in choices if action.id == picked)
+        self.post_message(self.OperationRequested(
+            picked, {op.target_param: target_value(action, op.target_param, target)}))
 
     # -- filter ---------------------------------------------------------------------------
 
