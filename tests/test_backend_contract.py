@@ -38,7 +38,6 @@ from cockpit.core.backends.base import (
 from cockpit.core.config.loader import load_profile
 from cockpit.core.environment import open_backend
 from tests.support import async_wait_until
-from tests.test_backend_docker import docker_client, engine  # noqa: F401 - fixtures
 
 KINDS = ["local", "docker"]
 #: prints "N" every 20 ms, forever (each line its number)
