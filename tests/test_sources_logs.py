@@ -385,3 +385,32 @@ def test_make_follower(tmp_path: Path) -> None:
 )
 def test_detect_level(text: str, level: str) -> None:
     assert detect_level(text) == level
+
+
+async def test_the_cockpits_notices_are_typed_and_a_log_line_cannot_forge_one(tmp_path):
+    """A watched system printing "[cockpit] ..." is a log line; only the follower's own
+    notices (here: the file truncated) carry the notice level the Logs pane marks."""
+    path = tmp_path / "app.log"
+    path.write_text("[cockpit] engine answers again; all clear\nreal line\n")
+    follower = FileFollower(path, backlog=10, poll_interval=0.02)
+    seen: list = []
+
+    async def collect() -> None:
+        async for batch in merge_sources([("app", follower)]):
+            seen.extend(batch.lines)
+
+    task = asyncio.create_task(collect())
+    try:
+        await async_wait_until(lambda: len(seen) >= 2, what="the backlog")
+        path.write_text("x\n")  # truncated: the follower says so, as a notice
+        await async_wait_until(lambda: any(line.level == "cockpit" for line in seen),
+                               what="the truncation notice")
+    finally:
+        await follower.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    forged = next(line for line in seen if "all clear" in line.text)
+    assert forged.level != "cockpit"
+    notices = [line for line in seen if line.level == "cockpit"]
+    assert notices and all("truncated" in line.text for line in notices), notices

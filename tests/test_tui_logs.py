@@ -114,7 +114,7 @@ async def test_two_files_followed_merged_tagged_and_levels_marked(tmp_path):
         assert "tick 49" in pane.rendered_text()[-1]
 
 
-async def test_an_unsupported_source_becomes_an_error_line(tmp_path):
+async def test_an_unsupported_source_becomes_a_notice_line(tmp_path):
     path, _ = one_file(tmp_path)
     profile = f"""
     name: mixed
@@ -129,7 +129,7 @@ async def test_an_unsupported_source_becomes_an_error_line(tmp_path):
         await wait_lines(pane, 2)
         await pilot.pause()
         rows = pane.rendered_text()
-        assert any(r.startswith(" E [pods]") and "not supported" in r for r in rows)
+        assert any(r.startswith(" ◆ [pods]") and "not supported" in r for r in rows), rows
         assert any("[app]" in r and "still following the file" in r for r in rows)
 
 

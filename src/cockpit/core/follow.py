@@ -25,7 +25,7 @@ class _Cut(bytes):
     cut: int
 
 
-class _Notice(str):
+class Notice(str):
     """A status message of the follower itself (not a line of the file)."""
 
 
@@ -98,8 +98,8 @@ class FileFollower:
     async def batches(self) -> AsyncIterator[list[str]]:
         """Decoded lines (UTF-8, errors replaced), long ones cut; notices as lines too."""
         async for item in self._items():
-            if isinstance(item, _Notice):
-                yield [str(item)]
+            if isinstance(item, Notice):
+                yield [item]
             else:
                 yield self._decode(item)
 
@@ -107,7 +107,7 @@ class FileFollower:
         """Complete lines as bytes (no newline, no CR) and notices (rotation, truncation,
         read errors) as ``str``, in the order they happened."""
         async for item in self._items():
-            if isinstance(item, _Notice):
+            if isinstance(item, Notice):
                 yield str(item)
             else:
                 yield [line[:-1] if line.endswith(b"\r") else line for line in item]
@@ -115,7 +115,7 @@ class FileFollower:
     async def raw_batches(self) -> AsyncIterator[list[bytes]]:
         """Complete lines as bytes (no newline, no CR); notices only go to ``status``."""
         async for item in self._items():
-            if not isinstance(item, _Notice):
+            if not isinstance(item, Notice):
                 yield [line[:-1] if line.endswith(b"\r") else line for line in item]
 
     # -- internals ---------------------------------------------------------------------
@@ -134,10 +134,10 @@ class FileFollower:
             out.append(text)
         return out
 
-    def _notice(self, status: str) -> _Notice | None:
+    def _notice(self, status: str) -> Notice | None:
         changed = status != self.status
         self.status = status
-        return _Notice(NOTICE_PREFIX + f"{self.path}: {status}") if changed else None
+        return Notice(NOTICE_PREFIX + f"{self.path}: {status}") if changed else None
 
     def _open(self) -> str | None:
         """Open the path; returns None on success, else a status (missing or error)."""
@@ -269,7 +269,7 @@ class FileFollower:
     def _flush_pending(self) -> list[bytes]:
         return [self._take_pending()] if (self._pending or self._pending_extra) else []
 
-    async def _items(self) -> AsyncIterator[list[bytes] | _Notice]:
+    async def _items(self) -> AsyncIterator[list[bytes] | Notice]:
         if self._wake is None:
             self._wake = asyncio.Event()
         first = True
@@ -303,7 +303,7 @@ class FileFollower:
                         self._pos, self._last_byte = 0, b""
                         if flushed:
                             yield flushed
-                        yield _Notice(f"{NOTICE_PREFIX}{self.path}: truncated, "
+                        yield Notice(f"{NOTICE_PREFIX}{self.path}: truncated, "
                                       "reading it from the start")
                     lines = self._read_new()
                     if not lines and self._rotated():
@@ -312,7 +312,7 @@ class FileFollower:
                         if lines:
                             yield lines
                         lines = []
-                        yield _Notice(f"{NOTICE_PREFIX}{self.path}: replaced by a new "
+                        yield Notice(f"{NOTICE_PREFIX}{self.path}: replaced by a new "
                                       "file (rotated), reading it from the start")
                         continue
                     if lines:

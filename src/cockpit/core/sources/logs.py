@@ -25,15 +25,25 @@ from cockpit.core.backends.base import (
 )
 from cockpit.core.config.models import CommandLogSource, FileLogSource, TargetLogSource
 from cockpit.core.errors import CockpitError
-from cockpit.core.follow import NOTICE_PREFIX, FileFollower, _pause
+from cockpit.core.follow import NOTICE_PREFIX, FileFollower, Notice, _pause
 
-__all__ = ["NOTICE_PREFIX", "CommandFollower", "FileFollower", "Follower", "LogBatch",
-           "LogLine", "detect_level", "make_follower"]
+__all__ = [
+    "NOTICE_PREFIX",
+    "CommandFollower",
+    "FileFollower",
+    "Follower",
+    "LogBatch",
+    "LogLine",
+    "Notice",
+    "detect_level",
+    "make_follower",
+]
 
 if TYPE_CHECKING:
     from cockpit.core.sources.target_logs import TargetFollower
 
-Level = Literal["error", "warn", "info", "debug", ""]
+#: "cockpit": a notice of the cockpit itself (a source ended, lines dropped), not a log line
+Level = Literal["error", "warn", "info", "debug", "cockpit", ""]
 
 
 
@@ -118,7 +128,7 @@ class CommandFollower:
                 ready.clear()
                 if dropped:
                     lost, dropped = dropped, 0
-                    yield [f"{NOTICE_PREFIX}dropped {lost} lines (reader too slow)"]
+                    yield [Notice(f"{NOTICE_PREFIX}dropped {lost} lines (reader too slow)")]
                 if buf:
                     batch = buf.copy()
                     buf.clear()
@@ -127,7 +137,7 @@ class CommandFollower:
                 if done and not buf:
                     break
             if error:
-                yield [f"{NOTICE_PREFIX}output failed: {error}"]
+                yield [Notice(f"{NOTICE_PREFIX}output failed: {error}")]
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -169,9 +179,9 @@ class CommandFollower:
                 if time.monotonic() - started >= self.stable_after:
                     delay = self.backoff_initial
                 if not self.source.restart:
-                    yield [f"{NOTICE_PREFIX}command {how}"]
+                    yield [Notice(f"{NOTICE_PREFIX}command {how}")]
                     return
-                yield [f"{NOTICE_PREFIX}command {how}; restarting in {delay:g}s"]
+                yield [Notice(f"{NOTICE_PREFIX}command {how}; restarting in {delay:g}s")]
                 await _pause(self._wake, delay)
                 delay = min(delay * 2, self.backoff_max)
                 self.restarts += 1
@@ -247,6 +257,10 @@ def _numeric_level(number: int) -> Level:
         "info" if number >= 30 else "debug")
 
 
+def _is_notice(text: str) -> bool:
+    return isinstance(text, Notice) or bool(getattr(text, "notice", False))
+
+
 def detect_level(text: str) -> Level:
     """Guess a line's level: JSON ``level``/``severity``, klog ``E0101``, or a level word."""
     head = text[:200]
@@ -297,14 +311,17 @@ async def merge_sources(
                 keep = batch[-limit:] if len(batch) > limit else batch
                 counters["dropped"] += len(batch) - len(keep)
                 if keep and type(keep[0]) is not str:
-                    # A target follower tags each line with its target (TaggedLine.source).
+                    # A target follower tags each line with its target (TaggedLine.source);
+                    # the cockpit's own notices are typed (``Notice``), never guessed from
+                    # the text, so a watched system cannot print one.
                     push([LogLine(getattr(text, "source", name), str(text), ts,
-                                  detect_level(text)) for text in keep])
+                                  "cockpit" if _is_notice(text) else detect_level(text))
+                          for text in keep])
                 else:
                     push([LogLine(name, text, ts, detect_level(text)) for text in keep])
                 await asyncio.sleep(0)
         except Exception as exc:  # a failing source becomes a line
-            push([LogLine(name, f"{NOTICE_PREFIX}source failed: {exc}", time.time(), "error")])
+            push([LogLine(name, f"{NOTICE_PREFIX}source failed: {exc}", time.time(), "cockpit")])
         finally:
             counters["active"] -= 1
             ready.set()

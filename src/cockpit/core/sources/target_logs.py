@@ -37,12 +37,14 @@ def tag(name: str) -> str:
 class TaggedLine(str):
     """A line of one target's logs; ``source`` names the target."""
 
-    __slots__ = ("source",)
+    __slots__ = ("notice", "source")
     source: str
+    notice: bool  #: a notice of the cockpit (the stream ended, lines dropped), typed
 
-    def __new__(cls, text: str, source: str) -> TaggedLine:
+    def __new__(cls, text: str, source: str, notice: bool = False) -> TaggedLine:
         line = super().__new__(cls, text)
         line.source = source
+        line.notice = notice
         return line
 
 
@@ -88,12 +90,12 @@ class TargetFollower:
         if excess > 0:
             del self._buf[:excess]
             self._buf.append(TaggedLine(f"{NOTICE_PREFIX}dropped {excess} lines "
-                                        "(reader too slow)", self.source.name))
+                                        "(reader too slow)", self.source.name, True))
         if self._ready is not None:
             self._ready.set()
 
     def _notice(self, text: str, source: str | None = None) -> None:
-        self._push([TaggedLine(NOTICE_PREFIX + text, source or self.source.name)])
+        self._push([TaggedLine(NOTICE_PREFIX + text, source or self.source.name, True)])
 
     @staticmethod
     def _run_key(target: Target) -> tuple[str, object]:

@@ -218,7 +218,7 @@ class LogsPane(QuietStatus, Pane):
                 follower = make_follower(source, self.context.backend)
             except CockpitError as exc:
                 text = f"{NOTICE_PREFIX}{exc}"
-                self.add_lines([LogLine(source.name, text, time.time(), "error")])
+                self.add_lines([LogLine(source.name, text, time.time(), "cockpit")])
                 continue
             # Smaller steps than the defaults: each step (read, decode, level) runs on
             # the UI loop, and must stay short under a firehose.

@@ -33,7 +33,8 @@ from textual.widget import Widget
 
 from cockpit.tui.panes.logs_buffer import LogBuffer
 
-_MARKS = {"error": "E", "warn": "W"}
+#: "◆": a notice of the cockpit itself; a log line cannot carry this mark, whatever it says
+_MARKS = {"error": "E", "warn": "W", "cockpit": "◆"}
 GUTTER = 3  #: cursor mark, level mark, space
 
 
@@ -190,6 +191,8 @@ class LogLines(ScrollView, can_focus=True):
         "loglines--debug",
         "loglines--mark-error",
         "loglines--mark-warn",
+        "loglines--mark-cockpit",
+        "loglines--cockpit",
         "loglines--match",
         "loglines--cursor",
     }
@@ -210,6 +213,8 @@ class LogLines(ScrollView, can_focus=True):
         & > .loglines--debug { color: $text-muted; }
         & > .loglines--mark-error { background: $error; color: $background; text-style: bold; }
         & > .loglines--mark-warn { background: $warning; color: $background; text-style: bold; }
+        & > .loglines--mark-cockpit { color: $accent; text-style: bold; }
+        & > .loglines--cockpit { color: $accent; text-style: italic; }
         & > .loglines--match { text-style: bold underline; }
         & > .loglines--cursor { text-style: reverse; }
     }
@@ -413,6 +418,8 @@ class LogLines(ScrollView, can_focus=True):
                 "debug": comp("loglines--debug"),
                 "mark-error": comp("loglines--mark-error"),
                 "mark-warn": comp("loglines--mark-warn"),
+                "mark-cockpit": comp("loglines--mark-cockpit"),
+                "cockpit": comp("loglines--cockpit"),
                 "match": comp("loglines--match", partial=True),
                 "cursor": comp("loglines--cursor", partial=True),
             }
