@@ -198,3 +198,27 @@ def test_cockpit_targets_exits_1_when_the_engine_is_unreachable(tmp_path, capsys
     captured = capsys.readouterr()
     assert captured.out == "" and "cannot list the targets" in captured.err
     assert Path(tmp_path / "no.sock").name in captured.err
+
+
+async def test_cpu_and_memory_show_where_a_stats_stream_is_open(engine, docker_client,
+                                                                tmp_path):
+    """A container's CPU and memory come with the list once its stats stream is open (a
+    ``kind: target`` metric opens it); the list never opens one itself."""
+    from cockpit.core.backends.docker import DockerBackend
+
+    name = healthy(docker_client)
+    backend = DockerBackend({"host": engine.host, "containers": [name]})
+    try:
+        await backend.connect()
+        (listed,) = await backend.list_targets()  # waits for the first listing
+        assert listed.mem_bytes is None and not backend.stats._running  # none opened
+        await backend.target_stats(name)  # what a target metric does: opens the stream
+
+        async def with_memory() -> bool:
+            (target,) = await backend.list_targets()
+            return target.mem_bytes is not None and target.mem_bytes > 0
+
+        await async_wait_until(with_memory, timeout=30, what="memory in the list")
+    finally:
+        await backend.close()
+

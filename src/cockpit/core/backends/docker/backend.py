@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
@@ -68,6 +69,10 @@ _SCRIPT_RUNNER = (
     'if command -v bash >/dev/null 2>&1; then exec bash -euo pipefail -c "$0"; fi; '
     'set -eu; (set -o pipefail) 2>/dev/null && set -o pipefail; eval "$0"'
 )
+
+
+#: Seconds between target lists that differ only in their CPU and memory readings.
+STATS_EVERY = 5.0
 
 
 class DockerBackend(Backend):
@@ -227,17 +232,25 @@ class DockerBackend(Backend):
             return None
 
     async def list_targets(self) -> list[Target]:
-        """The profile's containers (from the event-fed cache); ``EngineError`` when the
-        engine cannot be reached."""
+        """The profile's containers (from the event-fed cache), with CPU and memory where a
+        stats stream is open (a ``kind: target`` metric); ``EngineError`` when the engine
+        cannot be reached."""
         try:
-            return self.watch.snapshot(0.0)
+            targets = self.watch.snapshot(0.0)
         except EngineError:
-            pass
-        return await asyncio.to_thread(self.watch.snapshot, self._timeout)
+            targets = await asyncio.to_thread(self.watch.snapshot, self._timeout)
+        return [self._with_stats(t) for t in targets]
+
+    def _with_stats(self, target: Target) -> Target:
+        reading = self.stats.peek(target.id) if target.id else None
+        if reading is None or target.state not in ("running", "paused"):
+            return target
+        return target.with_changes(cpu_percent=reading.cpu_percent,
+                                   mem_bytes=int(reading.mem_bytes))
 
     async def watch_targets(self) -> AsyncIterator[list[Target]]:
         """The container list each time the engine's event stream changes it."""
-        version = -1
+        version, last, shown_at = -1, None, 0.0
         while True:
             try:
                 targets = await self.list_targets()
@@ -245,8 +258,10 @@ class DockerBackend(Backend):
                 targets = [Target("", "docker engine", "engine", "unreachable",
                                   health=Health("fail", str(exc)))]
             seen = self.watch.version
-            if seen != version:
-                version = seen
+            now = time.monotonic()
+            # An event changes the list at once; CPU and memory readings at most every 5 s.
+            if seen != version or (targets != last and now - shown_at >= STATS_EVERY):
+                version, last, shown_at = seen, targets, now
                 yield targets
             await asyncio.to_thread(self.watch.wait_changed, version, 1.0)
 

@@ -68,6 +68,14 @@ class StatsStreams:
         self._lock = threading.Lock()
         self._closed = False
 
+    def peek(self, container_id: str) -> Reading | None:
+        """The last fresh reading of a stream already open; never opens one."""
+        with self._lock:
+            reading = self._latest.get(container_id)
+        if reading is None or time.time() - reading.at > self.stale_after:
+            return None
+        return reading
+
     def latest(self, container_id: str) -> Reading | None:
         """The last reading (opening the stream if it is not open); None if none yet."""
         with self._lock:

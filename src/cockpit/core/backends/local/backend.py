@@ -51,7 +51,7 @@ class LocalBackend(Backend):
     kind: ClassVar[str] = "local"
     capabilities: ClassVar[Capability] = (
         Capability.RUN | Capability.SCRIPT | Capability.CANCEL | Capability.TARGETS
-        | Capability.LOGS
+        | Capability.LOGS | Capability.OPERATIONS
     )
     options_model: ClassVar[type[BackendOptions]] = LocalOptions
     target_noun: ClassVar[str] = "process"
