@@ -252,3 +252,38 @@ def test_the_sdk_is_imported_only_when_the_engine_is_used(tmp_path) -> None:
     lines = done.stdout.strip().splitlines()
     assert lines[-1] == "True"  # using the engine imports it
     assert lines[-2].startswith("EngineError docker engine unreachable")
+
+
+def test_an_action_naming_an_operation_takes_at_least_its_danger(tmp_path) -> None:
+    """A profile action with `operation: kill` cannot be safe (it was: read-only ran it
+    without a question), and an operation turned off cannot be run through one."""
+    path = write(tmp_path, f"""name: d
+backend:
+  kind: docker
+  host: {HOST}
+  containers: [web]
+  operations: {{restart: dangerous, pause: false}}
+actions:
+  - {{id: halt, operation: kill, target: web}}
+  - {{id: bounce, operation: restart, target: web}}
+  - {{id: careful-start, operation: start, target: web, danger: caution}}
+""")
+    actions = {a.id: a for a in load_profile(path).profile.actions}
+    assert actions["halt"].danger == "dangerous"
+    assert actions["bounce"].danger == "dangerous"  # the profile's level for restart
+    assert actions["careful-start"].danger == "caution"  # raising it stays possible
+    path = write(tmp_path, f"""name: d
+backend: {{kind: docker, host: {HOST}, containers: [web], operations: {{pause: false}}}}
+actions:
+  - {{id: freeze, operation: pause, target: web}}
+""")
+    with pytest.raises(ConfigError, match=r":4: .*'pause' is turned off by backend.operations"):
+        load_profile(path)
+
+
+def test_validate_refuses_target_logs_a_backend_cannot_follow(tmp_path) -> None:
+    path = write(tmp_path, "name: d\nbackend: {kind: local, processes: [x]}\nlogs:\n"
+                           "  - {kind: target, name: procs}\n")
+    with pytest.raises(ConfigError, match=r":4: log source 'procs': kind 'target' is not "
+                                          "supported by the local backend"):
+        load_profile(path)

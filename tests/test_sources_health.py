@@ -247,3 +247,26 @@ async def test_a_reply_over_the_body_cap_says_so(http: HttpFixture) -> None:
     (row,) = await run_probe(_probe(http.url + "/huge"))
     assert row.state == "fail"
     assert "over the 1 MB cap" in row.reason and "invalid JSON" not in row.reason
+
+
+async def test_targets_of_one_name_are_told_apart_by_id() -> None:
+    from cockpit.core.backends.base import Backend, Capability, Health, Target
+    from cockpit.core.config.models import TargetProbe
+    from cockpit.core.sources.health import run_probe
+
+    class Two(Backend):
+        kind = "two"
+        capabilities = Capability.TARGETS
+
+        async def start(self, spec):  # pragma: no cover - not used
+            raise AssertionError
+
+        async def list_targets(self):
+            return [Target("11", "sleep", "process", "sleeping", health=Health("ok", "up")),
+                    Target("12", "sleep", "process", "zombie", health=Health("fail", "z")),
+                    Target("13", "web", "process", "running", health=Health("ok", "up"))]
+
+    rows = await run_probe(TargetProbe(kind="target", name="procs"), backend=Two())
+    assert [r.name for r in rows] == ["procs", "procs/sleep (11)", "procs/sleep (12)",
+                                      "procs/web"]
+    assert rows[0].state == "fail" and "sleep (12)" in rows[0].reason

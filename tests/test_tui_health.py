@@ -192,3 +192,31 @@ async def test_crash_guard_small_terminal(tmp_path: Path, server: HealthServer) 
         await pilot.pause()
         await async_wait_until(lambda: not pane._inflight, what="probes done")
         assert app.is_running
+
+
+async def test_rows_of_the_same_name_do_not_freeze_the_pane(tmp_path: Path) -> None:
+    """Two processes called "sleep" gave two rows keyed alike: the table refused the
+    second, the probe was never re-armed and the pane froze (a new user found it)."""
+    import time
+
+    from cockpit.core.sources.health import HealthRow
+
+    context = make_context(tmp_path, "name: dup\n", live=False)
+    app = Harness(lambda: HealthPane(context))
+    async with app.run_test(size=(100, 20)) as pilot:
+        pane = app.query_one(HealthPane)
+        now = time.time()
+
+        def rows(state: str) -> list[HealthRow]:
+            return [HealthRow("procs", state, None, "", now),
+                    HealthRow("procs/sleep", "ok", None, "", now, "procs"),
+                    HealthRow("procs/sleep", state, None, "gone", now, "procs"),
+                    HealthRow("cmd", "fail", None, "exit 1", now)]
+
+        pane.show_rows(rows("ok"))
+        await pilot.pause()
+        assert len(keys(pane)) == 4 and len(set(keys(pane))) == 4
+        assert cells(pane, "cmd")[4] == "exit 1"
+        pane.show_rows(rows("fail"))  # later results still show
+        await pilot.pause()
+        assert [c[0] for c in (cells(pane, k) for k in keys(pane))].count("✗ FAIL") == 3

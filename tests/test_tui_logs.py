@@ -12,6 +12,7 @@ import pytest
 from textual.geometry import Region
 from textual.widgets import Input
 
+from cockpit.core.errors import CockpitError
 from cockpit.core.sources.logs import LogLine
 from cockpit.tui.panes.logs import DISPLAY_CHARS, LogsPane
 from cockpit.tui.panes.logs_buffer import LogBuffer
@@ -114,14 +115,26 @@ async def test_two_files_followed_merged_tagged_and_levels_marked(tmp_path):
         assert "tick 49" in pane.rendered_text()[-1]
 
 
-async def test_an_unsupported_source_becomes_a_notice_line(tmp_path):
+async def test_a_source_that_cannot_start_becomes_a_notice_line(tmp_path, monkeypatch):
+    """(`cockpit validate` refuses what it can foresee; whatever still fails at start is
+    said in the pane, by the cockpit, and the other sources keep going.)"""
+    import cockpit.tui.panes.logs as logs_module
+
     path, _ = one_file(tmp_path)
     profile = f"""
     name: mixed
     logs:
-      - {{kind: target, name: pods}}
+      - {{kind: command, name: pods, run: [kubectl, logs, -f, deploy/api]}}
       - {{kind: file, name: app, path: {path}}}
     """
+    real = logs_module.make_follower
+
+    def failing(source, backend):
+        if source.name == "pods":
+            raise CockpitError("log source 'pods': kubectl is not supported here")
+        return real(source, backend)
+
+    monkeypatch.setattr(logs_module, "make_follower", failing)
     app = harness(make_context(tmp_path, profile))
     async with app.run_test(size=(100, 12)) as pilot:
         pane = app.query_one(LogsPane)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from cockpit.core.backends.options import BackendOptions
 
 Problems = list[tuple[tuple[str | int, ...], str]]
+_LEVELS = ("safe", "caution", "dangerous")
 
 
 def enabled_operations(backend: type[Backend], opts: BackendOptions) -> tuple[
@@ -74,12 +75,25 @@ def fit_profile(backend: type[Backend], profile: Any) -> Problems:
     declared = {op.name: op for op in backend.operations(opts)}
     problems += backend.fit_actions(profile, opts)
     have = {a.id for a in profile.actions}
+    enabled = {op.name: op for op in operations}
     for index, action in enumerate(profile.actions):
-        if action.operation is not None and action.operation not in declared:
+        if action.operation is None:
+            continue
+        if action.operation not in declared:
             problems.append((("actions", index, "operation"),
                              f"action {action.id!r}: the {backend.kind} backend has no "
                              f"operation {action.operation!r} (known: "
                              f"{', '.join(sorted(declared)) or 'none'})"))
+        elif action.operation not in enabled:
+            problems.append((("actions", index, "operation"),
+                             f"action {action.id!r}: operation {action.operation!r} is "
+                             "turned off by backend.operations"))
+        else:
+            # An action naming an operation is at least as dangerous as the operation
+            # (as the profile set its level): a profile cannot make `kill` safe this way.
+            floor = enabled[action.operation].danger
+            if _LEVELS.index(floor) > _LEVELS.index(action.danger):
+                action.danger = floor
     for op in operations:
         if f"{backend.kind}.{op.name}" in have:
             continue  # a profile action with the same id wins
@@ -88,10 +102,33 @@ def fit_profile(backend: type[Backend], profile: Any) -> Problems:
                 operation_action(backend, op, backend.target_param(opts, op))))
         except ValidationError as exc:  # a backend bug, said plainly
             problems.append((("backend",), f"operation {op.name}: {exc.errors()[0]['msg']}"))
+    problems += _sources_fit(backend, profile)
     for index, metric in enumerate(getattr(profile, "metrics", [])):
         if isinstance(metric, TargetMetric) and metric.stat not in backend.stat_names:
             known = ", ".join(backend.stat_names) or "none"
             problems.append((("metrics", index, "stat"),
                              f"metric {metric.name!r}: the {backend.kind} backend has no "
                              f"statistic {metric.stat!r} (known: {known})"))
+    return problems
+
+
+def _sources_fit(backend: type[Backend], profile: Any) -> Problems:
+    """Health probes and log sources of ``kind: target`` need a backend that has them."""
+    from cockpit.core.backends.base import Capability
+    from cockpit.core.config.models import TargetLogSource, TargetProbe
+
+    problems: Problems = []
+    caps = backend.capabilities
+    for index, probe in enumerate(getattr(profile, "health", [])):
+        if isinstance(probe, TargetProbe) and not caps & Capability.TARGETS:
+            problems.append((("health", index, "kind"),
+                             f"health probe {probe.name!r}: the {backend.kind} backend has no "
+                             "targets (kind 'target' needs one that has)"))
+    needed = Capability.TARGETS | Capability.LOGS | Capability.LOGS_SINCE
+    for index, source in enumerate(getattr(profile, "logs", [])):
+        if isinstance(source, TargetLogSource) and caps & needed != needed:
+            problems.append((("logs", index, "kind"),
+                             f"log source {source.name!r}: kind 'target' is not supported by "
+                             f"the {backend.kind} backend (its logs carry no timestamps to "
+                             "follow targets across restarts); use a file or command source"))
     return problems

@@ -387,9 +387,13 @@ async def _target_probe(probe: TargetProbe, backend: Backend | None) -> list[Hea
         chosen = targets
     now = time.time()
     rows = []
+    names = [t.name for t in chosen]
     for target in chosen:
         state, reason = target_state(target, now)
-        rows.append(_row(f"{probe.name}/{target.name}", state, None, reason, probe.name))
+        # Names can repeat (two processes called "sleep"): then the id tells them apart.
+        label = target.name if names.count(target.name) == 1 or not target.id \
+            else f"{target.name} ({target.id})"
+        rows.append(_row(f"{probe.name}/{label}", state, None, reason, probe.name))
     bad = [r for r in rows if r.state == "fail"]
     if not chosen:
         main = _row(probe.name, "fail", None, f"no {backend.target_noun}s")

@@ -190,9 +190,13 @@ class HealthPane(TablePane):
             self._inflight.discard(name)
         if self._checker is None or not self.is_attached:  # unmounting
             return
-        self._apply(rows)
-        # Re-arm only now that the probe is done: a slow probe never piles up.
-        self._probe_timers[name] = self.set_timer(probe.interval, lambda: self._start(name))
+        try:
+            self._apply(rows)
+        finally:
+            # Re-arm only now that the probe is done: a slow probe never piles up; and
+            # whatever showing its rows did, the probe keeps running.
+            self._probe_timers[name] = self.set_timer(probe.interval,
+                                                      lambda: self._start(name))
 
     def action_refresh(self) -> None:
         """Re-probe every probe now; their timers restart from their results."""
@@ -233,7 +237,15 @@ class HealthPane(TablePane):
                 out.append((name, None, name))
                 continue
             out.extend((row.name, row, name) for row in results)
-        return out
+        # Row keys must be unique: two rows of one name (two processes called "sleep")
+        # froze the pane (the table refused the second key) before.
+        seen: dict[str, int] = {}
+        unique = []
+        for key, row, name in out:
+            count = seen.get(key, 0) + 1
+            seen[key] = count
+            unique.append((key if count == 1 else f"{key}\x00{count}", row, name))
+        return unique
 
     def _cells(self, row: HealthRow | None, probe: str, now: float) -> tuple[Text, ...]:
         if row is None:
