@@ -280,3 +280,18 @@ async def test_start_never_raises_even_for_an_argv_the_os_refuses(harness: Harne
     result, lines = await _run(harness, harness.spec(argv=["echo", "a\0b"]))
     assert result.exit_code != 0 or result.error, result
     assert lines == [] or all(isinstance(line, OutputLine) for line in lines)
+
+
+async def test_local_operations_never_signal_init_or_the_cockpit(tmp_path) -> None:
+    """A pattern as loose as `processes: [x]` matches pid 1 (a new user's trial did it):
+    the operation refuses it, and the cockpit itself."""
+    import os
+
+    runner = _runner(tmp_path, "name: c\nbackend: {kind: local, processes: ['.']}\n")
+    try:
+        for pid in ("1", str(os.getpid())):
+            prepared = runner.prepare("local.terminate", {"pid": pid})
+            outcome = await runner.execute(prepared, confirmed=True)
+            assert outcome.status == "error" and "does not signal it" in outcome.message
+    finally:
+        await runner.backend.close()

@@ -588,8 +588,10 @@ def test_cockpit_targets_lists_local_processes(tmp_path, procs, capsys, monkeypa
     monkeypatch.setenv("NO_COLOR", "1")
     assert main(["targets", "--profile", str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split()[:4] == ["KIND", "NAME", "STATE", "HEALTH"]
+    assert out[0].split()[:5] == ["KIND", "NAME", "ID", "STATE", "HEALTH"]
     assert alpha in out[1] and "✓ ok" in out[1] and "\x1b" not in "".join(out)
+    assert str(procs.procs[alpha].pid) in out[1].split()  # the pid local.terminate takes
+    assert alpha in row["command"] and "time.sleep(120)" in row["command"]  # what matched
 
 
 def test_cockpit_targets_exit_statuses(tmp_path, capsys):

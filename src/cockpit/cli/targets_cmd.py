@@ -86,15 +86,15 @@ def _print_table(rows: list[Any], now: float) -> None:
         t = row.target
         age = format_span(now - t.started_at) if t.started_at is not None else "-"
         table.append([
-            t.kind, "  " * row.depth + t.name, t.scope or "-", t.state,
+            t.kind, "  " * row.depth + t.name, _short_id(t.id), t.scope or "-", t.state,
             _HEALTH.get(t.health.state, _HEALTH["unknown"])[0],
             "-" if t.restarts is None else str(t.restarts), age,
             format_cpu(t.cpu_percent), format_mem(t.mem_bytes), t.health.reason,
         ])
-    header = ["KIND", "NAME", "SCOPE", "STATE", "HEALTH", "RESTARTS", "AGE", "CPU", "MEM",
-              "REASON"]
+    header = ["KIND", "NAME", "ID", "SCOPE", "STATE", "HEALTH", "RESTARTS", "AGE", "CPU",
+              "MEM", "REASON"]
     keep = [i for i, name in enumerate(header)
-            if name in ("KIND", "NAME", "STATE", "HEALTH", "REASON")
+            if name in ("KIND", "NAME", "ID", "STATE", "HEALTH", "REASON")
             or any(cells[i] != "-" for cells in table)]  # columns with nothing: left out
     widths = {i: max(len(header[i]), *(len(cells[i]) for cells in table)) for i in keep}
     last = keep[-1]
@@ -112,3 +112,8 @@ def _print_table(rows: list[Any], now: float) -> None:
     for row, cells in zip(rows, table, strict=True):
         style = _HEALTH.get(row.target.health.state, _HEALTH["unknown"])[1]
         print(line(cells, style))
+
+
+def _short_id(target_id: str) -> str:
+    """A pid whole, a container id as ``docker ps`` shows it (12 characters)."""
+    return target_id[:12] if target_id else "-"

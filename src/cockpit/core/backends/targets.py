@@ -38,6 +38,7 @@ class Target:
     finished_at: float | None = None  #: epoch seconds, when it has ended
     health: Health = field(default_factory=Health)
     image: str = ""
+    command: str = ""  #: what it runs (a process's command line, a container's command)
     #: other names the target answers to (a Compose service name)
     aliases: tuple[str, ...] = ()
     cpu_percent: float | None = None
@@ -64,6 +65,7 @@ class Target:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "image": self.image,
+            "command": self.command,
             "cpu_percent": self.cpu_percent,
             "mem_bytes": self.mem_bytes,
         }

@@ -36,6 +36,7 @@ def safe_target(target: Target, boundary: Boundary) -> Target:
         scope=short(target.scope),
         parent=short(target.parent) if target.parent is not None else None,
         image=short(target.image, 400),
+        command=bound(boundary.line(target.command), 1000),
         aliases=tuple(short(a) for a in target.aliases),
         health=Health(target.health.state, short(target.health.reason, REASON_LIMIT)),
         details={},  # backend-specific: never shown by generic code

@@ -47,6 +47,7 @@ def target_fields(target: Target, now: float) -> list[tuple[str, str]]:
         ("started", _when(target.started_at, now)),
         ("finished", _when(target.finished_at, now)),
         ("image", target.image or "-"),
+        ("command", target.command or "-"),
         ("aliases", ", ".join(target.aliases) or "-"),
         ("cpu", format_cpu(target.cpu_percent)),
         ("memory", format_mem(target.mem_bytes)),

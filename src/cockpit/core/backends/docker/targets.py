@@ -119,6 +119,8 @@ def to_target(info: Mapping[str, Any]) -> Target:
         finished_at=details["finished_at"] if status in ("exited", "dead") else None,
         health=container_health(status, details),
         image=str(details["image"] or ""),
+        command=" ".join(str(part) for part in [info.get("Path") or "",
+                                               *(info.get("Args") or [])] if part),
         aliases=(service,) if service else (),
     )
 

@@ -9,6 +9,7 @@ its stdout/stderr goes to, followed through ``/proc/PID/fd/N``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import socket
@@ -119,6 +120,10 @@ class LocalBackend(Backend):
             targets = await self.list_targets()
         except Exception as exc:
             return failed_execution(spec.display(), f"cannot list processes: {exc}")
+        if str(call.target) in _protected_pids():
+            return failed_execution(
+                spec.display(), f"process {call.target} is init, this cockpit or one of its "
+                "parents: the cockpit does not signal it")
         if not any(t.id == str(call.target) for t in targets):
             return failed_execution(
                 spec.display(), f"process {call.target} is not a target of this profile "
@@ -167,6 +172,7 @@ class LocalBackend(Backend):
                                 started_at=started,
                                 cpu_percent=cpu,
                                 mem_bytes=rss,
+                                command=cmdline,
                                 details={
                                     "pid": proc.pid,
                                     "cmdline": cmdline,
@@ -237,6 +243,14 @@ OPERATIONS = (
 )
 
 _ALIVE = frozenset({"running", "sleeping", "idle", "disk-sleep", "waking"})
+
+
+def _protected_pids() -> set[str]:
+    """pid 1, this process and its parents: never signalled by an operation."""
+    pids = {"1", str(os.getpid())}
+    with contextlib.suppress(psutil.Error):
+        pids.update(str(parent.pid) for parent in psutil.Process().parents())
+    return pids
 
 
 def process_health(status: str) -> Health:

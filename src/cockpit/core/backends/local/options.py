@@ -12,8 +12,10 @@ from cockpit.core.backends.options import Duration, ProcessOptions
 class LocalOptions(ProcessOptions):
     """Commands and processes of this machine."""
 
-    #: regexes matched against process command lines: those processes are the targets
-    #: (without it: the processes this cockpit started)
+    #: regexes searched for in each process's whole command line (``re.search``: anchor
+    #: with ``^`` / ``$``): those processes are the targets, and terminate/kill apply to
+    #: them (never to pid 1, the cockpit or its parents); without it: the processes this
+    #: cockpit started, and no process operations
     processes: list[str] = Field(default_factory=list)
     log_poll: Duration = 0.25  #: how often a process's output file is read
     targets_poll: Duration = 2.0
