@@ -442,3 +442,20 @@ async def test_a_record_passes_the_boundary_once_where_it_is_built(setup):
     text = trail.read_text()
     assert "hunter2-pass" not in text and "tok-abcdef-123456" not in text
     assert [r["params"] for r in records(trail)] == [{"password": "***"}] * 2
+
+
+def test_a_local_action_naming_a_target_is_refused_and_recorded(tmp_path, monkeypatch):
+    """It validates (the profile may move to a backend with targets), and `cockpit run`
+    refuses it clearly, before anything starts: one denied record, exit 3."""
+    from cockpit.cli.main import main
+
+    path = tmp_path / "p.yaml"
+    path.write_text("name: t\nactions:\n  - {id: web-hi, target: web, run: [echo, hi]}\n")
+    trail = tmp_path / "trail.jsonl"
+    monkeypatch.setenv("COCKPIT_AUDIT_PATH", str(trail))
+    assert main(["validate", str(path)]) == 0
+    assert main(["--profile", str(path), "run", "web-hi"]) == 3
+    mine = [r for r in records(trail) if r.get("action") == "web-hi"]
+    assert [(r["status"], r["decision"], r["reason_codes"]) for r in mine] == [
+        ("denied", "DENY", ["UNSUPPORTED"])]
+    assert mine[0]["target"] == "web"

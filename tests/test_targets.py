@@ -605,3 +605,17 @@ def test_cockpit_targets_exit_statuses(tmp_path, capsys):
         main(["targets", "--profile", str(path), "--bogus"])
     assert usage.value.code == 2
     assert main(["targets", "--profile", str(tmp_path / "none.yaml")]) == 2
+
+
+def test_a_shell_is_as_dangerous_as_the_profiles_exec(tmp_path):
+    """docker-demo sets `exec: dangerous`; the shell (which can do what exec does) then asks
+    to type its id, not a yes (a new user's trial found it only cautious)."""
+    from cockpit.core.actions.shell import prepare_shell
+
+    context = make_context(tmp_path, "name: s\nbackend: {kind: local, processes: [x]}\n")
+    runner = context.runner
+    assert prepare_shell(runner, "web", ["sh"]).action.danger == "caution"
+    exec_action = runner.loaded.profile.actions[0].model_copy(
+        update={"id": "local.exec", "danger": "dangerous"})
+    runner.loaded.profile.actions.append(exec_action)
+    assert prepare_shell(runner, "web", ["sh"]).action.danger == "dangerous"

@@ -56,5 +56,21 @@ async def test_a_failed_connect_is_shown_and_the_cockpit_keeps_running(tmp_path)
         await async_wait_until(lambda: header.connection.startswith("cannot connect"),
                                what="the failure shown")
         await pilot.pause()
-        assert "gke-gcloud-auth-plugin not found" in str(header.render())
+        assert "cannot connect: context prod" in str(header.render())
+        assert "gke-gcloud-auth-plugin not found" in header.connection
         assert app.is_running
+
+
+async def test_read_only_and_the_clock_stay_in_view_at_80_columns(tmp_path):
+    """A long backend description (a docker engine's socket path) pushed READ-ONLY and the
+    clock off an 80-column header; now the description gives way."""
+    context = make_context(tmp_path, PROFILE, read_only=True)
+    context.backend.describe = lambda: (  # type: ignore[method-assign]
+        "docker (unix:///tmp/ckd-trial-with-a-long-path/run/docker.sock) project shop")
+    app = CockpitApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        header = str(app.query_one(CockpitHeader).render())
+        assert len(header) <= 80, header
+        assert "READ-ONLY" in header and header.rstrip().endswith(app.header._clock()), header
+        assert "docker (unix:///tmp/ckd" in header and "…" in header

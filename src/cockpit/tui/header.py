@@ -59,23 +59,40 @@ class CockpitHeader(Widget):
         label, colour = _HEALTH.get(health, _HEALTH["unknown"])
         mode = "READ-ONLY" if self.context.read_only or profile.read_only else "read-write"
         clock = self._clock()
+        line = self.context.boundary.line  # a backend describes a host it was told of
+        # What must stay in view (health, read-only, the clock) comes first; the backend's
+        # description and the note give way on a narrow terminal (80 columns).
+        tail = Text(no_wrap=True)
+        tail.append("│ ")
+        tail.append(label, style=f"bold {colour}")
+        tail.append(" │ ")
+        tail.append(mode, style="bold yellow" if mode == "READ-ONLY" else "")
+        right = f" {clock} "
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" cockpit ", style="bold reverse")
-        line = self.context.boundary.line  # a backend describes a host it was told of
-        text.append(f" {line(profile.name)} ", style="bold")
-        text.append(f"│ {line(self.context.backend.describe())} ")
+        text.append(f" {_fit(line(profile.name), 24)} ", style="bold")
+        where = Text(no_wrap=True)
+        where.append(f"│ {line(self.context.backend.describe())} ")
         if self.connection == "connecting":
-            text.append("connecting… ", style="italic yellow")
+            where.append("connecting… ", style="italic yellow")
         elif self.connection:
-            text.append(f"✗ {line(self.connection)} ", style="bold red")
-        text.append("│ ")
-        text.append(label, style=f"bold {colour}")
-        text.append(" │ ")
-        text.append(mode, style="bold yellow" if mode == "READ-ONLY" else "")
+            where.append(f"✗ {line(self.connection)} ", style="bold red")
+        width = self.size.width or 80
+        room = width - text.cell_len - tail.cell_len - len(right) - 1
+        if where.cell_len > room:
+            where.truncate(max(2, room - 2))
+            where.append("… ")
+        text.append_text(where)
+        text.append_text(tail)
         if self.note:
-            text.append(f" │ {line(self.note)}", style="italic")
-        right = f" {clock} "
-        pad = max(1, self.size.width - text.cell_len - len(right))
+            note_room = width - text.cell_len - len(right) - 4
+            if note_room > 8:
+                text.append(f" │ {_fit(line(self.note), note_room)}", style="italic")
+        pad = max(1, width - text.cell_len - len(right))
         text.append(" " * pad)
         text.append(right, style="bold")
         return text
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(1, width - 1)] + "…"

@@ -44,6 +44,7 @@ from cockpit.core.audit.recovery import RunRegistry, resolve_abandoned
 from cockpit.core.audit.trail import AuditSinkError, AuditTrail
 from cockpit.core.backends.base import (
     Backend,
+    Capability,
     CommandResult,
     CommandSpec,
     Execution,
@@ -310,6 +311,9 @@ class ActionRunner:
         writer thread, in order, never on the event loop.
         """
         action = prepared.action
+        unsupported = self._unsupported(prepared)
+        if unsupported is not None:  # refused before anyone is asked: it cannot run
+            return await self.record_denial_async(prepared, unsupported)
         decision = decide(action, read_only=self.read_only, step_id=_step_id(prepared))
         if not decision.allowed:
             return await self.record_denial_async(prepared, decision)
@@ -328,6 +332,19 @@ class ActionRunner:
             if answer is not True:
                 return await self.record_denial_async(prepared, not_confirmed(action))
         return await self._execute(prepared, decision, on_line, on_start)
+
+    def _unsupported(self, prepared: PreparedRun) -> Decision | None:
+        """A command naming a target on a backend that cannot run one inside a target."""
+        spec = prepared.spec
+        if spec.operation is not None or spec.target is None:
+            return None
+        if self.backend.capabilities & Capability.EXEC_IN_TARGET:
+            return None
+        return Decision(
+            False, ["UNSUPPORTED"],
+            f"{prepared.action.id} names a target ({spec.target}), and the "
+            f"{self.backend.kind} backend cannot run a command inside one: remove 'target:' "
+            "from the action, or use a backend with targets")
 
     async def execute(
         self,

@@ -2,7 +2,8 @@
 
 The backend names the command (``Backend.shell_argv``: ``docker exec -it web sh``); the
 caller hands the real terminal to it. Since it runs whatever the operator then types, it
-is an action named ``shell`` of danger ``caution``, under the one policy: a read-only
+is an action named ``shell`` of danger ``caution`` (or that of the backend's ``exec``
+operation, if higher), under the one policy: a read-only
 profile refuses it, otherwise the operator is asked yes/no first (the caller's
 ``confirm`` callback gets the runner's ``ConfirmRequest``, with the exact command). The
 trail gets what the runner writes for a run, through the runner's own records,
@@ -39,12 +40,22 @@ SHELL_ACTION = "shell"
 SHELL_DANGER = "caution"
 
 
+def shell_danger(runner: ActionRunner) -> str:
+    """``caution``, or the level of the backend's ``exec`` operation in this profile if
+    higher: a shell can do whatever an ad-hoc command can (docker-demo: dangerous)."""
+    levels = ("safe", "caution", "dangerous")
+    exec_action = runner.loaded.profile.action(f"{runner.backend.kind}.exec")
+    level = exec_action.danger if exec_action is not None else SHELL_DANGER
+    return max(SHELL_DANGER, level, key=levels.index)
+
+
 def prepare_shell(runner: ActionRunner, target: str, argv: list[str], *,
                   source: Mapping[str, Any] | None = None) -> PreparedRun:
     """The shell session as a run to confirm and record: action ``shell`` on ``target``,
     its command shown exactly (redacted) as it will run."""
     action = Action(
-        id=SHELL_ACTION, title=f"a shell in {target}", run=list(argv), danger=SHELL_DANGER,
+        id=SHELL_ACTION, title=f"a shell in {target}", run=list(argv),
+        danger=shell_danger(runner),
         target=target,
         description=(f"This terminal goes to the shell until it ends. What you type there "
                      f"runs in {target} and is not recorded; the session's start, end and "
