@@ -447,7 +447,13 @@ def test_operations_offered_are_those_the_profile_enables(tmp_path):
     pane = TargetsPane(context)
     web = Target("abc", "web", "container", "running")
     assert [action.id for _op, action in pane.operations_for(web)] == [
-        "docker.start", "docker.restart", "docker.stop", "docker.pause", "docker.unpause"]
+        "docker.restart", "docker.stop", "docker.pause"]  # only what a running one takes
+    paused = Target("abc", "web", "container", "paused")
+    assert [action.id for _op, action in pane.operations_for(paused)] == [
+        "docker.restart", "docker.stop", "docker.unpause"]
+    exited = Target("abc", "web", "container", "exited")
+    assert [action.id for _op, action in pane.operations_for(exited)] == [
+        "docker.start", "docker.restart"]
     assert pane.operations_for(Target("1", "x", "process", "running")) == []
 
 

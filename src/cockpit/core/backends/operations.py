@@ -31,6 +31,13 @@ class Operation:
     #: what the target param is called in forms and ``-p`` (``container``, ``pod``)
     target_param: str = "target"
     tags: tuple[str, ...] = ()
+    #: the target states it makes sense in (the backend's words); empty: any state.
+    #: Views offer it only there (start on a stopped container, unpause on a paused one)
+    states: tuple[str, ...] = ()
+
+    def applies_to(self, kind: str, state: str) -> bool:
+        """Offered on a target of this kind in this state."""
+        return kind in self.target_kinds and (not self.states or state in self.states)
 
 
 @dataclass(frozen=True, slots=True)

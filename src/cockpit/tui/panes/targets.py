@@ -538,7 +538,7 @@ class TargetsPane(TablePane):
         action ``KIND.NAME`` running that operation)."""
         cached = self._ops_by_kind.get(target.kind)
         if cached is not None:
-            return cached
+            return [(op, a) for op, a in cached if op.applies_to(target.kind, target.state)]
         backend = self.context.backend
         found: list[tuple[Operation, Action]] = []
         profile = self.context.loaded.profile
@@ -551,7 +551,7 @@ class TargetsPane(TablePane):
             if action is not None and action.operation == op.name:
                 found.append((op, action))
         self._ops_by_kind[target.kind] = found
-        return found
+        return [(op, a) for op, a in found if op.applies_to(target.kind, target.state)]
 
     def logs_for(self, target: Target) -> bool:
         """Does the Logs pane get lines tagged with this target (a ``target`` log source

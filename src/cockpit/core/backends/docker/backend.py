@@ -137,7 +137,10 @@ class DockerBackend(Backend):
         return ops.target_param(opts)  # type: ignore[arg-type]
 
     def shell_argv(self, target: Target) -> list[str] | None:
-        """``docker exec -it CONTAINER sh -c 'bash || sh'``: bash where the image has it."""
+        """``docker exec -it CONTAINER sh -c 'bash || sh'``: bash where the image has it;
+        None unless the container runs."""
+        if target.state != "running":
+            return None
         engine = ["-H", self.engine.host] if self._explicit_host else []
         user = ["-u", self._user] if self._user else []
         return ["docker", *engine, "exec", "-it", *user, target.name, "sh", "-c",

@@ -31,7 +31,19 @@ _CONTAINER = ("container",)
 def _op(name: str, danger: Any, title: str, description: str, timeout: float = 60.0,
         params: tuple[dict[str, Any], ...] = ()) -> Operation:
     return Operation(name, title, description, danger, _CONTAINER, params, timeout,
-                     target_param="container", tags=("container",))
+                     target_param="container", tags=("container",),
+                     states=_STATES.get(name, ()))
+
+
+_RUNNING = ("running", "restarting")
+_STATES: dict[str, tuple[str, ...]] = {  # where a view offers each (docker's state words)
+    "start": ("created", "exited", "dead"),
+    "stop": (*_RUNNING, "paused"),
+    "kill": (*_RUNNING, "paused"),
+    "pause": _RUNNING,
+    "unpause": ("paused",),
+    "exec": ("running",),
+}
 
 
 OPERATIONS: tuple[Operation, ...] = (
