@@ -560,14 +560,7 @@ class ActionRunner:
             "output_tail": shown_tail,
             "message": message,
         }
-        record = self._record_body(prepared, decision, status, **extra)
-        try:
-            record = await self._in_writer(self._end, prepared.trace_id, record)
-        except AuditSinkError as exc:
-            record = {}
-            message = f"{message}; WARNING: the outcome could not be recorded: {exc}"
-        for notice in self.trail.take_notices():
-            message = f"{message}; WARNING: {notice}"
+        record, message = await self.record_outcome(prepared, decision, status, **extra)
         return RunOutcome(
             status,
             decision,
@@ -578,6 +571,22 @@ class ActionRunner:
             output_tail=shown_tail,
             record=record,
         )
+
+    async def record_outcome(self, prepared: PreparedRun, decision: Decision, status: str,
+                             **extra: Any) -> tuple[dict[str, Any], str]:
+        """Write a run's outcome record (in the writer thread, its runtime file then
+        removed); returns the record ({} if it could not be written) and the message,
+        with a warning when the trail failed or has something to say."""
+        message = str(extra.get("message", ""))
+        record = self._record_body(prepared, decision, status, **extra)
+        try:
+            record = await self._in_writer(self._end, prepared.trace_id, record)
+        except AuditSinkError as exc:
+            record = {}
+            message = f"{message}; WARNING: the outcome could not be recorded: {exc}"
+        for notice in self.trail.take_notices():
+            message = f"{message}; WARNING: {notice}"
+        return record, message
 
     def _end(self, trace_id: str, record: dict[str, Any]) -> dict[str, Any]:
         """In the writer thread: the outcome record, then the runtime file removed."""

@@ -125,14 +125,8 @@ async def record_shell_session(
         status = "failed"
         message = f"the shell ended with exit status {exit_code}"
     message = Boundary(prepared.redactor).line(message)
-    record = runner._record_body(prepared, decision, status, exit_code=exit_code,
-                                 duration_ms=round(duration * 1000, 1), message=message)
-    try:
-        record = await runner._in_writer(runner._end, prepared.trace_id, record)
-    except AuditSinkError as exc:
-        record = {}
-        message = f"{message}; WARNING: the outcome could not be recorded: {exc}"
-    for notice in runner.trail.take_notices():
-        message = f"{message}; WARNING: {notice}"
+    record, message = await runner.record_outcome(
+        prepared, decision, status, exit_code=exit_code,
+        duration_ms=round(duration * 1000, 1), message=message)
     return RunOutcome(status, decision, prepared.trace_id, exit_code=exit_code,  # type: ignore[arg-type]
                       duration=duration, message=message, record=record)

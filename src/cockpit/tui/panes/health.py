@@ -22,6 +22,7 @@ from cockpit.core.config.models import CommandProbe, HttpProbe, TargetProbe, Tcp
 from cockpit.core.sources.health import AnyProbe, HealthChecker, HealthRow, safe_rows
 from cockpit.tui.context import CockpitContext
 from cockpit.tui.panes.base import TablePane
+from cockpit.tui.widgets.keyed_rows import KeyedRows
 from cockpit.tui.widgets.table import CellTable, spread
 
 Overall = Literal["ok", "fail", "unknown"]
@@ -34,10 +35,6 @@ _STATE = {
     "unknown": ("? n/a", "yellow"),
     "pending": ("… wait", "dim"),
 }
-
-
-def _sig(cell: Text) -> tuple[str, str]:
-    return cell.plain, str(cell.style)
 
 
 def format_latency(ms: float | None) -> str:
@@ -122,7 +119,7 @@ class HealthPane(TablePane):
         self._by_shown: dict[str, AnyProbe] = {shown(name): p for name, p in self._probes.items()}
         self._order: list[str] = list(self._by_shown)
         self._results: dict[str, list[HealthRow]] = {}
-        self._shown: dict[str, tuple[tuple[str, str], ...]] = {}  # row key -> cells shown
+        self._keyed = KeyedRows()  # row key -> cells shown
         self._row_info: dict[str, HealthRow | None] = {}  # row key -> row (None: pending)
         self._probe_timers: dict[str, Timer] = {}
         self._inflight: set[str] = set()
@@ -272,55 +269,21 @@ class HealthPane(TablePane):
         table = self.table
         wanted = self._wanted()
         now = self.context.now()
-        keys = [key for key, _, _ in wanted]
-        current = [row.key.value for row in table.ordered_rows]
         self._row_info = {key: row for key, row, _ in wanted}
-        if keys != current:  # a probe gained or lost sub-checks: rebuild (rare)
-            selected = current[table.cursor_row] if 0 <= table.cursor_row < len(current) \
-                else None
-            table.clear()
-            self._shown.clear()
-            for key, row, probe in wanted:
-                cells = self._cells(row, probe, now)
-                table.add_row(*cells, key=key)
-                self._shown[key] = tuple(_sig(c) for c in cells)
-            if selected in keys:
-                table.move_cursor(row=keys.index(selected), animate=False)
+        rows = [(key, self._cells(row, probe, now)) for key, row, probe in wanted]
+        # (a probe gaining or losing sub-checks rebuilds the table: rare)
+        if self._keyed.sync(table, rows, [column for column, _width in _COLUMNS]):
             self.call_after_refresh(self._fit)
-            return
-        for key, row, probe in wanted:
-            self._update_row(key, self._cells(row, probe, now))
-
-    def _update_row(self, key: str, cells: tuple[Text, ...]) -> None:
-        shown = self._shown.get(key, ())
-        sigs = tuple(_sig(c) for c in cells)
-        if sigs == shown:
-            return
-        table = self.table
-        for i, ((column, _width), cell) in enumerate(zip(_COLUMNS, cells, strict=True)):
-            if i >= len(shown) or shown[i] != sigs[i]:
-                table.set_cell(key, column, cell)
-        self._shown[key] = sigs
 
     def _tick_ages(self) -> None:
         """Refresh the age cells of the visible rows, when their text changed."""
-        table = self.table
-        if not table.row_count or not table.is_on_screen:
-            return
         now = self.context.now()
-        first = int(table.scroll_y)
-        ordered = table.ordered_rows
-        for index in range(first, min(len(ordered), first + table.size.height)):
-            key = ordered[index].key.value
-            row = self._row_info.get(key or "")
-            if row is None or key is None:
-                continue
-            age = format_age(now - row.checked_at)
-            shown = self._shown.get(key)
-            if shown and shown[3][0] != age:
-                cell = Text(age, justify="right")
-                table.set_cell(key, "age", cell)
-                self._shown[key] = (*shown[:3], _sig(cell), *shown[4:])
+
+        def age(key: str) -> str | None:
+            row = self._row_info.get(key)
+            return None if row is None else format_age(now - row.checked_at)
+
+        self._keyed.tick_visible(self.table, "age", 3, age)
 
     def on_resize(self) -> None:
         self.call_after_refresh(self._fit)

@@ -40,6 +40,7 @@ from cockpit.core.sources.targets import (
 from cockpit.tui.context import CockpitContext
 from cockpit.tui.panes.base import TablePane
 from cockpit.tui.panes.health import format_age
+from cockpit.tui.widgets.keyed_rows import KeyedRows
 from cockpit.tui.widgets.table import CellTable, spread
 
 #: Most targets shown; the rest are counted in the status.
@@ -78,10 +79,6 @@ def plural(noun: str, count: int) -> str:
     if count == 1:
         return f"{count} {noun}"
     return f"{count} {noun}{'es' if noun.endswith(('s', 'x', 'sh', 'ch')) else 's'}"
-
-
-def _sig(cell: Text) -> tuple[str, str]:
-    return cell.plain, str(cell.style)
 
 
 def row_key(target: Target) -> str:
@@ -234,7 +231,7 @@ class TargetsPane(TablePane):
         #: the worker waits for the pane to be shown before it asks for the next list
         self.watch_paused = False
         self._columns: tuple[str, ...] = ()
-        self._shown: dict[str, tuple[tuple[str, str], ...]] = {}
+        self._keyed = KeyedRows()
         self._rows: dict[str, tuple[Target, int]] = {}  #: row key -> (target, depth)
         self.filter_text = ""
         self._ops_by_kind: dict[str, list[tuple[Operation, Action]]] = {}
@@ -415,7 +412,7 @@ class TargetsPane(TablePane):
         table = self.table
         selected = self.selected_key()
         table.clear(columns=True)
-        self._shown.clear()
+        self._keyed.clear()
         self._columns = columns
         for column in columns:
             header, width = COLUMNS[column]
@@ -428,56 +425,25 @@ class TargetsPane(TablePane):
         table = self.table
         wanted = self._wanted()
         now = self.context.now()
-        keys = [key for key, _, _ in wanted]
-        current = [row.key.value for row in table.ordered_rows]
         self._rows = {key: (target, depth) for key, target, depth in wanted}
-        if keys != current:
-            if selected is None and 0 <= table.cursor_row < len(current):
-                selected = current[table.cursor_row]
-            table.clear()
-            self._shown.clear()
-            for key, target, depth in wanted:
-                cells = target_cells(target, depth, now, self._columns)
-                table.add_row(*cells, key=key)
-                self._shown[key] = tuple(_sig(c) for c in cells)
-            if selected in keys:
-                table.move_cursor(row=keys.index(selected), animate=False)
+        rows = [(key, target_cells(target, depth, now, self._columns))
+                for key, target, depth in wanted]
+        if self._keyed.sync(table, rows, self._columns, selected):
             self.call_after_refresh(self._fit)
-            return
-        for key, target, depth in wanted:
-            self._update_row(key, target_cells(target, depth, now, self._columns))
-
-    def _update_row(self, key: str, cells: tuple[Text, ...]) -> None:
-        shown = self._shown.get(key, ())
-        sigs = tuple(_sig(c) for c in cells)
-        if sigs == shown:
-            return
-        table = self.table
-        for i, (column, cell) in enumerate(zip(self._columns, cells, strict=True)):
-            if i >= len(shown) or shown[i] != sigs[i]:
-                table.set_cell(key, column, cell)
-        self._shown[key] = sigs
 
     def _tick_ages(self) -> None:
         """Refresh the age cells of the visible rows, when their text changed."""
-        table = self.table
-        if "age" not in self._columns or not table.row_count or not table.is_on_screen:
+        if "age" not in self._columns:
             return
-        index_of = self._columns.index("age")
         now = self.context.now()
-        first = int(table.scroll_y)
-        ordered = table.ordered_rows
-        for index in range(first, min(len(ordered), first + table.size.height)):
-            key = ordered[index].key.value
-            found = self._rows.get(key or "")
-            shown = self._shown.get(key or "")
-            if found is None or key is None or not shown or found[0].started_at is None:
-                continue
-            age = format_age(now - found[0].started_at)
-            if shown[index_of][0] != age:
-                cell = Text(age, justify="right")
-                table.set_cell(key, "age", cell)
-                self._shown[key] = (*shown[:index_of], _sig(cell), *shown[index_of + 1:])
+
+        def age(key: str) -> str | None:
+            found = self._rows.get(key)
+            if found is None or found[0].started_at is None:
+                return None
+            return format_age(now - found[0].started_at)
+
+        self._keyed.tick_visible(self.table, "age", self._columns.index("age"), age)
 
     def on_resize(self) -> None:
         if self.is_mounted and self._columns_for() != self._columns:
