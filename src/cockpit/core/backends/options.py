@@ -14,6 +14,14 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from cockpit.core.durations import parse_duration
 
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
+
+
+def _listed(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+#: a list of strings, or one string for a list of one (``containers: web``)
+Names = Annotated[list[str], BeforeValidator(_listed)]
 Danger = Literal["safe", "caution", "dangerous"]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from cockpit.core.backends.options import Duration, ProcessOptions
+from cockpit.core.backends.options import Duration, Names, ProcessOptions
 
 
 class DockerOptions(ProcessOptions):
@@ -16,7 +16,7 @@ class DockerOptions(ProcessOptions):
     #: the engine (``unix:///run/user/1000/docker.sock``, ``tcp://10.0.0.5:2376``);
     #: default ``$DOCKER_HOST``, else ``unix:///var/run/docker.sock``
     host: str | None = None
-    containers: list[str] = Field(default_factory=list)  #: these containers, by name
+    containers: Names = Field(default_factory=list)  #: these containers, by name
     project: str | None = None  #: a Compose project's containers
     service: str | None = None  #: one service of ``project``
     #: where actions run when they name no ``target`` (default: the only container
@@ -25,11 +25,6 @@ class DockerOptions(ProcessOptions):
     stop_timeout: Duration = 10.0  #: grace before SIGKILL for stop and restart
     timeout: Duration = 10.0  #: how long an API call may take
     user: str | None = None  #: run execs as this user
-
-    @field_validator("containers", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: object) -> object:
-        return [value] if isinstance(value, str) else value
 
     @field_validator("containers")
     @classmethod

@@ -6,7 +6,7 @@ import re
 
 from pydantic import Field, field_validator
 
-from cockpit.core.backends.options import Duration, ProcessOptions
+from cockpit.core.backends.options import Duration, Names, ProcessOptions
 
 
 class LocalOptions(ProcessOptions):
@@ -16,14 +16,9 @@ class LocalOptions(ProcessOptions):
     #: with ``^`` / ``$``): those processes are the targets, and terminate/kill apply to
     #: them (never to pid 1, the cockpit or its parents); without it: the processes this
     #: cockpit started, and no process operations
-    processes: list[str] = Field(default_factory=list)
+    processes: Names = Field(default_factory=list)
     log_poll: Duration = 0.25  #: how often a process's output file is read
     targets_poll: Duration = 2.0
-
-    @field_validator("processes", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: object) -> object:
-        return [value] if isinstance(value, str) else value
 
     @field_validator("processes")
     @classmethod
