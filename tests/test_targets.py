@@ -47,8 +47,10 @@ class Procs:
     def start(self, name: str) -> subprocess.Popen[bytes]:
         link = self.folder / name
         link.symlink_to(REAL_PYTHON)
-        proc = subprocess.Popen([str(link), "-c", "import time; time.sleep(120)"],
-                                stdin=subprocess.DEVNULL)
+        # It lives until its stdin closes: stop() closes it, and so does a test run that
+        # dies (no timer, no process left behind).
+        proc = subprocess.Popen([str(link), "-c", "import sys; sys.stdin.read()"],
+                                stdin=subprocess.PIPE)
         self.procs[name] = proc
         return proc
 
@@ -56,6 +58,8 @@ class Procs:
         proc = self.procs.pop(name)
         proc.kill()
         proc.wait(10)
+        if proc.stdin is not None:
+            proc.stdin.close()
 
     def close(self) -> None:
         for name in list(self.procs):
@@ -597,7 +601,7 @@ def test_cockpit_targets_lists_local_processes(tmp_path, procs, capsys, monkeypa
     assert out[0].split()[:5] == ["KIND", "NAME", "ID", "STATE", "HEALTH"]
     assert alpha in out[1] and "✓ ok" in out[1] and "\x1b" not in "".join(out)
     assert str(procs.procs[alpha].pid) in out[1].split()  # the pid local.terminate takes
-    assert alpha in row["command"] and "time.sleep(120)" in row["command"]  # what matched
+    assert alpha in row["command"] and "sys.stdin.read()" in row["command"]  # what matched
 
 
 def test_cockpit_targets_exit_statuses(tmp_path, capsys):
