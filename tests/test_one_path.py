@@ -280,3 +280,17 @@ def test_ctrl_c_at_the_prompt_is_a_no(world):
     assert code == 3 and b"\ncareful-done\r\n" not in output, output
     [record] = cli_records(env)
     assert record["reason_codes"] == ["NOT_CONFIRMED"]
+
+
+def test_yes_still_says_what_it_confirmed(tmp_path, capsys, monkeypatch):
+    from cockpit.cli.main import main
+
+    path = tmp_path / "p.yaml"
+    path.write_text("name: t\nactions:\n  - {id: careful, danger: caution, "
+                    "run: [echo, careful-done]}\n  - {id: plain, run: [echo, plain]}\n")
+    monkeypatch.setenv("COCKPIT_AUDIT_PATH", str(tmp_path / "trail.jsonl"))
+    assert main(["--profile", str(path), "run", "careful", "--yes"]) == 0
+    err = capsys.readouterr().err
+    assert "careful is caution, confirmed by --yes; it runs:\n    echo careful-done" in err
+    assert main(["--profile", str(path), "run", "plain", "--yes"]) == 0
+    assert "confirmed by --yes" not in capsys.readouterr().err  # safe: nothing was asked

@@ -409,6 +409,7 @@ async def test_pane_6_from_the_palette_and_what_it_says_without_targets(tmp_path
         note = pane.query_one("#targets-note")
         await async_wait_until(lambda: note.display, what="the note")
         assert "No processes: the local backend lists none" in str(note.render())
+        assert "backend.processes" in str(note.render())  # how to pick processes
         assert str(pane.border_subtitle) == "0 processes"
 
 
@@ -629,3 +630,50 @@ def test_a_shell_is_as_dangerous_as_the_profiles_exec(tmp_path):
         update={"id": "local.exec", "danger": "dangerous"})
     runner.loaded.profile.actions.append(exec_action)
     assert prepare_shell(runner, "web", ["sh"]).action.danger == "dangerous"
+
+
+async def test_a_state_that_grows_longer_widens_its_column(tmp_path):
+    """paused -> running showed "runnin": the column kept the width of "paused"."""
+    from textual.widgets._data_table import ColumnKey
+
+    context = make_context(tmp_path, "name: t\n", live=False)
+    app = CockpitApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("6")
+        pane = app.query_one(TargetsPane)
+        pane.show_targets([Target("a1", "web", "container", "paused",
+                                  health=Health("fail", "paused"))])
+        await async_wait_until(lambda: pane.painted_count == 1, what="the paused row")
+
+        def state_width() -> int:
+            return pane.table.columns[ColumnKey("state")].width
+
+        await async_wait_until(lambda: state_width() == len("paused"), what="fitted")
+        pane.show_targets([Target("a1", "web", "container", "running",
+                                  health=Health("ok", "running"))])
+        await async_wait_until(lambda: state_width() >= len("running"),
+                               what="the column widened")
+
+
+async def test_an_unreachable_backend_is_said_in_the_status_not_listed_as_a_target(tmp_path):
+    """The docker engine gone: the pane says why and retries; no made-up row is counted
+    as a container or offered keys (a new user's trial saw `1 container · 1 failing`)."""
+    from cockpit.core.errors import CockpitError
+
+    context = make_context(tmp_path, "name: t\nbackend: {kind: local, processes: [x]}\n")
+    calls = []
+
+    async def gone():
+        calls.append(1)
+        raise CockpitError("the docker engine at unix:///nope.sock is unreachable")
+        yield []  # pragma: no cover - an async generator
+
+    context.backend.watch_targets = gone  # type: ignore[method-assign]
+    app = CockpitApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("6")
+        pane = app.query_one(TargetsPane)
+        await async_wait_until(lambda: "unreachable" in str(pane.border_subtitle),
+                               what="the problem in the status")
+        assert "cannot list targets" in str(pane.border_subtitle)
+        assert pane.targets == [] and pane.table.row_count == 0

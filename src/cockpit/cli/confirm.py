@@ -61,12 +61,16 @@ def confirm_on_terminal(
     the profile and backend it runs on; ``interactive``: whether there is a terminal to
     ask on (default: stdin is a tty).
     """
-    if yes:
-        return True
     prepared = request.prepared
     level = prepared.action.danger
     name = name or prepared.action.id
     out = Boundary(prepared.redactor)
+    if yes:  # confirmed beforehand: still say what was confirmed (stderr, like a prompt)
+        print(out.line(f"{name} is {level}, confirmed by --yes; it runs:"), file=sys.stderr)
+        stream = out.stream()
+        for line in request.command.rstrip("\n").split("\n"):
+            print(f"    {stream.line(line)}", file=sys.stderr)
+        return True
     if interactive is None:
         interactive = sys.stdin.isatty()
     if not interactive:

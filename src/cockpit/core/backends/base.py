@@ -239,6 +239,10 @@ class Backend(ABC):
                 yield targets
             await asyncio.sleep(max(0.2, self.opts.targets_poll))
 
+    def targets_hint(self) -> str:
+        """A sentence for an empty target list: which option selects targets."""
+        return ""
+
     async def target_events(self, target_id: str, limit: int = 20) -> list[TargetEvent]:
         """The target's recent events, newest last; empty where the backend has none."""
         return []

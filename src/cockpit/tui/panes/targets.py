@@ -373,8 +373,9 @@ class TargetsPane(TablePane):
         self._sync_table()
         if not self._targets and self._received:
             backend = self.context.backend
+            hint = backend.targets_hint()
             self._show_note(f"No {plural(backend.target_noun, 0)[2:]}: the {backend.kind} "
-                            "backend lists none for this profile.")
+                            "backend lists none for this profile." + (f" {hint}" if hint else ""))
         else:
             self._show_note("")
         self._update_status()
@@ -430,6 +431,8 @@ class TargetsPane(TablePane):
                 for key, target, depth in wanted]
         if self._keyed.sync(table, rows, self._columns, selected):
             self.call_after_refresh(self._fit)
+        else:
+            self._fit()  # a state grew longer (paused -> running): its column follows
 
     def _tick_ages(self) -> None:
         """Refresh the age cells of the visible rows, when their text changed."""

@@ -61,7 +61,7 @@ from cockpit.core.backends.identity import Identity
 from cockpit.core.backends.operations import Operation, OperationCall
 from cockpit.core.backends.options import BackendOptions
 from cockpit.core.backends.process import HostProcesses
-from cockpit.core.backends.targets import Health, TargetEvent
+from cockpit.core.backends.targets import TargetEvent
 from cockpit.core.errors import CockpitError
 
 #: A script in a container: bash when the image has it, else sh (with pipefail if it can).
@@ -135,6 +135,10 @@ class DockerBackend(Backend):
     @classmethod
     def target_param(cls, opts: BackendOptions, op: Operation) -> dict[str, Any]:
         return ops.target_param(opts)  # type: ignore[arg-type]
+
+    def targets_hint(self) -> str:
+        return (f"It selects {self.selection.describe()}; backend.containers or "
+                "backend.project choose others.")
 
     def shell_argv(self, target: Target) -> list[str] | None:
         """``docker exec -it CONTAINER sh -c 'bash || sh'``: bash where the image has it;
@@ -252,14 +256,11 @@ class DockerBackend(Backend):
                                    mem_bytes=int(reading.mem_bytes))
 
     async def watch_targets(self) -> AsyncIterator[list[Target]]:
-        """The container list each time the engine's event stream changes it."""
+        """The container list each time the engine's event stream changes it; raises
+        ``EngineError`` when the engine cannot be reached (the caller retries)."""
         version, last, shown_at = -1, None, 0.0
         while True:
-            try:
-                targets = await self.list_targets()
-            except EngineError as exc:
-                targets = [Target("", "docker engine", "engine", "unreachable",
-                                  health=Health("fail", str(exc)))]
+            targets = await self.list_targets()  # EngineError: the caller says why, retries
             seen = self.watch.version
             now = time.monotonic()
             # An event changes the list at once; CPU and memory readings at most every 5 s.

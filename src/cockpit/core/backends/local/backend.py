@@ -78,6 +78,12 @@ class LocalBackend(Backend):
         """``local`` on this host."""
         return Identity("local", host=socket.gethostname())
 
+    def targets_hint(self) -> str:
+        if self._patterns:
+            return "No process matches the profile's backend.processes patterns."
+        return ("Without backend.processes (regexes searched in command lines) the targets "
+                "are the processes this cockpit started.")
+
     @classmethod
     def operations(cls, options: BackendOptions) -> list[Operation]:
         """terminate and kill, on the processes the profile watches (option
