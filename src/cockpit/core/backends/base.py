@@ -227,14 +227,11 @@ class Backend(ABC):
     async def watch_targets(self) -> AsyncIterator[list[Target]]:
         """The target list each time it changes. Backends with an event stream override
         this; the default reads ``list_targets`` every ``targets_poll`` seconds and yields
-        when something changed."""
+        when something changed. A listing that fails raises (the caller retries)."""
         last: list[Target] | None = None
         while True:
-            try:
-                targets = await self.list_targets()
-            except Exception:
-                targets = last or []
-            if targets != last:
+            targets = await self.list_targets()  # a failed listing raises: the caller
+            if targets != last:                   # says why and retries
                 last = targets
                 yield targets
             await asyncio.sleep(max(0.2, self.opts.targets_poll))

@@ -1,30 +1,18 @@
 """The docker backend: operate containers through the Docker Engine API.
 
-``backend: {kind: docker, ...}`` options:
-
-- ``host``: the engine (``unix:///run/user/1000/docker.sock``, ``tcp://10.0.0.5:2376``);
-  default ``$DOCKER_HOST``, else ``unix:///var/run/docker.sock``. TLS settings come from
-  ``DOCKER_TLS_VERIFY`` / ``DOCKER_CERT_PATH`` as for the docker CLI.
-- ``containers: [name, ...]``, or ``project: NAME`` (a Compose project: containers
-  labelled ``com.docker.compose.project``) with an optional ``service``; with neither,
-  every container of the engine is a target.
-- ``default_target``: where actions run when they name no ``target`` (default: the only
-  container listed, or the ``service``); ``where: host`` runs an action on this host.
-- ``operations``: the danger level of each built-in operation, or ``false`` to leave it
-  out (``{exec: caution, kill: false}``).
-- ``stop_timeout`` (10s): grace before SIGKILL for stop and restart; ``kill_grace`` (2s):
-  grace between SIGTERM and SIGKILL when a command in a container is cancelled;
-  ``timeout`` (10s): how long an API call may take; ``user``: run execs as this user.
+Options: ``docker/options.py`` (``host``, ``containers`` or ``project``/``service``,
+``default_target``, ``operations``, ``stop_timeout``, ``timeout``, ``user``, and the
+process graces of host commands).
 
 Commands with a ``target`` run inside that container (``docker exec``; a ``script`` runs
 with ``bash -euo pipefail``, or ``sh -eu`` in images without bash); commands without one
-run on this host through the local backend (``DOCKER_HOST`` is set for them when the
-profile names the engine). Built-in operations come as actions ``docker.start``,
-``docker.stop``, ... (see ``docker_ops``), run, checked and recorded like any action.
+run on this host (``backends/process.py``; ``DOCKER_HOST`` is set for them when the
+profile names the engine). The declared operations (``ops.py``) come as actions
+``docker.start``, ``docker.stop``, ..., previewed as their docker CLI line.
 
-Targets come from the engine's event stream (``docker_targets``), logs from
-``docker logs -f`` (``docker_logs``), CPU and memory from the stats stream
-(``docker_stats``). The SDK is imported only once the engine is first used.
+Targets come from the engine's event stream (``targets.py``: health and recent events
+too), logs from ``docker logs -f`` (``logs.py``), CPU and memory from the stats stream
+(``stats.py``). The SDK is imported only once the engine is first used.
 """
 
 from __future__ import annotations
@@ -272,11 +260,6 @@ class DockerBackend(Backend):
     async def target_events(self, target_id: str, limit: int = 20) -> list[TargetEvent]:
         """The container's events since the cockpit started watching (from the stream)."""
         return self.watch.events_of(target_id, limit)
-
-    @property
-    def targets_version(self) -> int:
-        """Grows when the targets change (followers use it to wake up)."""
-        return self.watch.version
 
     async def stream_logs(
         self,
