@@ -98,3 +98,20 @@ class LoopbackHTTP:
         self.release.set()
         self.server.shutdown()
         self.server.server_close()
+
+
+def read_jsonl(path) -> list:
+    """Every complete line of a JSON-lines file a live writer may be appending to.
+
+    A reader can catch the writer mid-line; the unterminated tail is left for next time.
+    """
+    from pathlib import Path
+
+    import orjson
+
+    path = Path(path)
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    complete = data[: data.rfind(b"\n") + 1]
+    return [orjson.loads(line) for line in complete.splitlines() if line]

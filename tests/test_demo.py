@@ -22,7 +22,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cockpit.demo.settings import PROFILE_HASH, process_alive, read_json
-from tests.support import free_port, wait_until
+from tests.support import free_port, read_jsonl, wait_until
 
 KEY = "test-secret-key-4242"
 KEY_HASH = hashlib.sha256(KEY.encode()).hexdigest()
@@ -64,10 +64,7 @@ class Demo:
         return read_json(self.root / "demo.json")
 
     def audit(self) -> list[dict[str, Any]]:
-        path = self.root / "audit.jsonl"
-        if not path.exists():
-            return []
-        return [orjson.loads(line) for line in path.read_bytes().splitlines() if line]
+        return read_jsonl(self.root / "audit.jsonl")  # the demo may be mid-write
 
     def by_trace(self, trace_id: str) -> list[dict[str, Any]]:
         return [r for r in self.audit() if r["trace_id"] == trace_id]

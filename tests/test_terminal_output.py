@@ -23,11 +23,10 @@ import termios
 import textwrap
 from pathlib import Path
 
-import orjson
 import pyte
 import pytest
 
-from tests.support import wait_until
+from tests.support import read_jsonl, wait_until
 
 RECORDER = """
 import sys, orjson
@@ -79,9 +78,7 @@ def set_size(fd: int, cols: int, rows: int) -> None:
 
 
 def recorded(path: Path) -> list[list]:
-    if not path.exists():
-        return []
-    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line]
+    return read_jsonl(path)  # the recorder may be mid-write on its last line
 
 
 def test_real_frames_replayed_raw_and_encoded_give_the_same_screen(tmp_path):

@@ -6,7 +6,6 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import orjson
 from textual.app import App, ComposeResult
 
 from cockpit.core.actions.runner import ActionRunner
@@ -16,6 +15,7 @@ from cockpit.core.config.loader import load_profile
 from cockpit.core.redact import default_redactor
 from cockpit.tui.context import CockpitContext
 from cockpit.tui.settings import UserSettings
+from tests.support import read_jsonl
 
 FROZEN_TIME = 1_790_000_000.0  # 2026-09-21T...: a fixed clock for snapshots
 
@@ -59,9 +59,7 @@ class PaneHarness(App):
 
 def trail(context: CockpitContext) -> list[dict]:
     """Every record of the context's operator trail."""
-    if not context.trail_path.exists():
-        return []
-    return [orjson.loads(line) for line in context.trail_path.read_bytes().splitlines()]
+    return read_jsonl(context.trail_path)  # the writer thread may be mid-line
 
 
 def finals(context: CockpitContext) -> list[dict]:
