@@ -368,7 +368,7 @@ class ActionRunner:
         record: dict[str, Any] = {
             "operator": self.operator,
             "profile": self.loaded.name,
-            "backend": self.backend.identity().as_record(),
+            "backend": self.backend.identity_for(_acted_on(prepared.spec)).as_record(),
             "target": prepared.spec.target or prepared.action.target,
             "action": prepared.action.id,
             "danger": prepared.action.danger,
@@ -623,6 +623,11 @@ def _step_id(prepared: PreparedRun) -> str | None:
 def _looks_secret(name: str) -> bool:
     upper = name.upper()
     return any(word in upper for word in ("KEY", "TOKEN", "SECRET", "PASSWORD"))
+
+
+def _acted_on(spec: CommandSpec) -> str | None:
+    """The target a command runs in or an operation acts on."""
+    return spec.operation.target if spec.operation is not None else spec.target
 
 
 def _operation_field(spec: CommandSpec) -> dict[str, Any]:

@@ -191,9 +191,31 @@ class Backend(ABC):
         """Where this backend operates, as structured fields."""
         return Identity(self.kind)
 
+    def identity_for(self, target: str | None) -> Identity:
+        """Where a command on ``target`` runs (a fleet backend names that target's own
+        context and namespace); the backend's ``identity()`` without a target."""
+        return self.identity()
+
     def describe(self) -> str:
         """One line naming the backend and where it operates, for headers."""
         return self.identity().display()
+
+    # -- scopes an operator can switch (k9s ``:ctx``, ``:ns``) ---------------------------
+
+    #: palette verbs that switch a scope, mapped to the scope they switch
+    #: (kubernetes: ``{"ctx": "context", "ns": "namespace"}``); empty: nothing to switch
+    scope_verbs: ClassVar[Mapping[str, str]] = {}
+
+    async def scope_choices(self, scope: str) -> list[str]:
+        """The values ``scope`` can be switched to (off the UI thread; may read config),
+        ``"all"`` first where the profile names several."""
+        return []
+
+    async def switch_scope(self, scope: str, value: str) -> None:
+        """Operate in ``value`` of ``scope`` from now on: ``identity()``, new commands and
+        target listings follow it (callers restart ``watch_targets``). Raises
+        ``CockpitError`` for a value that is not one of ``scope_choices``."""
+        raise CockpitError(f"the {self.kind} backend has no {scope} to switch")
 
     # -- commands and operations --------------------------------------------------------
 
