@@ -41,6 +41,8 @@ POD_METRICS: ResKey = ("metrics.k8s.io", "v1beta1", "pods")
 OWNERS = {DEPLOYMENTS, REPLICASETS, STATEFULSETS, ("apps", "v1", "daemonsets"), ("batch", "v1", "jobs")}
 REVISION = "deployment.kubernetes.io/revision"
 HASH = "pod-template-hash"
+# A pod template annotation: its pods stay Pending, unschedulable with this scheduler message.
+UNSCHEDULABLE = "kubedouble/unschedulable"
 
 
 def template_hash(template: dict[str, Any]) -> str:
@@ -272,7 +274,7 @@ class Controllers:
         labels.update(extra_labels or {})
         spec = copy.deepcopy(template.get("spec") or {})
         nodes = sorted(n["metadata"]["name"] for n in self.em.store.items(NODES))
-        if nodes:
+        if nodes and "nodeName" not in spec:
             spec["nodeName"] = nodes[sum(name.encode()) % len(nodes)]
         pod = {
             "apiVersion": "v1",
@@ -299,7 +301,26 @@ class Controllers:
                 "qosClass": "BestEffort",
             },
         }
+        if pod["metadata"]["annotations"].get(UNSCHEDULABLE):
+            spec.pop("nodeName", None)
+            pod["status"] = {
+                "phase": "Pending",
+                "conditions": [
+                    {
+                        "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                        "message": pod["metadata"]["annotations"][UNSCHEDULABLE],
+                        "lastTransitionTime": now_rfc3339(),
+                    }
+                ],
+                "qosClass": "Burstable",
+            }
         created = self.em.store.create(PODS, "Pod", ns, pod)
+        if pod["metadata"]["annotations"].get(UNSCHEDULABLE):
+            self._event(
+                created, "FailedScheduling", pod["metadata"]["annotations"][UNSCHEDULABLE],
+                type="Warning", component="default-scheduler",
+            )
+            return created
         if (POD_METRICS, ns, name) not in self.em.store.objects:
             self.em.store.create(POD_METRICS, "PodMetrics", ns, pod_metrics(created))
         if spec.get("nodeName"):
