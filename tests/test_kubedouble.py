@@ -548,3 +548,16 @@ def test_python_m_kubedouble_prints_the_exports(tmp_path):
         finally:
             proc.kill()
             proc.communicate(timeout=10)
+
+
+def test_kubectl_human_output_uses_server_side_tables(salvage, kubeconfig):
+    pods = kubectl(kubeconfig, "get", "pods", check=True)
+    lines = pods.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    crashing = rows[salvage.seeded["crashing"]]
+    assert crashing[1:4] == ["0/1", "CrashLoopBackOff", "4"]
+    assert rows[salvage.seeded["pending"]][2] == "Pending"
+    assert rows[salvage.seeded["job_pod"]][2] == "Completed"
+    deploy = kubectl(kubeconfig, "get", "deployment", "euystacio-api", check=True)
+    assert deploy.stdout.splitlines()[1].split()[:4] == ["euystacio-api", "2/3", "3", "2"]
