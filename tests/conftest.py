@@ -56,3 +56,26 @@ def docker_client(engine):
         with contextlib.suppress(Exception):
             client.containers.get(name).remove(force=True)
     client.close()
+
+
+@pytest.fixture
+def kube():
+    """A started Kubernetes API double (``tests/kubedouble``) with namespaces ``default``
+    and ``euystacio-ai``; stopped after the test."""
+    from tests.kubedouble import KubeDouble
+
+    double = KubeDouble().start()
+    for ns in ("default", "euystacio-ai"):
+        double.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    yield double
+    double.stop()
+
+
+@pytest.fixture
+def kubeconfig(kube, tmp_path, monkeypatch):
+    """A kubeconfig naming ``kube`` (context salvage-eu, namespace euystacio-ai), set as
+    ``$KUBECONFIG``; kubectl's discovery cache goes to the test's folder."""
+    path = kube.write_kubeconfig(tmp_path / "kubeconfig")
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    monkeypatch.setenv("KUBECACHEDIR", str(tmp_path / "kube-cache"))
+    return path

@@ -1,0 +1,432 @@
+"""``KubeDouble``: the emulator served by ``kmock.Server`` in a background thread.
+
+The double owns an event loop in its own thread, so blocking clients (kubectl through
+``subprocess.run``, the official ``kubernetes`` client) and the cockpit's loop all talk to
+it over loopback HTTP. Every helper is thread-safe: it hops onto the double's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import copy
+import os
+import re
+import socket
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import kmock
+import yaml
+
+from tests.kubedouble.emulator import KubeEmulator
+from tests.kubedouble.faults import Rule, path_pattern
+from tests.kubedouble.patching import merge_patch
+
+T = TypeVar("T")
+
+
+class KubeDouble:
+    """A Kubernetes API double on ``127.0.0.1:<random port>``, served from its own thread."""
+
+    def __init__(self, name: str = "kube") -> None:
+        self.name = name
+        self.emulator = KubeEmulator()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self._url: str | None = None
+        self.plugins: list[Any] = []  # started with the loop (logs, exec, rollout...)
+
+    # -- life cycle ----------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT`` (once started)."""
+        if self._url is None:
+            raise RuntimeError("the kube double is not started")
+        return self._url
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            raise RuntimeError("the kube double is not started")
+        return self._loop
+
+    def start(self, timeout: float = 15.0) -> KubeDouble:
+        """Serve in a background thread; returns once the port is listening."""
+        if self._thread is not None:
+            return self
+        self._thread = threading.Thread(target=self._run, name=f"kubedouble-{self.name}", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError("the kube double did not start in time")
+        if self._error is not None:
+            raise RuntimeError(f"the kube double failed to start: {self._error!r}")
+        return self
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Close watches and streams, stop the server and join the thread."""
+        if self._thread is None or self._loop is None:
+            return
+        loop, stop = self._loop, self._stop
+        if stop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._begin_stop)
+        self._thread.join(timeout)
+        self._thread = None
+
+    def _begin_stop(self) -> None:
+        self.emulator.closing = True
+        self.emulator.store.close_watchers()
+        for task in list(self.emulator.tasks):
+            task.cancel()
+        assert self._stop is not None
+        self._stop.set()
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._serve())
+        except BaseException as exc:
+            self._error = exc
+        finally:
+            self._ready.set()
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _serve(self) -> None:
+        self._stop = asyncio.Event()
+        async with self.emulator, kmock.Server(self.emulator, host="127.0.0.1", port=0) as server:
+            self._url = f"http://127.0.0.1:{server.port}"
+            for plugin in self.plugins:
+                await plugin.start(self)
+            self._ready.set()
+            await self._stop.wait()
+            for plugin in self.plugins:
+                with contextlib.suppress(Exception):
+                    await plugin.stop(self)
+            if self.emulator.tasks:
+                await asyncio.gather(*self.emulator.tasks, return_exceptions=True)
+
+    def __enter__(self) -> KubeDouble:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- running on the double's loop ----------------------------------------------------
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn`` on the double's loop (directly if not started or already there)."""
+        loop = self._loop
+        if loop is None or not loop.is_running() or self._on_loop():
+            return fn(*args, **kwargs)
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        loop.call_soon_threadsafe(run)
+        return future.result(timeout=15)
+
+    def _on_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+    # -- objects -------------------------------------------------------------------------
+    def _res(self, kind: str) -> tuple[str, str, str]:
+        return self.emulator.resource_for(kind)
+
+    def _res_of(self, obj: Mapping[str, Any]) -> tuple[str, str, str]:
+        api_version = obj.get("apiVersion", "v1")
+        group, _, version = api_version.rpartition("/")
+        kind = obj["kind"]
+        for res in self.emulator.kinds:
+            if res[0] == group and res[1] == version and self.emulator.kind_of(res) == kind:
+                return res
+        raise KeyError(f"{api_version} {kind}")
+
+    def _ns(self, res: tuple[str, str, str], namespace: str | None) -> str | None:
+        return (namespace or "default") if res in self.emulator.namespaced else None
+
+    def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Create an object from a dict with apiVersion/kind/metadata (fills uid, rv...)."""
+        res = self._res_of(obj)
+        namespace = self._ns(res, obj.get("metadata", {}).get("namespace"))
+        kind = self.emulator.kind_of(res)
+        return copy.deepcopy(self.call(self.emulator.store.create, res, kind, namespace, dict(obj)))
+
+    def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Create the object, or merge it into the existing one (a JSON merge patch)."""
+        res = self._res_of(obj)
+        meta = obj.get("metadata", {})
+        namespace = self._ns(res, meta.get("namespace"))
+
+        def run() -> dict[str, Any]:
+            store = self.emulator.store
+            old = store.get(res, namespace, meta["name"])
+            if old is None:
+                return store.create(res, self.emulator.kind_of(res), namespace, dict(obj))
+            return store.replace(res, namespace, meta["name"], merge_patch(old, dict(obj)))
+
+        return copy.deepcopy(self.call(run))
+
+    def apply_all(self, objs: Iterable[Mapping[str, Any]]) -> None:
+        for obj in objs:
+            self.apply(obj)
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        """A copy of the object (``kind`` is a Kind, plural, short name...), or None."""
+        res = self._res(kind)
+        obj = self.call(self.emulator.store.get, res, self._ns(res, namespace), name)
+        return copy.deepcopy(obj)
+
+    def list(self, kind: str, namespace: str | None = None, selector: str = "") -> list[dict[str, Any]]:
+        res = self._res(kind)
+        return copy.deepcopy(self.call(self.emulator.store.items, res, namespace, selector))
+
+    def patch(self, kind: str, name: str, patch: Mapping[str, Any], namespace: str | None = None) -> dict[str, Any]:
+        """Merge ``patch`` into the object (JSON merge patch: ``None`` deletes a key)."""
+        res = self._res(kind)
+        ns = self._ns(res, namespace)
+
+        def run() -> dict[str, Any]:
+            store = self.emulator.store
+            old = store.get(res, ns, name)
+            if old is None:
+                raise KeyError(f"{kind} {ns}/{name}")
+            return store.replace(res, ns, name, merge_patch(old, dict(patch)))
+
+        return copy.deepcopy(self.call(run))
+
+    def mutate(self, kind: str, name: str, fn: Callable[[dict[str, Any]], None], namespace: str | None = None) -> dict[str, Any]:
+        """Change a copy of the object with ``fn(obj)`` on the loop and store it."""
+        res = self._res(kind)
+        ns = self._ns(res, namespace)
+
+        def run() -> dict[str, Any]:
+            store = self.emulator.store
+            old = store.get(res, ns, name)
+            if old is None:
+                raise KeyError(f"{kind} {ns}/{name}")
+            new = copy.deepcopy(old)
+            fn(new)
+            return store.replace(res, ns, name, new)
+
+        return copy.deepcopy(self.call(run))
+
+    def delete(self, kind: str, name: str, namespace: str | None = None) -> None:
+        res = self._res(kind)
+        self.call(self.emulator.store.delete, res, self._ns(res, namespace), name)
+
+    def set_pod_status(
+        self,
+        name: str,
+        namespace: str | None = None,
+        *,
+        phase: str | None = None,
+        ready: bool | None = None,
+        reason: str | None = None,
+        message: str | None = None,
+        restart_count: int | None = None,
+        container: str | None = None,
+        status: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Set a pod's phase, readiness, a container's waiting reason and restartCount.
+
+        ``reason`` (e.g. CrashLoopBackOff, ImagePullBackOff) makes the container waiting;
+        ``status`` is merged last, for anything else.
+        """
+
+        def change(pod: dict[str, Any]) -> None:
+            st = pod.setdefault("status", {})
+            if phase is not None:
+                st["phase"] = phase
+            statuses = ensure_container_statuses(pod)
+            targets = [c for c in statuses if container in (None, c["name"])]
+            for cs in targets:
+                if ready is not None:
+                    cs["ready"] = ready
+                    cs["started"] = ready
+                if restart_count is not None:
+                    cs["restartCount"] = restart_count
+                if reason is not None:
+                    cs["state"] = {"waiting": {"reason": reason, **({"message": message} if message else {})}}
+                    cs["ready"] = False
+                elif ready:
+                    cs["state"] = {"running": {"startedAt": pod["metadata"].get("creationTimestamp")}}
+            all_ready = bool(statuses) and all(c.get("ready") for c in statuses)
+            set_condition(pod, "Ready", all_ready)
+            set_condition(pod, "ContainersReady", all_ready)
+            if status:
+                pod["status"] = merge_patch(pod["status"], dict(status))
+
+        return self.mutate("pods", name, change, namespace)
+
+    # -- failures ------------------------------------------------------------------------
+    def forbid(
+        self,
+        path: str | re.Pattern[str],
+        method: str | None = None,
+        *,
+        user: str = "u",
+        times: int | None = None,
+        message: str | None = None,
+    ) -> Rule:
+        """Answer ``path`` with 403 and the API server's RBAC message (until ``unforbid``)."""
+        return self.emulator.faults.add(
+            Rule("status", path_pattern(path), method, times, 403, "Forbidden", message, user)
+        )
+
+    def fail(
+        self,
+        path: str | re.Pattern[str],
+        code: int,
+        reason: str,
+        message: str,
+        method: str | None = None,
+        times: int | None = None,
+    ) -> Rule:
+        """Answer ``path`` with any Status error."""
+        return self.emulator.faults.add(Rule("status", path_pattern(path), method, times, code, reason, message))
+
+    def drop_watches(self, path: str | re.Pattern[str] = re.compile(""), *, after: int = 0, times: int | None = 1) -> Rule:
+        """End the next watch(es) on ``path`` after ``after`` events (a dropped connection)."""
+        return self.emulator.faults.add(Rule("drop", path_pattern(path), "GET", times, after=after))
+
+    def expire_watches(self, path: str | re.Pattern[str] = re.compile(""), *, times: int | None = 1) -> Rule:
+        """Answer the next watch(es) on ``path`` with a 410 ``Expired`` ERROR event."""
+        return self.emulator.faults.add(Rule("gone", path_pattern(path), "GET", times))
+
+    def end_watches(self) -> None:
+        """End every watch open right now (the clients see the stream close)."""
+        self.call(self.emulator.store.close_watchers)
+
+    def watchers(self, kind: str) -> int:
+        """How many watches of ``kind`` are open right now."""
+        res = self._res(kind)
+        return self.call(lambda: len(self.emulator.store.watchers[res]))
+
+    def clear_faults(self, rule: Rule | None = None) -> None:
+        if rule is None:
+            self.emulator.faults.clear()
+        else:
+            self.emulator.faults.remove(rule)
+
+    def requests(self, path: str | re.Pattern[str], method: str | None = None) -> int:
+        """How many requests reached ``path`` (exact path, or a pattern searched)."""
+        pattern = path_pattern(path)
+        total = 0
+        for key, count in list(self.emulator.counts.items()):
+            verb, _, p = key.partition(" ")
+            if (method is None or verb == method.upper()) and pattern.search(p):
+                total += count
+        return total
+
+    # -- kubeconfig ----------------------------------------------------------------------
+    def write_kubeconfig(
+        self, path: str | os.PathLike[str], context: str = "salvage-eu", namespace: str = "euystacio-ai"
+    ) -> Path:
+        """Write a kubeconfig with one context for this double; returns the path."""
+        return write_fleet_kubeconfig(path, {context: (self, namespace)}, current=context)
+
+
+def closed_port_url() -> str:
+    """``http://127.0.0.1:PORT`` of a port nothing listens on (an unreachable cluster)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def write_fleet_kubeconfig(
+    path: str | os.PathLike[str],
+    contexts: Mapping[str, tuple[KubeDouble | str | None, str]],
+    current: str | None = None,
+) -> Path:
+    """One kubeconfig naming several doubles: ``{context: (double, namespace)}``.
+
+    A double may be a URL string instead, or None for an unreachable cluster (a closed port).
+    ``current`` defaults to the first context.
+    """
+    clusters, users, ctxs = [], [], []
+    for name, (double, namespace) in contexts.items():
+        if isinstance(double, KubeDouble):
+            server = double.url
+        elif isinstance(double, str):
+            server = double
+        else:
+            server = closed_port_url()
+        clusters.append({"name": name, "cluster": {"server": server}})
+        users.append({"name": f"{name}-user", "user": {"token": f"double-token-{name}"}})
+        ctxs.append({"name": name, "context": {"cluster": name, "user": f"{name}-user", "namespace": namespace}})
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "preferences": {},
+        "clusters": clusters,
+        "users": users,
+        "contexts": ctxs,
+        "current-context": current or next(iter(contexts)),
+    }
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(yaml.safe_dump(config, sort_keys=False))
+    target.chmod(0o600)
+    return target
+
+
+def ensure_container_statuses(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pod's containerStatuses, one per spec container (created if missing)."""
+    st = pod.setdefault("status", {})
+    statuses = st.setdefault("containerStatuses", [])
+    known = {c["name"] for c in statuses}
+    for c in pod.get("spec", {}).get("containers", []):
+        if c["name"] not in known:
+            statuses.append(
+                {
+                    "name": c["name"],
+                    "image": c.get("image", ""),
+                    "imageID": "",
+                    "ready": False,
+                    "started": False,
+                    "restartCount": 0,
+                    "state": {"waiting": {"reason": "ContainerCreating"}},
+                }
+            )
+    return statuses
+
+
+def set_condition(obj: dict[str, Any], ctype: str, ok: bool, reason: str | None = None, message: str | None = None) -> None:
+    """Set (or add) a status condition."""
+    from tests.kubedouble.store import now_rfc3339
+
+    conditions = obj.setdefault("status", {}).setdefault("conditions", [])
+    value = "True" if ok else "False"
+    for cond in conditions:
+        if cond["type"] == ctype:
+            if cond.get("status") != value:
+                cond["lastTransitionTime"] = now_rfc3339()
+            cond["status"] = value
+            if reason is not None:
+                cond["reason"] = reason
+            if message is not None:
+                cond["message"] = message
+            return
+    cond = {"type": ctype, "status": value, "lastTransitionTime": now_rfc3339()}
+    if reason is not None:
+        cond["reason"] = reason
+    if message is not None:
+        cond["message"] = message
+    conditions.append(cond)
