@@ -80,9 +80,17 @@ class TargetFollower:
         self._announced: set[str] = set()  #: missing targets already reported
         self._closed = False
 
-    def _wanted(self, target: Target) -> bool:
+    def _wanted(self, target: Target, targets: list[Target] | None = None) -> bool:
+        """Named by the source (every target when it names none); a child target (a
+        pod) is left to its parent's stream when the parent is followed too (a
+        workload's logs cover its pods, those that come later included)."""
         names = self.source.targets
-        return not names or any(target.answers_to(name) for name in names)
+        if names and not any(target.answers_to(name) for name in names):
+            return False
+        if target.parent is None or targets is None:
+            return True
+        parent = next((t for t in targets if t.id == target.parent), None)
+        return parent is None or parent.state not in _STREAMABLE or not self._wanted(parent)
 
     def _push(self, lines: list[TaggedLine]) -> None:
         self._buf.extend(lines)
@@ -133,7 +141,11 @@ class TargetFollower:
                         if last is not None and item.ts <= last:
                             continue  # the engine's since is inclusive
                         self._last_ts[name] = max(item.ts, self._last_ts.get(name, 0.0))
-                        lines.append(TaggedLine(item.text, shown))
+                        # a target of several streams (a workload's pods and containers)
+                        # tags each line with its own (``pod/container``)
+                        own = item.source and item.source not in query.targets \
+                            and item.source != name
+                        lines.append(TaggedLine(item.text, tag(item.source) if own else shown))
                     if lines:
                         self._push(lines)
                     await asyncio.sleep(0)  # let the consumer and other targets run
@@ -184,7 +196,7 @@ class TargetFollower:
             if task.done():
                 del self._tasks[name]
         for target in targets:
-            if not self._wanted(target):
+            if not self._wanted(target, targets):
                 continue
             if target.state == "missing":
                 if target.name not in self._announced:

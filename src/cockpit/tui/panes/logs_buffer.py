@@ -117,7 +117,8 @@ class LogBuffer:
         self._scan_seq = self.first_seq
 
     def set_source(self, source: str | None) -> None:
-        """Show only the lines of ``source`` (``None``: of every source); see :meth:`scan`."""
+        """Show only the lines of ``source`` and of its parts (``source/...``: a pod's
+        containers) (``None``: of every source); see :meth:`scan`."""
         self.only_source = source
         self._matches = deque()
         self._scan_seq = self.first_seq
@@ -142,13 +143,16 @@ class LogBuffer:
         if not self.filtered:
             return 0
         text, only, sources = self.text, self.only_source, self.sources
+        # a pod's lines are tagged ``pod/container``: the pod's name shows all of them
+        within = f"{only}/" if only is not None else ""
         search = self.pattern.search if self.pattern is not None else None
         added = 0
         while self._scan_seq < self.next_seq:
             end = min(self.next_seq, self._scan_seq + chunk)
             first = self.first_seq
             found = [seq for seq in range(self._scan_seq, end)
-                     if (only is None or sources[seq - first] == only)
+                     if (only is None or sources[seq - first] == only
+                         or sources[seq - first].startswith(within))
                      and (search is None or search(text(seq)))]
             self._matches.extend(found)
             added += len(found)

@@ -141,8 +141,9 @@ def of_workload(api: Any, namespace: str, kind: str, name: str,
     obj, selector = raw.workload_selector(api, namespace, kind, name, timeout)
     pods = raw.list_pods(api, namespace, selector, timeout=timeout).get("items") or []
     try:
-        listing = raw.get_json(api, _metrics_path(namespace), [("labelSelector", selector)],
-                               timeout=timeout, verb="list", resource="pods.metrics.k8s.io")
+        # by pod name: PodMetrics carry the pods' labels only where metrics-server copies them
+        listing = raw.get_json(api, _metrics_path(namespace), timeout=timeout, verb="list",
+                               resource="pods.metrics.k8s.io")
         usages = {(m.get("metadata") or {}).get("name"): m
                   for m in listing.get("items") or []}
     except raw.KubeApiError as exc:
