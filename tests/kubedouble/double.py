@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import copy
+import datetime
 import os
 import re
 import socket
@@ -22,11 +23,14 @@ from typing import Any, TypeVar
 import kmock
 import yaml
 
+from tests.kubedouble import logs
 from tests.kubedouble.emulator import KubeEmulator
 from tests.kubedouble.faults import Rule, path_pattern
+from tests.kubedouble.objects import ensure_container_statuses, set_condition
 from tests.kubedouble.patching import merge_patch
 
 T = TypeVar("T")
+PODS = ("", "v1", "pods")
 
 
 class KubeDouble:
@@ -274,6 +278,69 @@ class KubeDouble:
 
         return self.mutate("pods", name, change, namespace)
 
+    # -- logs --------------------------------------------------------------------------
+    def append_log(
+        self,
+        pod: str,
+        lines: str | Iterable[str],
+        namespace: str | None = None,
+        container: str | None = None,
+        at: datetime.datetime | None = None,
+    ) -> None:
+        """Append lines to a container's log (the pod's only container by default)."""
+        ns = namespace or "default"
+        batch = [lines] if isinstance(lines, str) else list(lines)
+
+        def run() -> None:
+            obj = self.emulator.store.get(PODS, ns, pod)
+            if obj is None:
+                raise KeyError(f"pod {ns}/{pod}")
+            name = logs.pick_container(obj, container)
+            self.emulator.logbook.append(ns, pod, name, batch, at)
+
+        self.call(run)
+
+    def restart_container(
+        self,
+        pod: str,
+        namespace: str | None = None,
+        container: str | None = None,
+        *,
+        reason: str = "Error",
+        exit_code: int = 1,
+        waiting: str | None = None,
+    ) -> dict[str, Any]:
+        """End the container's instance: its lines become ``--previous``, restartCount+1,
+        lastState.terminated set; ``waiting="CrashLoopBackOff"`` leaves it waiting."""
+        ns = namespace or "default"
+        return copy.deepcopy(
+            self.call(
+                logs.restart_container, self.emulator, ns, pod, container,
+                reason=reason, exit_code=exit_code, waiting=waiting,
+            )
+        )
+
+    def tick_logs(
+        self,
+        pod: str,
+        make_line: Callable[[int], str | list[str]],
+        namespace: str | None = None,
+        container: str | None = None,
+        interval: float = 1.0,
+    ) -> Callable[[], None]:
+        """Append ``make_line(n)`` every ``interval`` s while the pod exists; returns a stopper."""
+        ns = namespace or "default"
+
+        def run() -> asyncio.Task[Any]:
+            obj = self.emulator.store.get(PODS, ns, pod)
+            if obj is None:
+                raise KeyError(f"pod {ns}/{pod}")
+            name = logs.pick_container(obj, container)
+            return self.emulator.spawn(logs.tick(self.emulator, ns, pod, name, make_line, interval))
+
+        task = self.call(run)
+        return lambda: self.call(task.cancel) and None
+
     # -- failures ------------------------------------------------------------------------
     def forbid(
         self,
@@ -385,48 +452,3 @@ def write_fleet_kubeconfig(
     target.write_text(yaml.safe_dump(config, sort_keys=False))
     target.chmod(0o600)
     return target
-
-
-def ensure_container_statuses(pod: dict[str, Any]) -> list[dict[str, Any]]:
-    """The pod's containerStatuses, one per spec container (created if missing)."""
-    st = pod.setdefault("status", {})
-    statuses = st.setdefault("containerStatuses", [])
-    known = {c["name"] for c in statuses}
-    for c in pod.get("spec", {}).get("containers", []):
-        if c["name"] not in known:
-            statuses.append(
-                {
-                    "name": c["name"],
-                    "image": c.get("image", ""),
-                    "imageID": "",
-                    "ready": False,
-                    "started": False,
-                    "restartCount": 0,
-                    "state": {"waiting": {"reason": "ContainerCreating"}},
-                }
-            )
-    return statuses
-
-
-def set_condition(obj: dict[str, Any], ctype: str, ok: bool, reason: str | None = None, message: str | None = None) -> None:
-    """Set (or add) a status condition."""
-    from tests.kubedouble.store import now_rfc3339
-
-    conditions = obj.setdefault("status", {}).setdefault("conditions", [])
-    value = "True" if ok else "False"
-    for cond in conditions:
-        if cond["type"] == ctype:
-            if cond.get("status") != value:
-                cond["lastTransitionTime"] = now_rfc3339()
-            cond["status"] = value
-            if reason is not None:
-                cond["reason"] = reason
-            if message is not None:
-                cond["message"] = message
-            return
-    cond = {"type": ctype, "status": value, "lastTransitionTime": now_rfc3339()}
-    if reason is not None:
-        cond["reason"] = reason
-    if message is not None:
-        cond["message"] = message
-    conditions.append(cond)

@@ -40,7 +40,9 @@ from tests.kubedouble.api import (
     status_body,
     version_key,
 )
+from tests.kubedouble.execws import serve_exec
 from tests.kubedouble.faults import Faults
+from tests.kubedouble.logs import LogBook, serve_log
 from tests.kubedouble.patching import apply_patch
 from tests.kubedouble.store import (
     Gone,
@@ -75,6 +77,9 @@ class KubeEmulator(kmock.KubernetesEmulator):
     namespaced: set[ResKey] = attrs.field(factory=set, init=False)
     tasks: set[asyncio.Task[Any]] = attrs.field(factory=set, init=False)
     closing: bool = attrs.field(default=False, init=False)
+    logbook: LogBook = attrs.field(factory=LogBook, init=False)
+    execs_started: int = attrs.field(default=0, init=False)
+    exec_processes: set[Any] = attrs.field(factory=set, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -87,6 +92,14 @@ class KubeEmulator(kmock.KubernetesEmulator):
             self.kinds[key] = info
             if info.namespaced:
                 self.namespaced.add(key)
+        self.subhandlers["log"] = serve_log
+        self.subhandlers["exec"] = serve_exec
+        self.store.listeners.append(self._forget_logs)
+
+    def _forget_logs(self, res: ResKey, kind: str, obj: dict[str, Any]) -> None:
+        if res == ("", "v1", "pods") and kind == "DELETED":
+            meta = obj["metadata"]
+            self.logbook.forget(meta.get("namespace", ""), meta["name"])
 
     # -- lookup --------------------------------------------------------------------------
     def resource_for(self, word: str) -> ResKey:
