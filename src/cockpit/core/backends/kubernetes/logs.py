@@ -159,9 +159,17 @@ class PodLogs:
         self._feed = feed = ThreadFeed(asyncio.get_running_loop(), limit=self.limit)
         feed.on_close(self._shutdown)
         feed.run(self._discover, name=f"cockpit-k8s-logs-{self._label()}")
+        held: list[LogItem] = []  # without follow: every container's lines in time order
         try:
             async for batch in feed.batches():
-                yield order_batch(batch)
+                if self.follow or len(held) + len(batch) > self.limit:
+                    if held:
+                        batch, held = held + batch, []
+                    yield order_batch(batch)
+                else:
+                    held.extend(batch)
+            if held:
+                yield order_batch(held)
         finally:
             feed.close()
 
@@ -330,6 +338,19 @@ class PodLogs:
         restarts = self._restart_count(pod, container)
         first = True
         while not self._closed.is_set():
+            if not first and self.follow:
+                # Again after a stream that ended (the container restarted, or the
+                # stream was cut): what the run that ended logged after our last line
+                # comes from ``previous``; a pod that finished or went ends here.
+                checked = self._check_run(pod, container, source, restarts, dedupe)
+                if checked is None:
+                    return
+                if checked < 0:
+                    if self._wait(pause):
+                        return
+                    pause = min(pause * 2, self.retry_max)
+                    continue
+                restarts = checked
             query: list[tuple[str, str]] = [("container", container), ("timestamps", "true")]
             if self.follow:
                 query.append(("follow", "true"))
@@ -359,40 +380,42 @@ class PodLogs:
                     return
                 pause = min(pause * 2, self.retry_max)
                 continue
-            if got:
-                pause, problem = self.retry, None
             if not self.follow or self._closed.is_set():
                 return
-            # The followed stream ended: the container restarted, or the stream was cut.
-            try:
-                obj = raw.get_json(self.api, raw.pods_path(self.sel.namespace, pod),
-                                   timeout=self.timeout, resource=f"pods/{pod}")
-            except raw.KubeApiError as exc:
-                if exc.status == 404:
-                    self._notice(source, "ended", f"pod {pod} is gone")
+            if got:
+                pause, problem = self.retry, None
+                if self._wait(0.05):
                     return
+            else:  # nothing new: do not spin on a stream that ends at once
                 if self._wait(pause):
                     return
                 pause = min(pause * 2, self.retry_max)
-                continue
-            status = _status_of(obj, container)
-            now_restarts = int(status.get("restartCount") or 0)
-            if now_restarts > restarts and dedupe.last_ns is not None:
-                # what the run that ended logged after our last line (a cut stream)
-                fill = [("container", container), ("timestamps", "true"),
-                        ("previous", "true"), ("sinceTime", format_since(dedupe.last_ns))]
-                dedupe.resume()
-                self._stream(pod, source, fill, dedupe)
-            restarts = max(restarts, now_restarts)
-            phase = (obj.get("status") or {}).get("phase")
-            if phase in ("Succeeded", "Failed") and (status.get("state") or {}).get(
-                    "terminated"):
-                self._notice(source, "ended", f"{source} ended ({phase})")
-                return
-            if self._wait(pause if not got else 0.05):
-                return
-            if not got:
-                pause = min(pause * 2, self.retry_max)
+
+    def _check_run(self, pod: str, container: str, source: str, restarts: int,
+                   dedupe: Deduper) -> int | None:
+        """The container's restart count now (after reading what an ended run logged
+        since our last line), None when the pod is gone or done, -1 when unknown."""
+        try:
+            obj = raw.get_json(self.api, raw.pods_path(self.sel.namespace, pod),
+                               timeout=self.timeout, resource=f"pods/{pod}")
+        except raw.KubeApiError as exc:
+            if exc.status == 404:
+                self._notice(source, "ended", f"pod {pod} is gone")
+                return None
+            return -1
+        status = _status_of(obj, container)
+        now = int(status.get("restartCount") or 0)
+        if now > restarts and dedupe.last_ns is not None:
+            fill = [("container", container), ("timestamps", "true"), ("previous", "true"),
+                    ("sinceTime", format_since(dedupe.last_ns))]
+            dedupe.resume()
+            if isinstance(self._stream(pod, source, fill, dedupe), raw.KubeApiError):
+                return -1
+        phase = (obj.get("status") or {}).get("phase")
+        if phase in ("Succeeded", "Failed") and (status.get("state") or {}).get("terminated"):
+            self._notice(source, "ended", f"{source} ended ({phase})")
+            return None
+        return max(now, restarts)
 
     def _restart_count(self, pod: str, container: str) -> int:
         try:
