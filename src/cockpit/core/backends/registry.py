@@ -19,6 +19,7 @@ from cockpit.core.errors import CockpitError
 _BUILTIN = {
     "local": "cockpit.core.backends.local:LocalBackend",
     "docker": "cockpit.core.backends.docker:DockerBackend",
+    "kubernetes": "cockpit.core.backends.kubernetes:KubernetesBackend",
 }
 
 
