@@ -267,6 +267,11 @@ class Backend(ABC):
         """The target's recent events, newest last; empty where the backend has none."""
         return []
 
+    def logs_streamable(self, target: Target) -> bool:
+        """Can ``target``'s logs be followed now (a log source of ``kind: target``
+        follows those)? Default: it runs (docker's words)."""
+        return target.state in ("running", "paused", "restarting")
+
     def shell_argv(self, target: Target) -> list[str] | None:
         """The command that opens an interactive shell in ``target`` on this terminal
         (``docker exec -it web sh``), or None where the backend has none."""

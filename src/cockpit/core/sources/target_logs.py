@@ -25,7 +25,6 @@ from cockpit.core.config.models import TargetLogSource
 from cockpit.core.errors import CockpitError
 
 NOTICE_PREFIX = "[cockpit] "
-_STREAMABLE = frozenset({"running", "paused", "restarting"})
 
 
 def tag(name: str) -> str:
@@ -90,7 +89,8 @@ class TargetFollower:
         if target.parent is None or targets is None:
             return True
         parent = next((t for t in targets if t.id == target.parent), None)
-        return parent is None or parent.state not in _STREAMABLE or not self._wanted(parent)
+        return parent is None or not self.backend.logs_streamable(parent) \
+            or not self._wanted(parent)
 
     def _push(self, lines: list[TaggedLine]) -> None:
         self._buf.extend(lines)
@@ -211,7 +211,7 @@ class TargetFollower:
                 or (ended[0] is None and time.time() - ended[1] < 1.0)  # failed: retry soon
             ):
                 continue
-            if target.state in _STREAMABLE and target.name not in self._tasks:
+            if self.backend.logs_streamable(target) and target.name not in self._tasks:
                 self._tasks[target.name] = asyncio.get_running_loop().create_task(
                     self._follow(target)
                 )

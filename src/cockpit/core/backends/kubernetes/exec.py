@@ -285,27 +285,3 @@ class PodExecution(Execution):
             pass
         finally:
             _close_ws(killer)
-
-
-def failed(display: str, error: str, exit_code: int | None = None) -> Execution:
-    """An execution that could not start (its result says why)."""
-    return _Failed(CommandResult(exit_code=exit_code, duration=0.0,
-                                 output_sha256=_EMPTY_SHA256, error=error))
-
-
-class _Failed(Execution):
-    def __init__(self, result: CommandResult) -> None:
-        self._result = result
-
-    async def _none(self) -> AsyncIterator[OutputLine]:
-        return
-        yield  # pragma: no cover
-
-    def lines(self) -> AsyncIterator[OutputLine]:
-        return self._none()
-
-    async def wait(self) -> CommandResult:
-        return self._result
-
-    async def cancel(self) -> None:
-        return None

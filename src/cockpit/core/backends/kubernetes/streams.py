@@ -22,7 +22,8 @@ from cockpit.core.backends.base import CommandSpec, Execution, OutputLine, Targe
 from cockpit.core.backends.kubernetes import events as k_events
 from cockpit.core.backends.kubernetes import metrics as k_metrics
 from cockpit.core.backends.kubernetes import raw
-from cockpit.core.backends.kubernetes.exec import PodExecution, failed
+from cockpit.core.backends.kubernetes.exec import PodExecution
+from cockpit.core.backends.kubernetes.execution import failed
 from cockpit.core.backends.kubernetes.logs import PodLogs, Selection
 from cockpit.core.backends.logs import LogItem, LogNotice, LogQuery, LogRecord
 from cockpit.core.backends.targets import TargetEvent
@@ -208,10 +209,11 @@ class KubernetesStreams:
             display=display, marker=f"{self._exec_prefix}.{next(self._exec_ids)}",
             timeout=spec.timeout, kill_grace=float(getattr(self.opts, "kill_grace", 3.0)))
 
-    def shell_argv_for(self, target: Target, *, kubectl: str, context: str | None,
-                       namespace: str, container: str | None) -> list[str] | None:
-        """``kubectl --context C -n NS exec -it POD [-c CONTAINER] -- sh`` for a pod, or
-        a workload's first ready pod (from the cached targets); None without one."""
+    def shell_argv_for(self, target: Target, base: list[str],
+                       container: str | None) -> list[str] | None:
+        """``BASE exec -it POD [-c CONTAINER] -- sh`` (``BASE``: ``kubectl --context C
+        -n NS``) for a pod, or a workload's first ready pod (from the cached targets);
+        None without one."""
         pod: Target | None = None
         if target.kind == "pod":
             pod = target
@@ -220,15 +222,32 @@ class KubernetesStreams:
                             if t.kind == "pod" and t.parent == target.id
                             and t.health.state == "ok"), key=lambda t: t.name)
             pod = ready[0] if ready else None
-        if pod is None or pod.state in ("missing", "Succeeded", "Failed", "Completed"):
+        if pod is None or pod.state in ("missing", "Pending", "Succeeded", "Failed",
+                                        "Completed", "Terminating"):
             return None
-        argv = [kubectl]
-        if context:
-            argv += ["--context", context]
-        argv += ["-n", namespace, "exec", "-it", pod.name.rsplit("/", 1)[-1]]
+        argv = [*base, "exec", "-it", pod.name.rsplit("/", 1)[-1]]
         if container:
             argv += ["-c", container]
         return [*argv, "--", "sh"]
+
+
+async def start_exec(backend: Any, spec: CommandSpec, resolved: Any) -> Execution:
+    """The backend's ``exec_starter``: ``spec`` (a command with a target, or the
+    ``exec`` operation: its ``command`` by ``sh -c``, an optional ``pod`` and
+    ``container`` param) in the resolved target's pod."""
+    call = spec.operation
+    args = call.args if call is not None else {}
+    command = None
+    if call is not None:
+        command = str(args.get("command") or "")
+        if not command:
+            return failed(spec.display(), "exec: no command given")
+    target = f"{resolved.namespace}/{resolved.kind}/{resolved.name}"
+    if getattr(backend, "fleet", False):
+        target = f"{resolved.cluster.name}/{target}"
+    return await backend.start_in_target(
+        spec, target, command=command, pod=str(args["pod"]) if args.get("pod") else None,
+        container=str(args["container"]) if args.get("container") else None)
 
 
 async def _merge(streams: list[AsyncIterator[list[LogItem]]]) -> AsyncIterator[list[LogItem]]:
