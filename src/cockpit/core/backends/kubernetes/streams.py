@@ -65,6 +65,19 @@ def first_ready_pod(api: Any, namespace: str, kind: str, name: str,
     return ready[0]
 
 
+def default_container(api: Any, namespace: str, pod: str, timeout: float = 10.0) -> str | None:
+    """The container kubectl picks in ``pod``: the ``kubectl.kubernetes.io/default-container``
+    annotation, else the first one."""
+    obj = raw.get_json(api, raw.pods_path(namespace, pod), timeout=timeout,
+                       resource=f"pods/{pod}")
+    meta = obj.get("metadata") or {}
+    chosen = (meta.get("annotations") or {}).get("kubectl.kubernetes.io/default-container")
+    names = [c.get("name") for c in (obj.get("spec") or {}).get("containers") or []]
+    if chosen in names:
+        return str(chosen)
+    return str(names[0]) if names else None
+
+
 class KubernetesStreams:
     """Mixin for the backend; see the module docstring."""
 
@@ -196,6 +209,13 @@ class KubernetesStreams:
                 return failed(display, f"cannot run commands in {ref.kind}/{ref.name}")
         except CockpitError as exc:
             return failed(display, str(exc))
+        container = container or ref.container
+        if container is None:
+            try:
+                container = await asyncio.to_thread(default_container, ref.api,
+                                                    ref.namespace, name, self._timeout())
+            except CockpitError as exc:
+                return failed(display, str(exc))
         if command is not None:
             argv = ["sh", "-c", command]
         elif spec.argv is not None:
@@ -205,7 +225,7 @@ class KubernetesStreams:
                     'eval "$0"', spec.script or ""]
         env = {**dict(getattr(self.opts, "env", {}) or {}), **spec.env}
         return PodExecution(
-            ref.api, ref.namespace, name, container or ref.container, argv, env,
+            ref.api, ref.namespace, name, container, argv, env,
             display=display, marker=f"{self._exec_prefix}.{next(self._exec_ids)}",
             timeout=spec.timeout, kill_grace=float(getattr(self.opts, "kill_grace", 3.0)))
 
