@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test install install-test lint bench clean
+.PHONY: run test install install-test lint bench clean kube-double
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ run: install
 test: install-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## A seeded Kubernetes double (two contexts) and the runbook's services; prints the exports.
+kube-double: install-test
+	$(BIN)/python -m tests.kubedouble --seed meta-salvage $(ARGS)
 
 lint: install-test
 	$(BIN)/ruff check src tests bench

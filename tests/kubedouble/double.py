@@ -14,6 +14,7 @@ import copy
 import datetime
 import os
 import re
+import signal
 import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -28,6 +29,7 @@ from tests.kubedouble.emulator import KubeEmulator
 from tests.kubedouble.faults import Rule, path_pattern
 from tests.kubedouble.objects import ensure_container_statuses, set_condition
 from tests.kubedouble.patching import merge_patch
+from tests.kubedouble.rollout import Controllers
 
 T = TypeVar("T")
 PODS = ("", "v1", "pods")
@@ -45,7 +47,7 @@ class KubeDouble:
         self._stop: asyncio.Event | None = None
         self._error: BaseException | None = None
         self._url: str | None = None
-        self.plugins: list[Any] = []  # started with the loop (logs, exec, rollout...)
+        self.controllers = Controllers(self.emulator)
 
     # -- life cycle ----------------------------------------------------------------------
     @property
@@ -109,13 +111,12 @@ class KubeDouble:
         self._stop = asyncio.Event()
         async with self.emulator, kmock.Server(self.emulator, host="127.0.0.1", port=0) as server:
             self._url = f"http://127.0.0.1:{server.port}"
-            for plugin in self.plugins:
-                await plugin.start(self)
+            self.emulator.spawn(self.controllers.run())
             self._ready.set()
             await self._stop.wait()
-            for plugin in self.plugins:
-                with contextlib.suppress(Exception):
-                    await plugin.stop(self)
+            for proc in list(self.emulator.exec_processes):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
             if self.emulator.tasks:
                 await asyncio.gather(*self.emulator.tasks, return_exceptions=True)
 
@@ -277,6 +278,34 @@ class KubeDouble:
                 pod["status"] = merge_patch(pod["status"], dict(status))
 
         return self.mutate("pods", name, change, namespace)
+
+    # -- controllers -------------------------------------------------------------------
+    @property
+    def rollout_step(self) -> float:
+        """Seconds between two reconcile rounds (each moves a rollout one replica)."""
+        return self.controllers.step
+
+    @rollout_step.setter
+    def rollout_step(self, seconds: float) -> None:
+        self.controllers.step = seconds
+
+    def pause_rollouts(self) -> None:
+        """Freeze the controllers (statuses stay as they are) until ``resume_rollouts``."""
+        self.controllers.paused = True
+
+    def resume_rollouts(self) -> None:
+        self.controllers.paused = False
+        self.call(self.controllers.wake.set)
+
+    def settled(self) -> bool:
+        """True when no workload has reconcile work left."""
+        return self.call(lambda: not self.controllers.dirty)
+
+    def settle(self, timeout: float = 20.0) -> None:
+        """Wait until the controllers have nothing left to do."""
+        from tests.support import wait_until
+
+        wait_until(self.settled, timeout=timeout, what="the kube double's controllers to settle")
 
     # -- logs --------------------------------------------------------------------------
     def append_log(
