@@ -41,6 +41,7 @@ actions:
 
 
 def seed(kube: Any) -> None:
+    kube.pause_rollouts()  # the pods are the test's own, not the double's controllers'
     kube.create({"apiVersion": "apps/v1", "kind": "Deployment",
                  "metadata": {"name": "api", "namespace": NS, "uid": "uid-api",
                               "annotations": {"deployment.kubernetes.io/revision": "1"}},
@@ -248,6 +249,11 @@ async def test_shell_hand_over_command_for_a_pod_and_a_workload(kube, kubeconfig
             "kubectl", "--context", "salvage-eu", "-n", NS, "exec", "-it", "api-7d9-b",
             "--", "sh"]
         assert backend.shell_argv(targets["api"])[7] == "api-7d9-a"  # its first ready pod
+        # generic code hands targets over through the boundary, without their details
+        from cockpit.core.sources.targets import safe_target
+
+        shown = safe_target(targets["api-7d9-b"], Boundary())
+        assert backend.shell_argv(shown) == backend.shell_argv(targets["api-7d9-b"])
         kube.set_pod_status("api-7d9-a", NS, ready=False, reason="CrashLoopBackOff")
         kube.set_pod_status("api-7d9-b", NS, ready=False, reason="CrashLoopBackOff")
 
@@ -257,3 +263,45 @@ async def test_shell_hand_over_command_for_a_pod_and_a_workload(kube, kubeconfig
         await async_wait_until(no_ready_pod, timeout=15, what="no ready pod left")
     finally:
         await backend.close()
+
+
+def test_the_shell_command_runs_interactively_against_the_double(kube, kubeconfig, tmp_path):
+    """What ``s`` hands the terminal to: ``kubectl exec -it POD -- sh`` on a terminal
+    (here a pty): the prompt, a line ended by Enter (CR in raw mode), the exit status."""
+    import os
+    import pty
+    import subprocess
+
+    from tests.support import wait_until
+
+    seed(kube)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(["kubectl", "--context", "salvage-eu", "-n", NS, "exec", "-it",
+                             "api-7d9-a", "--", "sh"], stdin=slave, stdout=slave,
+                            stderr=slave, start_new_session=True, close_fds=True)
+    os.close(slave)
+    seen = bytearray()
+
+    def read_some() -> bytes:
+        import select
+
+        if select.select([master], [], [], 0.05)[0]:
+            try:
+                seen.extend(os.read(master, 4096))
+            except OSError:
+                pass
+        return bytes(seen)
+
+    try:
+        wait_until(lambda: b"#" in read_some() or b"$" in read_some(), timeout=20,
+                   what="the shell's prompt")
+        os.write(master, b"echo hi-$((6*7)); exit 7\r")
+        wait_until(lambda: read_some() and proc.poll() is not None, timeout=20,
+                   what="the shell to end")
+        assert proc.returncode == 7
+        assert b"hi-42" in seen
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        os.close(master)

@@ -41,6 +41,7 @@ def pod(name: str, labels: dict[str, str], containers: tuple[str, ...] = ("app",
 
 
 def seed_api(kube: Any, pods: tuple[str, ...] = ("api-a", "api-b")) -> None:
+    kube.pause_rollouts()  # the pods are the test's own, not the double's controllers'
     kube.create({"apiVersion": "apps/v1", "kind": "Deployment",
                  "metadata": {"name": "api", "namespace": NS},
                  "spec": {"replicas": len(pods), "selector": {"matchLabels": {"app": "api"}},

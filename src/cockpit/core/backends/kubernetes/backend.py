@@ -399,11 +399,14 @@ class KubernetesBackend(KubernetesStreams, Backend):
     def shell_argv(self, target: Target) -> list[str] | None:
         """``kubectl --context C -n NS exec -it POD -- sh`` (a workload: its first
         ready pod)."""
-        details = target.details
-        return self.shell_argv_for(
-            target, self.kubectl_base(details.get("context") or (
-                self.contexts[0] if self.contexts else None), details.get("namespace")),
-            self.kopts.container)
+        known = self._known_targets()
+        # generic code hands over targets without their details: take the listed one
+        own = next((t for t in known if t.id == target.id), target)
+        details = own.details
+        context = details.get("context") or (self.contexts[0] if self.contexts else None)
+        namespace = details.get("namespace") or own.scope.rsplit("/", 1)[-1] or None
+        return self.shell_argv_for(own, self.kubectl_base(context, namespace),
+                                   self.kopts.container, known)
 
 
 KubernetesBackend.exec_starter = start_exec

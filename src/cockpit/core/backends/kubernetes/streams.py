@@ -229,8 +229,8 @@ class KubernetesStreams:
             display=display, marker=f"{self._exec_prefix}.{next(self._exec_ids)}",
             timeout=spec.timeout, kill_grace=float(getattr(self.opts, "kill_grace", 3.0)))
 
-    def shell_argv_for(self, target: Target, base: list[str],
-                       container: str | None) -> list[str] | None:
+    def shell_argv_for(self, target: Target, base: list[str], container: str | None,
+                       known: list[Target] | None = None) -> list[str] | None:
         """``BASE exec -it POD [-c CONTAINER] -- sh`` (``BASE``: ``kubectl --context C
         -n NS``) for a pod, or a workload's first ready pod (from the cached targets);
         None without one."""
@@ -238,7 +238,7 @@ class KubernetesStreams:
         if target.kind == "pod":
             pod = target
         elif target.kind in WORKLOAD_KINDS:
-            ready = sorted((t for t in self._known_targets()
+            ready = sorted((t for t in (known if known is not None else self._known_targets())
                             if t.kind == "pod" and t.parent == target.id
                             and t.health.state == "ok"), key=lambda t: t.name)
             pod = ready[0] if ready else None
