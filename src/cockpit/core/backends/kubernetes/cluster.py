@@ -191,7 +191,7 @@ class Cluster:
         if isinstance(exc, KubeError):
             return exc
         status = getattr(exc, "status", None)
-        if type(exc).__name__ == "ApiException" and isinstance(status, int) and status:
+        if _api_exception(exc) and isinstance(status, int) and status:
             message = _status_message(getattr(exc, "body", None)) or str(
                 getattr(exc, "reason", "") or "")
             if status == 403:
@@ -217,6 +217,14 @@ class Cluster:
                 client.close()
             except Exception:
                 pass
+
+
+def _api_exception(exc: BaseException) -> bool:
+    """The SDK's ApiException (or a subclass: ForbiddenException, ...)."""
+    import sys
+
+    module = sys.modules.get("kubernetes.client.exceptions")
+    return module is not None and isinstance(exc, module.ApiException)
 
 
 def _status_message(body: Any) -> str:

@@ -304,19 +304,22 @@ def workload_health(kind: str, obj: Mapping[str, Any]) -> tuple[str, Health]:
         desired = _int(status.get("desiredNumberScheduled"))
         ready = _int(status.get("numberReady"))
         updated = _int(status.get("updatedNumberScheduled"), desired)
-    else:
+        rolling = updated < desired
+    elif kind == "statefulset":
         desired = _int(spec.get("replicas"), 1)
         ready = _int(status.get("readyReplicas"))
         updated = _int(status.get("updatedReplicas"), desired)
-    if kind == "statefulset" and status.get("updateRevision") and (
-            status.get("currentRevision") == status.get("updateRevision")):
-        updated = max(updated, desired)
+        rolling = bool(status.get("updateRevision")) and status.get(
+            "updateRevision") != status.get("currentRevision") and updated < desired
+    else:  # a Deployment: a rollout while pods of an older template remain
+        desired = _int(spec.get("replicas"), 1)
+        ready = _int(status.get("readyReplicas"))
+        updated = _int(status.get("updatedReplicas"), desired)
+        rolling = updated < _int(status.get("replicas"), updated)
     generation = _int(_meta(obj).get("generation"))
     observed = _int(status.get("observedGeneration"), generation)
     progressing = _condition(obj, "Progressing")
     text = f"{ready}/{desired} ready"
-    rolling = updated < desired or (kind == "deployment" and _int(
-        status.get("replicas"), desired) > desired and ready > 0)
     if rolling:
         text += f", rollout {min(updated, desired)}/{desired} updated"
     elif observed < generation:

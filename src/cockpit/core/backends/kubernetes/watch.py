@@ -64,6 +64,10 @@ class _Source:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
+    def join(self, timeout: float) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
     def stop(self) -> None:
         response, self._response = self._response, None
         if response is not None:
@@ -200,12 +204,17 @@ class TargetWatch:
         for source in self.sources:
             source.start()
 
-    def close(self) -> None:
+    def close(self, wait: float = 5.0) -> None:
+        """Stop every watch and wait (at most ``wait`` s in all) for the threads: a
+        daemon thread still reading at interpreter exit can abort the process."""
         self.closing.set()
         for source in self.sources:
             source.stop()
         with self._cond:
             self._cond.notify_all()
+        deadline = time.monotonic() + wait
+        for source in self.sources:
+            source.join(max(0.0, deadline - time.monotonic()))
 
     # -- called by the sources' threads --------------------------------------------------
 
