@@ -65,10 +65,23 @@ def kube():
     from tests.kubedouble import KubeDouble
 
     double = KubeDouble().start()
+    double.rollout_step = 0.05
     for ns in ("default", "euystacio-ai"):
         double.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     yield double
     double.stop()
+
+
+@pytest.fixture
+def salvage(kube):
+    """``kube`` seeded like the meta-salvage runbook (``tests/kubedouble/seed.py``); the
+    seed's names (``api_pods``, ``crashing``, ``opa_pods``, ``pending``...) are in
+    ``kube.seeded``. Logs tick every second; the crash loop does not advance by itself
+    (call ``kube.restart_container(..., waiting="CrashLoopBackOff")``)."""
+    from tests.kubedouble.seed import seed_meta_salvage
+
+    kube.seeded = seed_meta_salvage(kube, crash_every=0)
+    return kube
 
 
 @pytest.fixture

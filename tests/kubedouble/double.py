@@ -48,6 +48,7 @@ class KubeDouble:
         self._error: BaseException | None = None
         self._url: str | None = None
         self.controllers = Controllers(self.emulator)
+        self.seeded: dict[str, Any] = {}  # what a seed made (names tests need)
 
     # -- life cycle ----------------------------------------------------------------------
     @property

@@ -122,6 +122,7 @@ async def serve_log(em: KubeEmulator, raw: aiohttp.web.BaseRequest, ap: ApiPath)
             f'previous terminated container "{container}" in pod "{ap.name}" not found',
         )
     lines = list(log.previous if previous else log.current)
+    start, instance = len(log.current), log.instance  # follow from here (nothing lost meanwhile)
     if not lines and not previous:
         state = _container_state(pod, container)
         reason = (state.get("waiting") or {}).get("reason")
@@ -156,7 +157,7 @@ async def serve_log(em: KubeEmulator, raw: aiohttp.web.BaseRequest, ap: ApiPath)
             await response.write(data)
             sent += len(data)
         if follow:
-            await _follow(em, raw, response, ap, container, log, timestamps)
+            await _follow(em, raw, response, ap, container, log, timestamps, start, instance)
     except (ConnectionError, RuntimeError):
         pass  # the client went away
     finally:
@@ -173,10 +174,17 @@ async def _follow(
     container: str,
     log: ContainerLog,
     timestamps: bool,
+    index: int,
+    instance: int,
 ) -> None:
     """Stream new lines until the client leaves, the container restarts or the pod goes."""
-    index, instance = len(log.current), log.instance
     while not em.closing:
+        if log.instance != instance:
+            # the instance ended: its last lines (now "previous") still belong to this stream
+            if log.instance == instance + 1 and log.previous:
+                for when, line in log.previous[index:]:
+                    await response.write(_format(when, line, timestamps))
+            return
         changed = log.changed
         if index < len(log.current):
             for when, line in log.current[index:]:
@@ -186,7 +194,7 @@ async def _follow(
         await wait_event(changed, 1.0)
         if raw.transport is None or raw.transport.is_closing():
             return
-        if log.instance != instance or em.store.get(PODS, ap.namespace, ap.name or "") is None:
+        if em.store.get(PODS, ap.namespace, ap.name or "") is None:
             return
         if em.logbook.logs.get((ap.namespace or "", ap.name or "", container)) is not log:
             return
