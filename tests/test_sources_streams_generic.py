@@ -121,6 +121,9 @@ def test_the_buffer_narrowed_to_a_pod_shows_its_containers() -> None:
     buffer.scan()
     assert [buffer.text(buffer.seq_at(i)) for i in range(buffer.visible_count)] == \
         ["a", "b", "d"]
+    buffer.set_source("api", ("api-1", "api-10"))  # a workload and its pods
+    buffer.scan()
+    assert buffer.visible_count == 4
 
 
 def test_warning_events_are_marked_and_name_the_pod_of_a_workload() -> None:
