@@ -206,6 +206,12 @@ async def test_exec_through_the_runner_and_the_exec_operation(kube, kubeconfig, 
                                   {"target": "pod/api-7d9-a", "command": "echo hi; exit 4"})
         outcome = await runner.run(prepared, confirm=lambda _r: True, on_line=lines.append)
         assert outcome.record["exit_code"] == 4 and [line.text for line in lines] == ["hi"]
+        lines.clear()
+        prepared = runner.prepare("kubernetes.exec", {
+            "target": "deployment/api", "pod": "api-7d9-b", "command": "echo in b"})
+        assert prepared.display.endswith("exec pod/api-7d9-b -- sh -c 'echo in b'")
+        outcome = await runner.run(prepared, confirm=lambda _r: True, on_line=lines.append)
+        assert outcome.record["exit_code"] == 0 and [line.text for line in lines] == ["in b"]
         execution = await backend.start(CommandSpec(argv=["sh", "-c", "exit 0"],
                                                     target="api-7d9-b"))
         assert (await execution.wait()).exit_code == 0

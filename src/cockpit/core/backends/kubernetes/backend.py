@@ -265,7 +265,7 @@ class KubernetesBackend(KubernetesStreams, Backend):
             namespace = ref.namespace or (self.kopts.profile_namespaces() or [None])[0]
             qualified = f"{ref.kind or ops.DEFAULT_KIND.get(call.name, 'deployment')}/" \
                         f"{ref.name}"
-        if call.name == "exec" and self.kopts.container and "container" not in call.args:
+        if call.name == "exec" and self.kopts.container and not call.args.get("container"):
             call = OperationCall(call.name, call.target,
                                  {**call.args, "container": self.kopts.container})
         return ops.preview(call, self.kubectl_base(context, namespace), qualified,
