@@ -72,6 +72,16 @@ async def serve_exec(em: KubeEmulator, raw: aiohttp.web.BaseRequest, ap: ApiPath
     em.execs_started += 1
     workdir = tempfile.mkdtemp(prefix="kubedouble-exec-")
     want_stdin = query.get("stdin") in ("true", "1")
+    if query.get("tty") in ("true", "1"):  # kubectl exec -it: on a real pty
+        from tests.kubedouble.execpty import serve_tty
+
+        try:
+            await serve_tty(em, ws, argv, workdir, exit_status, _kill)
+        finally:
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
+        return ws
     try:
         try:
             proc = await asyncio.create_subprocess_exec(

@@ -576,7 +576,7 @@ class CockpitApp(App[Any]):
     def _target_logs(self, event: TargetsPane.LogsRequested) -> None:
         """``l`` on a target: the Logs pane, narrowed to the target's lines."""
         logs: LogsPane = self.panes[2]  # type: ignore[assignment]
-        logs.show_source(event.name)
+        logs.show_source(event.name, event.also)
         self.action_show_pane(2)
 
     @on(TargetsPane.OperationRequested)

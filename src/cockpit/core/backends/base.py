@@ -66,6 +66,7 @@ class Capability(enum.Flag):
     LOGS_SINCE = enum.auto()
     STATS = enum.auto()  #: CPU, memory and restarts of a target (``target_stats``)
     OPERATIONS = enum.auto()  #: built-in operations on targets (restart, stop, ...)
+    EVENT_LOG = enum.auto()  #: a namespace's events as a log (``event_logs``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +267,11 @@ class Backend(ABC):
         """The target's recent events, newest last; empty where the backend has none."""
         return []
 
+    def logs_streamable(self, target: Target) -> bool:
+        """Can ``target``'s logs be followed now (a log source of ``kind: target``
+        follows those)? Default: it runs (docker's words)."""
+        return target.state in ("running", "paused", "restarting")
+
     def shell_argv(self, target: Target) -> list[str] | None:
         """The command that opens an interactive shell in ``target`` on this terminal
         (``docker exec -it web sh``), or None where the backend has none."""
@@ -328,6 +334,12 @@ class Backend(ABC):
             for task in tasks:
                 task.cancel()
             done.cancel()
+
+    def event_logs(self, namespace: str | None = None, *, backlog: int = 100,
+                   follow: bool = True) -> AsyncIterator[list[LogItem]]:
+        """Batches of the events of ``namespace`` (the backend's own by default) as
+        records, warnings with severity ``warn`` (``Capability.EVENT_LOG``)."""
+        raise NotImplementedError(f"backend {self.kind!r} has no event log")
 
     async def target_stats(self, target_id: str) -> Mapping[str, float]:
         """The latest values of ``stat_names`` for a target (``Capability.STATS``);

@@ -115,7 +115,7 @@ def fit_profile(backend: type[Backend], profile: Any) -> Problems:
 def _sources_fit(backend: type[Backend], profile: Any) -> Problems:
     """Health probes and log sources of ``kind: target`` need a backend that has them."""
     from cockpit.core.backends.base import Capability
-    from cockpit.core.config.models import TargetLogSource, TargetProbe
+    from cockpit.core.config.models import EventsLogSource, TargetLogSource, TargetProbe
 
     problems: Problems = []
     caps = backend.capabilities
@@ -131,4 +131,8 @@ def _sources_fit(backend: type[Backend], profile: Any) -> Problems:
                              f"log source {source.name!r}: kind 'target' is not supported by "
                              f"the {backend.kind} backend (its logs carry no timestamps to "
                              "follow targets across restarts); use a file or command source"))
+        if isinstance(source, EventsLogSource) and not caps & Capability.EVENT_LOG:
+            problems.append((("logs", index, "kind"),
+                             f"log source {source.name!r}: the {backend.kind} backend has no "
+                             "events (kind 'events' needs one that has, like kubernetes)"))
     return problems

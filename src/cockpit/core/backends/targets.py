@@ -87,3 +87,6 @@ class TargetEvent:
     target_name: str
     action: str  #: the backend's word: "start", "die", "oom", "BackOff", ...
     text: str = ""  #: a sentence, where the backend gives one
+    #: the backend's severity word where it has one (Kubernetes: "Normal", "Warning");
+    #: the detail view highlights "Warning"
+    type: str = ""

@@ -233,8 +233,19 @@ class TargetLogSource(Strict):
     since: Duration | None = None  #: only lines of the last ``since`` (``10m``) as backlog
 
 
+class EventsLogSource(Strict):
+    """The events of a namespace (Kubernetes: ``kubectl get events -w``), where the
+    backend has them; warnings are levelled ``warn``."""
+
+    kind: Literal["events"]
+    name: str
+    namespace: str | None = None  #: default: the backend's namespace
+    backlog: int = Field(100, ge=0, le=100_000)  #: past events shown first
+
+
 LogSource = Annotated[
-    FileLogSource | CommandLogSource | TargetLogSource, Field(discriminator="kind")
+    FileLogSource | CommandLogSource | TargetLogSource | EventsLogSource,
+    Field(discriminator="kind"),
 ]
 
 

@@ -23,7 +23,12 @@ from cockpit.core.backends.base import (
     CommandSpec,
     Execution,
 )
-from cockpit.core.config.models import CommandLogSource, FileLogSource, TargetLogSource
+from cockpit.core.config.models import (
+    CommandLogSource,
+    EventsLogSource,
+    FileLogSource,
+    TargetLogSource,
+)
 from cockpit.core.errors import CockpitError
 from cockpit.core.follow import NOTICE_PREFIX, FileFollower, Notice, _pause
 
@@ -40,6 +45,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from cockpit.core.sources.event_logs import EventFollower
     from cockpit.core.sources.target_logs import TargetFollower
 
 #: "cockpit": a notice of the cockpit itself (a source ended, lines dropped), not a log line
@@ -193,8 +199,9 @@ class CommandFollower:
 
 
 def make_follower(
-    source: FileLogSource | CommandLogSource | TargetLogSource, backend: Backend | None
-) -> FileFollower | CommandFollower | TargetFollower:
+    source: FileLogSource | CommandLogSource | TargetLogSource | EventsLogSource,
+    backend: Backend | None,
+) -> FileFollower | CommandFollower | TargetFollower | EventFollower:
     """The follower for a profile's log source."""
     if isinstance(source, FileLogSource):
         return FileFollower(os.path.expanduser(source.path), backlog=source.backlog)
@@ -202,6 +209,10 @@ def make_follower(
         raise CockpitError(f"log source {source.name!r} needs the profile's backend")
     if isinstance(source, CommandLogSource):
         return CommandFollower(source, backend)
+    if isinstance(source, EventsLogSource):
+        from cockpit.core.sources.event_logs import EventFollower
+
+        return EventFollower(source, backend)
     from cockpit.core.sources.target_logs import TargetFollower
 
     return TargetFollower(source, backend)
@@ -315,7 +326,8 @@ async def merge_sources(
                     # the cockpit's own notices are typed (``Notice``), never guessed from
                     # the text, so a watched system cannot print one.
                     push([LogLine(getattr(text, "source", name), str(text), ts,
-                                  "cockpit" if _is_notice(text) else detect_level(text))
+                                  "cockpit" if _is_notice(text)
+                                  else getattr(text, "level", "") or detect_level(text))
                           for text in keep])
                 else:
                     push([LogLine(name, text, ts, detect_level(text)) for text in keep])

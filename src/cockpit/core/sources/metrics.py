@@ -342,7 +342,11 @@ class MetricsSampler:
             if metric.target is not None:
                 names = [metric.target]
             else:
-                names = [t.name for t in await backend.list_targets() if t.state != "missing"]
+                targets = await backend.list_targets()
+                ids = {t.id for t in targets}
+                # the top-level targets: a workload's statistics already sum its pods
+                names = [t.name for t in targets if t.state != "missing"
+                         and (t.parent is None or t.parent not in ids)]
             if not names:
                 raise _MetricError("no targets")
             total = 0.0

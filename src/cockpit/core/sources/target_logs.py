@@ -25,7 +25,6 @@ from cockpit.core.config.models import TargetLogSource
 from cockpit.core.errors import CockpitError
 
 NOTICE_PREFIX = "[cockpit] "
-_STREAMABLE = frozenset({"running", "paused", "restarting"})
 
 
 def tag(name: str) -> str:
@@ -80,9 +79,18 @@ class TargetFollower:
         self._announced: set[str] = set()  #: missing targets already reported
         self._closed = False
 
-    def _wanted(self, target: Target) -> bool:
+    def _wanted(self, target: Target, targets: list[Target] | None = None) -> bool:
+        """Named by the source (every target when it names none); a child target (a
+        pod) is left to its parent's stream when the parent is followed too (a
+        workload's logs cover its pods, those that come later included)."""
         names = self.source.targets
-        return not names or any(target.answers_to(name) for name in names)
+        if names and not any(target.answers_to(name) for name in names):
+            return False
+        if target.parent is None or targets is None:
+            return True
+        parent = next((t for t in targets if t.id == target.parent), None)
+        return parent is None or not self.backend.logs_streamable(parent) \
+            or not self._wanted(parent)
 
     def _push(self, lines: list[TaggedLine]) -> None:
         self._buf.extend(lines)
@@ -133,7 +141,11 @@ class TargetFollower:
                         if last is not None and item.ts <= last:
                             continue  # the engine's since is inclusive
                         self._last_ts[name] = max(item.ts, self._last_ts.get(name, 0.0))
-                        lines.append(TaggedLine(item.text, shown))
+                        # a target of several streams (a workload's pods and containers)
+                        # tags each line with its own (``pod/container``)
+                        own = item.source and item.source not in query.targets \
+                            and item.source != name
+                        lines.append(TaggedLine(item.text, tag(item.source) if own else shown))
                     if lines:
                         self._push(lines)
                     await asyncio.sleep(0)  # let the consumer and other targets run
@@ -184,7 +196,7 @@ class TargetFollower:
             if task.done():
                 del self._tasks[name]
         for target in targets:
-            if not self._wanted(target):
+            if not self._wanted(target, targets):
                 continue
             if target.state == "missing":
                 if target.name not in self._announced:
@@ -199,7 +211,7 @@ class TargetFollower:
                 or (ended[0] is None and time.time() - ended[1] < 1.0)  # failed: retry soon
             ):
                 continue
-            if target.state in _STREAMABLE and target.name not in self._tasks:
+            if self.backend.logs_streamable(target) and target.name not in self._tasks:
                 self._tasks[target.name] = asyncio.get_running_loop().create_task(
                     self._follow(target)
                 )

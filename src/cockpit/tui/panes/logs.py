@@ -455,10 +455,11 @@ class LogsPane(QuietStatus, Pane):
         """The one source shown (``show_source``), or None."""
         return self.buffer.only_source
 
-    def show_source(self, source: str | None) -> None:
+    def show_source(self, source: str | None, also: tuple[str, ...] = ()) -> None:
         """Show only the lines of ``source`` (a log source, or a target's name as its lines
-        are tagged); None: every source again. A regex filter stays in force."""
-        self._refilter(lambda: self.buffer.set_source(source or None))
+        are tagged; ``also``: its children's, a workload's pods); None: every source
+        again. A regex filter stays in force."""
+        self._refilter(lambda: self.buffer.set_source(source or None, also))
 
     def set_filter(self, pattern: str | None) -> bool:
         """Filter by regex (empty or None: no filter); False if ``pattern`` is invalid."""

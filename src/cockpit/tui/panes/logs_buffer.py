@@ -45,6 +45,8 @@ class LogBuffer:
         self.evicted = 0
         self.pattern: re.Pattern[str] | None = None
         self.only_source: str | None = None  #: show only the lines of this source
+        self._names: frozenset[str] = frozenset()  #: it and its children (a workload's pods)
+        self._prefixes: tuple[str, ...] = ()  #: ``NAME/`` of those (a pod's containers)
         self._matches: deque[int] = deque()  #: seqs of matching lines (with a pattern)
         self._scan_seq = 0  #: next seq to test against the pattern
 
@@ -116,9 +118,14 @@ class LogBuffer:
         self._matches = deque()
         self._scan_seq = self.first_seq
 
-    def set_source(self, source: str | None) -> None:
-        """Show only the lines of ``source`` (``None``: of every source); see :meth:`scan`."""
+    def set_source(self, source: str | None, also: tuple[str, ...] = ()) -> None:
+        """Show only the lines of ``source`` and ``also`` (a workload's pods) and of their
+        parts (``NAME/...``: a pod's containers) (``None``: of every source); see
+        :meth:`scan`."""
         self.only_source = source
+        names = (source, *also) if source is not None else ()
+        self._names = frozenset(names)
+        self._prefixes = tuple(f"{name}/" for name in names)
         self._matches = deque()
         self._scan_seq = self.first_seq
 
@@ -142,13 +149,16 @@ class LogBuffer:
         if not self.filtered:
             return 0
         text, only, sources = self.text, self.only_source, self.sources
+        # a pod's lines are tagged ``pod/container``: the pod's name shows all of them
+        names, within = self._names, self._prefixes
         search = self.pattern.search if self.pattern is not None else None
         added = 0
         while self._scan_seq < self.next_seq:
             end = min(self.next_seq, self._scan_seq + chunk)
             first = self.first_seq
             found = [seq for seq in range(self._scan_seq, end)
-                     if (only is None or sources[seq - first] == only)
+                     if (only is None or sources[seq - first] in names
+                         or sources[seq - first].startswith(within))
                      and (search is None or search(text(seq)))]
             self._matches.extend(found)
             added += len(found)

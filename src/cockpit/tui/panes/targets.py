@@ -203,11 +203,13 @@ class TargetsPane(TablePane):
     ]
 
     class LogsRequested(Message):
-        """Show the Logs pane narrowed to the lines of ``name``."""
+        """Show the Logs pane narrowed to the lines of ``name`` (and of its children
+        ``also``: a workload's pods)."""
 
-        def __init__(self, name: str) -> None:
+        def __init__(self, name: str, also: tuple[str, ...] = ()) -> None:
             super().__init__()
             self.name = name
+            self.also = also
 
     class OperationRequested(Message):
         """Run ``action_id`` through the usual flow with ``prefill`` as its params."""
@@ -569,7 +571,8 @@ class TargetsPane(TablePane):
     def action_logs(self) -> None:
         target = self.selected_target()
         if target is not None:
-            self.post_message(self.LogsRequested(target.name))
+            children = tuple(t.name for t in self._targets if t.parent == target.id)
+            self.post_message(self.LogsRequested(target.name, children))
 
     def action_no_shell(self) -> None:
         target = self.selected_target()

@@ -44,7 +44,9 @@ from cockpit.core.backends.kubernetes import ops
 from cockpit.core.backends.kubernetes.cluster import Cluster, KubeError
 from cockpit.core.backends.kubernetes.execution import failed
 from cockpit.core.backends.kubernetes.kubeconfig import KubeConfig, load_kubeconfig
+from cockpit.core.backends.kubernetes.metrics import STAT_NAMES
 from cockpit.core.backends.kubernetes.options import KubernetesOptions
+from cockpit.core.backends.kubernetes.streams import KubernetesStreams, StreamRef, start_exec
 from cockpit.core.backends.kubernetes.targets import Ref, parse_ref
 from cockpit.core.backends.operations import Operation, OperationCall
 from cockpit.core.backends.options import BackendOptions
@@ -76,14 +78,16 @@ class Resolved:
         return f"Resolved({self.cluster.name}/{self.namespace}/{self.kind}/{self.name})"
 
 
-class KubernetesBackend(Backend):
+class KubernetesBackend(KubernetesStreams, Backend):
     """Workloads and pods of kubeconfig contexts; see the module docstring."""
 
     kind: ClassVar[str] = "kubernetes"
     capabilities: ClassVar[Capability] = (
         Capability.RUN | Capability.SCRIPT | Capability.CANCEL | Capability.TARGETS
-        | Capability.OPERATIONS
+        | Capability.OPERATIONS | Capability.LOGS | Capability.LOGS_SINCE
+        | Capability.EXEC_IN_TARGET | Capability.STATS | Capability.EVENT_LOG
     )
+    stat_names: ClassVar[tuple[str, ...]] = STAT_NAMES
     options_model: ClassVar[type[BackendOptions]] = KubernetesOptions
     target_noun: ClassVar[str] = "workload"
     scope_verbs: ClassVar[Mapping[str, str]] = {"ctx": "context", "ns": "namespace"}
@@ -257,7 +261,7 @@ class KubernetesBackend(Backend):
             namespace = ref.namespace or (self.kopts.profile_namespaces() or [None])[0]
             qualified = f"{ref.kind or ops.DEFAULT_KIND.get(call.name, 'deployment')}/" \
                         f"{ref.name}"
-        if call.name == "exec" and self.kopts.container and "container" not in call.args:
+        if call.name == "exec" and self.kopts.container and not call.args.get("container"):
             call = OperationCall(call.name, call.target,
                                  {**call.args, "container": self.kopts.container})
         return ops.preview(call, self.kubectl_base(context, namespace), qualified,
@@ -363,6 +367,45 @@ class KubernetesBackend(Backend):
             parts.append(f"selector {self.kopts.selector}")
         return (f"It lists workloads of {', '.join(parts)}; backend.namespace, "
                 "backend.workloads and backend.selector choose others.")
+
+
+    # -- streams (logs, exec, events, stats: streams.py) ----------------------------------
+
+    async def _stream_ref(self, target: str) -> StreamRef:
+        if target:
+            resolved = self.resolve_nowait(target)
+            cluster, namespace = resolved.cluster, resolved.namespace
+            kind, name = resolved.kind, resolved.name
+        else:
+            cluster = self._cluster()
+            namespace, kind, name = self.namespaces_of(cluster.name)[0], "", ""
+        api = await asyncio.to_thread(cluster.client)
+        return StreamRef(api, namespace, kind, name, cluster.name, self.kopts.container)
+
+    def _known_targets(self) -> list[Target]:
+        try:
+            return self.watch.snapshot(0.0) if self.watch is not None else []
+        except CockpitError:
+            return []
+
+    def logs_streamable(self, target: Target) -> bool:
+        return target.kind != "context" and target.state not in (
+            "missing", "unreachable", "Pending")
+
+    def shell_argv(self, target: Target) -> list[str] | None:
+        """``kubectl --context C -n NS exec -it POD -- sh`` (a workload: its first
+        ready pod)."""
+        known = self._known_targets()
+        # generic code hands over targets without their details: take the listed one
+        own = next((t for t in known if t.id == target.id), target)
+        details = own.details
+        context = details.get("context") or (self.contexts[0] if self.contexts else None)
+        namespace = details.get("namespace") or own.scope.rsplit("/", 1)[-1] or None
+        return self.shell_argv_for(own, self.kubectl_base(context, namespace),
+                                   self.kopts.container, known)
+
+
+KubernetesBackend.exec_starter = start_exec
 
 
 def _loose_ref(text: str) -> Ref:

@@ -56,7 +56,15 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("exec", "dangerous", "Run a command in a pod",
         "kubectl exec: run an ad-hoc shell command in a pod (a workload: one of its "
         "running pods).", ("pod", *_ROLLABLE, "job"), timeout=300.0,
-        params=({"name": "command", "description": "shell command to run"},)),
+        params=({"name": "command", "description": "shell command to run"},
+                {"name": "pod", "default": "", "required": False,
+                 "regex": r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$",
+                 "description": "the pod to run in (default: the target, or a workload's "
+                                "first ready pod)"},
+                {"name": "container", "default": "", "required": False,
+                 "regex": r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$",
+                 "description": "the container (default: the profile's, else the pod's "
+                                "default one)"})),
 )
 NAMES = frozenset(op.name for op in OPERATIONS)
 #: The kind a bare name is taken as when the targets do not say (before the first list).
@@ -96,6 +104,8 @@ def preview(call: OperationCall, base: list[str], qualified: str,
     if call.name == "exec":
         container = args.get("container")
         extra = ["-c", str(container)] if container else []
+        if args.get("pod"):
+            qualified = f"pod/{args['pod']}"
         return [*base, "exec", qualified, *extra, "--", "sh", "-c",
                 str(args.get("command", ""))]
     return [*base, call.name, qualified]
