@@ -48,7 +48,8 @@ def safe_event(event: TargetEvent, boundary: Boundary) -> TargetEvent:
     return TargetEvent(event.ts, bound(boundary.line(event.target_id), NAME_LIMIT),
                        bound(boundary.line(event.target_name), NAME_LIMIT),
                        bound(boundary.line(event.action), 80),
-                       bound(boundary.line(event.text), REASON_LIMIT))
+                       bound(boundary.line(event.text), REASON_LIMIT),
+                       bound(boundary.line(event.type), 40))
 
 
 @dataclass(frozen=True, slots=True)

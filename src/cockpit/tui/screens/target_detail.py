@@ -54,14 +54,30 @@ def target_fields(target: Target, now: float) -> list[tuple[str, str]]:
     ]
 
 
+#: how a Warning event is marked: a symbol too, so it shows without colour (NO_COLOR)
+WARNING_MARK, WARNING_STYLE = "!", "bold yellow"
+
+
 def event_lines(events: list[TargetEvent]) -> list[str]:
-    """One line per event, newest first (in view at 80x24): time, what, and the
-    backend's sentence where it says more than the action."""
+    """One line per event, newest first (in view at 80x24): a ``!`` for a warning, time,
+    what, and the backend's sentence where it says more than the action."""
     return [
+        f"{WARNING_MARK if e.is_warning else ' '} "
         f"{time.strftime('%H:%M:%S', time.localtime(e.ts))}  {e.action}"
         + (f"  {e.text}" if e.text and e.text not in e.action else "")
         for e in reversed(events)
     ]
+
+
+def event_text(events: list[TargetEvent]) -> Text:
+    """``event_lines`` as plain text (never markup), warnings in the warning colour."""
+    text = Text()
+    for i, (event, line) in enumerate(zip(reversed(events), event_lines(events),
+                                          strict=True)):
+        if i:
+            text.append("\n")
+        text.append(line, style=WARNING_STYLE if event.is_warning else "")
+    return text
 
 
 class TargetDetailScreen(ModalScreen[None]):
@@ -130,11 +146,16 @@ class TargetDetailScreen(ModalScreen[None]):
 
     def show_events(self, events: list[TargetEvent]) -> None:
         self.events = list(events)
-        lines = event_lines(self.events)
         noun = self.context.backend.kind
+        warnings = sum(1 for e in self.events if e.is_warning)
+        if warnings:
+            self.query_one("#events-title", Label).update(Text.assemble(
+                ("Recent events, newest first", "bold"), "  ",
+                (f"{WARNING_MARK} {warnings} warning{'s' if warnings != 1 else ''}",
+                 WARNING_STYLE)))
         self.query_one("#events", Static).update(
-            "\n".join(lines) if lines else f"none recorded (the {noun} backend keeps "
-            "events it saw since the cockpit started, where it has any)")
+            event_text(self.events) if self.events else f"none recorded (the {noun} "
+            "backend keeps events it saw since the cockpit started, where it has any)")
 
     def action_close(self) -> None:
         self.dismiss(None)
