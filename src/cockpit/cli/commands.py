@@ -203,6 +203,11 @@ async def _check(args: argparse.Namespace) -> int:
         await backend.close()
     failed = [r for r in rows if r.state != "ok"]
     critical = [name for name, s in samples.items() if s.state == "crit"]
+    metric_of = {m.name: m for m in loaded.profile.metrics}
+    # the threshold a warn or crit reading passed: "crit < 0.85", "warn > 0.08"
+    limits = {name: f"{s.state} {_threshold_text(getattr(metric_of[name], s.state))}"
+              for name, s in samples.items()
+              if s.state in ("warn", "crit") and name in metric_of}
     # The rows passed the boundary in HealthChecker; names of metrics and their errors
     # (a scrape's reply) pass it here, and the JSON document as a whole.
     if args.json:
@@ -217,11 +222,13 @@ async def _check(args: argparse.Namespace) -> int:
                         "latency_ms": r.latency_ms,
                         "reason": r.reason,
                         "parent": r.parent,
+                        **({"details": r.details} if r.details else {}),
                     }
                     for r in rows
                 ],
                 "metrics": [
-                    {"name": name, "value": s.value, "state": s.state, "error": s.error}
+                    {"name": name, "value": s.value, "state": s.state, "error": s.error,
+                     **({"threshold": limits[name]} if name in limits else {})}
                     for name, s in samples.items()
                 ],
             }
@@ -242,7 +249,8 @@ async def _check(args: argparse.Namespace) -> int:
         units = {m.name: m.unit for m in loaded.profile.metrics}
         for name, sample in samples.items():
             value = "n/a" if sample.value is None else f"{sample.value:.4g}"
-            note = f"  {safe_text(sample.error)}" if sample.error else ""
+            note = f"  {safe_text(sample.error)}" if sample.error else \
+                f"  ({limits[name]})" if name in limits else ""
             symbol = {"ok": "✓", "warn": "!", "crit": "✗"}.get(sample.state, "?")
             shown = safe_text(f"{name:28} {value} {units.get(name, '')}")
             print(
@@ -258,6 +266,14 @@ async def _check(args: argparse.Namespace) -> int:
         )
         print(paint(verdict, "ok" if not failed and not critical else "crit"))
     return 1 if failed or critical else 0
+
+
+def _threshold_text(threshold: object) -> str:
+    """``< 0.85`` / ``> 0.1`` (a metric's ``{below: X}`` / ``{above: X}``)."""
+    above, below = getattr(threshold, "above", None), getattr(threshold, "below", None)
+    if above is not None:
+        return f"> {above:g}"
+    return f"< {below:g}" if below is not None else ""
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.containers import Container
 from textual.notifications import SeverityLevel
 from textual.widgets import Footer, Static
+from textual.worker import Worker, WorkerFailed, WorkerState
 
 from cockpit.core.config.discovery import list_profiles
 from cockpit.core.config.models import Action
@@ -137,6 +138,7 @@ class CockpitApp(App[Any]):
         self.runbook_problems: dict[Path, str] = {}  #: runbooks that could not be read
         self._runbook_memory: dict[Path, RunbookMemory] = {}
         self.theme_problems: list[str] = []
+        self._scope_workers: dict[str, Worker[list[str]]] = {}
         self.animation_level = "full" if context.settings.animations else "none"
         themes, self.theme_problems = load_themes()
         for theme in themes:
@@ -328,6 +330,84 @@ class CockpitApp(App[Any]):
                         severity="error", markup=False)
             return
         header.connection = ""
+
+    # -- scopes (``:ctx`` / ``:ns``) -------------------------------------------------------
+
+    def scope_verbs(self) -> dict[str, str]:
+        """Palette verbs that switch a scope of the backend (``ctx`` -> ``context``)."""
+        return dict(self.context.backend.scope_verbs)
+
+    def current_scope(self, scope: str) -> str | None:
+        """The backend's current value of ``scope`` (its identity's field of that name)."""
+        value = getattr(self.context.backend.identity(), scope, None)
+        return value if isinstance(value, str) else None
+
+    def prefetch_scope_choices(self) -> None:
+        """Ask the backend for every scope's choices now, each in a worker (the palette
+        opens: they are ready, or on their way, when a verb is typed)."""
+        self._scope_workers.clear()
+        for scope in self.scope_verbs().values():
+            self._scope_worker(scope)
+
+    def _scope_worker(self, scope: str) -> Worker[list[str]]:
+        worker = self._scope_workers.get(scope)
+        if worker is None or worker.state in (WorkerState.CANCELLED, WorkerState.ERROR):
+            worker = self.run_worker(self.context.backend.scope_choices(scope),
+                                     group=f"scope-choices-{scope}", exit_on_error=False)
+            self._scope_workers[scope] = worker
+        return worker
+
+    async def scope_choices(self, scope: str) -> list[str]:
+        """The values ``scope`` can be switched to, fetched in a worker (never on the UI
+        thread's time: awaiting this only waits); the backend's error is raised."""
+        worker = self._scope_worker(scope)
+        try:
+            return list(await worker.wait())
+        except WorkerFailed as exc:
+            raise exc.error from None
+
+    def choose_scope(self, scope: str) -> None:
+        """``:ctx`` alone: a list of the choices, then the switch."""
+        self._choose_scope(scope)
+
+    @work(group="scope-choose", exclusive=True, exit_on_error=False)
+    async def _choose_scope(self, scope: str) -> None:
+        from cockpit.tui.screens.scope import ScopeScreen
+
+        self.prefetch_scope_choices()
+        value = await self.push_screen_wait(ScopeScreen(scope, self.current_scope(scope)))
+        if value is not None:
+            self.switch_scope(scope, value)
+
+    def switch_scope(self, scope: str, value: str) -> None:
+        """Operate in ``value`` of ``scope`` (off the UI thread: the backend may connect);
+        then the header, the Targets pane, target logs and the health probes follow."""
+        self._switch_scope(scope, value)
+
+    @work(group="scope", exclusive=True, exit_on_error=False)
+    async def _switch_scope(self, scope: str, value: str) -> bool:
+        from cockpit.tui.screens.scope import one_line
+
+        header = self.header
+        header.note = f"switching {scope} to {value}…"
+        try:
+            await self.context.backend.switch_scope(scope, value)
+        except Exception as exc:
+            header.note = ""
+            self.notify(f"cannot switch {scope} to {value}: {one_line(exc)}",
+                        severity="error", markup=False)
+            return False
+        header.note = ""
+        header.refresh()
+        self._scope_workers.clear()  # the choices of one scope may hang on another
+        targets: TargetsPane = self.panes[6]  # type: ignore[assignment]
+        targets.restart_watch()
+        health: HealthPane = self.panes[1]  # type: ignore[assignment]
+        health.action_refresh()
+        logs: LogsPane = self.panes[2]  # type: ignore[assignment]
+        await logs.retarget()
+        self.notify(f"{scope}: {value}", timeout=3, markup=False)
+        return True
 
     # -- actions --------------------------------------------------------------------------
 

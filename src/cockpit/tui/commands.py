@@ -45,7 +45,7 @@ def palette_entries(app: CockpitApp) -> Iterator[Entry]:
     (``\\e]52;...``), never live; secrets redacted; long text cut with a mark. Only
     what is shown (and searched) changes: the callbacks keep the real ids and paths."""
     line = app.context.boundary.line
-    for source in (action_entries, runbook_entries, cockpit_entries):
+    for source in (action_entries, scope_entries, runbook_entries, cockpit_entries):
         for entry in source(app):
             yield replace(entry, label=line(entry.label), help=line(entry.help),
                           haystack=line(entry.haystack))
@@ -61,6 +61,38 @@ def action_entries(app: CockpitApp) -> Iterator[Entry]:
         haystack = " ".join([action.id, action.title, " ".join(action.tags), action.description])
         yield Entry(label, partial(app.request_action, action.id),
                     action.description or ", ".join(action.tags), haystack)
+
+
+def scope_entries(app: CockpitApp) -> Iterator[Entry]:
+    """``ctx`` / ``ns`` (k9s): switch the backend's context or namespace, where it has
+    scopes to switch. ``ctx NAME`` lists the choices (``choice_entries``)."""
+    for verb, scope in app.scope_verbs().items():
+        current = app.current_scope(scope)
+        now = f" (now {current})" if current else ""
+        yield Entry(f"{verb} — switch {scope}{now}", partial(app.choose_scope, scope),
+                    f"or type: {verb} NAME", f"{verb} {scope} switch")
+
+
+def parse_scope_query(app: CockpitApp, query: str) -> tuple[str, str, str] | None:
+    """``ctx`` / ``:ns prod`` -> (verb, scope, the rest); None for other queries."""
+    words = query.strip().lstrip(":").split(maxsplit=1)
+    if not words:
+        return None
+    verbs = app.scope_verbs()
+    verb = words[0].lower()
+    if verb not in verbs:
+        return None
+    return verb, verbs[verb], words[1].strip() if len(words) > 1 else ""
+
+
+def choice_entries(app: CockpitApp, verb: str, scope: str,
+                   choices: list[str]) -> Iterator[Entry]:
+    """One entry per value ``scope`` can be switched to (raw text: see palette_entries)."""
+    current = app.current_scope(scope)
+    for value in choices:
+        mark = " (current)" if value == current else ""
+        yield Entry(f"{verb} {value}{mark}", partial(app.switch_scope, scope, value),
+                    f"switch the {scope} to {value}", value)
 
 
 def runbook_entries(app: CockpitApp) -> Iterator[Entry]:
@@ -145,7 +177,9 @@ class CockpitCommands(Provider):
         return self.app  # type: ignore[return-value]
 
     async def startup(self) -> None:
-        """Parse the profile's runbooks (in a thread; once while they are unchanged)."""
+        """Ask for the scopes' choices (workers) and parse the profile's runbooks (in a
+        thread; once while they are unchanged)."""
+        self.cockpit.prefetch_scope_choices()
         for path in self.cockpit.runbook_paths():
             await self.cockpit.load_runbook(path, quiet=True)
 
@@ -155,6 +189,11 @@ class CockpitCommands(Provider):
                                help=_help(entry))
 
     async def search(self, query: str) -> Hits:
+        scoped = parse_scope_query(self.cockpit, query)
+        if scoped is not None:
+            async for hit in self._scope_hits(*scoped):
+                yield hit
+            return
         matcher = self.matcher(query)
         for entry in palette_entries(self.cockpit):
             score = matcher.match(entry.label)
@@ -163,3 +202,26 @@ class CockpitCommands(Provider):
             if score > 0:
                 yield Hit(score, _highlight(matcher, entry.label), entry.callback,
                           text=entry.label, help=_help(entry))
+
+    async def _scope_hits(self, verb: str, scope: str, rest: str) -> Hits:
+        """``ctx`` lists every choice; ``ctx NAME`` those matching NAME. The choices come
+        from a worker; awaiting them only waits (the palette shows it is busy)."""
+        app = self.cockpit
+        line = app.context.boundary.line
+        try:
+            choices = await app.scope_choices(scope)
+        except Exception as exc:
+            from cockpit.tui.screens.scope import one_line
+
+            problem = line(f"cannot list the {scope}s: {one_line(exc)}")
+            yield Hit(1.0, Content(problem),
+                      partial(app.notify, problem, severity="error", markup=False),
+                      text=problem)
+            return
+        matcher = self.matcher(rest) if rest else None
+        for entry in choice_entries(app, verb, scope, choices):
+            label, haystack = line(entry.label), line(entry.haystack)
+            score = 1.0 if matcher is None else matcher.match(haystack)
+            if score > 0:
+                yield Hit(score, Content(label), entry.callback, text=label,
+                          help=markup_safe(line(entry.help)))

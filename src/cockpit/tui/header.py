@@ -68,6 +68,11 @@ class CockpitHeader(Widget):
         tail.append(" │ ")
         tail.append(mode, style="bold yellow" if mode == "READ-ONLY" else "")
         right = f" {clock} "
+        identity = self.context.backend.identity()
+        scope = scope_text(identity.context, identity.namespace)
+        if scope:
+            return self._scoped(line(identity.context or ""), line(identity.namespace or ""),
+                                line(_kind_host(identity.kind, identity.host)), tail, right)
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" cockpit ", style="bold reverse")
         text.append(f" {_fit(line(profile.name), 24)} ", style="bold")
@@ -92,6 +97,74 @@ class CockpitHeader(Widget):
         text.append(" " * pad)
         text.append(right, style="bold")
         return text
+
+
+    def _scoped(self, context: str, namespace: str, where: str, tail: Text,
+                right: str) -> Text:
+        """The header of a backend with a context and namespace (kubernetes): they stay
+        in view with the health, read-only and the clock; the host gives way first, then
+        the ``cockpit`` badge, then the profile's name, then the context's (long) name."""
+        profile = self.context.loaded.profile
+        width = self.size.width or 80
+        room = width - tail.cell_len - len(right) - 1
+        scope_cell = f"│ {fit_scope(context, namespace, room - 3)} "
+        room -= len(scope_cell)
+        name = self.context.boundary.line(profile.name)
+        name_cell = f" {_fit(name, 24)} "
+        badge = " cockpit " if room >= 9 + len(name_cell) else ""
+        room -= len(badge)
+        if room < len(name_cell):
+            name_cell = f" {_fit(name, room - 2)} " if room >= 6 else ""
+        room -= len(name_cell)
+        status = Text(no_wrap=True)
+        if self.connection == "connecting":
+            status.append("connecting… ", style="italic yellow")
+        elif self.connection:
+            status.append(f"✗ {self.context.boundary.line(self.connection)} ",
+                          style="bold red")
+        if self.note:
+            status.append(f"{self.context.boundary.line(self.note)} ", style="italic")
+        rest = Text(no_wrap=True)
+        rest.append_text(status)
+        rest.append(f"│ {where} " if where else "")
+        if rest.cell_len > room:
+            rest.truncate(max(0, room - 2))
+            if room >= 4:
+                rest.append("… ")
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if badge:
+            text.append(badge, style="bold reverse")
+        text.append(name_cell, style="bold")
+        text.append(scope_cell, style="bold cyan")
+        text.append_text(rest)
+        text.append_text(tail)
+        pad = max(1, width - text.cell_len - len(right))
+        text.append(" " * pad)
+        text.append(right, style="bold")
+        return text
+
+
+def scope_text(context: str | None, namespace: str | None) -> str:
+    """``ctx salvage-eu ns euystacio-ai`` (the parts that apply), or ``""``."""
+    parts = [f"ctx {context}" if context else "", f"ns {namespace}" if namespace else ""]
+    return " ".join(p for p in parts if p)
+
+
+def fit_scope(context: str, namespace: str, width: int) -> str:
+    """``scope_text`` in ``width`` cells: the context's name is cut first (``gke_…``),
+    the namespace last."""
+    text = scope_text(context, namespace)
+    if len(text) <= width:
+        return text
+    ns_part = f" ns {namespace}" if namespace else ""
+    room = width - len(ns_part) - 4  # "ctx "
+    if context and room >= 6:
+        return f"ctx {_fit(context, room)}{ns_part}"
+    return _fit(text, max(4, width))
+
+
+def _kind_host(kind: str, host: str | None) -> str:
+    return kind + (f" ({host})" if host else "")
 
 
 def _fit(text: str, width: int) -> str:

@@ -11,7 +11,14 @@ from cockpit.core.actions.runner import ActionRunner
 from cockpit.core.audit.trail import AuditTrail, default_trail_path
 from cockpit.core.config.discovery import find_profile
 from cockpit.core.config.loader import load_profile
-from cockpit.core.config.models import HttpProbe, Profile, PrometheusMetric, PromQLMetric
+from cockpit.core.config.models import (
+    AlertsProbe,
+    HttpProbe,
+    JsonMetric,
+    Profile,
+    PrometheusMetric,
+    PromQLMetric,
+)
 from cockpit.core.environment import open_backend
 from cockpit.core.http_clients import warm_up
 from cockpit.tui.context import CockpitContext
@@ -52,8 +59,8 @@ async def _stop_demo(context: CockpitContext) -> None:
 
 def _speaks_http(profile: Profile) -> bool:
     """Whether the profile's probes or metrics make HTTP requests."""
-    return any(isinstance(p, HttpProbe) for p in profile.health) or any(
-        isinstance(m, PrometheusMetric | PromQLMetric) for m in profile.metrics
+    return any(isinstance(p, HttpProbe | AlertsProbe) for p in profile.health) or any(
+        isinstance(m, PrometheusMetric | PromQLMetric | JsonMetric) for m in profile.metrics
     )
 
 

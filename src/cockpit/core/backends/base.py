@@ -259,6 +259,11 @@ class Backend(ABC):
                 yield targets
             await asyncio.sleep(max(0.2, self.opts.targets_poll))
 
+    async def select_targets(self, selector: str) -> list[Target]:
+        """The targets a label selector (``app=opa-peace-bonds``) picks, health computed
+        (a profile's ``selector:``); ``CockpitError`` where the backend has no labels."""
+        raise CockpitError(f"the {self.kind} backend has no label selectors")
+
     def targets_hint(self) -> str:
         """A sentence for an empty target list: which option selects targets."""
         return ""

@@ -114,7 +114,7 @@ def fit_profile(backend: type[Backend], profile: Any) -> Problems:
 
 def _sources_fit(backend: type[Backend], profile: Any) -> Problems:
     """Health probes and log sources of ``kind: target`` need a backend that has them."""
-    from cockpit.core.backends.base import Capability
+    from cockpit.core.backends.base import Backend, Capability
     from cockpit.core.config.models import EventsLogSource, TargetLogSource, TargetProbe
 
     problems: Problems = []
@@ -124,6 +124,11 @@ def _sources_fit(backend: type[Backend], profile: Any) -> Problems:
             problems.append((("health", index, "kind"),
                              f"health probe {probe.name!r}: the {backend.kind} backend has no "
                              "targets (kind 'target' needs one that has)"))
+        elif isinstance(probe, TargetProbe) and probe.selector is not None \
+                and backend.select_targets is Backend.select_targets:
+            problems.append((("health", index, "selector"),
+                             f"health probe {probe.name!r}: the {backend.kind} backend has "
+                             "no label selectors; name its targets with 'targets:'"))
     needed = Capability.TARGETS | Capability.LOGS | Capability.LOGS_SINCE
     for index, source in enumerate(getattr(profile, "logs", [])):
         if isinstance(source, TargetLogSource) and caps & needed != needed:

@@ -188,10 +188,43 @@ class TargetProbe(_ProbeBase):
 
     kind: Literal["target"]
     targets: list[str] = Field(default_factory=list)  #: empty: every target
+    #: a label selector (``app=opa-peace-bonds``) the backend resolves to targets, as it
+    #: resolves names; generic code only passes it on
+    selector: str | None = None
+
+    @field_validator("selector")
+    @classmethod
+    def _selector(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("selector must not be empty (leave it out for every target)")
+        return value
+
+
+class AlertsProbe(_ProbeBase):
+    """Firing alerts of a Prometheus server (or an Alertmanager-compatible API): one
+    failing row per alert, one ok row when none fire."""
+
+    kind: Literal["alerts"]
+    url: str  #: base URL; ``/api/v1/alerts`` is appended unless the path ends in ``/alerts``
+    #: only alerts whose labels have these values (``{severity: critical}``)
+    match: dict[str, str] = Field(default_factory=dict)
+    include_pending: bool = False  #: pending alerts too (as unknown rows)
+    headers: dict[str, str] = Field(default_factory=dict)
+    #: a longer answer is not read further (the probe fails and says so)
+    max_body: ByteSize = Field(4_000_000, ge=1024)
+
+    @field_validator("match", mode="before")
+    @classmethod
+    def _match_values(cls, value: object) -> object:
+        if isinstance(value, dict):  # ``{code: 500}``: labels are strings
+            return {k: str(v) if isinstance(v, int | float) and not isinstance(v, bool)
+                    else v for k, v in value.items()}
+        return value
 
 
 Probe = Annotated[
-    HttpProbe | TcpProbe | CommandProbe | TargetProbe, Field(discriminator="kind")
+    HttpProbe | TcpProbe | CommandProbe | TargetProbe | AlertsProbe,
+    Field(discriminator="kind"),
 ]
 
 
@@ -341,8 +374,28 @@ class TargetMetric(_MetricBase):
     target: str | None = None
 
 
+class JsonMetric(_MetricBase):
+    """A number in a JSON document (``GET url``, then the dotted ``path``:
+    ``metrics.qek``). Metrics on one URL share one fetch per refresh."""
+
+    kind: Literal["json"]
+    url: str
+    path: str  #: dotted path; list items by index (``items.0.value``)
+    headers: dict[str, str] = Field(default_factory=dict)
+    #: a longer answer is not read further (the metric reports the cap)
+    max_body: ByteSize = Field(4_000_000, ge=1024)
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.strip() or any(not part for part in value.split(".")):
+            raise ValueError(f"invalid path {value!r}: use dotted keys, e.g. metrics.qek")
+        return value
+
+
 Metric = Annotated[
-    PrometheusMetric | PromQLMetric | HostMetric | ProbeLatencyMetric | TargetMetric,
+    PrometheusMetric | PromQLMetric | HostMetric | ProbeLatencyMetric | TargetMetric
+    | JsonMetric,
     Field(discriminator="kind"),
 ]
 

@@ -30,17 +30,25 @@ from cockpit.core.backends.base import (
     missing_target,
 )
 from cockpit.core.boundary import Boundary
-from cockpit.core.config.models import CommandProbe, HttpProbe, TargetProbe, TcpProbe
+from cockpit.core.config.models import (
+    AlertsProbe,
+    CommandProbe,
+    HttpProbe,
+    TargetProbe,
+    TcpProbe,
+)
 from cockpit.core.errors import CockpitError
 from cockpit.core.http_clients import async_client
 
 HealthState = Literal["ok", "fail", "unknown"]
-AnyProbe = HttpProbe | TcpProbe | CommandProbe | TargetProbe
+AnyProbe = HttpProbe | TcpProbe | CommandProbe | TargetProbe | AlertsProbe
 
 #: Largest health response body read; the rest is ignored.
 MAX_BODY_BYTES = 1 << 20
 _REASON_MAX = 200
 _MISSING = object()
+#: what ``resolve_path`` returns for a path the document does not have
+MISSING = _MISSING
 
 
 @dataclass(slots=True)
@@ -53,14 +61,16 @@ class HealthRow:
     reason: str
     checked_at: float  #: ``time.time()`` when the check finished
     parent: str | None = None  #: the probe's name, for a sub-check row
+    details: str = ""  #: more than the reason (an alert's labels), for detail views
 
 
 def safe_rows(rows: Iterable[HealthRow], boundary: Boundary) -> list[HealthRow]:
-    """``rows`` with their names, parents and reasons passed through ``boundary``."""
+    """``rows`` with their names, parents, reasons and details through ``boundary``."""
     line = boundary.line
     return [
         HealthRow(line(r.name), r.state, r.latency_ms, line(r.reason), r.checked_at,
-                  None if r.parent is None else line(r.parent))
+                  None if r.parent is None else line(r.parent),
+                  line(r.details) if r.details else "")
         for r in rows
     ]
 
@@ -229,8 +239,8 @@ def _iter_checks(checks: Any) -> Iterable[tuple[str, Any]]:
 
 
 def _row(name: str, state: HealthState, latency: float | None, reason: str,
-         parent: str | None = None) -> HealthRow:
-    return HealthRow(name, state, latency, reason, time.time(), parent)
+         parent: str | None = None, details: str = "") -> HealthRow:
+    return HealthRow(name, state, latency, reason, time.time(), parent, details)
 
 
 async def _read_body(response: httpx.Response) -> tuple[bytes, bool]:
@@ -374,15 +384,24 @@ async def _target_probe(probe: TargetProbe, backend: Backend | None) -> list[Hea
         kind = backend.kind if backend is not None else "none"
         return [_row(probe.name, "fail", None, f"the {kind} backend has no targets")]
     try:
-        targets = await backend.list_targets()  # docker: a cached list, so no latency
+        targets = await backend.list_targets() if probe.targets or not probe.selector \
+            else []  # docker: a cached list, so no latency
+        picked = await backend.select_targets(probe.selector) if probe.selector else []
     except CockpitError as exc:
         return [_row(probe.name, "fail", None, _short(str(exc)))]
-    if probe.targets:
+    if probe.selector and not picked and not probe.targets:
+        return [_row(probe.name, "fail", None,
+                     _short(f"no {backend.target_noun}s match {probe.selector}"))]
+    if probe.selector and not probe.targets:
+        chosen = picked
+    elif probe.targets:
         wanted = set(probe.targets)
         chosen = [t for t in targets if wanted & {t.name, *t.aliases}]
         seen = {name for t in chosen for name in (t.name, *t.aliases)}
         chosen += [missing_target(name, backend.target_noun)
                    for name in probe.targets if name not in seen]
+        ids = {t.id for t in chosen}
+        chosen += [t for t in picked if t.id not in ids]
     else:
         chosen = targets
     now = time.time()
@@ -407,6 +426,34 @@ async def _target_probe(probe: TargetProbe, backend: Backend | None) -> list[Hea
     return [main, *rows]
 
 
+async def _alerts_probe(probe: AlertsProbe, client: httpx.AsyncClient) -> list[HealthRow]:
+    from cockpit.core.sources import alerts as am
+
+    try:
+        found, latency = await am.fetch_alerts(probe, client)
+    except am.AlertsError as exc:
+        return [_row(probe.name, "fail", None, _short(str(exc)))]
+    shown = found[:am.MAX_ALERT_ROWS]
+    rows = [
+        _row(f"{probe.name}/{name}", "fail" if alert.state == "firing" else "unknown", None,
+             _short(("pending: " if alert.state == "pending" else "")
+                    + (alert.summary or alert.state)),
+             probe.name, am.label_text(alert.labels))
+        for alert, name in zip(shown, am.row_names(shown), strict=True)
+    ]
+    firing = [a for a in found if a.state == "firing"]
+    more = f" (+{len(found) - len(shown)} not shown)" if len(found) > len(shown) else ""
+    if firing:
+        names = ", ".join(dict.fromkeys(a.name for a in firing))
+        count = f"{len(firing)} alert{'s' if len(firing) != 1 else ''} firing"
+        main = _row(probe.name, "fail", latency, _short(f"{count}: {names}{more}"))
+    elif found:
+        main = _row(probe.name, "unknown", latency, f"{len(found)} pending{more}")
+    else:
+        main = _row(probe.name, "ok", latency, "no alerts firing")
+    return [main, *rows]
+
+
 async def run_probe(
     probe: AnyProbe,
     *,
@@ -418,9 +465,11 @@ async def run_probe(
     try:
         slack = 1.0 if probe.kind in ("command", "target") else 0.0
         async with asyncio.timeout(probe.timeout + slack):
-            if isinstance(probe, HttpProbe):
+            if isinstance(probe, HttpProbe | AlertsProbe):
                 if client is None:
                     client = own_client = await async_client()
+                if isinstance(probe, AlertsProbe):
+                    return await _alerts_probe(probe, client)
                 return await _http_probe(probe, client)
             if isinstance(probe, TcpProbe):
                 return await _tcp_probe(probe)
@@ -465,7 +514,7 @@ class HealthChecker:
 
     async def check(self, probe: AnyProbe) -> list[HealthRow]:
         """Run one probe (the caller may schedule each probe on its own interval)."""
-        client = await self.client() if isinstance(probe, HttpProbe) else None
+        client = await self.client() if isinstance(probe, HttpProbe | AlertsProbe) else None
         rows = await run_probe(probe, client=client, backend=self.backend)
         return safe_rows(rows, self.boundary)
 

@@ -32,6 +32,7 @@ import psutil
 from cockpit.core.backends.base import Backend, Capability
 from cockpit.core.config.models import (
     HostMetric,
+    JsonMetric,
     ProbeLatencyMetric,
     PrometheusMetric,
     PromQLMetric,
@@ -41,12 +42,13 @@ from cockpit.core.config.models import (
 from cockpit.core.errors import CockpitError
 from cockpit.core.http_clients import async_client
 from cockpit.core.sources.exposition import ParseAbandoned, Sample, family_names, scan_family
-from cockpit.core.sources.health import HealthRow, describe_error
+from cockpit.core.sources.health import MISSING, HealthRow, describe_error, resolve_path
 from cockpit.core.sources.prometheus import ReadError, Reading, ScrapeState, read_metric
 from cockpit.core.sources.scrape import BadEncoding, BodyTooLarge, fetch_capped, format_size
 
 MetricState = Literal["ok", "warn", "crit", "unknown"]
-AnyMetric = PrometheusMetric | PromQLMetric | HostMetric | ProbeLatencyMetric | TargetMetric
+AnyMetric = (PrometheusMetric | PromQLMetric | HostMetric | ProbeLatencyMetric
+             | TargetMetric | JsonMetric)
 #: Slack given to a parse thread past its deadline before the scrape stops waiting.
 _PARSE_GRACE = 0.5
 
@@ -210,6 +212,23 @@ class MetricsSampler:
                     self._fetch_page(url, timeouts[url], caps[url]))
             return fetches[url]
 
+        # JSON documents: one GET per URL (and headers) per refresh, parsed once
+        json_docs: dict[tuple[str, tuple[tuple[str, str], ...]], asyncio.Task[Any]] = {}
+        json_spec: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[float, int]] = {}
+        for m in chosen:
+            if isinstance(m, JsonMetric):
+                key = (m.url, tuple(sorted(m.headers.items())))
+                timeout, cap = json_spec.get(key, (0.0, 0))
+                json_spec[key] = (max(timeout, m.timeout), max(cap, m.max_body))
+
+        def document(metric: JsonMetric) -> asyncio.Task[Any]:
+            key = (metric.url, tuple(sorted(metric.headers.items())))
+            if key not in json_docs:
+                timeout, cap = json_spec[key]
+                json_docs[key] = asyncio.ensure_future(
+                    self._fetch_json(metric.url, dict(key[1]), timeout, cap))
+            return json_docs[key]
+
         async def one(metric: AnyMetric) -> MetricSample:
             if isinstance(metric, ProbeLatencyMetric):
                 last = self._series[metric.name].last
@@ -221,6 +240,10 @@ class MetricsSampler:
                     value, error = reading.value, reading.note
                 elif isinstance(metric, PromQLMetric):
                     value = await self._promql(metric)
+                elif isinstance(metric, JsonMetric):
+                    async with asyncio.timeout(metric.timeout):
+                        value = json_number(await asyncio.shield(document(metric)),
+                                            metric.path)
                 elif isinstance(metric, TargetMetric):
                     async with asyncio.timeout(metric.timeout):
                         value = await self._target(metric)
@@ -245,11 +268,12 @@ class MetricsSampler:
         try:
             results = await asyncio.gather(*(one(m) for m in chosen))
         finally:
-            for task in fetches.values():
+            tasks = [*fetches.values(), *json_docs.values()]
+            for task in tasks:
                 if not task.done():
                     task.cancel()
-            if fetches:
-                await asyncio.gather(*fetches.values(), return_exceptions=True)
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
         return {m.name: s for m, s in zip(chosen, results, strict=True)}
 
     async def close(self) -> None:
@@ -274,6 +298,20 @@ class MetricsSampler:
                 raise _MetricError(f"HTTP {status}")
             text = await asyncio.to_thread(_decode, chunks)
         return _Page(text, sum(map(len, chunks)), at, deadline, timeout)
+
+    async def _fetch_json(self, url: str, headers: dict[str, str], timeout: float,
+                          cap: int) -> Any:
+        """The JSON document at ``url``, read up to ``cap`` bytes, parsed in a thread."""
+        async with asyncio.timeout(timeout):
+            status, chunks = await fetch_capped(
+                await self.client(), url, cap=cap, timeout=timeout,
+                headers={"Accept": "application/json", **headers})
+            if status != 200:
+                raise _MetricError(f"HTTP {status}")
+            try:
+                return await asyncio.to_thread(_json_of, chunks)
+            except ValueError as exc:
+                raise _MetricError(f"invalid JSON: {exc}"[:120]) from None
 
     async def _prometheus(self, metric: PrometheusMetric,
                           fetched: asyncio.Future[_Page]) -> Reading:
@@ -358,6 +396,19 @@ class MetricsSampler:
         except CockpitError as exc:
             raise _MetricError(str(exc)) from None
         return total
+
+
+def json_number(doc: Any, path: str) -> float:
+    """The number at the dotted ``path`` of ``doc`` (a numeric string counts)."""
+    value = resolve_path(doc, path)
+    if value is MISSING:
+        raise _MetricError(f"no {path!r} in the answer")
+    if isinstance(value, bool) or value is None or isinstance(value, dict | list):
+        raise _MetricError(f"{path} is not a number")
+    result = _to_float(value)
+    if math.isinf(result):
+        raise _MetricError(f"{path} is not a finite number")
+    return result
 
 
 def _host_value(metric: HostMetric) -> float:

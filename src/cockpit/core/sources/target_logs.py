@@ -229,6 +229,17 @@ class TargetFollower:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def restart(self) -> None:
+        """Follow the backend's targets afresh (its context or namespace was switched):
+        every stream stops, and the next listing decides what is followed, with its
+        backlog."""
+        await self._stop_tasks()
+        self._ended.clear()
+        self._announced.clear()
+        self._last_ts.clear()
+        if self._ready is not None:
+            self._ready.set()
+
     async def close(self) -> None:
         """Stop following every target."""
         self._closed = True

@@ -18,7 +18,13 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.timer import Timer
 
-from cockpit.core.config.models import CommandProbe, HttpProbe, TargetProbe, TcpProbe
+from cockpit.core.config.models import (
+    AlertsProbe,
+    CommandProbe,
+    HttpProbe,
+    TargetProbe,
+    TcpProbe,
+)
 from cockpit.core.sources.health import AnyProbe, HealthChecker, HealthRow, safe_rows
 from cockpit.tui.context import CockpitContext
 from cockpit.tui.panes.base import TablePane
@@ -86,7 +92,13 @@ def describe_probe(probe: AnyProbe | None) -> str:
             return " ".join(probe.run)
         return next(iter((probe.script or "").strip().splitlines()), "")
     if isinstance(probe, TargetProbe):
-        return "targets: " + (", ".join(probe.targets) or "every target of the profile")
+        picked = [*probe.targets, *([f"selector {probe.selector}"] if probe.selector else [])]
+        return "targets: " + (", ".join(picked) or "every target of the profile")
+    if isinstance(probe, AlertsProbe):
+        from cockpit.core.sources.alerts import alerts_url
+
+        where = ", ".join(f"{k}={v}" for k, v in probe.match.items())
+        return f"alerts: GET {alerts_url(probe.url)}" + (f" where {where}" if where else "")
     return ""
 
 
@@ -320,6 +332,8 @@ class HealthPane(TablePane):
             lines.append(f"{_STATE[row.state][0]} · {format_latency(row.latency_ms)}")
             if row.reason:
                 lines.append(row.reason)
+            if row.details:
+                lines.append(row.details)
             lines.append(f"checked at {checked} ({age} ago)")
         severity = "error" if row is not None and row.state == "fail" else "information"
         self.app.notify("\n".join(text for text in lines if text), title=key,

@@ -210,6 +210,18 @@ class LogsPane(QuietStatus, Pane):
                 async with asyncio.timeout(5):
                     await worker.wait()
 
+    async def retarget(self) -> int:
+        """The backend now operates elsewhere (``:ctx`` / ``:ns``): target log sources
+        follow its new targets (file and command sources go on). How many restarted."""
+        from cockpit.core.sources.target_logs import TargetFollower
+
+        restarted = 0
+        for _name, follower in self._followers:
+            if isinstance(follower, TargetFollower):
+                await follower.restart()
+                restarted += 1
+        return restarted
+
     async def _ingest(self) -> None:
         """Follow every source; queue each merged batch for the next flush."""
         followers: list[tuple[str, Follower]] = []

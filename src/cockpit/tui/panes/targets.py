@@ -237,6 +237,7 @@ class TargetsPane(TablePane):
         self._rows: dict[str, tuple[Target, int]] = {}  #: row key -> (target, depth)
         self.filter_text = ""
         self._ops_by_kind: dict[str, list[tuple[Operation, Action]]] = {}
+        self._generation = 0  #: bumped by ``restart_watch``: older streams stop
 
     # -- layout -------------------------------------------------------------------------
 
@@ -261,8 +262,22 @@ class TargetsPane(TablePane):
         if not self.context.live:
             return
         self._resume.set()
-        self.run_worker(self._watch(), group="targets", exit_on_error=False)
+        self.run_worker(self._watch(self._generation), group="targets", exit_on_error=False)
         self.set_interval(1.0, self._tick_ages)
+
+    def restart_watch(self) -> None:
+        """The backend operates elsewhere now (``:ctx`` / ``:ns``): drop the list and
+        watch the new one from the start."""
+        if not self.supported or not self.context.live or not self.is_attached:
+            return
+        self.workers.cancel_group(self, "targets")
+        self._generation += 1
+        self._targets, self._cut, self._received, self._problem = [], 0, False, None
+        self._dirty = True
+        self._resume.set()
+        self.run_worker(self._watch(self._generation), group="targets", exit_on_error=False)
+        self._paint_soon()
+        self._update_status()
 
     @property
     def table(self) -> CellTable:
@@ -270,14 +285,17 @@ class TargetsPane(TablePane):
 
     # -- the list -------------------------------------------------------------------------
 
-    async def _watch(self) -> None:
-        """Consume the backend's target stream; while hidden, stop pulling until shown."""
+    async def _watch(self, generation: int = 0) -> None:
+        """Consume the backend's target stream; while hidden, stop pulling until shown.
+        A stream of an earlier ``generation`` (before a scope switch) shows nothing."""
         delay = RETRY_FIRST
-        while True:
+        while generation == self._generation:
             try:
                 stream = watch_targets(self.context.backend, self.context.boundary)
                 async with contextlib.aclosing(stream):
                     async for targets in stream:
+                        if generation != self._generation:
+                            return
                         self._receive(targets)
                         delay = RETRY_FIRST
                         if not self.display:
@@ -287,10 +305,14 @@ class TargetsPane(TablePane):
                                 await self._resume.wait()
                             finally:
                                 self.watch_paused = False
+                if generation != self._generation:
+                    return
                 self._fail("the backend stopped reporting its targets")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if generation != self._generation:
+                    return
                 self._fail(str(exc) or type(exc).__name__)
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX)

@@ -13,6 +13,7 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -109,8 +110,11 @@ class ConfirmScreen(ModalScreen[bool]):
             self.call_after_refresh(self._fit_command)
 
     def _fit_command(self) -> None:
-        dialog = self.query_one(Vertical)
-        box = self.query_one("#command-box", VerticalScroll)
+        try:
+            dialog = self.query_one(Vertical)
+            box = self.query_one("#command-box", VerticalScroll)
+        except NoMatches:  # answered before this refresh: already torn down
+            return
         others = sum(w.outer_size.height for w in dialog.children if w is not box)
         room = int(self.size.height * 0.9) - 2 - 1 - others  # borders, the box's margin
         height = max(3, min(12, room))
@@ -121,8 +125,12 @@ class ConfirmScreen(ModalScreen[bool]):
     def _show_hint(self) -> None:
         """Say how to scroll only when the command does not fit in its box (the row
         under the box is blank otherwise)."""
-        box = self.query_one("#command-box", VerticalScroll)
-        self.query_one("#scroll-hint", Static).update(HINT if box.max_scroll_y > 0 else "")
+        try:
+            box = self.query_one("#command-box", VerticalScroll)
+            hint = self.query_one("#scroll-hint", Static)
+        except NoMatches:  # answered (Esc) before its first refresh: already torn down
+            return
+        hint.update(HINT if box.max_scroll_y > 0 else "")
 
     def action_scroll_command(self, how: str) -> None:
         """Scroll the command box; the focus stays where it is (Cancel by default)."""

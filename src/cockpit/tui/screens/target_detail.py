@@ -54,18 +54,34 @@ def target_fields(target: Target, now: float) -> list[tuple[str, str]]:
     ]
 
 
+#: how a Warning event is marked: a symbol too, so it shows without colour (NO_COLOR)
+WARNING_MARK, WARNING_STYLE = "!", "bold yellow"
+
+
 def event_lines(events: list[TargetEvent], target: Target | None = None) -> list[str]:
-    """One line per event, newest first (in view at 80x24): time, a Warning, what, the
-    object it names when that is not the target itself (a workload's pod), and the
-    backend's sentence where it says more than the action."""
+    """One line per event, newest first (in view at 80x24): a ``!`` and the word for a
+    warning, time, what, the object it names when that is not the target itself (a
+    workload's pod), and the backend's sentence where it says more than the action."""
     own = {target.name, target.id, *target.aliases} if target is not None else set()
     return [
+        f"{WARNING_MARK if e.is_warning else ' '} "
         f"{time.strftime('%H:%M:%S', time.localtime(e.ts))}  "
-        + ("Warning " if e.type == "Warning" else "") + e.action
+        + ("Warning " if e.is_warning else "") + e.action
         + (f"  {e.target_name}" if own and e.target_name not in own else "")
         + (f"  {e.text}" if e.text and e.text not in e.action else "")
         for e in reversed(events)
     ]
+
+
+def event_text(events: list[TargetEvent], target: Target | None = None) -> Text:
+    """``event_lines`` as plain text (never markup), warnings in the warning colour."""
+    text = Text()
+    for i, (event, line) in enumerate(zip(reversed(events), event_lines(events, target),
+                                          strict=True)):
+        if i:
+            text.append("\n")
+        text.append(line, style=WARNING_STYLE if event.is_warning else "")
+    return text
 
 
 class TargetDetailScreen(ModalScreen[None]):
@@ -134,19 +150,16 @@ class TargetDetailScreen(ModalScreen[None]):
 
     def show_events(self, events: list[TargetEvent]) -> None:
         self.events = list(events)
-        lines = event_lines(self.events, self.target)
         noun = self.context.backend.kind
-        if not lines:
-            self.query_one("#events", Static).update(
-                f"none recorded (the {noun} backend keeps events it saw since the "
-                "cockpit started, where it has any)")
-            return
-        text = Text()
-        for i, (event, line) in enumerate(zip(reversed(self.events), lines, strict=True)):
-            text.append(line, style=HEALTH["unknown"][1] if event.type == "Warning" else "")
-            if i < len(lines) - 1:
-                text.append("\n")
-        self.query_one("#events", Static).update(text)
+        warnings = sum(1 for e in self.events if e.is_warning)
+        if warnings:
+            self.query_one("#events-title", Label).update(Text.assemble(
+                ("Recent events, newest first", "bold"), "  ",
+                (f"{WARNING_MARK} {warnings} warning{'s' if warnings != 1 else ''}",
+                 WARNING_STYLE)))
+        self.query_one("#events", Static).update(
+            event_text(self.events, self.target) if self.events else f"none recorded (the {noun} "
+            "backend keeps events it saw since the cockpit started, where it has any)")
 
     def action_close(self) -> None:
         self.dismiss(None)

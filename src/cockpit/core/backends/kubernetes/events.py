@@ -60,7 +60,7 @@ def to_target_event(event: dict[str, Any], namespace: str) -> TargetEvent:
     kind, name = _involved(event)
     return TargetEvent(ts=event_time(event), target_id=f"{namespace}/{kind}/{name}",
                        target_name=f"{kind}/{name}", action=str(event.get("reason") or ""),
-                       text=event_text(event), type=str(event.get("type") or ""))
+                       text=event_text(event), type=str(event.get("type") or "Normal"))
 
 
 def _list(api: Any, namespace: str, timeout: float,
