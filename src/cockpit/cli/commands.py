@@ -91,7 +91,7 @@ async def _run(args: argparse.Namespace) -> int:
 
     loaded = _load(args)
     backend = open_backend(loaded)
-    await backend.connect()
+    await backend.ensure_connected()
     runner = ActionRunner(
         loaded,
         backend,
@@ -189,7 +189,7 @@ async def _check(args: argparse.Namespace) -> int:
     checker = HealthChecker(loaded.profile.health, backend)
     sampler = MetricsSampler(loaded.profile.metrics, backend=backend)
     try:
-        await backend.connect()
+        await backend.ensure_connected()
         rows = await checker.check_all()
         sampler.observe_probe(rows)
         samples = await sampler.sample_all()

@@ -365,7 +365,7 @@ async def _run(args: argparse.Namespace) -> int:
         return 1
     loaded = _load_profile(args)
     backend = open_backend(loaded)
-    await backend.connect()
+    await backend.ensure_connected()
     runner = ActionRunner(
         loaded,
         backend,

@@ -54,7 +54,7 @@ async def _targets(args: argparse.Namespace) -> int:
             err(f"the {backend.kind} backend has no targets")
             return 1
         try:
-            await backend.connect()
+            await backend.ensure_connected()
             targets = await current_targets(backend, boundary)
         except CockpitError as exc:
             err(f"cannot list the targets of {safe_text(backend.describe())}: "
@@ -93,9 +93,13 @@ def _print_table(rows: list[Any], now: float) -> None:
         ])
     header = ["KIND", "NAME", "ID", "SCOPE", "STATE", "HEALTH", "RESTARTS", "AGE", "CPU",
               "MEM", "REASON"]
+    # ids that are paths (kubernetes: NAMESPACE/KIND/NAME) say no more than KIND, NAME
+    # and SCOPE; pids and container ids do
+    paths = all("/" in row.target.id for row in rows)
     keep = [i for i, name in enumerate(header)
-            if name in ("KIND", "NAME", "ID", "STATE", "HEALTH", "REASON")
-            or any(cells[i] != "-" for cells in table)]  # columns with nothing: left out
+            if (not paths if name == "ID" else
+                name in ("KIND", "NAME", "STATE", "HEALTH", "REASON")
+                or any(cells[i] != "-" for cells in table))]  # columns with nothing: left out
     widths = {i: max(len(header[i]), *(len(cells[i]) for cells in table)) for i in keep}
     last = keep[-1]
 

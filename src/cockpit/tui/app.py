@@ -323,7 +323,7 @@ class CockpitApp(App[Any]):
         header = self.query_one(CockpitHeader)
         header.connection = "connecting"
         try:
-            await self.context.backend.connect()
+            await self.context.backend.ensure_connected()
         except Exception as exc:
             header.connection = f"cannot connect: {exc}"
             self.notify(f"{self.context.backend.kind}: cannot connect: {exc}",

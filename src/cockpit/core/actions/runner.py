@@ -359,6 +359,18 @@ class ActionRunner:
             prepared, confirm=(lambda _request: True) if confirmed else None, on_line=on_line
         )
 
+    async def _start(self, prepared: PreparedRun) -> Execution:
+        """The backend's ``start``, once it is connected (a run chosen while the app is
+        still connecting waits; a backend that cannot connect is a failed execution)."""
+        from cockpit.core.backends.process import failed_execution
+        from cockpit.core.errors import CockpitError
+
+        try:
+            await self.backend.ensure_connected()
+        except CockpitError as exc:
+            return failed_execution(prepared.display, f"cannot connect: {exc}")
+        return await self.backend.start(prepared.spec)
+
     # -- recording ------------------------------------------------------------------------
 
     def _record_body(
@@ -468,7 +480,7 @@ class ActionRunner:
         try:
             if on_start is not None:
                 on_start(prepared)
-            execution = await self.backend.start(prepared.spec)
+            execution = await self._start(prepared)
             prepared._execution = execution
             await self._in_writer(self._attach, prepared.trace_id, execution)
             if prepared._cancel_requested:

@@ -185,6 +185,17 @@ class Backend(ABC):
         before anything else. Raises ``CockpitError`` when the environment cannot be
         reached at all; the cockpit shows why and keeps running."""
 
+    async def ensure_connected(self) -> None:
+        """``connect()`` once: every caller that needs the environment awaits the same
+        attempt (the app starts it; a health probe or a target list that comes first
+        waits for it instead of failing). A failed attempt raises to each waiter, and
+        the next call tries again."""
+        attempt = getattr(self, "_connect_attempt", None)
+        if attempt is None or (attempt.done() and (attempt.cancelled() or attempt.exception())):
+            attempt = asyncio.ensure_future(self.connect())
+            self._connect_attempt = attempt
+        await asyncio.shield(attempt)
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; running commands are not touched."""
 

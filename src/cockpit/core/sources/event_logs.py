@@ -51,6 +51,7 @@ class EventFollower:
         name = self.source.name
         while not self._closed:
             try:
+                await self.backend.ensure_connected()
                 stream = self.backend.event_logs(self.source.namespace, backlog=backlog)
                 async with contextlib.aclosing(stream):  # type: ignore[type-var]
                     async for batch in stream:

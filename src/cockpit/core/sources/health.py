@@ -384,6 +384,7 @@ async def _target_probe(probe: TargetProbe, backend: Backend | None) -> list[Hea
         kind = backend.kind if backend is not None else "none"
         return [_row(probe.name, "fail", None, f"the {kind} backend has no targets")]
     try:
+        await backend.ensure_connected()
         targets = await backend.list_targets() if probe.targets or not probe.selector \
             else []  # docker: a cached list, so no latency
         picked = await backend.select_targets(probe.selector) if probe.selector else []
@@ -419,8 +420,10 @@ async def _target_probe(probe: TargetProbe, backend: Backend | None) -> list[Hea
     elif bad:
         names = ", ".join(r.name.split("/", 1)[1] for r in bad)
         main = _row(probe.name, "fail", None, _short(f"{len(bad)} of {len(rows)} not ok: {names}"))
-    elif any(r.state == "unknown" for r in rows):
-        main = _row(probe.name, "unknown", None, "a health check is starting")
+    elif unknown := [r for r in rows if r.state == "unknown"]:
+        names = ", ".join(r.name.split("/", 1)[1] for r in unknown)
+        main = _row(probe.name, "unknown", None,
+                    _short(f"{len(unknown)} of {len(rows)} not known yet: {names}"))
     else:
         main = _row(probe.name, "ok", None, f"{len(rows)} ok")
     return [main, *rows]

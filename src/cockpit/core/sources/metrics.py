@@ -377,6 +377,7 @@ class MetricsSampler:
         if not backend.capabilities & Capability.STATS:
             raise _MetricError(f"the {backend.kind} backend has no target statistics")
         try:
+            await backend.ensure_connected()
             if metric.target is not None:
                 names = [metric.target]
             else:

@@ -166,6 +166,7 @@ class TargetFollower:
         try:
             while not self._closed:
                 try:
+                    await self.backend.ensure_connected()
                     targets = await self.backend.list_targets()
                 except CockpitError as exc:
                     if str(exc) != problem:

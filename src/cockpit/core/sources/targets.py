@@ -93,6 +93,7 @@ async def current_targets(backend: Backend, boundary: Boundary) -> list[Target]:
     """One listing, through the boundary (``CockpitError`` when it cannot be had)."""
     if not backend.capabilities & Capability.TARGETS:
         return []
+    await backend.ensure_connected()
     return [safe_target(t, boundary) for t in await backend.list_targets()]
 
 
@@ -100,6 +101,7 @@ async def watch_targets(backend: Backend, boundary: Boundary) -> AsyncIterator[l
     """The target list each time the backend says it changed, through the boundary."""
     if not backend.capabilities & Capability.TARGETS:
         return
+    await backend.ensure_connected()
     stream = backend.watch_targets()
     async with contextlib.aclosing(stream):  # type: ignore[type-var]
         async for targets in stream:
@@ -110,6 +112,7 @@ async def watch_targets(backend: Backend, boundary: Boundary) -> AsyncIterator[l
 async def recent_events(backend: Backend, target: Target, boundary: Boundary,
                         limit: int = 20) -> list[TargetEvent]:
     """The target's recent events, through the boundary."""
+    await backend.ensure_connected()
     events = await backend.target_events(target.id, limit)
     return [safe_event(e, boundary) for e in events[-limit:]]
 

@@ -360,6 +360,27 @@ class KubernetesBackend(KubernetesStreams, Backend):
         async for targets in self.watch.updates():
             yield targets
 
+    async def select_targets(self, selector: str) -> list[Target]:
+        """The pods a label selector picks in the current contexts and namespaces (as
+        ``kubectl get pods -l SELECTOR``), health computed; a context that cannot be
+        reached is its error row, as in the Targets pane."""
+        from cockpit.core.backends.kubernetes.targets import error_target, pod_owner, pod_target
+
+        async def one(cluster: Cluster, namespace: str) -> list[Target]:
+            try:
+                answer = await cluster.raw_call(
+                    "list", "pods", "core.list_namespaced_pod", namespace,
+                    label_selector=selector)
+            except KubeError as exc:
+                return [error_target(cluster.name, cluster.server or "", str(exc))]
+            context = cluster.name if self.fleet else None
+            return [pod_target(pod, context=context, parent=pod_owner(pod))
+                    for pod in answer.get("items") or []]
+
+        jobs = [one(self.clusters[c], ns) for c in self.contexts if c in self.clusters
+                for ns in self.namespaces_of(c)]
+        return [t for found in await asyncio.gather(*jobs) for t in found]
+
     def targets_hint(self) -> str:
         ident = self.identity()
         parts = [f"context {ident.context}", f"namespace {ident.namespace}"]

@@ -344,7 +344,9 @@ def workload_health(kind: str, obj: Mapping[str, Any]) -> tuple[str, Health]:
         return "Ready", Health("ok", text)
     if ready == 0:
         return "NotReady", Health("fail", text)
-    return ("Progressing" if rolling else "Degraded"), Health("unknown", text)
+    if rolling:  # a rollout under way: not known until it ends or stalls
+        return "Progressing", Health("unknown", text)
+    return "Degraded", Health("fail", text)  # fewer ready than desired, nothing rolling
 
 
 def _job_health(spec: Mapping[str, Any], status: Mapping[str, Any],
