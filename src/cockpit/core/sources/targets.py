@@ -43,6 +43,22 @@ def safe_target(target: Target, boundary: Boundary) -> Target:
     )
 
 
+def _safe_all(targets: list[Target], boundary: Boundary,
+              seen: dict[str, tuple[Target, Target]]) -> list[Target]:
+    """``safe_target`` of each, reusing ``seen``'s answer for a target listed as before."""
+    shown: list[Target] = []
+    fresh: dict[str, tuple[Target, Target]] = {}
+    for target in targets:
+        known = seen.get(target.id)
+        safe = known[1] if known is not None and known[0] == target else \
+            safe_target(target, boundary)
+        fresh[target.id] = (target, safe)
+        shown.append(safe)
+    seen.clear()
+    seen.update(fresh)
+    return shown
+
+
 def safe_event(event: TargetEvent, boundary: Boundary) -> TargetEvent:
     """An event with its texts through the boundary."""
     return TargetEvent(event.ts, bound(boundary.line(event.target_id), NAME_LIMIT),
@@ -104,9 +120,11 @@ async def watch_targets(backend: Backend, boundary: Boundary) -> AsyncIterator[l
     await backend.ensure_connected()
     stream = backend.watch_targets()
     async with contextlib.aclosing(stream):  # type: ignore[type-var]
+        seen: dict[str, tuple[Target, Target]] = {}  # id -> (as listed, as shown)
         async for targets in stream:
-            yield [safe_target(t, boundary) for t in targets]
-            await asyncio.sleep(0)
+            # off the event loop, and only for targets that changed: the boundary over a
+            # thousand targets takes a while
+            yield await asyncio.to_thread(_safe_all, targets, boundary, seen)
 
 
 async def recent_events(backend: Backend, target: Target, boundary: Boundary,

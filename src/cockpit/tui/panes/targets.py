@@ -235,6 +235,8 @@ class TargetsPane(TablePane):
         self._columns: tuple[str, ...] = ()
         self._keyed = KeyedRows()
         self._rows: dict[str, tuple[Target, int]] = {}  #: row key -> (target, depth)
+        #: row key -> (target, depth, columns, cells): an unchanged row keeps its cells
+        self._cells: dict[str, tuple[Target, int, tuple[str, ...], tuple[Text, ...]]] = {}
         self.filter_text = ""
         self._ops_by_kind: dict[str, list[tuple[Operation, Action]]] = {}
         self._generation = 0  #: bumped by ``restart_watch``: older streams stop
@@ -451,8 +453,20 @@ class TargetsPane(TablePane):
         wanted = self._wanted()
         now = self.context.now()
         self._rows = {key: (target, depth) for key, target, depth in wanted}
-        rows = [(key, target_cells(target, depth, now, self._columns))
-                for key, target, depth in wanted]
+        # an unchanged row (the very same target: the sources reuse it) keeps its cells,
+        # so a thousand rows with a few changing cost a few (ages tick on their own)
+        cache, fresh = self._cells, {}
+        rows = []
+        for key, target, depth in wanted:
+            hit = cache.get(key)
+            if hit is not None and hit[0] is target and hit[1] == depth \
+                    and hit[2] == self._columns:
+                cells = hit[3]
+            else:
+                cells = target_cells(target, depth, now, self._columns)
+            fresh[key] = (target, depth, self._columns, cells)
+            rows.append((key, cells))
+        self._cells = fresh
         if self._keyed.sync(table, rows, self._columns, selected):
             self.call_after_refresh(self._fit)
         else:

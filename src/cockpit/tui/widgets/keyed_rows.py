@@ -23,9 +23,13 @@ class KeyedRows:
 
     def __init__(self) -> None:
         self.shown: dict[str, tuple[Signature, ...]] = {}
+        #: the cells tuple each row was last synced from: the same tuple again (a caller
+        #: that reuses the cells of an unchanged row) is skipped without a comparison
+        self.synced: dict[str, tuple[Text, ...]] = {}
 
     def clear(self) -> None:
         self.shown.clear()
+        self.synced.clear()
 
     def sync(self, table: DataTable, rows: Iterable[tuple[str, tuple[Text, ...]]],
              columns: Sequence[str], selected: str | None = None) -> bool:
@@ -38,28 +42,47 @@ class KeyedRows:
             if selected is None and 0 <= table.cursor_row < len(current):
                 selected = current[table.cursor_row]
             table.clear()
-            self.shown.clear()
+            self.clear()
             for key, cells in rows:
                 table.add_row(*cells, key=key)
                 self.shown[key] = tuple(cell_sig(c) for c in cells)
+                self.synced[key] = cells
             if selected in keys:
                 table.move_cursor(row=keys.index(selected), animate=False)
             return True
+        changes: list[tuple[str, str, Text]] = []
+        synced = self.synced
         for key, cells in rows:
-            self.update(table, key, cells, columns)
+            if synced.get(key) is cells:
+                continue
+            synced[key] = cells
+            changes += self.changed(key, cells, columns)
+        if changes:
+            if hasattr(table, "set_cells"):  # CellTable: one cache invalidation for all
+                table.set_cells(changes)
+            else:
+                for change in changes:
+                    table.set_cell(*change)
         return False
+
+    def changed(self, key: str, cells: tuple[Text, ...],
+                columns: Sequence[str]) -> list[tuple[str, str, Text]]:
+        """The cells of row ``key`` that differ from what it shows (now recorded as
+        shown): ``(key, column, cell)`` to write."""
+        shown = self.shown.get(key, ())
+        sigs = tuple(cell_sig(c) for c in cells)
+        if sigs == shown:
+            return []
+        self.shown[key] = sigs
+        return [(key, column, cell)
+                for i, (column, cell) in enumerate(zip(columns, cells, strict=True))
+                if i >= len(shown) or shown[i] != sigs[i]]
 
     def update(self, table: DataTable, key: str, cells: tuple[Text, ...],
                columns: Sequence[str]) -> None:
         """Write the cells of row ``key`` that differ from what it shows."""
-        shown = self.shown.get(key, ())
-        sigs = tuple(cell_sig(c) for c in cells)
-        if sigs == shown:
-            return
-        for i, (column, cell) in enumerate(zip(columns, cells, strict=True)):
-            if i >= len(shown) or shown[i] != sigs[i]:
-                table.set_cell(key, column, cell)
-        self.shown[key] = sigs
+        for change in self.changed(key, cells, columns):
+            table.set_cell(*change)
 
     def tick_visible(self, table: DataTable, column: str, index: int,
                      text_of: Callable[[str], str | None]) -> None:

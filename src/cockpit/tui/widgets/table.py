@@ -172,6 +172,33 @@ class CellTable(CachedCells, DataTable[Text]):
             Coordinate(self.get_row_index(row_key), self.get_column_index(column_key))
         )
 
+    def set_cells(self, changes: list[tuple[str, str, Text]]) -> None:
+        """Change many cells at once: the render caches are invalidated once (a cell's
+        region is found from the ordered rows, which each invalidation rebuilds), and a
+        large change repaints the table whole."""
+        if len(changes) == 1:
+            self.set_cell(*changes[0])
+            return
+        coordinates: list[tuple[str, str]] = []
+        for row_key, column_key, value in changes:
+            column = self.columns.get(ColumnKey(column_key))
+            if column is None or RowKey(row_key) not in self._row_locations:
+                continue
+            if column.auto_width and cell_len(value.plain) > column.content_width:
+                self.update_cell(row_key, column_key, value, update_width=True)
+                continue
+            self._data[RowKey(row_key)][ColumnKey(column_key)] = value
+            coordinates.append((row_key, column_key))
+        if not coordinates:
+            return
+        self._update_count += 1  # the render caches are keyed on it
+        if len(coordinates) > 40:
+            self.refresh()
+            return
+        for row_key, column_key in coordinates:
+            self.refresh_coordinate(
+                Coordinate(self.get_row_index(row_key), self.get_column_index(column_key)))
+
     def fit_columns(self, widths: Mapping[str, int]) -> None:
         """Set fixed widths of some columns (repaint once, only if any changed)."""
         changed = False

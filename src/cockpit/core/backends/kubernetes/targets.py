@@ -410,11 +410,16 @@ def error_target(context: str, server: str, reason: str) -> Target:
 
 def build_targets(objects: Mapping[str, Iterable[Mapping[str, Any]]], *,
                   context: str | None = None, workloads: Iterable[str] = (),
-                  now: float | None = None) -> list[Target]:
+                  now: float | None = None,
+                  cache: dict[Any, tuple[Any, Target]] | None = None,
+                  epoch: int = 0) -> list[Target]:
     """Targets of one context from its objects by kind (``pod``, ``replicaset``,
     ``deployment``, ...): workloads first (sorted), each followed by its pods; pods
     without a workload last. ``workloads`` (``KIND/NAME`` or ``NS/KIND/NAME``) keeps
-    only those and their pods."""
+    only those and their pods. ``cache`` (kept by the caller between listings, with
+    an ``epoch`` that changes when times in reasons should be told again) reuses the
+    target of a pod whose resourceVersion and workload did not change: a thousand pods
+    with a few changing cost a few."""
     wanted = set(workloads)
 
     def chosen(ns: str, kind: str, name: str) -> bool:
@@ -439,7 +444,15 @@ def build_targets(objects: Mapping[str, Iterable[Mapping[str, Any]]], *,
             owner = None
         if wanted and (owner is None or not chosen(ns, *owner)):
             continue
-        target = pod_target(pod, context=context, parent=owner, now=now)
+        meta = _meta(pod)
+        key = (meta.get("uid") or meta.get("name"), meta.get("resourceVersion"), owner, now, epoch)
+        cached = cache.get(key[0]) if cache is not None else None
+        if cached is not None and cached[0] == key:
+            target = cached[1]
+        else:
+            target = pod_target(pod, context=context, parent=owner, now=now)
+            if cache is not None:
+                cache[key[0]] = (key, target)
         if target.parent is not None and target.parent not in present:
             target = target.with_changes(parent=None)
         pods.append(target)

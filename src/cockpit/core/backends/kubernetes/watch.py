@@ -199,6 +199,8 @@ class TargetWatch:
             for cluster in clusters for namespace in plan.get(cluster.name, ["default"])
             for kind in KINDS]
         self._cache: tuple[tuple[int, int], list[Target]] | None = None
+        #: pod targets by uid, reused while the pod's resourceVersion stays the same
+        self._pod_targets: dict[Any, tuple[Any, Target]] = {}
 
     def start(self) -> None:
         for source in self.sources:
@@ -283,8 +285,11 @@ class TargetWatch:
                 for source in mine:
                     objects[source.kind].extend(source.objects.values())
                 rows += build_targets(objects, context=cluster.name if self.fleet else None,
-                                      workloads=self.workloads)
+                                      workloads=self.workloads, cache=self._pod_targets,
+                                      epoch=key[1])
             self._cache = (key, rows)
+            if len(self._pod_targets) > 2 * len(rows) + 100:  # pods gone: forget them
+                self._pod_targets.clear()
             return rows
 
     async def updates(self) -> AsyncIterator[list[Target]]:
@@ -297,7 +302,8 @@ class TargetWatch:
                 await asyncio.to_thread(self.snapshot, max(c.timeout for c in self.clusters)
                                         if self.clusters else 0.0)
                 first = False
-            targets = self.snapshot(0.0)  # a single unreachable context raises
+            # built in a thread: a thousand pods are tens of milliseconds of work
+            targets = await asyncio.to_thread(self.snapshot, 0.0)  # unreachable: raises
             version = self.version
             if targets != last:
                 last = targets
