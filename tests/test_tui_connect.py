@@ -74,3 +74,60 @@ async def test_read_only_and_the_clock_stay_in_view_at_80_columns(tmp_path):
         assert len(header) <= 80, header
         assert "READ-ONLY" in header and header.rstrip().endswith(app.header._clock()), header
         assert "docker (unix:///tmp/ckd" in header and "…" in header
+
+
+async def test_everything_that_needs_the_backend_waits_for_the_one_connect(tmp_path):
+    """A health probe, a target list and a run that come before connect() ends wait for
+    the same attempt (one connect, never "not connected"); a failed attempt raises to
+    each waiter and the next call tries again."""
+    from cockpit.core.backends.base import Capability, Target
+    from cockpit.core.sources.targets import current_targets
+
+    context = make_context(tmp_path, PROFILE)
+    backend = context.backend
+    release = asyncio.Event()
+    calls: list[str] = []
+    connected = False
+
+    async def slow_connect() -> None:
+        nonlocal connected
+        calls.append("connect")
+        await release.wait()
+        connected = True
+
+    async def listing() -> list[Target]:
+        assert connected, "listed before connect() ended"
+        return [Target("1", "web", "process", "running")]
+
+    backend.connect = slow_connect  # type: ignore[method-assign]
+    backend.list_targets = listing  # type: ignore[method-assign]
+    # the local backend lists no targets: give it some
+    backend.capabilities = Capability.TARGETS | type(backend).capabilities  # type: ignore[misc]
+    waiters = [asyncio.ensure_future(current_targets(backend, context.boundary))
+               for _ in range(3)]
+    await async_wait_until(lambda: calls == ["connect"], what="one connect started")
+    assert not any(w.done() for w in waiters)
+    release.set()
+    results = await asyncio.gather(*waiters)
+    assert [[t.name for t in r] for r in results] == [["web"]] * 3
+    assert calls == ["connect"]  # one attempt for all
+    await backend.ensure_connected()
+    assert calls == ["connect"]  # and none once connected
+
+    (tmp_path / "second").mkdir()
+    failing = make_context(tmp_path / "second", PROFILE).backend
+    attempts: list[int] = []
+
+    async def refused() -> None:
+        attempts.append(1)
+        raise CockpitError("cannot reach the cluster")
+
+    failing.connect = refused  # type: ignore[method-assign]
+    for _ in range(2):
+        try:
+            await failing.ensure_connected()
+        except CockpitError as exc:
+            assert "cannot reach" in str(exc)
+        else:
+            raise AssertionError("a failed connect must raise")
+    assert len(attempts) == 2  # each call after a failure tries again
