@@ -160,6 +160,10 @@ def test_workload_health_counts_ready_replicas_and_rollout_progress() -> None:
     assert workload_health("deployment", stalled)[1].state == "fail"
     assert "progress deadline" in workload_health("deployment", stalled)[1].reason
     assert workload_health("deployment", deployment(desired=0))[1].reason == "scaled to 0"
+    # fewer ready than desired and nothing rolling out (a crash-looping pod): failing
+    state, health = workload_health("deployment", deployment(
+        readyReplicas=2, updatedReplicas=3, replicas=3))
+    assert (state, health.state, health.reason) == ("Degraded", "fail", "2/3 ready")
     ds = {"metadata": {"name": "agent"}, "spec": {},
           "status": {"desiredNumberScheduled": 3, "numberReady": 3,
                      "updatedNumberScheduled": 3}}
