@@ -69,6 +69,7 @@ def run_tui(profile: str, *, read_only: bool = False, runbook: str | None = None
     settings = load_settings()
     while True:
         context = build_context(profile, read_only=read_only, settings=settings)
+        context.backend.warm_up()  # an SDK, in a thread, while Textual is imported
         if _speaks_http(context.loaded.profile):
             warm_up()  # in a thread, while Textual and the panes are imported
         from cockpit.tui.app import CockpitApp

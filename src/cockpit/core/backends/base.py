@@ -185,6 +185,10 @@ class Backend(ABC):
         before anything else. Raises ``CockpitError`` when the environment cannot be
         reached at all; the cockpit shows why and keeps running."""
 
+    def warm_up(self) -> None:  # noqa: B027 - optional hook
+        """Start slow imports (an SDK) in a daemon thread while the UI is being built,
+        so ``connect()`` finds them done; returns at once."""
+
     async def ensure_connected(self) -> None:
         """``connect()`` once: every caller that needs the environment awaits the same
         attempt (the app starts it; a health probe or a target list that comes first

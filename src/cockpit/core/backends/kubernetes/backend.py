@@ -108,6 +108,16 @@ class KubernetesBackend(KubernetesStreams, Backend):
 
     # -- set-up ---------------------------------------------------------------------------
 
+    def warm_up(self) -> None:
+        """Import the SDK (~0.4-0.7 s) in a thread while Textual starts."""
+        import threading
+
+        def load() -> None:
+            import kubernetes.client
+            import kubernetes.config  # noqa: F401
+
+        threading.Thread(target=load, name="cockpit-k8s-import", daemon=True).start()
+
     async def connect(self) -> None:
         """Read the kubeconfig and import the SDK in a thread, then start watching;
         a bad kubeconfig or unknown context raises ``CockpitError`` (one line)."""

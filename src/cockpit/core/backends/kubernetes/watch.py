@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 from cockpit.core.backends.kubernetes.cluster import (
     Cluster,
@@ -26,14 +27,16 @@ from cockpit.core.backends.kubernetes.cluster import (
 from cockpit.core.backends.kubernetes.targets import Ref, build_targets, error_target
 from cockpit.core.backends.targets import Target
 
-#: kind -> (API, list method, resource as RBAC names it)
+#: kind -> (API group path, resource as the API and RBAC name it). Lists and watches
+#: are plain GETs through the client's ApiClient (``raw.py``): the generated API classes
+#: cost about a second of imports, the first listing should not wait for them.
 KINDS: dict[str, tuple[str, str]] = {
-    "pod": ("core.list_namespaced_pod", "pods"),
-    "replicaset": ("apps.list_namespaced_replica_set", "replicasets"),
-    "deployment": ("apps.list_namespaced_deployment", "deployments"),
-    "statefulset": ("apps.list_namespaced_stateful_set", "statefulsets"),
-    "daemonset": ("apps.list_namespaced_daemon_set", "daemonsets"),
-    "job": ("batch.list_namespaced_job", "jobs"),
+    "pod": ("/api/v1", "pods"),
+    "replicaset": ("/apis/apps/v1", "replicasets"),
+    "deployment": ("/apis/apps/v1", "deployments"),
+    "statefulset": ("/apis/apps/v1", "statefulsets"),
+    "daemonset": ("/apis/apps/v1", "daemonsets"),
+    "job": ("/apis/batch/v1", "jobs"),
 }
 WATCH_SECONDS = 240  #: the server ends each watch after this; then we list again
 BACKOFF = (1.0, 2.0, 5.0, 10.0)
@@ -107,12 +110,32 @@ class _Source:
             if time.monotonic() - began < 1.0:
                 closing.wait(1.0)  # a watch that ends at once: do not spin
 
-    def _list(self) -> str:
-        method, resource = KINDS[self.kind]
-        kwargs: dict[str, Any] = {}
+    def _get(self, verb: str, query: list[tuple[str, str]], timeout: Any) -> Any:
+        """GET this kind's collection (the urllib3 response, unread)."""
+        from cockpit.core.backends.kubernetes.raw import _request
+
+        group, resource = KINDS[self.kind]
         if self.owner.selector and self.kind != "replicaset":
-            kwargs["label_selector"] = self.owner.selector
-        answer = self.cluster.raw("list", resource, method, self.namespace, **kwargs)
+            query.append(("labelSelector", self.owner.selector))
+        path = f"{group}/namespaces/{quote(self.namespace, safe='')}/{resource}"
+        try:
+            return _request(self.cluster.client(), path, query, timeout)
+        except KubeError:
+            raise
+        except Exception as exc:
+            raise self.cluster.error(exc, verb, resource) from None
+
+    def _list(self) -> str:
+        response = self._get("list", [], self.cluster.timeout)
+        try:
+            data = response.read()
+        finally:
+            response.release_conn()
+        try:
+            answer = json.loads(data or b"{}")
+        except ValueError:
+            raise KubeError(f"{self.cluster.name}: list {KINDS[self.kind][1]}: the answer "
+                            "is not JSON") from None
         objects = {}
         for item in answer.get("items") or []:
             meta = item.get("metadata") or {}
@@ -124,18 +147,12 @@ class _Source:
 
     def _watch(self, version: str) -> None:
         """Apply the watch's events until it ends; ``Gone`` on 410 / an ERROR event."""
-        method, resource = KINDS[self.kind]
-        kwargs: dict[str, Any] = {
-            "watch": True, "timeout_seconds": WATCH_SECONDS,
-            "_preload_content": False,
-            "_request_timeout": (self.cluster.timeout, WATCH_SECONDS + self.cluster.timeout),
-        }
+        resource = KINDS[self.kind][1]
+        query = [("watch", "true"), ("timeoutSeconds", str(WATCH_SECONDS))]
         if version:
-            kwargs["resource_version"] = version
-        if self.owner.selector and self.kind != "replicaset":
-            kwargs["label_selector"] = self.owner.selector
-        response = self.cluster.call_blocking("watch", resource, method, self.namespace,
-                                              **kwargs)
+            query.append(("resourceVersion", version))
+        response = self._get("watch", query,
+                             (self.cluster.timeout, WATCH_SECONDS + self.cluster.timeout))
         self._response = response
         if self.owner.closing.is_set():
             self.stop()
