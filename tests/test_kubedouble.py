@@ -591,3 +591,15 @@ def test_metrics_and_events_helpers(kube, kubeconfig):
     kube.add_event("pod", pod, "OOMKilling", "Memory cgroup out of memory", NS, type="Warning")
     events = kubectl(kubeconfig, "get", "events", "-o", "jsonpath={range .items[*]}{.type}/{.reason}/{.involvedObject.name}{end}", check=True)
     assert events.stdout == f"Warning/OOMKilling/{pod}"
+
+
+def test_kubectl_exec_with_stdin(kube, kubeconfig, tmp_path):
+    import subprocess
+
+    pod = _running_pod(kube)
+    result = subprocess.run(
+        ["kubectl", "--kubeconfig", str(kubeconfig), "--cache-dir", str(tmp_path / "kube-cache"),
+         "exec", "-i", pod, "--", "sh", "-c", "tr a-z A-Z; exit 4"],
+        input="hello stdin\n", capture_output=True, text=True, timeout=30,
+    )
+    assert (result.returncode, result.stdout) == (4, "HELLO STDIN\n"), result.stderr

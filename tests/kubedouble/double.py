@@ -96,6 +96,8 @@ class KubeDouble:
     def _begin_stop(self) -> None:
         self.emulator.closing = True
         self.emulator.store.close_watchers()
+        for log in self.emulator.logbook.logs.values():
+            log.notify()  # log followers see ``closing`` now, not at their next poll
         for task in list(self.emulator.tasks):
             task.cancel()
         assert self._stop is not None
@@ -476,7 +478,7 @@ class KubeDouble:
         """How many requests reached ``path`` (exact path, or a pattern searched)."""
         pattern = path_pattern(path)
         total = 0
-        for key, count in list(self.emulator.counts.items()):
+        for key, count in self.call(lambda: list(self.emulator.counts.items())):
             verb, _, p = key.partition(" ")
             if (method is None or verb == method.upper()) and pattern.search(p):
                 total += count
