@@ -270,6 +270,10 @@ class KubeEmulator(kmock.KubernetesEmulator):
 
     @staticmethod
     async def _body(raw: aiohttp.web.BaseRequest) -> Any:
+        ctype = raw.headers.get("Content-Type", "")
+        if "protobuf" in ctype or "cbor" in ctype:
+            # clients (kubectl create) then retry with JSON, as with an API server without it
+            raise ApiError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml; got "{ctype}"')
         data = await raw.read()
         if not data:
             return {}
