@@ -636,3 +636,15 @@ def test_rollout_status_times_out_on_the_crashing_deployment(salvage, kubeconfig
     assert result.returncode == 1
     assert "2 of 3 updated replicas are available" in result.stdout
     assert "timed out" in result.stderr
+
+
+def test_kubectl_create_generators_and_namespace_deletion(kube, kubeconfig):
+    kubectl(kubeconfig, "create", "namespace", "scratch", check=True)
+    kubectl(kubeconfig, "create", "configmap", "red-code", "--from-literal=a=b", "-n", "scratch", check=True)
+    kubectl(kubeconfig, "create", "secret", "generic", "s1", "--from-literal=pw=hunter2", "-n", "scratch", check=True)
+    assert kube.get("configmap", "red-code", "scratch")["data"] == {"a": "b"}
+    assert kube.get("secret", "s1", "scratch")["data"] == {"pw": "aHVudGVyMg=="}
+    refused = kubectl(kubeconfig, "create", "deployment", "x", "--image=nginx", "-n", "scratch")
+    assert refused.returncode == 1 and "cannot read this protobuf body" in refused.stderr
+    kubectl(kubeconfig, "delete", "namespace", "scratch", check=True)
+    assert kube.get("configmap", "red-code", "scratch") is None

@@ -88,6 +88,12 @@ class Controllers:
         ns = meta.get("namespace")
         if kind == "DELETED" and res in OWNERS:
             self._collect(meta.get("uid"), ns)
+        if kind == "DELETED" and res == ("", "v1", "namespaces"):
+            store = self.em.store
+            for key in [k for k in store.objects if k[1] == meta["name"]]:
+                if key in store.objects:
+                    store.delete(*key)
+            return
         if res in (DEPLOYMENTS, STATEFULSETS, DAEMONSETS):
             if kind != "DELETED":
                 self.dirty.add((res, ns, meta["name"]))
