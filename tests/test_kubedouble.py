@@ -427,11 +427,11 @@ def test_closing_the_exec_websocket_kills_the_process_group(kube, kubeconfig):
         core.connect_get_namespaced_pod_exec, pod, NS, command=["sh", "-c", "sleep 300 & sleep 301; wait"],
         stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False,
     )
-    procs = wait_until(lambda: list(kube.emulator.exec_processes), what="the exec process")
+    procs = wait_until(lambda: kube.exec_processes(), what="the exec process")
     pgid = procs[0].pid
     wait_until(lambda: _group_alive(pgid), what="the process group")
     ws.close()
-    wait_until(lambda: not kube.emulator.exec_processes, what="the exec to end")
+    wait_until(lambda: not kube.exec_processes(), what="the exec to end")
     wait_until(lambda: not _group_alive(pgid), what="the process group to die")
 
 

@@ -378,6 +378,10 @@ class KubeDouble:
         task = self.call(run)
         return lambda: self.call(task.cancel) and None
 
+    def exec_processes(self) -> list[Any]:
+        """The exec processes running now (asyncio Process objects; ``.pid`` leads the group)."""
+        return self.call(lambda: list(self.emulator.exec_processes))
+
     # -- metrics and events ----------------------------------------------------------------
     def set_pod_metrics(self, pod: str, namespace: str | None = None, cpu: str = "250m", memory: str = "120Mi") -> dict[str, Any]:
         """The pod's PodMetrics (every container uses ``cpu`` and ``memory``), created or replaced."""
