@@ -22,7 +22,7 @@ class ScopeBackend(Backend):
     ``scope_choices`` until it is opened; ``refuse`` makes ``switch_scope`` fail."""
 
     kind = "fakekube"
-    capabilities = Capability.TARGETS
+    capabilities = Capability.TARGETS | Capability.LOGS | Capability.LOGS_SINCE
     target_noun = "pod"
     scope_verbs = {"ctx": "context", "ns": "namespace"}
 
@@ -34,6 +34,7 @@ class ScopeBackend(Backend):
         self.refuse: str | None = None
         self.choice_calls: list[str] = []
         self.switches: list[tuple[str, str]] = []
+        self.logging: set[str] = set()  #: targets whose log streams are open now
         self.watching = 0  #: target streams open now
         self.watches = 0  #: target streams opened in all
 
@@ -72,7 +73,7 @@ class ScopeBackend(Backend):
 
     async def list_targets(self) -> list[Target]:
         pods = CLUSTERS[self.context][self.namespace]
-        return [Target(f"{self.namespace}/pod/{name}", name, "pod", "Running",
+        return [Target(f"{self.namespace}/pod/{name}", name, "pod", "running",
                        scope=self.namespace, health=Health("ok", "Ready"))
                 for name in pods]
 
@@ -84,3 +85,15 @@ class ScopeBackend(Backend):
             await asyncio.Event().wait()  # nothing changes until a switch restarts it
         finally:
             self.watching -= 1
+
+    async def logs(self, query):
+        """One line per target, then the stream stays open (until closed)."""
+        from cockpit.core.backends.logs import LogRecord
+
+        target = query.targets[0]
+        self.logging.add(target)
+        try:
+            yield [LogRecord(1.0, f"hello from {target}", target, logged=True)]
+            await asyncio.Event().wait()
+        finally:
+            self.logging.discard(target)

@@ -192,3 +192,37 @@ metrics:
     proc = _check(profile)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "no alerts firing" in proc.stdout
+
+
+async def test_the_metrics_pane_shows_below_and_above(api: Api, tmp_path: Path) -> None:
+    from cockpit.tui.panes.metrics import MetricsPane
+    from tests.support import async_wait_until
+    from tests.tui_support import PaneHarness, make_context
+
+    api.routes["/api/metrics/thresholds"] = (200, JSON, json.dumps({"metrics": {
+        "qek": 0.82, "h_var": 0.09, "ethisches_ideal": 0.99, "symbiosis_score": 0.7}}).encode())
+    url = api.url + "/api/metrics/thresholds"
+    context = make_context(tmp_path, f"""
+        name: t
+        metrics:
+          - {{name: QEK, kind: json, url: "{url}", path: metrics.qek, interval: 1h,
+             crit: {{below: 0.85}}, warn: {{below: 0.88}}}}
+          - {{name: H-VAR, kind: json, url: "{url}", path: metrics.h_var, interval: 1h,
+             crit: {{above: 0.10}}, warn: {{above: 0.08}}}}
+          - {{name: Ethisches Ideal, kind: json, url: "{url}", path: metrics.ethisches_ideal,
+             interval: 1h, crit: {{below: 0.95}}, warn: {{below: 0.97}}}}
+    """)
+    app = PaneHarness(lambda: MetricsPane(context))
+    async with app.run_test(size=(120, 20)):
+        pane = app.query_one(MetricsPane)
+
+        def row(name: str) -> list[str]:
+            return [cell.plain for cell in pane.table.get_row(name)]
+
+        await async_wait_until(lambda: row("QEK")[2].strip() == "0.82", what="sampled")
+        await async_wait_until(lambda: row("Ethisches Ideal")[2].strip() == "0.99",
+                               what="every metric sampled")
+        assert row("QEK")[3:] == ["✗ CRIT", "crit < 0.85"]
+        assert row("H-VAR")[3:] == ["▲ WARN", "warn > 0.08"]
+        assert row("Ethisches Ideal")[3:] == ["● OK", ""]
+        assert api.hits["/api/metrics/thresholds"] == 1  # one fetch for the three

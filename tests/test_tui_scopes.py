@@ -122,6 +122,33 @@ async def test_ns_by_name_and_the_discovered_entry_opens_a_chooser(tmp_path, bac
                                and len(pod_names(app)) == 2, what="back to euystacio-ai")
 
 
+async def test_target_logs_follow_the_switch(tmp_path, backend):
+    from cockpit.tui.panes.logs import LogsPane
+
+    # docker: a kind whose target log sources load (the app runs the fake backend)
+    profile = PROFILE + """
+    backend: {kind: docker, containers: [web]}
+    logs:
+      - {name: pods, kind: target}
+    """
+    app = app_for(tmp_path, backend, profile)
+    async with app.run_test(size=(80, 24)) as pilot:
+        logs = app.query_one(LogsPane)
+        await async_wait_until(lambda: backend.logging == {
+            "euystacio-ai/pod/euystacio-api-7d9f-abcde",
+            "euystacio-ai/pod/opa-peace-bonds-5c7b-x2"}, what="the first pods' logs")
+        await type_in_palette(pilot, "ns monitoring")
+        await palette_settled(pilot, "ns monitoring")
+        await pilot.press("enter")
+        await async_wait_until(lambda: backend.logging == {"monitoring/pod/prometheus-0"},
+                               what="only the new namespace's pod followed")
+        await pilot.press("2")
+        await async_wait_until(
+            lambda: any("hello from monitoring/pod/prometheus-0" in line
+                        for line in logs.visible_lines()), what="its line shown")
+        assert backend.context == "salvage-eu"  # only the namespace changed
+
+
 async def test_a_failed_switch_says_why_in_one_line(tmp_path, backend):
     backend.refuse = "forbidden by the cluster (RBAC): list namespaces"
     app = app_for(tmp_path, backend)
