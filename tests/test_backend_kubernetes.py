@@ -24,6 +24,7 @@ from cockpit.core.backends.kubernetes import KubernetesBackend
 from cockpit.core.backends.targets import Target
 from cockpit.core.config.loader import load_profile
 from cockpit.core.environment import open_backend
+from cockpit.core.errors import CockpitError
 from tests.kubedouble import KubeDouble, write_fleet_kubeconfig
 from tests.kubedouble.kubectl import kubectl
 from tests.support import async_wait_until, wait_until
@@ -434,6 +435,52 @@ async def test_host_commands_talk_to_the_same_cluster_and_namespace(
         assert lines == [f"salvage-eu {NS}"]
     finally:
         await runner.backend.close()
+
+
+# -- credentials --------------------------------------------------------------------------
+
+def exec_kubeconfig(tmp_path: Path, kube: KubeDouble, plugin: str) -> Path:
+    """A kubeconfig whose user gets its token from an exec credential plugin."""
+    script = tmp_path / "plugin.sh"
+    script.write_text(plugin)
+    script.chmod(0o755)
+    import yaml
+
+    path = tmp_path / "exec-kubeconfig"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "eks",
+        "clusters": [{"name": "eks", "cluster": {"server": kube.url}}],
+        "contexts": [{"name": "eks", "context": {"cluster": "eks", "user": "aws",
+                                                 "namespace": NS}}],
+        "users": [{"name": "aws", "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1", "command": str(script),
+            "interactiveMode": "Never"}}}]}))
+    return path
+
+
+async def test_exec_credential_plugins_are_run_by_the_official_loader(
+        kube, tmp_path, monkeypatch) -> None:
+    seed(kube, replicas=1)
+    token = ('#!/bin/sh\necho \'{"apiVersion": "client.authentication.k8s.io/v1beta1", '
+             '"kind": "ExecCredential", "status": {"token": "from-the-plugin"}}\'\n')
+    monkeypatch.setenv("KUBECONFIG", str(exec_kubeconfig(tmp_path, kube, token)))
+    backend = KubernetesBackend({})
+    await backend.connect()
+    try:
+        assert f"{NS}/deployment/{API}" in by_id(await backend.list_targets())
+        headers = backend.clusters["eks"].client().configuration.api_key
+        assert "from-the-plugin" in str(headers)
+    finally:
+        await backend.close()
+    failing = "#!/bin/sh\necho 'token expired: run aws sso login' >&2\nexit 1\n"
+    monkeypatch.setenv("KUBECONFIG", str(exec_kubeconfig(tmp_path, kube, failing)))
+    backend = KubernetesBackend({})
+    with pytest.raises(CockpitError) as caught:
+        await backend.connect()
+    await backend.close()
+    message = str(caught.value)
+    assert message == ("kubeconfig context 'eks': exec: process returned 1. token expired: "
+                       "run aws sso login")
 
 
 # -- connecting off the event loop -------------------------------------------------------
