@@ -364,6 +364,24 @@ async def test_a_fleet_lists_the_reachable_context_and_an_error_row_for_the_othe
         await backend.close()
 
 
+async def test_one_unreachable_context_is_said_in_one_line(tmp_path, monkeypatch) -> None:
+    config = write_fleet_kubeconfig(tmp_path / "gone", {"salvage-eu": (None, NS)})
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    backend = KubernetesBackend({"timeout": "2s"})
+    await backend.connect()  # reads the kubeconfig; the cluster is asked by the watches
+    try:
+        with pytest.raises(CockpitError) as caught:
+            await backend.list_targets()
+        assert str(caught.value).startswith("cannot reach salvage-eu (http://127.0.0.1:")
+        assert str(caught.value).endswith("): connection refused")
+        stream = backend.watch_targets()
+        with pytest.raises(CockpitError, match="cannot reach salvage-eu"):
+            await anext(stream)
+        await stream.aclose()
+    finally:
+        await backend.close()
+
+
 async def test_a_fleet_operation_acts_on_its_own_context_and_records_it(
         kube, tmp_path, monkeypatch) -> None:
     seed(kube, replicas=1)
