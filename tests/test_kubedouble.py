@@ -548,3 +548,103 @@ def test_python_m_kubedouble_prints_the_exports(tmp_path):
         finally:
             proc.kill()
             proc.communicate(timeout=10)
+
+
+def test_kubectl_human_output_uses_server_side_tables(salvage, kubeconfig):
+    pods = kubectl(kubeconfig, "get", "pods", check=True)
+    lines = pods.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    crashing = rows[salvage.seeded["crashing"]]
+    assert crashing[1:4] == ["0/1", "CrashLoopBackOff", "4"]
+    assert rows[salvage.seeded["pending"]][2] == "Pending"
+    assert rows[salvage.seeded["job_pod"]][2] == "Completed"
+    deploy = kubectl(kubeconfig, "get", "deployment", "euystacio-api", check=True)
+    assert deploy.stdout.splitlines()[1].split()[:4] == ["euystacio-api", "2/3", "3", "2"]
+
+
+def test_kube_fleet_fixture(kube_fleet):
+    from kubernetes import client, config
+
+    names = {}
+    for ctx in ("salvage-eu", "salvage-us"):
+        api = config.new_client_from_config(str(kube_fleet.kubeconfig), context=ctx)
+        names[ctx] = sorted(d.metadata.name for d in client.AppsV1Api(api).list_namespaced_deployment(NS).items)
+    assert names == {
+        "salvage-eu": ["euystacio-api", "euystacio-worker", "opa-peace-bonds"],
+        "salvage-us": ["euystacio-api", "opa-peace-bonds"],
+    }
+    down = kubectl(kube_fleet.kubeconfig, "--context", "salvage-down", "get", "pods", "--request-timeout=5s")
+    assert down.returncode == 1 and "connection refused" in down.stderr
+
+
+def test_metrics_and_events_helpers(kube, kubeconfig):
+    from tests.kubedouble.objects import node
+
+    pod = _running_pod(kube)
+    kube.create(node("node-1"))
+    kube.set_pod_metrics(pod, NS, cpu="750m", memory="300Mi")
+    kube.set_node_metrics("node-1", cpu="2", memory="8Gi")
+    top = kubectl(kubeconfig, "top", "pod", pod, check=True)
+    assert top.stdout.splitlines()[1].split() == [pod, "750m", "300Mi"]
+    assert kubectl(kubeconfig, "top", "nodes", check=True).stdout.splitlines()[1].split()[:2] == ["node-1", "2000m"]
+    kube.add_event("pod", pod, "OOMKilling", "Memory cgroup out of memory", NS, type="Warning")
+    events = kubectl(kubeconfig, "get", "events", "-o", "jsonpath={range .items[*]}{.type}/{.reason}/{.involvedObject.name}{end}", check=True)
+    assert events.stdout == f"Warning/OOMKilling/{pod}"
+
+
+def test_kubectl_exec_with_stdin(kube, kubeconfig, tmp_path):
+    import subprocess
+
+    pod = _running_pod(kube)
+    result = subprocess.run(
+        ["kubectl", "--kubeconfig", str(kubeconfig), "--cache-dir", str(tmp_path / "kube-cache"),
+         "exec", "-i", pod, "--", "sh", "-c", "tr a-z A-Z; exit 4"],
+        input="hello stdin\n", capture_output=True, text=True, timeout=30,
+    )
+    assert (result.returncode, result.stdout) == (4, "HELLO STDIN\n"), result.stderr
+
+
+def test_daemonset_rollout_and_a_paused_deployment(kube, kubeconfig):
+    from tests.kubedouble.objects import node
+
+    for i in (1, 2):
+        kube.create(node(f"node-{i}"))
+    labels = {"app": "agent"}
+    kube.create({
+        "apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": "agent", "namespace": NS, "labels": labels},
+        "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "agent", "image": "agent:1"}]}}},
+    })
+    status = kubectl(kubeconfig, "rollout", "status", "daemonset/agent", "--timeout=30s")
+    assert status.returncode == 0 and "successfully rolled out" in status.stdout, status.stderr
+    assert sorted(p["spec"]["nodeName"] for p in kube.list("pods", NS, "app=agent")) == ["node-1", "node-2"]
+    kube.create(_deployment("euystacio-api", replicas=1))
+    kubectl(kubeconfig, "rollout", "status", "deployment/euystacio-api", "--timeout=30s", check=True)
+    kubectl(kubeconfig, "rollout", "pause", "deployment/euystacio-api", check=True)
+    kubectl(kubeconfig, "set", "image", "deployment/euystacio-api", "euystacio-api=euystacio/api:9", check=True)
+    kube.settle()
+    assert {p["spec"]["containers"][0]["image"] for p in kube.list("pods", NS, "app=euystacio-api")} == {"euystacio/api:1.4.2"}
+    kubectl(kubeconfig, "rollout", "resume", "deployment/euystacio-api", check=True)
+    kubectl(kubeconfig, "rollout", "status", "deployment/euystacio-api", "--timeout=30s", check=True)
+    kube.settle()
+    assert {p["spec"]["containers"][0]["image"] for p in kube.list("pods", NS, "app=euystacio-api")} == {"euystacio/api:9"}
+
+
+def test_rollout_status_times_out_on_the_crashing_deployment(salvage, kubeconfig):
+    result = kubectl(kubeconfig, "rollout", "status", "deployment/euystacio-api", "--timeout=2s")
+    assert result.returncode == 1
+    assert "2 of 3 updated replicas are available" in result.stdout
+    assert "timed out" in result.stderr
+
+
+def test_kubectl_create_generators_and_namespace_deletion(kube, kubeconfig):
+    kubectl(kubeconfig, "create", "namespace", "scratch", check=True)
+    kubectl(kubeconfig, "create", "configmap", "red-code", "--from-literal=a=b", "-n", "scratch", check=True)
+    kubectl(kubeconfig, "create", "secret", "generic", "s1", "--from-literal=pw=hunter2", "-n", "scratch", check=True)
+    assert kube.get("configmap", "red-code", "scratch")["data"] == {"a": "b"}
+    assert kube.get("secret", "s1", "scratch")["data"] == {"pw": "aHVudGVyMg=="}
+    refused = kubectl(kubeconfig, "create", "deployment", "x", "--image=nginx", "-n", "scratch")
+    assert refused.returncode == 1 and "cannot read this protobuf body" in refused.stderr
+    kubectl(kubeconfig, "delete", "namespace", "scratch", check=True)
+    assert kube.get("configmap", "red-code", "scratch") is None
