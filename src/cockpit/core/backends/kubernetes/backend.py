@@ -132,6 +132,12 @@ class KubernetesBackend(KubernetesStreams, Backend):
             clusters[name] = Cluster(config, config.context(name), self.kopts.timeout)
         import kubernetes.client  # noqa: F401 - the slow import, here in a thread
 
+        for cluster in clusters.values():
+            try:
+                cluster.client()  # credentials: tokens, certificates, exec plugins
+            except KubeError:
+                if len(clusters) == 1:
+                    raise  # one context: say it now; a fleet shows it on its row
         self.config = config
         self.clusters = clusters
         if not self.contexts or any(c not in clusters for c in self.contexts):

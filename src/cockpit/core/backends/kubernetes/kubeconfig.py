@@ -15,7 +15,9 @@ file that is missing, malformed YAML as ``FILE:LINE: ...``, an unknown context.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +84,11 @@ class KubeConfig:
         from kubernetes import config as k8s_config
 
         configuration = k8s_client.Configuration()
+        # The loader logs a failing credential plugin (and goes on without a token):
+        # caught here, said as the problem, and kept off the terminal.
+        logged = _Logged()
+        root = logging.getLogger()
+        root.addHandler(logged)
         try:
             if self.in_cluster:
                 k8s_config.load_incluster_config(client_configuration=configuration)
@@ -89,10 +96,28 @@ class KubeConfig:
                 k8s_config.load_kube_config(
                     config_file=os.pathsep.join(self.paths), context=name,
                     client_configuration=configuration, persist_config=False)
-        except Exception as exc:  # ConfigException, a failing exec plugin, bad certs
+        except Exception as exc:  # ConfigException, bad certificates, ...
             text = " ".join(str(exc).split()) or type(exc).__name__
             raise KubeconfigError(f"kubeconfig context {name!r}: {text[:300]}") from None
+        finally:
+            root.removeHandler(logged)
+        if logged.messages:
+            text = " ".join(logged.messages[0].split())
+            raise KubeconfigError(f"kubeconfig context {name!r}: {text[:300]}")
         return k8s_client.ApiClient(configuration=configuration)
+
+
+class _Logged(logging.Handler):
+    """Error records logged by this thread (the SDK's loader says problems that way)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.thread = threading.get_ident()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            self.messages.append(record.getMessage())
 
 
 def config_paths(option: str | None, environ: dict[str, str] | None = None) -> list[str]:

@@ -90,23 +90,21 @@ class _Source:
             began = time.monotonic()
             try:
                 version = self._list()
-                failures = 0
-                self._watch(version)
-            except KubeError as exc:
+            except Exception as exc:  # unreachable, forbidden, an answer not understood
                 if closing.is_set():
                     return
-                if not isinstance(exc, Gone):
-                    self.owner.failed(self, exc)
-                    closing.wait(BACKOFF[min(failures, len(BACKOFF) - 1)])
-                    failures += 1
-                    continue
-            except Exception as exc:  # a stream broken mid-line, a bug: list again
-                if closing.is_set():
-                    return
-                self.owner.failed(self, KubeError(f"watch {self.kind}: {exc}"))
+                error = exc if isinstance(exc, KubeError) else KubeError(
+                    f"list {self.kind}: {exc}")
+                self.owner.failed(self, error)
                 closing.wait(BACKOFF[min(failures, len(BACKOFF) - 1)])
                 failures += 1
                 continue
+            failures = 0
+            try:
+                self._watch(version)
+            except Exception:  # 410 Gone, an ERROR event, a dropped stream: list again
+                if closing.is_set():
+                    return
             if time.monotonic() - began < 1.0:
                 closing.wait(1.0)  # a watch that ends at once: do not spin
 
@@ -319,8 +317,9 @@ class TargetWatch:
                 await asyncio.to_thread(self.snapshot, max(c.timeout for c in self.clusters)
                                         if self.clusters else 0.0)
                 first = False
-            # built in a thread: a thousand pods are tens of milliseconds of work
-            targets = await asyncio.to_thread(self.snapshot, 0.0)  # unreachable: raises
+            # built in a thread (a thousand pods take a while); a single unreachable
+            # context raises
+            targets = await asyncio.to_thread(self.snapshot, 0.0)
             version = self.version
             if targets != last:
                 last = targets
