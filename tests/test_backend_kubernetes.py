@@ -152,7 +152,7 @@ async def test_the_meta_salvage_cluster_shows_its_health_reasons(salvage, kubeco
     finally:
         await backend.close()
     api = targets[f"{NS}/deployment/{API}"]
-    assert (api.health.state, api.health.reason) == ("unknown", "2/3 ready")
+    assert (api.health.state, api.health.reason) == ("fail", "2/3 ready")  # degraded
     crashing = targets[f"{NS}/pod/{seeded['crashing']}"]
     assert crashing.parent == api.id and crashing.health.state == "fail"
     assert crashing.health.reason.startswith("CrashLoopBackOff: api (last exit: Error")
