@@ -87,6 +87,9 @@ class TargetEvent:
     target_name: str
     action: str  #: the backend's word: "start", "die", "oom", "BackOff", ...
     text: str = ""  #: a sentence, where the backend gives one
-    #: the backend's severity word where it has one (Kubernetes: "Normal", "Warning");
-    #: the detail view highlights "Warning"
-    type: str = ""
+    #: "Normal" or "Warning" (Kubernetes' event types); views highlight warnings
+    type: str = "Normal"
+
+    @property
+    def is_warning(self) -> bool:
+        return self.type.casefold() == "warning"

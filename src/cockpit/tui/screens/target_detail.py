@@ -54,15 +54,11 @@ def target_fields(target: Target, now: float) -> list[tuple[str, str]]:
     ]
 
 
-def event_lines(events: list[TargetEvent], target: Target | None = None) -> list[str]:
-    """One line per event, newest first (in view at 80x24): time, a Warning, what, the
-    object it names when that is not the target itself (a workload's pod), and the
+def event_lines(events: list[TargetEvent]) -> list[str]:
+    """One line per event, newest first (in view at 80x24): time, what, and the
     backend's sentence where it says more than the action."""
-    own = {target.name, target.id, *target.aliases} if target is not None else set()
     return [
-        f"{time.strftime('%H:%M:%S', time.localtime(e.ts))}  "
-        + ("Warning " if e.type == "Warning" else "") + e.action
-        + (f"  {e.target_name}" if own and e.target_name not in own else "")
+        f"{time.strftime('%H:%M:%S', time.localtime(e.ts))}  {e.action}"
         + (f"  {e.text}" if e.text and e.text not in e.action else "")
         for e in reversed(events)
     ]
@@ -134,19 +130,11 @@ class TargetDetailScreen(ModalScreen[None]):
 
     def show_events(self, events: list[TargetEvent]) -> None:
         self.events = list(events)
-        lines = event_lines(self.events, self.target)
+        lines = event_lines(self.events)
         noun = self.context.backend.kind
-        if not lines:
-            self.query_one("#events", Static).update(
-                f"none recorded (the {noun} backend keeps events it saw since the "
-                "cockpit started, where it has any)")
-            return
-        text = Text()
-        for i, (event, line) in enumerate(zip(reversed(self.events), lines, strict=True)):
-            text.append(line, style=HEALTH["unknown"][1] if event.type == "Warning" else "")
-            if i < len(lines) - 1:
-                text.append("\n")
-        self.query_one("#events", Static).update(text)
+        self.query_one("#events", Static).update(
+            "\n".join(lines) if lines else f"none recorded (the {noun} backend keeps "
+            "events it saw since the cockpit started, where it has any)")
 
     def action_close(self) -> None:
         self.dismiss(None)
