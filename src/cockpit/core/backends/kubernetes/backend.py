@@ -201,10 +201,6 @@ class KubernetesBackend(KubernetesStreams, Backend):
         return Identity("kubernetes", host=resolved.cluster.server or None,
                         context=resolved.cluster.name, namespace=resolved.namespace)
 
-    def describe(self) -> str:
-        ident = self.identity()
-        return f"kubernetes {ident.context or '?'}/{ident.namespace or '?'}"
-
     # -- scopes (:ctx, :ns) ---------------------------------------------------------------
 
     async def scope_choices(self, scope: str) -> list[str]:

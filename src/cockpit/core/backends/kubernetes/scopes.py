@@ -48,8 +48,6 @@ async def choices(backend: KubernetesBackend, scope: str) -> list[str]:
 
 async def switch(backend: KubernetesBackend, scope: str, value: str) -> None:
     """Operate in ``value`` from now on (the watches start again)."""
-    import asyncio
-
     if scope not in ("context", "namespace"):
         raise CockpitError(f"the kubernetes backend has no {scope} to switch "
                            "(it has context and namespace)")
@@ -73,5 +71,4 @@ async def switch(backend: KubernetesBackend, scope: str, value: str) -> None:
     else:
         backend._namespace = None if value == ALL else value
     backend._local = None  # host commands follow the new context and namespace
-    await asyncio.sleep(0)
     await backend._restart_watch()

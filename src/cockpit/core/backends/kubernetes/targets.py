@@ -257,6 +257,17 @@ def pod_images(pod: Mapping[str, Any]) -> str:
                     (pod.get("spec") or {}).get("containers") or [])
 
 
+def _pod_started(status: Mapping[str, Any]) -> float | None:
+    """The pod's start time, else its earliest running container's."""
+    started = parse_time(status.get("startTime"))
+    if started is not None:
+        return started
+    times = [parse_time(((c.get("state") or {}).get("running") or {}).get("startedAt"))
+             for c in status.get("containerStatuses") or []]
+    found = [t for t in times if t is not None]
+    return min(found) if found else None
+
+
 def pod_target(pod: Mapping[str, Any], *, context: str | None = None,
                parent: tuple[str, str] | None = None, now: float | None = None) -> Target:
     """One pod as a Target (``context`` set in a fleet; ``parent`` its workload)."""
@@ -276,7 +287,7 @@ def pod_target(pod: Mapping[str, Any], *, context: str | None = None,
         scope=f"{context}/{ns}" if context else ns,
         parent=target_id(ns, parent[0], parent[1], context) if parent else None,
         restarts=pod_restarts(pod),
-        started_at=parse_time(status.get("startTime")) if phase == "Running" else None,
+        started_at=_pod_started(status) if phase == "Running" else None,
         finished_at=None,
         health=pod_health(pod, now),
         image=pod_images(pod),
@@ -407,9 +418,10 @@ def build_targets(objects: Mapping[str, Iterable[Mapping[str, Any]]], *,
     def chosen(ns: str, kind: str, name: str) -> bool:
         return not wanted or f"{kind}/{name}" in wanted or f"{ns}/{kind}/{name}" in wanted
 
-    replicasets: dict[tuple[str, str], Mapping[str, Any]] = {
-        (str(_meta(rs).get("namespace")), str(_meta(rs).get("name"))): rs
-        for rs in objects.get("replicaset", ())}
+    replicasets: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for rs in objects.get("replicaset", ()):
+        replicasets.setdefault(str(_meta(rs).get("namespace")), {})[
+            str(_meta(rs).get("name"))] = rs
     rows: list[Target] = []
     for kind in ("deployment", "statefulset", "daemonset", "job"):
         for obj in objects.get(kind, ()):
@@ -420,8 +432,7 @@ def build_targets(objects: Mapping[str, Iterable[Mapping[str, Any]]], *,
     pods: list[Target] = []
     for pod in objects.get("pod", ()):
         ns = str(_meta(pod).get("namespace") or "default")
-        by_name = {name: rs for (rs_ns, name), rs in replicasets.items() if rs_ns == ns}
-        owner = pod_owner(pod, by_name)
+        owner = pod_owner(pod, replicasets.get(ns, {}))
         if owner is not None and owner[0] == "replicaset":
             owner = None
         if wanted and (owner is None or not chosen(ns, *owner)):
