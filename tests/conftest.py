@@ -92,3 +92,33 @@ def kubeconfig(kube, tmp_path, monkeypatch):
     monkeypatch.setenv("KUBECONFIG", str(path))
     monkeypatch.setenv("KUBECACHEDIR", str(tmp_path / "kube-cache"))
     return path
+
+
+@pytest.fixture
+def kube_fleet(salvage, tmp_path, monkeypatch):
+    """A fleet: ``salvage`` (context salvage-eu, current), a second double seeded like
+    salvage-us, and a context salvage-down whose server is a closed port; ``$KUBECONFIG``
+    names the three. Returns an object with ``eu``, ``us`` and ``kubeconfig``."""
+    from types import SimpleNamespace
+
+    from tests.kubedouble import KubeDouble, write_fleet_kubeconfig
+    from tests.kubedouble.seed import seed_salvage_us
+
+    us = KubeDouble("salvage-us").start()
+    us.rollout_step = 0.05
+    try:
+        seed_salvage_us(us)
+        path = write_fleet_kubeconfig(
+            tmp_path / "fleet-kubeconfig",
+            {
+                "salvage-eu": (salvage, "euystacio-ai"),
+                "salvage-us": (us, "euystacio-ai"),
+                "salvage-down": (None, "euystacio-ai"),
+            },
+            current="salvage-eu",
+        )
+        monkeypatch.setenv("KUBECONFIG", str(path))
+        monkeypatch.setenv("KUBECACHEDIR", str(tmp_path / "kube-cache"))
+        yield SimpleNamespace(eu=salvage, us=us, kubeconfig=path)
+    finally:
+        us.stop()

@@ -548,3 +548,46 @@ def test_python_m_kubedouble_prints_the_exports(tmp_path):
         finally:
             proc.kill()
             proc.communicate(timeout=10)
+
+
+def test_kubectl_human_output_uses_server_side_tables(salvage, kubeconfig):
+    pods = kubectl(kubeconfig, "get", "pods", check=True)
+    lines = pods.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    crashing = rows[salvage.seeded["crashing"]]
+    assert crashing[1:4] == ["0/1", "CrashLoopBackOff", "4"]
+    assert rows[salvage.seeded["pending"]][2] == "Pending"
+    assert rows[salvage.seeded["job_pod"]][2] == "Completed"
+    deploy = kubectl(kubeconfig, "get", "deployment", "euystacio-api", check=True)
+    assert deploy.stdout.splitlines()[1].split()[:4] == ["euystacio-api", "2/3", "3", "2"]
+
+
+def test_kube_fleet_fixture(kube_fleet):
+    from kubernetes import client, config
+
+    names = {}
+    for ctx in ("salvage-eu", "salvage-us"):
+        api = config.new_client_from_config(str(kube_fleet.kubeconfig), context=ctx)
+        names[ctx] = sorted(d.metadata.name for d in client.AppsV1Api(api).list_namespaced_deployment(NS).items)
+    assert names == {
+        "salvage-eu": ["euystacio-api", "euystacio-worker", "opa-peace-bonds"],
+        "salvage-us": ["euystacio-api", "opa-peace-bonds"],
+    }
+    down = kubectl(kube_fleet.kubeconfig, "--context", "salvage-down", "get", "pods", "--request-timeout=5s")
+    assert down.returncode == 1 and "connection refused" in down.stderr
+
+
+def test_metrics_and_events_helpers(kube, kubeconfig):
+    from tests.kubedouble.objects import node
+
+    pod = _running_pod(kube)
+    kube.create(node("node-1"))
+    kube.set_pod_metrics(pod, NS, cpu="750m", memory="300Mi")
+    kube.set_node_metrics("node-1", cpu="2", memory="8Gi")
+    top = kubectl(kubeconfig, "top", "pod", pod, check=True)
+    assert top.stdout.splitlines()[1].split() == [pod, "750m", "300Mi"]
+    assert kubectl(kubeconfig, "top", "nodes", check=True).stdout.splitlines()[1].split()[:2] == ["node-1", "2000m"]
+    kube.add_event("pod", pod, "OOMKilling", "Memory cgroup out of memory", NS, type="Warning")
+    events = kubectl(kubeconfig, "get", "events", "-o", "jsonpath={range .items[*]}{.type}/{.reason}/{.involvedObject.name}{end}", check=True)
+    assert events.stdout == f"Warning/OOMKilling/{pod}"

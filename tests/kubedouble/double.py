@@ -27,7 +27,13 @@ import yaml
 from tests.kubedouble import logs
 from tests.kubedouble.emulator import KubeEmulator
 from tests.kubedouble.faults import Rule, path_pattern
-from tests.kubedouble.objects import ensure_container_statuses, set_condition
+from tests.kubedouble.objects import (
+    ensure_container_statuses,
+    make_event,
+    node_metrics,
+    pod_metrics,
+    set_condition,
+)
 from tests.kubedouble.patching import merge_patch
 from tests.kubedouble.rollout import Controllers
 
@@ -370,6 +376,51 @@ class KubeDouble:
 
         task = self.call(run)
         return lambda: self.call(task.cancel) and None
+
+    # -- metrics and events ----------------------------------------------------------------
+    def set_pod_metrics(self, pod: str, namespace: str | None = None, cpu: str = "250m", memory: str = "120Mi") -> dict[str, Any]:
+        """The pod's PodMetrics (every container uses ``cpu`` and ``memory``), created or replaced."""
+        obj = self.get("pod", pod, namespace)
+        if obj is None:
+            raise KeyError(f"pod {namespace}/{pod}")
+        metrics = pod_metrics(obj, cpu, memory)
+        self.delete_if_present("pods.metrics.k8s.io", pod, obj["metadata"]["namespace"])
+        return self.create(metrics)
+
+    def set_node_metrics(self, node: str, cpu: str, memory: str) -> dict[str, Any]:
+        """A node's NodeMetrics, created or replaced."""
+        self.delete_if_present("nodes.metrics.k8s.io", node)
+        return self.create(node_metrics(node, cpu, memory))
+
+    def add_event(
+        self,
+        kind: str,
+        name: str,
+        reason: str,
+        message: str,
+        namespace: str | None = None,
+        *,
+        type: str = "Normal",
+        count: int = 1,
+        component: str = "kubelet",
+    ) -> dict[str, Any]:
+        """A core/v1 Event about an existing object (``kind`` as for ``get``)."""
+        obj = self.get(kind, name, namespace)
+        if obj is None:
+            raise KeyError(f"{kind} {namespace}/{name}")
+        return self.create(make_event(obj, reason, message, type=type, count=count, component=component))
+
+    def delete_if_present(self, kind: str, name: str, namespace: str | None = None) -> bool:
+        res = self._res(kind)
+        ns = self._ns(res, namespace)
+
+        def run() -> bool:
+            if self.emulator.store.get(res, ns, name) is None:
+                return False
+            self.emulator.store.delete(res, ns, name)
+            return True
+
+        return self.call(run)
 
     # -- failures ------------------------------------------------------------------------
     def forbid(

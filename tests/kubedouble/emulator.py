@@ -53,6 +53,7 @@ from tests.kubedouble.store import (
     parse_field_selector,
     parse_label_selector,
 )
+from tests.kubedouble.tables import table, wants_table
 
 log = logging.getLogger("kubedouble")
 
@@ -243,6 +244,10 @@ class KubeEmulator(kmock.KubernetesEmulator):
         if method == "GET":
             if raw.query.get("watch") in ("true", "1"):
                 return await self._watch(raw, ap)
+            if wants_table(raw.headers.get("Accept", "")):
+                items = [self._get(ap)] if ap.name else self._list(ap, raw)["items"]
+                include = raw.query.get("includeObject")
+                return json_response(table(ap.res, items, str(self.store.rv), include))
             if ap.name:
                 return json_response(self._get(ap))
             return json_response(self._list(ap, raw))
@@ -494,6 +499,14 @@ class KubeEmulator(kmock.KubernetesEmulator):
                 return False
             return matches_labels(obj, labels) and matches_fields(obj, fields)
 
+        as_table = wants_table(raw.headers.get("Accept", ""))
+        include = query.get("includeObject")
+
+        async def send(kind: str, obj: dict[str, Any]) -> None:
+            if as_table and kind != "ERROR":
+                obj = table(ap.res, [obj], obj["metadata"].get("resourceVersion", ""), include)
+            await _write_event(response, kind, obj)
+
         fault = self.faults.take(("drop", "gone"), "GET", raw.path)
         queue = self.store.subscribe(ap.res)
         response = aiohttp.web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
@@ -519,7 +532,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
             for kind, obj in initial:
                 if limit is not None and sent >= limit:
                     return response
-                await _write_event(response, kind, obj)
+                await send(kind, obj)
                 sent += 1
             while not self.closing:
                 if limit is not None and sent >= limit:
@@ -537,7 +550,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
                     break
                 kind, obj = item
                 if wanted(obj):
-                    await _write_event(response, kind, obj)
+                    await send(kind, obj)
                     sent += 1
         except (ConnectionError, RuntimeError):
             pass  # the client went away
