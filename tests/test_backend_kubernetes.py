@@ -140,6 +140,45 @@ async def test_targets_are_listed_and_kept_current_by_watches(kube, kubeconfig) 
         await backend.close()
 
 
+async def test_the_meta_salvage_cluster_shows_its_health_reasons(salvage, kubeconfig) -> None:
+    """The seeded runbook cluster: a crash-looping api pod (2/3 ready), an unschedulable
+    worker, a StatefulSet, a Job that succeeded; a selector narrows to the OPA pods."""
+    seeded = salvage.seeded
+    backend = KubernetesBackend({})
+    await backend.connect()
+    try:
+        targets = by_id(await backend.list_targets())
+    finally:
+        await backend.close()
+    api = targets[f"{NS}/deployment/{API}"]
+    assert (api.health.state, api.health.reason) == ("unknown", "2/3 ready")
+    crashing = targets[f"{NS}/pod/{seeded['crashing']}"]
+    assert crashing.parent == api.id and crashing.health.state == "fail"
+    assert crashing.health.reason.startswith("CrashLoopBackOff: api (last exit: Error")
+    assert crashing.state == "CrashLoopBackOff" and crashing.restarts == 4
+    worker = targets[f"{NS}/deployment/euystacio-worker"]
+    assert (worker.health.state, worker.health.reason) == ("fail", "0/1 ready")
+    pending = targets[f"{NS}/pod/{seeded['pending']}"]
+    assert pending.health == pending.health.__class__(
+        "fail", "Pending: Unschedulable: 0/3 nodes are available: 3 Insufficient cpu.")
+    db = targets[f"{NS}/statefulset/euystacio-db"]
+    assert db.health.state == "ok" and db.kind == "statefulset"
+    assert targets[f"{NS}/pod/{seeded['db_pod']}"].parent == db.id
+    job = targets[f"{NS}/job/backup-nightly"]
+    assert (job.state, job.health.state, job.health.reason) == ("Complete", "ok",
+                                                                "1/1 succeeded")
+    assert targets[f"{NS}/pod/{seeded['job_pod']}"].parent == job.id
+    assert not [t for t in targets.values() if t.scope != NS]  # only the context's namespace
+
+    opa = KubernetesBackend({"selector": "app=opa-peace-bonds"})
+    await opa.connect()
+    try:
+        names = sorted(t.name for t in await opa.list_targets())
+    finally:
+        await opa.close()
+    assert names == sorted(["opa-peace-bonds", *seeded["opa_pods"]])
+
+
 @pytest.mark.parametrize("fault", ["drop", "expire"])
 async def test_a_dropped_or_expired_watch_lists_again(kube, kubeconfig, fault) -> None:
     seed(kube, replicas=1)
@@ -322,6 +361,39 @@ async def test_a_fleet_lists_the_reachable_context_and_an_error_row_for_the_othe
         assert "us/!unreachable" not in targets and f"eu/{NS}/deployment/{API}" in targets
     finally:
         await backend.close()
+
+
+async def test_a_fleet_operation_acts_on_its_own_context_and_records_it(
+        kube, tmp_path, monkeypatch) -> None:
+    seed(kube, replicas=1)
+    us = KubeDouble("us").start()
+    try:
+        us.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+        seed(us, replicas=1)
+        config = write_fleet_kubeconfig(tmp_path / "fleet", {"eu": (kube, NS), "us": (us, NS)})
+        monkeypatch.setenv("KUBECONFIG", str(config))
+        runner = runner_for(profile(tmp_path, backend="  contexts: [eu, us]\n"), tmp_path)
+        await runner.backend.connect()
+        try:
+            ids = {t.id for t in await runner.backend.list_targets()}
+            assert {f"eu/{NS}/deployment/{API}", f"us/{NS}/deployment/{API}"} <= ids
+            outcome, _ = await run_action(runner, "kubernetes.scale",
+                                          {"target": f"us/{NS}/deployment/{API}",
+                                           "replicas": "3"})
+            assert outcome.status == "succeeded", outcome.message
+            assert outcome.record["command"] == (
+                f"kubectl --context us -n {NS} scale deployment/{API} --replicas=3")
+            assert outcome.record["backend"] == {"kind": "kubernetes", "host": us.url,
+                                                 "context": "us", "namespace": NS}
+        finally:
+            await runner.backend.close()
+        replicas = "{.spec.replicas}"
+        assert kubectl(config, "--context", "us", "-n", NS, "get", "deployment", API, "-o",
+                       f"jsonpath={replicas}", check=True).stdout == "3"
+        assert kubectl(config, "--context", "eu", "-n", NS, "get", "deployment", API, "-o",
+                       f"jsonpath={replicas}", check=True).stdout == "1"
+    finally:
+        us.stop()
 
 
 async def test_namespaces_are_listed_from_the_cluster_and_switched(kube, kubeconfig) -> None:
