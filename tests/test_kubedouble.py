@@ -591,3 +591,60 @@ def test_metrics_and_events_helpers(kube, kubeconfig):
     kube.add_event("pod", pod, "OOMKilling", "Memory cgroup out of memory", NS, type="Warning")
     events = kubectl(kubeconfig, "get", "events", "-o", "jsonpath={range .items[*]}{.type}/{.reason}/{.involvedObject.name}{end}", check=True)
     assert events.stdout == f"Warning/OOMKilling/{pod}"
+
+
+def test_kubectl_exec_with_stdin(kube, kubeconfig, tmp_path):
+    import subprocess
+
+    pod = _running_pod(kube)
+    result = subprocess.run(
+        ["kubectl", "--kubeconfig", str(kubeconfig), "--cache-dir", str(tmp_path / "kube-cache"),
+         "exec", "-i", pod, "--", "sh", "-c", "tr a-z A-Z; exit 4"],
+        input="hello stdin\n", capture_output=True, text=True, timeout=30,
+    )
+    assert (result.returncode, result.stdout) == (4, "HELLO STDIN\n"), result.stderr
+
+
+def test_daemonset_rollout_and_a_paused_deployment(kube, kubeconfig):
+    from tests.kubedouble.objects import node
+
+    for i in (1, 2):
+        kube.create(node(f"node-{i}"))
+    labels = {"app": "agent"}
+    kube.create({
+        "apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": "agent", "namespace": NS, "labels": labels},
+        "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "agent", "image": "agent:1"}]}}},
+    })
+    status = kubectl(kubeconfig, "rollout", "status", "daemonset/agent", "--timeout=30s")
+    assert status.returncode == 0 and "successfully rolled out" in status.stdout, status.stderr
+    assert sorted(p["spec"]["nodeName"] for p in kube.list("pods", NS, "app=agent")) == ["node-1", "node-2"]
+    kube.create(_deployment("euystacio-api", replicas=1))
+    kubectl(kubeconfig, "rollout", "status", "deployment/euystacio-api", "--timeout=30s", check=True)
+    kubectl(kubeconfig, "rollout", "pause", "deployment/euystacio-api", check=True)
+    kubectl(kubeconfig, "set", "image", "deployment/euystacio-api", "euystacio-api=euystacio/api:9", check=True)
+    kube.settle()
+    assert {p["spec"]["containers"][0]["image"] for p in kube.list("pods", NS, "app=euystacio-api")} == {"euystacio/api:1.4.2"}
+    kubectl(kubeconfig, "rollout", "resume", "deployment/euystacio-api", check=True)
+    kubectl(kubeconfig, "rollout", "status", "deployment/euystacio-api", "--timeout=30s", check=True)
+    kube.settle()
+    assert {p["spec"]["containers"][0]["image"] for p in kube.list("pods", NS, "app=euystacio-api")} == {"euystacio/api:9"}
+
+
+def test_rollout_status_times_out_on_the_crashing_deployment(salvage, kubeconfig):
+    result = kubectl(kubeconfig, "rollout", "status", "deployment/euystacio-api", "--timeout=2s")
+    assert result.returncode == 1
+    assert "2 of 3 updated replicas are available" in result.stdout
+    assert "timed out" in result.stderr
+
+
+def test_kubectl_create_generators_and_namespace_deletion(kube, kubeconfig):
+    kubectl(kubeconfig, "create", "namespace", "scratch", check=True)
+    kubectl(kubeconfig, "create", "configmap", "red-code", "--from-literal=a=b", "-n", "scratch", check=True)
+    kubectl(kubeconfig, "create", "secret", "generic", "s1", "--from-literal=pw=hunter2", "-n", "scratch", check=True)
+    assert kube.get("configmap", "red-code", "scratch")["data"] == {"a": "b"}
+    assert kube.get("secret", "s1", "scratch")["data"] == {"pw": "aHVudGVyMg=="}
+    refused = kubectl(kubeconfig, "create", "deployment", "x", "--image=nginx", "-n", "scratch")
+    assert refused.returncode == 1 and "cannot read this protobuf body" in refused.stderr
+    kubectl(kubeconfig, "delete", "namespace", "scratch", check=True)
+    assert kube.get("configmap", "red-code", "scratch") is None

@@ -4,6 +4,7 @@
 clients at it; ``write_fleet_kubeconfig`` names several doubles (and unreachable clusters).
 """
 
-from tests.kubedouble.double import KubeDouble, closed_port_url, write_fleet_kubeconfig
+from tests.kubedouble.double import KubeDouble
+from tests.kubedouble.kubeconfig import closed_port_url, write_fleet_kubeconfig
 
 __all__ = ["KubeDouble", "closed_port_url", "write_fleet_kubeconfig"]

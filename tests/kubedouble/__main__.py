@@ -14,7 +14,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from tests.kubedouble.double import KubeDouble, write_fleet_kubeconfig
+from tests.kubedouble.double import KubeDouble
+from tests.kubedouble.kubeconfig import write_fleet_kubeconfig
 from tests.kubedouble.seed import NS, seed_meta_salvage, seed_salvage_us
 from tests.kubedouble.services import ServicesDouble
 

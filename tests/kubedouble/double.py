@@ -15,18 +15,17 @@ import datetime
 import os
 import re
 import signal
-import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import kmock
-import yaml
 
 from tests.kubedouble import logs
 from tests.kubedouble.emulator import KubeEmulator
 from tests.kubedouble.faults import Rule, path_pattern
+from tests.kubedouble.kubeconfig import write_fleet_kubeconfig
 from tests.kubedouble.objects import (
     ensure_container_statuses,
     make_event,
@@ -96,6 +95,8 @@ class KubeDouble:
     def _begin_stop(self) -> None:
         self.emulator.closing = True
         self.emulator.store.close_watchers()
+        for log in self.emulator.logbook.logs.values():
+            log.notify()  # log followers see ``closing`` now, not at their next poll
         for task in list(self.emulator.tasks):
             task.cancel()
         assert self._stop is not None
@@ -476,7 +477,7 @@ class KubeDouble:
         """How many requests reached ``path`` (exact path, or a pattern searched)."""
         pattern = path_pattern(path)
         total = 0
-        for key, count in list(self.emulator.counts.items()):
+        for key, count in self.call(lambda: list(self.emulator.counts.items())):
             verb, _, p = key.partition(" ")
             if (method is None or verb == method.upper()) and pattern.search(p):
                 total += count
@@ -490,46 +491,3 @@ class KubeDouble:
         return write_fleet_kubeconfig(path, {context: (self, namespace)}, current=context)
 
 
-def closed_port_url() -> str:
-    """``http://127.0.0.1:PORT`` of a port nothing listens on (an unreachable cluster)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
-def write_fleet_kubeconfig(
-    path: str | os.PathLike[str],
-    contexts: Mapping[str, tuple[KubeDouble | str | None, str]],
-    current: str | None = None,
-) -> Path:
-    """One kubeconfig naming several doubles: ``{context: (double, namespace)}``.
-
-    A double may be a URL string instead, or None for an unreachable cluster (a closed port).
-    ``current`` defaults to the first context.
-    """
-    clusters, users, ctxs = [], [], []
-    for name, (double, namespace) in contexts.items():
-        if isinstance(double, KubeDouble):
-            server = double.url
-        elif isinstance(double, str):
-            server = double
-        else:
-            server = closed_port_url()
-        clusters.append({"name": name, "cluster": {"server": server}})
-        users.append({"name": f"{name}-user", "user": {"token": f"double-token-{name}"}})
-        ctxs.append({"name": name, "context": {"cluster": name, "user": f"{name}-user", "namespace": namespace}})
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "preferences": {},
-        "clusters": clusters,
-        "users": users,
-        "contexts": ctxs,
-        "current-context": current or next(iter(contexts)),
-    }
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(yaml.safe_dump(config, sort_keys=False))
-    target.chmod(0o600)
-    return target

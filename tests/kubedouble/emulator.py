@@ -26,6 +26,7 @@ import attrs
 import kmock
 from kmock._internal import rendering
 
+from tests.kubedouble import protobuf
 from tests.kubedouble.api import (
     SERVER_VERSION,
     SUBRESOURCES,
@@ -270,7 +271,15 @@ class KubeEmulator(kmock.KubernetesEmulator):
 
     @staticmethod
     async def _body(raw: aiohttp.web.BaseRequest) -> Any:
+        ctype = raw.headers.get("Content-Type", "")
         data = await raw.read()
+        if "protobuf" in ctype:
+            try:
+                return protobuf.decode(data)  # kubectl create namespace|configmap|secret
+            except (ValueError, IndexError, UnicodeDecodeError) as exc:
+                raise ApiError(415, "UnsupportedMediaType", f"the kube double cannot read this protobuf body: {exc}") from None
+        if "cbor" in ctype:
+            raise ApiError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml; got "{ctype}"')
         if not data:
             return {}
         try:

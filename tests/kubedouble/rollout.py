@@ -38,7 +38,8 @@ PODS: ResKey = ("", "v1", "pods")
 NODES: ResKey = ("", "v1", "nodes")
 EVENTS: ResKey = ("", "v1", "events")
 POD_METRICS: ResKey = ("metrics.k8s.io", "v1beta1", "pods")
-OWNERS = {DEPLOYMENTS, REPLICASETS, STATEFULSETS, ("apps", "v1", "daemonsets"), ("batch", "v1", "jobs")}
+DAEMONSETS: ResKey = ("apps", "v1", "daemonsets")
+OWNERS = {DEPLOYMENTS, REPLICASETS, STATEFULSETS, DAEMONSETS, ("batch", "v1", "jobs")}
 REVISION = "deployment.kubernetes.io/revision"
 HASH = "pod-template-hash"
 # A pod template annotation: its pods stay Pending, unschedulable with this scheduler message.
@@ -73,7 +74,13 @@ class Controllers:
         self.dirty: set[ObjKey] = set()
         self.wake = asyncio.Event()
         self.rounds = 0
+        self._reconcilers = {
+            DEPLOYMENTS: self.reconcile_deployment,
+            STATEFULSETS: self.reconcile_statefulset,
+            DAEMONSETS: self.reconcile_daemonset,
+        }
         em.store.listeners.append(self.on_change)
+        em.store.defaulters.append(apply_defaults)
 
     # -- triggers --------------------------------------------------------------------
     def on_change(self, res: ResKey, kind: str, obj: dict[str, Any]) -> None:
@@ -81,7 +88,13 @@ class Controllers:
         ns = meta.get("namespace")
         if kind == "DELETED" and res in OWNERS:
             self._collect(meta.get("uid"), ns)
-        if res in (DEPLOYMENTS, STATEFULSETS):
+        if kind == "DELETED" and res == ("", "v1", "namespaces"):
+            store = self.em.store
+            for key in [k for k in store.objects if k[1] == meta["name"]]:
+                if key in store.objects:
+                    store.delete(*key)
+            return
+        if res in (DEPLOYMENTS, STATEFULSETS, DAEMONSETS):
             if kind != "DELETED":
                 self.dirty.add((res, ns, meta["name"]))
         elif res in (REPLICASETS, PODS):
@@ -106,6 +119,8 @@ class Controllers:
     def _mark_owner(self, owner: dict[str, Any], ns: str | None) -> None:
         if owner.get("kind") == "StatefulSet":
             self.dirty.add((STATEFULSETS, ns, owner["name"]))
+        elif owner.get("kind") == "DaemonSet":
+            self.dirty.add((DAEMONSETS, ns, owner["name"]))
         elif owner.get("kind") == "ReplicaSet":
             rs = self.em.store.get(REPLICASETS, ns, owner["name"])
             if rs is not None:
@@ -133,7 +148,7 @@ class Controllers:
                 if obj is None:
                     continue
                 try:
-                    more = self.reconcile_deployment(obj) if res == DEPLOYMENTS else self.reconcile_statefulset(obj)
+                    more = self._reconcilers[res](obj)
                 except Exception:  # a broken object must not stop the controllers
                     import logging
 
@@ -158,6 +173,8 @@ class Controllers:
         top = max(revisions, default=0)
         current = next((rs for rs in owned if rs["metadata"].get("labels", {}).get(HASH) == thash), None)
         changed = False
+        if current is None and dep["spec"].get("paused") and owned:
+            return self._deployment_status(dep, owned, thash)  # paused: no new ReplicaSet
         if current is None:
             current = self._new_replicaset(dep, thash, top + 1)
             self._event(dep, "ScalingReplicaSet", f"Scaled up replica set {current['metadata']['name']} from 0 to {min(desired, 1)}", component="deployment-controller")
@@ -464,10 +481,75 @@ class Controllers:
             changed = True
         return changed
 
+    # -- daemonsets ------------------------------------------------------------------
+    def reconcile_daemonset(self, ds: dict[str, Any]) -> bool:
+        """One step of a DaemonSet: a pod on every node its nodeSelector allows."""
+        ns, name = ds["metadata"]["namespace"], ds["metadata"]["name"]
+        revision = template_hash(ds["spec"]["template"])
+        selector = ds["spec"]["template"].get("spec", {}).get("nodeSelector") or {}
+        nodes = [
+            n["metadata"]["name"] for n in self.em.store.items(NODES)
+            if all(n["metadata"].get("labels", {}).get(k) == v for k, v in selector.items())
+        ]
+        pods = self._pods_of(ds)
+        changed = False
+        for pod in pods:
+            changed |= self._start(pod)
+        by_node = {p["spec"].get("nodeName"): p for p in pods}
+        stale = [p for p in pods if p["metadata"].get("labels", {}).get("controller-revision-hash") != revision]
+        gone = [p for p in pods if p["spec"].get("nodeName") not in nodes]
+        if gone or (stale and not changed):
+            victim = (gone or stale)[0]
+            self.em.store.delete(PODS, ns, victim["metadata"]["name"])
+            changed = True
+        else:
+            for node_name in nodes:
+                if node_name not in by_node:
+                    pod_name = f"{name}-{suffix(ds['metadata']['uid'] + node_name + revision, 5)}"
+                    template = copy.deepcopy(ds)
+                    template["spec"]["template"].setdefault("spec", {})["nodeName"] = node_name
+                    self._create_pod(template, pod_name, {"controller-revision-hash": revision})
+                    changed = True
+        pods = self._pods_of(ds)
+        ready = sum(1 for p in pods if _pod_ready(p))
+        updated = sum(1 for p in pods if p["metadata"].get("labels", {}).get("controller-revision-hash") == revision)
+        new = copy.deepcopy(ds)
+        new["status"] = {
+            "observedGeneration": ds["metadata"].get("generation", 1),
+            "desiredNumberScheduled": len(nodes),
+            "currentNumberScheduled": len(pods),
+            "numberMisscheduled": 0,
+            "numberReady": ready,
+            "numberAvailable": ready,
+            "updatedNumberScheduled": updated,
+        }
+        if new != ds:
+            self.em.store.replace(DAEMONSETS, ns, name, new)
+            changed = True
+        return changed
+
     # -- events ----------------------------------------------------------------------
     def _event(self, obj: dict[str, Any], reason: str, message: str, *, type: str = "Normal", component: str = "kubelet") -> None:
         event = make_event(obj, reason, message, type=type, component=component)
         self.em.store.create(EVENTS, "Event", event["metadata"]["namespace"], event)
+
+
+def apply_defaults(res: ResKey, obj: dict[str, Any]) -> None:
+    """The API server's defaults kubectl relies on (update strategies)."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    if res == DEPLOYMENTS:
+        spec.setdefault("strategy", {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}})
+        spec.setdefault("revisionHistoryLimit", 10)
+        spec.setdefault("progressDeadlineSeconds", 600)
+    elif res == STATEFULSETS:
+        spec.setdefault("updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
+        spec.setdefault("podManagementPolicy", "OrderedReady")
+    elif res == DAEMONSETS:
+        spec.setdefault("updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}})
+    if res in (DEPLOYMENTS, STATEFULSETS, REPLICASETS):
+        spec.setdefault("replicas", 1)
 
 
 def _pod_ready(pod: dict[str, Any]) -> bool:

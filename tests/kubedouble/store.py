@@ -48,6 +48,7 @@ class Store:
             collections.defaultdict(set)
         )
         self.listeners: list[Callable[[ResKey, str, dict[str, Any]], None]] = []
+        self.defaulters: list[Callable[[ResKey, dict[str, Any]], None]] = []
 
     # -- reading -----------------------------------------------------------------------
     def get(self, res: ResKey, namespace: str | None, name: str) -> dict[str, Any] | None:
@@ -90,6 +91,8 @@ class Store:
             raise KeyError(name)
         obj["apiVersion"] = api_version(res)
         obj["kind"] = kind
+        for defaulter in self.defaulters:
+            defaulter(res, obj)
         meta.setdefault("uid", str(uuid.uuid4()))
         meta.setdefault("creationTimestamp", now_rfc3339())
         if "spec" in obj:
