@@ -290,7 +290,8 @@ async def test_events_of_a_workload_with_its_pods_newest_last(kube, kubeconfig):
         ("deployment/api", "ScalingReplicaSet", "Normal"),
         ("replicaset/api-7d9", "SuccessfulCreate", "Normal"),
         ("pod/api-b", "BackOff", "Warning")]
-    assert got[-1].text == "Back-off restarting failed container (x4)"
+    assert got[-1].text == "pod/api-b: Back-off restarting failed container (x4)"
+    assert got[-1].is_warning and not got[0].is_warning
     pod_events = await asyncio.to_thread(k_events.of_target, api, NS, "pod", "api-b")
     assert [e.action for e in pod_events] == ["BackOff"]
 

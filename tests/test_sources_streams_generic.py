@@ -1,7 +1,7 @@
 """Generic code around streaming backends, with a fake backend: a target log source over
 targets with children (a workload and its pods) follows the parent only and tags lines
 with what the backend names (``pod/container``); the ``events`` log source; the log
-buffer narrowed to a pod shows its containers' lines; Warning events in the detail text."""
+buffer narrowed to a pod shows its containers' lines."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from cockpit.core.backends.base import (
     LogQuery,
     LogRecord,
     Target,
-    TargetEvent,
 )
 from cockpit.core.config.models import EventsLogSource, TargetLogSource
 from cockpit.core.sources.event_logs import EventFollower
@@ -124,16 +123,3 @@ def test_the_buffer_narrowed_to_a_pod_shows_its_containers() -> None:
     buffer.set_source("api", ("api-1", "api-10"))  # a workload and its pods
     buffer.scan()
     assert buffer.visible_count == 4
-
-
-def test_warning_events_are_marked_and_name_the_pod_of_a_workload() -> None:
-    from cockpit.tui.screens.target_detail import event_lines
-
-    workload = Target("ns/deployment/api", "api", "deployment", "running",
-                      aliases=("deployment/api",))
-    events = [TargetEvent(0.0, "ns/deployment/api", "deployment/api", "ScalingReplicaSet",
-                          "Scaled up", "Normal"),
-              TargetEvent(1.0, "ns/pod/api-1", "pod/api-1", "BackOff", "back-off", "Warning")]
-    lines = event_lines(events, workload)
-    assert "Warning BackOff  pod/api-1  back-off" in lines[0]
-    assert lines[1].endswith("ScalingReplicaSet  Scaled up")

@@ -58,25 +58,23 @@ def target_fields(target: Target, now: float) -> list[tuple[str, str]]:
 WARNING_MARK, WARNING_STYLE = "!", "bold yellow"
 
 
-def event_lines(events: list[TargetEvent], target: Target | None = None) -> list[str]:
+def event_lines(events: list[TargetEvent]) -> list[str]:
     """One line per event, newest first (in view at 80x24): a ``!`` and the word for a
-    warning, time, what, the object it names when that is not the target itself (a
-    workload's pod), and the backend's sentence where it says more than the action."""
-    own = {target.name, target.id, *target.aliases} if target is not None else set()
+    warning, time, what, and the backend's sentence where it says more than the action
+    (a workload's event about one of its pods names the pod there)."""
     return [
         f"{WARNING_MARK if e.is_warning else ' '} "
         f"{time.strftime('%H:%M:%S', time.localtime(e.ts))}  "
         + ("Warning " if e.is_warning else "") + e.action
-        + (f"  {e.target_name}" if own and e.target_name not in own else "")
         + (f"  {e.text}" if e.text and e.text not in e.action else "")
         for e in reversed(events)
     ]
 
 
-def event_text(events: list[TargetEvent], target: Target | None = None) -> Text:
+def event_text(events: list[TargetEvent]) -> Text:
     """``event_lines`` as plain text (never markup), warnings in the warning colour."""
     text = Text()
-    for i, (event, line) in enumerate(zip(reversed(events), event_lines(events, target),
+    for i, (event, line) in enumerate(zip(reversed(events), event_lines(events),
                                           strict=True)):
         if i:
             text.append("\n")
@@ -158,7 +156,7 @@ class TargetDetailScreen(ModalScreen[None]):
                 (f"{WARNING_MARK} {warnings} warning{'s' if warnings != 1 else ''}",
                  WARNING_STYLE)))
         self.query_one("#events", Static).update(
-            event_text(self.events, self.target) if self.events else f"none recorded (the {noun} "
+            event_text(self.events) if self.events else f"none recorded (the {noun} "
             "backend keeps events it saw since the cockpit started, where it has any)")
 
     def action_close(self) -> None:

@@ -25,6 +25,7 @@ Options: ``kubernetes/options.py`` (``kubeconfig``, ``context``/``contexts``,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import tempfile
@@ -46,7 +47,12 @@ from cockpit.core.backends.kubernetes.execution import failed
 from cockpit.core.backends.kubernetes.kubeconfig import KubeConfig, load_kubeconfig
 from cockpit.core.backends.kubernetes.metrics import STAT_NAMES
 from cockpit.core.backends.kubernetes.options import KubernetesOptions
-from cockpit.core.backends.kubernetes.streams import KubernetesStreams, StreamRef, start_exec
+from cockpit.core.backends.kubernetes.streams import (
+    KubernetesStreams,
+    StreamRef,
+    probe_kind,
+    start_exec,
+)
 from cockpit.core.backends.kubernetes.targets import Ref, parse_ref
 from cockpit.core.backends.operations import Operation, OperationCall
 from cockpit.core.backends.options import BackendOptions
@@ -409,15 +415,25 @@ class KubernetesBackend(KubernetesStreams, Backend):
     # -- streams (logs, exec, events, stats: streams.py) ----------------------------------
 
     async def _stream_ref(self, target: str) -> StreamRef:
-        if target:
-            resolved = self.resolve_nowait(target)
-            cluster, namespace = resolved.cluster, resolved.namespace
-            kind, name = resolved.kind, resolved.name
-        else:
+        if not target:
             cluster = self._cluster()
-            namespace, kind, name = self.namespaces_of(cluster.name)[0], "", ""
+            api = await asyncio.to_thread(cluster.client)
+            return StreamRef(api, self.namespaces_of(cluster.name)[0], "", "", cluster.name,
+                             self.kopts.container)
+        resolved = self.resolve_nowait(target)
+        typed_kind = _loose_ref(target).kind
+        if resolved.target is None and typed_kind is None and self.watch is not None:
+            with contextlib.suppress(CockpitError):  # the first listing may be under way
+                await asyncio.to_thread(self.watch.snapshot, self.kopts.timeout)
+            resolved = self.resolve_nowait(target)
+        cluster = resolved.cluster
         api = await asyncio.to_thread(cluster.client)
-        return StreamRef(api, namespace, kind, name, cluster.name, self.kopts.container)
+        kind = resolved.kind
+        if resolved.target is None and typed_kind is None:  # not listed (yet): ask
+            kind = await asyncio.to_thread(probe_kind, api, resolved.namespace,
+                                           resolved.name, self.kopts.timeout) or kind
+        return StreamRef(api, resolved.namespace, kind, resolved.name, cluster.name,
+                         self.kopts.container)
 
     def _known_targets(self) -> list[Target]:
         try:

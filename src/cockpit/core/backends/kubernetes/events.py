@@ -56,11 +56,17 @@ def _involved(event: dict[str, Any]) -> tuple[str, str]:
         str(obj.get("name", ""))
 
 
-def to_target_event(event: dict[str, Any], namespace: str) -> TargetEvent:
+def to_target_event(event: dict[str, Any], namespace: str,
+                    of: tuple[str, str] | None = None) -> TargetEvent:
+    """The event as a ``TargetEvent``; one of another object than ``of`` (a workload's
+    pod) names that object in front of its text."""
     kind, name = _involved(event)
+    text = event_text(event)
+    if of is not None and (kind, name) != of:
+        text = f"{kind}/{name}: {text}"
     return TargetEvent(ts=event_time(event), target_id=f"{namespace}/{kind}/{name}",
                        target_name=f"{kind}/{name}", action=str(event.get("reason") or ""),
-                       text=event_text(event), type=str(event.get("type") or "Normal"))
+                       text=text, type=str(event.get("type") or "Normal"))
 
 
 def _list(api: Any, namespace: str, timeout: float,
@@ -87,7 +93,7 @@ def of_target(api: Any, namespace: str, kind: str, name: str, *, limit: int = 20
                       f"involvedObject.name={name}").get("items") or []
     chosen = [e for e in items if _involved(e) in wanted]
     chosen.sort(key=event_time)
-    return [to_target_event(e, namespace) for e in chosen[-limit:]]
+    return [to_target_event(e, namespace, (kind, name)) for e in chosen[-limit:]]
 
 
 def _record(event: dict[str, Any], namespace: str) -> LogRecord:

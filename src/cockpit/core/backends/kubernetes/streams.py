@@ -65,6 +65,21 @@ def first_ready_pod(api: Any, namespace: str, kind: str, name: str,
     return ready[0]
 
 
+def probe_kind(api: Any, namespace: str, name: str, timeout: float = 10.0) -> str | None:
+    """What ``name`` is in ``namespace`` when the listing does not say: a workload kind
+    (deployment first), else a pod; None when nothing has that name."""
+    for kind in (*WORKLOAD_KINDS, "pod"):
+        path = raw.pods_path(namespace, name) if kind == "pod" else \
+            raw.workload_path(namespace, kind, name)
+        try:
+            raw.get_json(api, path, timeout=timeout, resource=f"{kind}/{name}")
+            return kind
+        except raw.KubeApiError as exc:
+            if exc.status != 404:
+                return None
+    return None
+
+
 def default_container(api: Any, namespace: str, pod: str, timeout: float = 10.0) -> str | None:
     """The container kubectl picks in ``pod``: the ``kubectl.kubernetes.io/default-container``
     annotation, else the first one."""
