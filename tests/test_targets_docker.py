@@ -59,6 +59,11 @@ def row_of(pane: TargetsPane, name: str) -> dict[str, str]:
 async def test_the_pane_shows_containers_with_their_health_and_events(
         engine, docker_client, tmp_path):
     good, bad = healthy(docker_client), sick(docker_client)
+    # unhealthy before the cockpit starts: its detail still tells it (the first event
+    # stream replays the minutes before the start)
+    await async_wait_until(
+        lambda: docker_client.api.inspect_container(bad)["State"]["Health"]["Status"]
+        == "unhealthy", timeout=30, what="the sick container unhealthy")
     context = make_context(tmp_path, profile(engine, good, bad), backend=True)
     app = CockpitApp(context)
     try:

@@ -157,7 +157,7 @@ class TargetDetailScreen(ModalScreen[None]):
                  WARNING_STYLE)))
         self.query_one("#events", Static).update(
             event_text(self.events) if self.events else f"none recorded (the {noun} "
-            "backend keeps events it saw since the cockpit started, where it has any)")
+            "backend keeps its recent events, where it has any)")
 
     def action_close(self) -> None:
         self.dismiss(None)

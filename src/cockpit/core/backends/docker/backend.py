@@ -258,7 +258,8 @@ class DockerBackend(Backend):
             await asyncio.to_thread(self.watch.wait_changed, version, 1.0)
 
     async def target_events(self, target_id: str, limit: int = 20) -> list[TargetEvent]:
-        """The container's events since the cockpit started watching (from the stream)."""
+        """The container's events from the stream (replayed from a few minutes before
+        the cockpit started)."""
         return self.watch.events_of(target_id, limit)
 
     async def stream_logs(

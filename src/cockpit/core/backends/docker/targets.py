@@ -35,6 +35,8 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 #: Events kept per container for the Targets pane's detail.
 EVENTS_KEPT = 20
+#: How far back the first event stream replays the engine's events (seconds).
+EVENTS_BEFORE_START = 300
 #: Event actions after which a container is inspected again.
 _RELEVANT = frozenset({
     "create", "start", "restart", "die", "stop", "kill", "pause", "unpause", "destroy",
@@ -172,6 +174,9 @@ class TargetWatch:
         #: engine that just restarted answers before it has restored its containers.
         self.resync_interval = resync_interval
         self._epoch = 0  #: connections made
+        #: the first event stream replays the engine's events from this time: what
+        #: happened to the containers in the minutes before the cockpit started
+        self._since = int(time.time() - EVENTS_BEFORE_START)
         self._state = _State()
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -251,7 +256,8 @@ class TargetWatch:
         )
 
     def events_of(self, target_id: str, limit: int) -> list[TargetEvent]:
-        """The container's recent events (since the cockpit started), newest last."""
+        """The container's recent events (from a few minutes before the cockpit started),
+        newest last."""
         with self._cond:
             kept = list(self._state.events.get(target_id, ()))
         return kept[-limit:]
@@ -270,7 +276,9 @@ class TargetWatch:
         while not self._stop.is_set():
             try:
                 client = self.engine.client()
-                stream = client.events(decode=True, filters={"type": "container"})
+                since, self._since = self._since, None  # later streams: from now on
+                stream = client.events(decode=True, filters={"type": "container"},
+                                       since=since)
                 self._stream = stream
                 if self._stop.is_set():
                     stream.close()
