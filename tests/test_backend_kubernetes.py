@@ -252,10 +252,22 @@ async def test_operations_run_through_the_one_path_and_kubectl_sees_them(
         history = kubectl(kubeconfig, "-n", NS, "rollout", "history", f"deployment/{API}",
                           check=True).stdout.split()
         assert history[-2:] == ["3", "<none>"] and "1" not in history  # 1 became 3
-        # and a chosen revision: back to 2 (1.5.0)
-        outcome, lines = await run_action(runner, "kubernetes.undo",
-                                          {"target": f"deployment/{API}", "revision": "2"})
+        # and a chosen revision: back to 2 (1.5.0), asked with the history and where it
+        # goes back to (the backend's explanation, before anything runs)
+        asked: list[Any] = []
+
+        def answer(request: Any) -> bool:
+            asked.append(request)
+            return True
+
+        outcome = await runner.run(runner.prepare(
+            "kubernetes.undo", {"target": f"deployment/{API}", "revision": "2"}),
+            confirm=answer)
         assert outcome.status == "succeeded", outcome.message
+        context = asked[0].context
+        assert context[0].endswith("revision history; it goes back to revision 2"), context
+        assert "  2         euystacio/api:1.5.0 <- rolling back to this one" in context
+        assert "  3         euystacio/api:1.4.2 (current)" in context
         assert outcome.record["command"].endswith("--to-revision=2")
         assert jsonpath(kubeconfig, "deployment", API, image) == "euystacio/api:1.5.0"
         kube.settle()

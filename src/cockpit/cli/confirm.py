@@ -78,6 +78,8 @@ def confirm_on_terminal(
                        "to run it without a prompt"), file=sys.stderr)
         return False
     style = _STYLE.get(level, "crit")
+    for line in request.context:  # what the backend tells first (a rollout history)
+        print(f"  {out.line(line)}", file=sys.stderr)
     print(paint(out.line(f"{name} is {level.upper()}. It will run:"), style, sys.stderr),
           file=sys.stderr)
     for reason in request.reasons:

@@ -28,7 +28,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar
 
 from cockpit.core.actions.params import (
@@ -114,6 +114,9 @@ class ConfirmRequest:
     description: str
     command: str
     reasons: tuple[str, ...] = ()
+    #: what the backend tells before an operation runs (a rollout history), outside
+    #: text through the boundary
+    context: tuple[str, ...] = ()
 
 
 #: The caller's answer to a ``ConfirmRequest``: True runs it (a coroutine function too).
@@ -318,7 +321,8 @@ class ActionRunner:
         if not decision.allowed:
             return await self.record_denial_async(prepared, decision)
         if decision.confirmation != "none":
-            request = confirm_request(prepared, decision)
+            request = replace(confirm_request(prepared, decision),
+                              context=await self._explain(prepared))
             try:
                 answer: Any = confirm(request) if confirm is not None else False
                 if inspect.isawaitable(answer):
@@ -358,6 +362,25 @@ class ActionRunner:
         return await self.run(
             prepared, confirm=(lambda _request: True) if confirmed else None, on_line=on_line
         )
+
+    async def _explain(self, prepared: PreparedRun) -> tuple[str, ...]:
+        """The backend's lines before an operation is confirmed (at most 40, bounded,
+        through the boundary); nothing for commands."""
+        call = prepared.spec.operation
+        if call is None:
+            return ()
+        try:
+            async with asyncio.timeout(15):
+                await self.backend.ensure_connected()
+                lines = await self.backend.explain(call)
+        except Exception as exc:  # a backend's bug must not block the question
+            lines = [f"(could not read what the {self.backend.kind} backend knows "
+                     f"about it: {exc})"]
+        boundary = Boundary(prepared.redactor)
+        shown = [bound(boundary.line(line), 300) for line in lines[:40]]
+        if len(lines) > 40:
+            shown.append(f"… {len(lines) - 40} more lines")
+        return tuple(shown)
 
     async def _start(self, prepared: PreparedRun) -> Execution:
         """The backend's ``start``, once it is connected (a run chosen while the app is

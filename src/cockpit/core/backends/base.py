@@ -251,6 +251,12 @@ class Backend(ABC):
         """The operations this backend declares (before a profile's ``operations:``)."""
         return []
 
+    async def explain(self, call: OperationCall) -> list[str]:
+        """Lines an operator reads before confirming ``call`` (kubernetes ``undo``: the
+        revision history with images and the one it goes back to); empty by default.
+        Never raises: what cannot be read is one line saying so."""
+        return []
+
     def preview(self, call: OperationCall) -> list[str]:
         """The equivalent command line of ``call`` (``docker restart web``)."""
         args = [f"{k}={v}" for k, v in call.args.items()]

@@ -267,6 +267,33 @@ class KubernetesBackend(KubernetesStreams, Backend):
     def operations(cls, options: BackendOptions) -> list[Operation]:
         return list(ops.OPERATIONS)
 
+    async def explain(self, call: OperationCall) -> list[str]:
+        """Before ``undo``: the revision history with images and where it goes back to;
+        before ``scale``: the replicas now and after."""
+        if call.name not in ("undo", "scale"):
+            return []
+        try:
+            resolved = self.resolve_nowait(call.target, "deployment")
+            cluster, ns, kind, name = (resolved.cluster, resolved.namespace, resolved.kind,
+                                       resolved.name)
+            if call.name == "undo":
+                if kind != "deployment":
+                    return []
+                from cockpit.core.backends.kubernetes.rollout import explain_undo
+
+                return await asyncio.to_thread(explain_undo, cluster, ns, name, call.args)
+            if kind not in ("deployment", "statefulset"):
+                return []
+            method = "deployment" if kind == "deployment" else "stateful_set"
+            obj = await cluster.raw_call("get", f"{kind}s", f"apps.read_namespaced_{method}",
+                                         name, ns, missing=f"{kind} {name} in namespace {ns}")
+            now = (obj.get("spec") or {}).get("replicas")
+            ready = (obj.get("status") or {}).get("readyReplicas") or 0
+            return [f"{kind}/{name} (context {cluster.name}, namespace {ns}): {now} replicas "
+                    f"({ready} ready) now, {call.args.get('replicas', '?')} after"]
+        except (CockpitError, ValueError) as exc:
+            return [f"cannot read {call.target} before {call.name}: {exc}"]
+
     def kubectl_base(self, context: str | None, namespace: str | None) -> list[str]:
         """``kubectl [--kubeconfig F] --context C -n NS`` as previews show it."""
         return ops.kubectl_base(self.kopts.kubectl, self.kopts.kubeconfig, context, namespace)

@@ -107,6 +107,32 @@ def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return clean_template(a) == clean_template(b)
 
 
+def explain_undo(cluster: Cluster, ns: str, name: str, args: Mapping[str, Any]) -> list[str]:
+    """What ``undo`` would do, for the confirmation: the history with images, the
+    current revision and the one it goes back to (blocking)."""
+    try:
+        wanted = int(str(args.get("revision") or "0"))
+    except ValueError:
+        return [f"revision must be a whole number, not {args.get('revision')!r}"]
+    missing = f"deployment {name} in namespace {ns}"
+    deployment = cluster.raw("get", "deployments", "apps.read_namespaced_deployment",
+                             name, ns, missing=missing)
+    labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    selector = ",".join(f"{k}={v}" for k, v in labels.items())
+    listing = cluster.raw("list", "replicasets", "apps.list_namespaced_replica_set", ns,
+                          **({"label_selector": selector} if selector else {}))
+    revisions = history(deployment, listing.get("items") or [])
+    current = current_revision(deployment, revisions)
+    try:
+        chosen: int | None = pick_revision(revisions, current, wanted).number
+        verdict = f"it goes back to revision {chosen}"
+    except KubeError as exc:
+        chosen, verdict = None, f"it would fail: {exc}"
+    return [f"deployment.apps/{name} (context {cluster.name}, namespace {ns}): "
+            f"revision history; {verdict}",
+            *("  " + line for line in history_lines(revisions, current, chosen))]
+
+
 def undo(ex: OperationExecution, cluster: Cluster, ns: str, name: str,
          args: Mapping[str, Any]) -> int:
     """Roll ``deployment/NAME`` back; prints the history with images first."""
