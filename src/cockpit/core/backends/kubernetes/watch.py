@@ -11,6 +11,7 @@ says why and retries). Threads back off 1, 2, 5, then 10 s between attempts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -216,6 +217,9 @@ class TargetWatch:
         self._cache: tuple[tuple[int, int], list[Target]] | None = None
         #: pod targets by uid, reused while the pod's resourceVersion stays the same
         self._pod_targets: dict[Any, tuple[Any, Target]] = {}
+        #: the event loops ``updates`` waits in, woken from the threads on a change (no
+        #: thread of the loop's executor is ever blocked waiting: quitting stays quick)
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
 
     def start(self) -> None:
         for source in self.sources:
@@ -229,6 +233,7 @@ class TargetWatch:
             source.stop()
         with self._cond:
             self._cond.notify_all()
+            self._wake()
         deadline = time.monotonic() + wait
         for source in self.sources:
             source.join(max(0.0, deadline - time.monotonic()))
@@ -238,6 +243,14 @@ class TargetWatch:
     def _changed(self) -> None:
         self.version += 1
         self._cond.notify_all()
+        self._wake()
+
+    def _wake(self) -> None:
+        for loop, event in list(self._waiters):
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:  # that loop is closed
+                self._waiters.discard((loop, event))
 
     def replace(self, source: _Source, objects: dict[str, dict[str, Any]]) -> None:
         with self._cond:
@@ -309,24 +322,38 @@ class TargetWatch:
 
     async def updates(self) -> AsyncIterator[list[Target]]:
         """The list each time it changes, at most every ``MIN_INTERVAL`` seconds."""
-        last: list[Target] | None = None
-        version = -1
-        first = True
-        while not self.closing.is_set():
-            if first:
-                await asyncio.to_thread(self.snapshot, max(c.timeout for c in self.clusters)
-                                        if self.clusters else 0.0)
-                first = False
-            # built in a thread (a thousand pods take a while); a single unreachable
-            # context raises
-            targets = await asyncio.to_thread(self.snapshot, 0.0)
-            version = self.version
-            if targets != last:
-                last = targets
-                yield targets
-                await asyncio.sleep(MIN_INTERVAL)
-            if self.version == version:
-                await asyncio.to_thread(self.wait_changed, version, CLOCK_BUCKET)
+        loop, wake = asyncio.get_running_loop(), asyncio.Event()
+        me = (loop, wake)
+        with self._cond:
+            self._waiters.add(me)
+        try:
+            last: list[Target] | None = None
+            deadline = loop.time() + (max(c.timeout for c in self.clusters)
+                                      if self.clusters else 0.0)
+            while not (self.ready() or self.closing.is_set()):  # the first listings
+                wake.clear()
+                if self.ready() or loop.time() >= deadline:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(deadline - loop.time()):
+                        await wake.wait()
+            while not self.closing.is_set():
+                version = self.version
+                # built in a thread (a thousand pods take a while); a single
+                # unreachable context raises
+                targets = await asyncio.to_thread(self.snapshot, 0.0)
+                if targets != last:
+                    last = targets
+                    yield targets
+                    await asyncio.sleep(MIN_INTERVAL)
+                wake.clear()
+                if self.version == version:  # nothing new: wait for a change, or the
+                    with contextlib.suppress(TimeoutError):  # clock (restarts climbing)
+                        async with asyncio.timeout(CLOCK_BUCKET):
+                            await wake.wait()
+        finally:
+            with self._cond:
+                self._waiters.discard(me)
 
     def find(self, ref: Ref, contexts: list[str],
              namespaces_of: Callable[[str], list[str]]) -> Target | None:
