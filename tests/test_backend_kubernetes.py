@@ -416,6 +416,11 @@ async def test_a_fleet_operation_acts_on_its_own_context_and_records_it(
                 f"kubectl --context us -n {NS} scale deployment/{API} --replicas=3")
             assert outcome.record["backend"] == {"kind": "kubernetes", "host": us.url,
                                                  "context": "us", "namespace": NS}
+            # a name both contexts have is refused, never guessed
+            outcome, _ = await run_action(runner, "kubernetes.scale",
+                                          {"target": f"deployment/{API}", "replicas": "5"})
+            assert outcome.status != "succeeded"
+            assert "is in several contexts (eu, us)" in str(outcome.record), outcome.record
         finally:
             await runner.backend.close()
         replicas = "{.spec.replicas}"

@@ -677,3 +677,22 @@ async def test_an_unreachable_backend_is_said_in_the_status_not_listed_as_a_targ
                                what="the problem in the status")
         assert "cannot list targets" in str(pane.border_subtitle)
         assert pane.targets == [] and pane.table.row_count == 0
+
+
+def test_an_operation_names_a_fleet_target_by_what_no_other_target_shares() -> None:
+    """Two contexts with the same deployment: the selected row's id goes to the param,
+    never the shared alias (which would act on the first context's)."""
+    from cockpit.core.config.models import Action
+    from cockpit.tui.panes.targets import target_value
+
+    eu = Target("eu/shop/deployment/api", "api", "deployment", "Ready",
+                aliases=("deployment/api", "api", "shop/deployment/api"))
+    us = Target("us/shop/deployment/api", "api", "deployment", "Ready",
+                aliases=("deployment/api", "api", "shop/deployment/api"))
+    db = Target("us/shop/statefulset/db", "db", "statefulset", "Ready",
+                aliases=("statefulset/db", "db", "shop/statefulset/db"))
+    action = Action.model_validate({"id": "kubernetes.scale", "operation": "scale",
+                                    "target": "{target}", "params": [{"name": "target"}]})
+    assert target_value(action, "target", us, [eu, us, db]) == "us/shop/deployment/api"
+    assert target_value(action, "target", db, [eu, us, db]) == "db"  # unique: short
+    assert target_value(action, "target", us, [us]) == "api"

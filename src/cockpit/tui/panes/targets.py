@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -152,14 +153,18 @@ def target_cells(target: Target, depth: int, now: float,
     return tuple(cells[c] for c in columns)
 
 
-def target_value(action: Action, param_name: str, target: Target) -> str:
+def target_value(action: Action, param_name: str, target: Target,
+                 others: Sequence[Target] = ()) -> str:
     """What names ``target`` in the action's target param: its name where the param
-    takes it (a container), else an alias, else its id (a pid)."""
+    takes it (a container), else an alias, else its id (a pid); never a name or alias
+    another listed target shares (a fleet's two ``deployment/api``: then the id)."""
     from cockpit.core.actions.params import coerce_param
 
+    shared = {name for other in others if other.id != target.id
+              for name in (other.name, *other.aliases)}
     param = next((p for p in action.params if p.name == param_name), None)
     for candidate in (target.name, *target.aliases, target.id):
-        if not candidate:
+        if not candidate or (candidate in shared and candidate != target.id):
             continue
         if param is None:
             return candidate
@@ -683,7 +688,8 @@ class TargetsPane(TablePane):
             return
         op, action = next((op, action) for op, action in choices if action.id == picked)
         self.post_message(self.OperationRequested(
-            picked, {op.target_param: target_value(action, op.target_param, target)}))
+            picked, {op.target_param: target_value(action, op.target_param, target,
+                                                      self._targets)}))
 
     # -- filter ---------------------------------------------------------------------------
 

@@ -363,6 +363,7 @@ class TargetWatch:
         except KubeError:
             return None
         best: Target | None = None
+        contexts_found: set[str] = set()
         for target in targets:
             details = target.details
             context = details.get("context")
@@ -380,9 +381,19 @@ class TargetWatch:
             if ref.namespace is None and namespace not in namespaces_of(
                     str(context or (contexts[0] if contexts else ""))):
                 continue
+            if context is not None:
+                contexts_found.add(str(context))
             if best is None or (best.kind == "pod" and target.kind != "pod"):
                 best = target
+        if ref.context is None and len(contexts_found) > 1:
+            raise AmbiguousTarget(
+                f"{ref.name!r} is in several contexts ({', '.join(sorted(contexts_found))}):"
+                " name it CONTEXT/NAMESPACE/KIND/NAME")
         return best
+
+
+class AmbiguousTarget(ValueError):
+    """A name that several contexts of a fleet have: acting on one would be a guess."""
 
 
 def _problem(sources: list[_Source]) -> KubeError | None:
