@@ -94,9 +94,9 @@ def test_the_generic_parts(tmp_path: Path) -> None:
     assert [s.targets for s in profile.logs] == [["deployment/euystacio-api"],
                                                  ["deployment/opa-peace-bonds"]]
     top = profile.action("top-pods")
-    assert top is not None and top.run == [
-        "kubectl", "--context", "salvage-eu", "-n", "euystacio-ai", "top", "pods",
-        "--sort-by={sort}"]
+    # no --context/-n: kubectl runs with the backend's KUBECONFIG (its current context
+    # and namespace), so the actions follow :ctx / :ns
+    assert top is not None and top.run == ["kubectl", "top", "pods", "--sort-by={sort}"]
     assert profile.action("api-logs").run[-2:] == ["deployment/euystacio-api", "--tail=100"]
 
 
