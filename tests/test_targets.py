@@ -696,3 +696,28 @@ def test_an_operation_names_a_fleet_target_by_what_no_other_target_shares() -> N
     assert target_value(action, "target", us, [eu, us, db]) == "us/shop/deployment/api"
     assert target_value(action, "target", db, [eu, us, db]) == "db"  # unique: short
     assert target_value(action, "target", us, [us]) == "api"
+
+
+async def test_l_is_offered_on_a_pod_of_a_workload_whose_logs_are_followed(tmp_path) -> None:
+    """k9s's most used key: a `target` log source on a workload covers its pods too."""
+    from tests.tui_support import PaneHarness
+
+    context = make_context(tmp_path, """
+        name: pods
+        backend: {kind: kubernetes}
+        logs:
+          - {name: api, kind: target, targets: [deployment/api]}
+        """)  # loaded for kubernetes, run on a local backend (nothing is connected)
+    api = Target("shop/deployment/api", "api", "deployment", "Ready",
+                 aliases=("deployment/api", "shop/deployment/api"))
+    pod = Target("shop/pod/api-1", "api-1", "pod", "Running", parent=api.id,
+                 aliases=("pod/api-1", "shop/pod/api-1"))
+    lone = Target("shop/pod/lone", "lone", "pod", "Running", aliases=("pod/lone",))
+    app = PaneHarness(lambda: TargetsPane(context))
+    async with app.run_test(size=(100, 20)):
+        pane = app.query_one(TargetsPane)
+        pane.show_targets([api, pod, lone])
+        await async_wait_until(lambda: pane.painted_count == 3, what="three rows")
+        assert pane.logs_for(pane.targets[1]) and pane.targets[1].name == "api-1"
+        assert pane.logs_for(pane.targets[0])  # the workload itself
+        assert not pane.logs_for(pane.targets[2])  # a pod of nothing followed

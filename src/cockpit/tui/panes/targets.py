@@ -575,7 +575,10 @@ class TargetsPane(TablePane):
                 return True
             if source.name in names:
                 return True
-        return False
+        # a pod of a covered workload: its lines are there, tagged POD/CONTAINER
+        parent = next((t for t in self._targets if t.id == target.parent), None) \
+            if target.parent else None
+        return parent is not None and parent is not target and self.logs_for(parent)
 
     def _operable(self, target: Target | None) -> bool:
         return target is not None and bool(target.id) and target.state != "missing"
