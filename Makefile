@@ -40,7 +40,7 @@ kube-double: install-test
 lint: install-test
 	$(BIN)/ruff check src tests bench
 
-bench: install
+bench: install-test
 	$(BIN)/python bench/audit_scan.py
 	$(BIN)/python bench/log_ingest.py
 	$(BIN)/python bench/tui_pty.py
@@ -49,6 +49,7 @@ bench: install
 	$(BIN)/python bench/profile_validate.py
 	$(BIN)/python bench/metrics_scrape.py
 	$(BIN)/python bench/audit_append.py
+	$(BIN)/python bench/kube_tui.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
