@@ -24,7 +24,7 @@ from cockpit.core.backends.kubernetes import KubernetesBackend
 from cockpit.core.backends.targets import Target
 from cockpit.core.config.loader import load_profile
 from cockpit.core.environment import open_backend
-from cockpit.core.errors import CockpitError
+from cockpit.core.errors import CockpitError, UsageError
 from tests.kubedouble import KubeDouble, write_fleet_kubeconfig
 from tests.kubedouble.kubectl import kubectl
 from tests.support import async_wait_until, wait_until
@@ -299,6 +299,11 @@ async def test_operations_run_through_the_one_path_and_kubectl_sees_them(
         gone = kubectl(kubeconfig, "-n", NS, "get", "pod", victim)
         assert gone.returncode != 0 and "NotFound" in gone.stderr
 
+        # delete-pod named at a deployment: refused when prepared, before anyone is
+        # asked (the preview would have been a deployment deletion)
+        with pytest.raises(UsageError, match="delete-pod applies to pod, not deployment"):
+            runner.prepare("kubernetes.delete-pod", {"target": f"deployment/{API}"})
+
         # a pod that does not exist: a failed run saying so
         outcome, lines = await run_action(runner, "kubernetes.delete-pod", {"target": "nope"})
         assert outcome.status == "failed"
@@ -416,11 +421,10 @@ async def test_a_fleet_operation_acts_on_its_own_context_and_records_it(
                 f"kubectl --context us -n {NS} scale deployment/{API} --replicas=3")
             assert outcome.record["backend"] == {"kind": "kubernetes", "host": us.url,
                                                  "context": "us", "namespace": NS}
-            # a name both contexts have is refused, never guessed
-            outcome, _ = await run_action(runner, "kubernetes.scale",
-                                          {"target": f"deployment/{API}", "replicas": "5"})
-            assert outcome.status != "succeeded"
-            assert "is in several contexts (eu, us)" in str(outcome.record), outcome.record
+            # a name both contexts have is refused when prepared, never guessed
+            with pytest.raises(UsageError, match=r"is in several contexts \(eu, us\)"):
+                runner.prepare("kubernetes.scale",
+                               {"target": f"deployment/{API}", "replicas": "5"})
         finally:
             await runner.backend.close()
         replicas = "{.spec.replicas}"

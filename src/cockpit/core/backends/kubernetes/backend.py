@@ -54,10 +54,11 @@ from cockpit.core.backends.kubernetes.streams import (
     start_exec,
 )
 from cockpit.core.backends.kubernetes.targets import Ref, parse_ref
+from cockpit.core.backends.kubernetes.watch import AmbiguousTarget
 from cockpit.core.backends.operations import Operation, OperationCall
 from cockpit.core.backends.options import BackendOptions
 from cockpit.core.backends.process import HostProcesses
-from cockpit.core.errors import CockpitError
+from cockpit.core.errors import CockpitError, UsageError
 
 #: ``exec_starter(backend, spec, resolved) -> Execution``: runs ``exec`` operations and
 #: commands with a target in a pod (set by the exec module; None: not available).
@@ -304,7 +305,18 @@ class KubernetesBackend(KubernetesStreams, Backend):
             resolved = self.resolve_nowait(call.target, ops.DEFAULT_KIND.get(call.name))
             context, namespace = resolved.cluster.name, resolved.namespace
             qualified = resolved.qualified()
-        except (CockpitError, ValueError):
+            known = resolved.target.kind if resolved.target is not None else \
+                _loose_ref(call.target).kind
+            op = next((o for o in ops.OPERATIONS if o.name == call.name), None)
+            if op is not None and known and op.target_kinds and known not in op.target_kinds:
+                raise UsageError(  # refused before anyone is asked, not after
+                    f"{call.name} applies to {' or '.join(op.target_kinds)}, not "
+                    f"{known} {resolved.name}")
+        except AmbiguousTarget as exc:
+            raise UsageError(str(exc)) from None
+        except (CockpitError, ValueError) as exc:
+            if isinstance(exc, UsageError):
+                raise
             ref = _loose_ref(call.target)
             context = ref.context or (self.contexts[0] if self.contexts else None)
             namespace = ref.namespace or (self.kopts.profile_namespaces() or [None])[0]

@@ -392,7 +392,7 @@ class TargetWatch:
         return best
 
 
-class AmbiguousTarget(ValueError):
+class AmbiguousTarget(KubeError, ValueError):
     """A name that several contexts of a fleet have: acting on one would be a guess."""
 
 
