@@ -123,7 +123,10 @@ async def test_the_flush_timer_sleeps_while_idle_and_wakes_for_lines_and_its_cad
                                what="shown at the next background repaint, without focus")
 
 
-async def test_a_background_audit_pane_defers_records_until_focused(tmp_path):
+async def test_a_background_audit_pane_defers_records_until_focused(tmp_path, monkeypatch):
+    # mid-slot, frozen: with the real clock a 60 s slot boundary now and then fell inside
+    # the test and the pane rightly painted (a clean-clone CI run failed on it)
+    monkeypatch.setattr("cockpit.tui.panes.base._slot_clock", lambda: 1030.0)
     log = tmp_path / "audit.log"
     log.write_bytes(b"")
     profile = f"name: t\naudit:\n  path: {log}\n  columns: [event_type, decision]\n"

@@ -575,10 +575,15 @@ class TargetsPane(TablePane):
                 return True
             if source.name in names:
                 return True
-        # a pod of a covered workload: its lines are there, tagged POD/CONTAINER
+        # a pod of a workload a `target` log source follows: its lines are there, tagged
+        # POD/CONTAINER (a child process's lines are not its parent's source's)
         parent = next((t for t in self._targets if t.id == target.parent), None) \
             if target.parent else None
-        return parent is not None and parent is not target and self.logs_for(parent)
+        if parent is None or parent is target:
+            return False
+        parents = {parent.name, *parent.aliases}
+        return any(isinstance(source, TargetLogSource) and parents & set(source.targets)
+                   for source in self.context.loaded.profile.logs)
 
     def _operable(self, target: Target | None) -> bool:
         return target is not None and bool(target.id) and target.state != "missing"
