@@ -107,6 +107,19 @@ def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return clean_template(a) == clean_template(b)
 
 
+def read_history(cluster: Cluster, ns: str, name: str
+                 ) -> tuple[dict[str, Any], list[Revision], int]:
+    """The deployment, its revisions (oldest first) and its current revision (blocking)."""
+    deployment = cluster.raw("get", "deployments", "apps.read_namespaced_deployment",
+                             name, ns, missing=f"deployment {name} in namespace {ns}")
+    labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    selector = ",".join(f"{k}={v}" for k, v in labels.items())
+    listing = cluster.raw("list", "replicasets", "apps.list_namespaced_replica_set", ns,
+                          **({"label_selector": selector} if selector else {}))
+    revisions = history(deployment, listing.get("items") or [])
+    return deployment, revisions, current_revision(deployment, revisions)
+
+
 def explain_undo(cluster: Cluster, ns: str, name: str, args: Mapping[str, Any]) -> list[str]:
     """What ``undo`` would do, for the confirmation: the history with images, the
     current revision and the one it goes back to (blocking)."""
@@ -114,15 +127,7 @@ def explain_undo(cluster: Cluster, ns: str, name: str, args: Mapping[str, Any]) 
         wanted = int(str(args.get("revision") or "0"))
     except ValueError:
         return [f"revision must be a whole number, not {args.get('revision')!r}"]
-    missing = f"deployment {name} in namespace {ns}"
-    deployment = cluster.raw("get", "deployments", "apps.read_namespaced_deployment",
-                             name, ns, missing=missing)
-    labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-    selector = ",".join(f"{k}={v}" for k, v in labels.items())
-    listing = cluster.raw("list", "replicasets", "apps.list_namespaced_replica_set", ns,
-                          **({"label_selector": selector} if selector else {}))
-    revisions = history(deployment, listing.get("items") or [])
-    current = current_revision(deployment, revisions)
+    _deployment, revisions, current = read_history(cluster, ns, name)
     try:
         chosen: int | None = pick_revision(revisions, current, wanted).number
         verdict = f"it goes back to revision {chosen}"
@@ -143,14 +148,7 @@ def undo(ex: OperationExecution, cluster: Cluster, ns: str, name: str,
                "stderr")
         return 2
     missing = f"deployment {name} in namespace {ns}"
-    deployment = cluster.raw("get", "deployments", "apps.read_namespaced_deployment",
-                             name, ns, missing=missing)
-    labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-    selector = ",".join(f"{k}={v}" for k, v in labels.items())
-    listing = cluster.raw("list", "replicasets", "apps.list_namespaced_replica_set", ns,
-                          **({"label_selector": selector} if selector else {}))
-    revisions = history(deployment, listing.get("items") or [])
-    current = current_revision(deployment, revisions)
+    deployment, revisions, current = read_history(cluster, ns, name)
     ex.say(f"deployment.apps/{name} (context {cluster.name}, namespace {ns}): "
            "revision history")
     try:
