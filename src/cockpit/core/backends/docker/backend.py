@@ -39,7 +39,7 @@ from cockpit.core.backends.docker.engine import (
     NoSuchContainer,
     sdk_missing,
 )
-from cockpit.core.backends.docker.exec import ExecExecution, OperationExecution, failed
+from cockpit.core.backends.docker.exec import ExecExecution, OperationExecution
 from cockpit.core.backends.docker.logs import follow_logs
 from cockpit.core.backends.docker.ops import OPERATIONS
 from cockpit.core.backends.docker.options import DockerOptions
@@ -50,6 +50,7 @@ from cockpit.core.backends.operations import Operation, OperationCall
 from cockpit.core.backends.options import BackendOptions
 from cockpit.core.backends.process import HostProcesses
 from cockpit.core.backends.targets import TargetEvent
+from cockpit.core.backends.threaded import failed
 from cockpit.core.errors import CockpitError
 
 #: A script in a container: bash when the image has it, else sh (with pipefail if it can).

@@ -20,13 +20,14 @@ import hashlib
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-from cockpit.core.backends.base import CommandResult, Execution, OutputLine, Target
+from cockpit.core.backends.base import OutputLine, Target
 from cockpit.core.backends.docker.engine import Engine, EngineError, describe_error
 from cockpit.core.backends.feed import ThreadFeed
 from cockpit.core.backends.lines import LineSplitter
+from cockpit.core.backends.threaded import ThreadExecution
 
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 #: Kills every process of the container whose environment holds COCKPIT_EXEC_ID=$0.
@@ -37,89 +38,6 @@ _KILL_SCRIPT = (
 )
 #: What the engine says when the program of an exec cannot be started.
 _NOT_FOUND_HINTS = ("executable file not found", "no such file or directory")
-
-
-class ThreadExecution(Execution):
-    """Output lines made by a thread; the result is set by ``_finish``."""
-
-    def __init__(self, display: str) -> None:
-        self.display = display
-        self._loop = asyncio.get_running_loop()
-        self._feed: ThreadFeed[OutputLine] = ThreadFeed(self._loop, limit=20_000)
-        self._hash = hashlib.sha256()
-        self._bytes = 0
-        self._t0 = time.monotonic()
-        self._done = asyncio.Event()
-        self._result: CommandResult | None = None
-        self._lines_taken = False
-        self._cancelled = False
-        self._timed_out = False
-
-    # -- producer helpers (worker thread) --------------------------------------------------
-
-    def _count(self, data: bytes) -> None:
-        self._hash.update(data)
-        self._bytes += len(data)
-
-    def _say(self, text: str, stream: Literal["stdout", "stderr"] = "stdout") -> None:
-        """A line of our own (operations): counted in the output like any line."""
-        self._count(text.encode() + b"\n")
-        self._feed.put([OutputLine(stream, text, time.time())])
-
-    def _finish(self, exit_code: int | None, error: str | None = None) -> None:
-        result = CommandResult(
-            exit_code=exit_code,
-            duration=time.monotonic() - self._t0,
-            timed_out=self._timed_out,
-            cancelled=self._cancelled,
-            output_sha256=self._hash.hexdigest() if self._bytes else _EMPTY_SHA256,
-            output_bytes=self._bytes,
-            error=error,
-        )
-
-        def done() -> None:
-            if self._result is None:
-                self._result = result
-                self._done.set()
-
-        self._feed.finish()
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(done)
-
-    # -- Execution ---------------------------------------------------------------------------
-
-    def lines(self) -> AsyncIterator[OutputLine]:
-        if self._lines_taken:
-            raise RuntimeError("lines() can be iterated only once per execution")
-        self._lines_taken = True
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[OutputLine]:
-        try:
-            async for batch in self._feed.batches():
-                for line in batch:
-                    yield line
-        finally:
-            if not self._feed.closed and not self._done.is_set():
-                # The consumer stopped early: drop later lines instead of stalling.
-                self._feed.close()
-
-    async def wait(self) -> CommandResult:
-        if not self._lines_taken:
-            self._feed.close()  # nobody reads the lines: do not hold the command back
-        await self._done.wait()
-        assert self._result is not None
-        return self._result
-
-    async def cancel(self) -> None:
-        return None
-
-
-def failed(display: str, error: str, exit_code: int | None = None) -> ThreadExecution:
-    """An execution that could not start (the result says why)."""
-    execution = ThreadExecution(display)
-    execution._finish(exit_code, error)
-    return execution
 
 
 class ExecExecution(ThreadExecution):
@@ -309,6 +227,10 @@ def _state_line(info: Mapping[str, Any]) -> str:
 
 class OperationExecution(ThreadExecution):
     """A built-in operation (start, stop, restart, kill, pause, unpause) on a container."""
+
+    async def cancel(self) -> None:
+        """The engine finishes an operation once asked: nothing to cancel."""
+        return None
 
     def __init__(self, engine: Engine, target: Target, operation: str, *, display: str,
                  stop_timeout: float) -> None:

@@ -43,7 +43,6 @@ from cockpit.core.backends.base import (
 from cockpit.core.backends.identity import Identity
 from cockpit.core.backends.kubernetes import ops
 from cockpit.core.backends.kubernetes.cluster import Cluster, KubeError
-from cockpit.core.backends.kubernetes.execution import failed
 from cockpit.core.backends.kubernetes.kubeconfig import KubeConfig, load_kubeconfig
 from cockpit.core.backends.kubernetes.metrics import STAT_NAMES
 from cockpit.core.backends.kubernetes.options import KubernetesOptions
@@ -58,6 +57,7 @@ from cockpit.core.backends.kubernetes.watch import AmbiguousTarget
 from cockpit.core.backends.operations import Operation, OperationCall
 from cockpit.core.backends.options import BackendOptions
 from cockpit.core.backends.process import HostProcesses
+from cockpit.core.backends.threaded import failed
 from cockpit.core.errors import CockpitError, UsageError
 
 #: ``exec_starter(backend, spec, resolved) -> Execution``: runs ``exec`` operations and

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 from cockpit.core.backends.base import CommandSpec, Execution
 from cockpit.core.backends.kubernetes import rollout
 from cockpit.core.backends.kubernetes.cluster import Cluster, KubeError, Unreachable
-from cockpit.core.backends.kubernetes.execution import ThreadExecution, failed
 from cockpit.core.backends.kubernetes.ops import OPERATIONS
 from cockpit.core.backends.kubernetes.targets import GROUPS
 from cockpit.core.backends.operations import OperationCall
+from cockpit.core.backends.threaded import ThreadExecution, failed
 
 if TYPE_CHECKING:
     from cockpit.core.backends.kubernetes.backend import KubernetesBackend, Resolved

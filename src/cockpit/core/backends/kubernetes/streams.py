@@ -23,10 +23,10 @@ from cockpit.core.backends.kubernetes import events as k_events
 from cockpit.core.backends.kubernetes import metrics as k_metrics
 from cockpit.core.backends.kubernetes import raw
 from cockpit.core.backends.kubernetes.exec import PodExecution
-from cockpit.core.backends.kubernetes.execution import failed
 from cockpit.core.backends.kubernetes.logs import PodLogs, Selection
 from cockpit.core.backends.logs import LogItem, LogNotice, LogQuery, LogRecord
 from cockpit.core.backends.targets import TargetEvent
+from cockpit.core.backends.threaded import failed
 from cockpit.core.errors import CockpitError
 
 WORKLOAD_KINDS = ("deployment", "statefulset", "daemonset", "job")

@@ -1,4 +1,5 @@
-"""An ``Execution`` whose lines are made by a thread (operations, and exec streams).
+"""An ``Execution`` whose lines are made by a thread (operations and exec streams of the
+docker and kubernetes backends).
 
 ``ThreadExecution(display)``: a subclass starts its producer with
 ``self._feed.run(produce, name=...)``; the producer says lines with ``_say(text,
