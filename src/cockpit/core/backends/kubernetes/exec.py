@@ -15,20 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from cockpit.core.backends.base import CommandResult, Execution, OutputLine
+from cockpit.core.backends.base import OutputLine
 from cockpit.core.backends.feed import ThreadFeed
 from cockpit.core.backends.kubernetes import raw
 from cockpit.core.backends.lines import LineSplitter
+from cockpit.core.backends.threaded import ThreadExecution
 
-_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 #: exports NAME=VALUE arguments up to "--", then runs the rest
 ENV_WRAPPER = ('while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do export "$1"; shift; done; '
                'shift; exec "$@"')
@@ -106,7 +105,7 @@ def _close_ws(ws: Any) -> None:
         ws.close()
 
 
-class PodExecution(Execution):
+class PodExecution(ThreadExecution):
     """``argv`` run in ``pod``'s container; see the module docstring."""
 
     def __init__(self, api: Any, namespace: str, pod: str, container: str | None,
@@ -114,22 +113,12 @@ class PodExecution(Execution):
                  display: str, marker: str, timeout: float | None = None,
                  kill_grace: float = 3.0) -> None:
         self.api, self.namespace, self.pod, self.container = api, namespace, pod, container
-        self.display = display
         self.marker = marker
         self.kill_grace = kill_grace
         self.wrapped = bool(env)
         self.argv = wrap_env(argv, {**(env or {}), **({"COCKPIT_EXEC_ID": marker}
                                                        if env else {})})
-        self._loop = asyncio.get_running_loop()
-        self._feed: ThreadFeed[OutputLine] = ThreadFeed(self._loop, limit=20_000)
-        self._hash = hashlib.sha256()
-        self._bytes = 0
-        self._t0 = time.monotonic()
-        self._done = asyncio.Event()
-        self._result: CommandResult | None = None
-        self._lines_taken = False
-        self._cancelled = False
-        self._timed_out = False
+        super().__init__(display)
         self._stop = threading.Event()
         self._ws: Any = None
         self._ws_lock = threading.Lock()
@@ -193,49 +182,7 @@ class PodExecution(Execution):
             return f"no such pod: {self.pod}"
         return f"cannot exec in pod {self.pod}: {text}"
 
-    def _count(self, data: bytes) -> None:
-        self._hash.update(data)
-        self._bytes += len(data)
-
-    def _finish(self, exit_code: int | None, error: str | None = None) -> None:
-        result = CommandResult(
-            exit_code=exit_code, duration=time.monotonic() - self._t0,
-            timed_out=self._timed_out, cancelled=self._cancelled,
-            output_sha256=self._hash.hexdigest() if self._bytes else _EMPTY_SHA256,
-            output_bytes=self._bytes, error=error)
-
-        def done() -> None:
-            if self._result is None:
-                self._result = result
-                self._done.set()
-
-        self._feed.finish()
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(done)
-
     # -- Execution -------------------------------------------------------------------------
-
-    def lines(self) -> AsyncIterator[OutputLine]:
-        if self._lines_taken:
-            raise RuntimeError("lines() can be iterated only once per execution")
-        self._lines_taken = True
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[OutputLine]:
-        try:
-            async for batch in self._feed.batches():
-                for line in batch:
-                    yield line
-        finally:
-            if not self._feed.closed and not self._done.is_set():
-                self._feed.close()
-
-    async def wait(self) -> CommandResult:
-        if not self._lines_taken:
-            self._feed.close()
-        await self._done.wait()
-        assert self._result is not None
-        return self._result
 
     async def _expire(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
