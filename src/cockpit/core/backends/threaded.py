@@ -96,3 +96,47 @@ def failed(display: str, error: str, exit_code: int | None = None) -> ThreadExec
     execution = ThreadExecution(display)
     execution._finish(exit_code, error)
     return execution
+
+
+class KillableExecution(ThreadExecution):
+    """A thread-made execution that a timeout or ``cancel()`` really stops:
+    ``_kill_blocking`` (a subclass's, run once in a thread) kills the command and what
+    it started; ``kill_settle`` seconds are then given to the output to end."""
+
+    kill_settle: float = 0.0
+
+    def __init__(self, display: str, timeout: float | None = None) -> None:
+        super().__init__(display)
+        self._kill_task: asyncio.Task[None] | None = None
+        self._watchdog = (self._loop.create_task(self._expire(timeout))
+                          if timeout is not None else None)
+
+    def _kill_blocking(self) -> None:
+        raise NotImplementedError
+
+    async def _expire(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._done.wait()
+                return
+        if not self._done.is_set():
+            self._timed_out = True
+            await self._kill()
+
+    async def cancel(self) -> None:
+        """Kill the command and what it started (idempotent); ``wait()`` then reports
+        cancelled."""
+        if self._done.is_set():
+            return
+        if not self._timed_out:
+            self._cancelled = True
+        await self._kill()
+
+    async def _kill(self) -> None:
+        if self._kill_task is None:
+            self._kill_task = self._loop.create_task(asyncio.to_thread(self._kill_blocking))
+        await asyncio.shield(self._kill_task)
+        if self.kill_settle:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.kill_settle):
+                    await self._done.wait()

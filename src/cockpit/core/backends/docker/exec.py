@@ -14,8 +14,6 @@ half-way (the engine finishes it).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import os
 import signal
@@ -27,7 +25,7 @@ from cockpit.core.backends.base import OutputLine, Target
 from cockpit.core.backends.docker.engine import Engine, EngineError, describe_error
 from cockpit.core.backends.feed import ThreadFeed
 from cockpit.core.backends.lines import LineSplitter
-from cockpit.core.backends.threaded import ThreadExecution
+from cockpit.core.backends.threaded import KillableExecution, ThreadExecution
 
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 #: Kills every process of the container whose environment holds COCKPIT_EXEC_ID=$0.
@@ -40,7 +38,7 @@ _KILL_SCRIPT = (
 _NOT_FOUND_HINTS = ("executable file not found", "no such file or directory")
 
 
-class ExecExecution(ThreadExecution):
+class ExecExecution(KillableExecution):
     """``argv`` run inside a container; see the module docstring."""
 
     def __init__(
@@ -57,7 +55,8 @@ class ExecExecution(ThreadExecution):
         user: str | None = None,
         workdir: str | None = None,
     ) -> None:
-        super().__init__(display)
+        self.exec_id: str | None = None
+        super().__init__(display, timeout)
         self.engine = engine
         self.target = target
         self.argv = list(argv)
@@ -66,11 +65,7 @@ class ExecExecution(ThreadExecution):
         self.kill_grace = kill_grace
         self.user = user
         self.workdir = workdir
-        self.exec_id: str | None = None
-        self._kill_task: asyncio.Task[None] | None = None
         self._feed.run(self._produce, name=f"cockpit-docker-exec-{target.name}")
-        if timeout is not None:
-            self._watchdog = self._loop.create_task(self._expire(timeout))
 
     def _produce(self, feed: ThreadFeed[OutputLine]) -> None:
         name = self.target.name
@@ -140,29 +135,7 @@ class ExecExecution(ThreadExecution):
             time.sleep(pause)
             pause = min(pause * 2, 0.25)
 
-    async def _expire(self, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._done.wait()
-                return
-        if not self._done.is_set():
-            self._timed_out = True
-            await self._kill()
-
-    async def cancel(self) -> None:
-        """Kill the command and what it started in the container (idempotent)."""
-        if self._done.is_set():
-            return
-        if not self._timed_out:
-            self._cancelled = True
-        await self._kill()
-
-    async def _kill(self) -> None:
-        if self._kill_task is None:
-            self._kill_task = self._loop.create_task(asyncio.to_thread(self._kill_tree))
-        await asyncio.shield(self._kill_task)
-
-    def _kill_tree(self) -> None:
+    def _kill_blocking(self) -> None:
         if self.exec_id is None:
             return  # not started: _produce sees the flag and ends
         try:

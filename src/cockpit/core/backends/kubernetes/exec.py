@@ -13,7 +13,6 @@ second exec (TERM, then KILL).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import socket
@@ -26,7 +25,7 @@ from cockpit.core.backends.base import OutputLine
 from cockpit.core.backends.feed import ThreadFeed
 from cockpit.core.backends.kubernetes import raw
 from cockpit.core.backends.lines import LineSplitter
-from cockpit.core.backends.threaded import ThreadExecution
+from cockpit.core.backends.threaded import KillableExecution
 
 #: exports NAME=VALUE arguments up to "--", then runs the rest
 ENV_WRAPPER = ('while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do export "$1"; shift; done; '
@@ -105,8 +104,10 @@ def _close_ws(ws: Any) -> None:
         ws.close()
 
 
-class PodExecution(ThreadExecution):
+class PodExecution(KillableExecution):
     """``argv`` run in ``pod``'s container; see the module docstring."""
+
+    kill_settle = 10.0  #: after the kill, the output's end is awaited this long
 
     def __init__(self, api: Any, namespace: str, pod: str, container: str | None,
                  argv: Sequence[str], env: Mapping[str, str] | None = None, *,
@@ -118,14 +119,11 @@ class PodExecution(ThreadExecution):
         self.wrapped = bool(env)
         self.argv = wrap_env(argv, {**(env or {}), **({"COCKPIT_EXEC_ID": marker}
                                                        if env else {})})
-        super().__init__(display)
         self._stop = threading.Event()
         self._ws: Any = None
         self._ws_lock = threading.Lock()
-        self._kill_task: asyncio.Task[None] | None = None
+        super().__init__(display, timeout)
         self._feed.run(self._produce, name=f"cockpit-k8s-exec-{pod}")
-        self._watchdog = (self._loop.create_task(self._expire(timeout))
-                          if timeout is not None else None)
 
     # -- worker thread ---------------------------------------------------------------------
 
@@ -182,32 +180,7 @@ class PodExecution(ThreadExecution):
             return f"no such pod: {self.pod}"
         return f"cannot exec in pod {self.pod}: {text}"
 
-    # -- Execution -------------------------------------------------------------------------
-
-    async def _expire(self, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._done.wait()
-                return
-        if not self._done.is_set():
-            self._timed_out = True
-            await self._kill()
-
-    async def cancel(self) -> None:
-        """Stop the command (idempotent); ``wait()`` then reports cancelled."""
-        if self._done.is_set():
-            return
-        if not self._timed_out:
-            self._cancelled = True
-        await self._kill()
-
-    async def _kill(self) -> None:
-        if self._kill_task is None:
-            self._kill_task = self._loop.create_task(asyncio.to_thread(self._kill_blocking))
-        await asyncio.shield(self._kill_task)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(10.0):
-                await self._done.wait()
+    # -- stopping (KillableExecution runs it once, in a thread) ---------------------------
 
     def _kill_blocking(self) -> None:
         self._stop.set()
