@@ -721,3 +721,26 @@ async def test_l_is_offered_on_a_pod_of_a_workload_whose_logs_are_followed(tmp_p
         assert pane.logs_for(pane.targets[1]) and pane.targets[1].name == "api-1"
         assert pane.logs_for(pane.targets[0])  # the workload itself
         assert not pane.logs_for(pane.targets[2])  # a pod of nothing followed
+
+
+async def test_rows_say_stale_when_the_list_cannot_be_had_again(tmp_path) -> None:
+    """The cluster went away: the rows shown claim no health until a listing comes."""
+    from tests.tui_support import PaneHarness
+
+    context = make_context(tmp_path, "name: t\n")
+    up = Target("ns/deployment/api", "api", "deployment", "Ready", health=Health("ok", "1/1"))
+    app = PaneHarness(lambda: TargetsPane(context))
+    async with app.run_test(size=(100, 20)):
+        pane = app.query_one(TargetsPane)
+        pane.focus_pane()
+        pane.show_targets([up])
+
+        def health() -> str:
+            return str(pane.table.get_cell_at((0, pane._columns.index("health"))))
+
+        await async_wait_until(lambda: health() == "✓ ok", what="the row, ok")
+        pane._fail("cannot reach salvage-eu (http://127.0.0.1:1): connection refused")
+        await async_wait_until(lambda: health() == "? stale", what="the row, stale")
+        assert "cannot reach salvage-eu" in str(pane.border_subtitle)
+        pane.show_targets([up])  # a listing again
+        await async_wait_until(lambda: health() == "✓ ok", what="known again")

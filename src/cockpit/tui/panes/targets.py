@@ -67,6 +67,8 @@ FLEXIBLE = {"kind": (4, 10), "name": (6, 40), "scope": (5, 16), "state": (5, 16)
             "reason": (8, 1_000)}
 #: columns left out, in this order, while the pane is too narrow for them
 DROP_ORDER = ("scope", "cpu", "mem", "kind", "restarts", "age", "reason")
+#: the health cell of a row whose target list could not be had again
+STALE = ("? stale", "yellow")
 HEALTH = {
     "ok": ("✓ ok", "green"),
     "unknown": ("? unknown", "yellow"),
@@ -128,9 +130,12 @@ def choose_columns(width: int, targets: list[Target]) -> tuple[str, ...]:
 
 
 def target_cells(target: Target, depth: int, now: float,
-                 columns: tuple[str, ...]) -> tuple[Text, ...]:
-    """The cells of one row."""
+                 columns: tuple[str, ...], stale: bool = False) -> tuple[Text, ...]:
+    """The cells of one row; ``stale``: the list could not be had since (the cluster or
+    engine went away), so no health is claimed."""
     label, style = HEALTH.get(target.health.state, HEALTH["unknown"])
+    if stale:
+        label, style = STALE
     name = ("  " * (depth - 1) + "└ " if depth else "") + target.name
     age = format_age(now - target.started_at) if target.started_at is not None else "-"
     reason = target.health.reason
@@ -232,6 +237,7 @@ class TargetsPane(TablePane):
         self._cut = 0  #: targets beyond MAX_TARGETS, not shown
         self._received = False  #: a first list arrived
         self._problem: str | None = None  #: why the list could not be had
+        self._stale = False  #: the rows shown are from before that
         self._dirty = False  #: the list changed since it was painted
         self._paint_timer: Timer | None = None
         self._resume = asyncio.Event()  #: set while the pane is shown
@@ -241,7 +247,8 @@ class TargetsPane(TablePane):
         self._keyed = KeyedRows()
         self._rows: dict[str, tuple[Target, int]] = {}  #: row key -> (target, depth)
         #: row key -> (target, depth, columns, cells): an unchanged row keeps its cells
-        self._cells: dict[str, tuple[Target, int, tuple[str, ...], tuple[Text, ...]]] = {}
+        self._cells: dict[str, tuple[Target, int, tuple[tuple[str, ...], bool],
+                                     tuple[Text, ...]]] = {}
         self.filter_text = ""
         self._ops_by_kind: dict[str, list[tuple[Operation, Action]]] = {}
         self._generation = 0  #: bumped by ``restart_watch``: older streams stop
@@ -280,6 +287,7 @@ class TargetsPane(TablePane):
         self.workers.cancel_group(self, "targets")
         self._generation += 1
         self._targets, self._cut, self._received, self._problem = [], 0, False, None
+        self._stale = False
         self._dirty = True
         self._resume.set()
         self.run_worker(self._watch(self._generation), group="targets", exit_on_error=False)
@@ -328,6 +336,10 @@ class TargetsPane(TablePane):
         if not self.is_attached:
             return
         self._problem = f"cannot list targets: {problem}"
+        if self._targets and not self._stale:  # what is shown is no longer known
+            self._stale = True
+            self._dirty = True
+            self._paint_soon()
         self._update_status()
 
     def show_targets(self, targets: list[Target]) -> None:
@@ -338,6 +350,7 @@ class TargetsPane(TablePane):
         if not self.is_attached:
             return
         self._problem = None
+        self._stale = False
         self._received = True
         self._cut = max(0, len(targets) - MAX_TARGETS)
         self._targets = targets[:MAX_TARGETS]
@@ -464,12 +477,12 @@ class TargetsPane(TablePane):
         rows = []
         for key, target, depth in wanted:
             hit = cache.get(key)
-            if hit is not None and hit[0] is target and hit[1] == depth \
-                    and hit[2] == self._columns:
+            shape = (self._columns, self._stale)
+            if hit is not None and hit[0] is target and hit[1] == depth and hit[2] == shape:
                 cells = hit[3]
             else:
-                cells = target_cells(target, depth, now, self._columns)
-            fresh[key] = (target, depth, self._columns, cells)
+                cells = target_cells(target, depth, now, self._columns, self._stale)
+            fresh[key] = (target, depth, shape, cells)
             rows.append((key, cells))
         self._cells = fresh
         if self._keyed.sync(table, rows, self._columns, selected):
