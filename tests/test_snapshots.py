@@ -73,6 +73,10 @@ async def after_palette(pilot, scene: str) -> None:
     await pilot.press("enter")
     await async_wait_until(lambda: isinstance(app.screen, ParamFormScreen)
                            and app.screen.query("Input, Select"), what="the params form")
+    # the main screen's footer, seen below the form, recomposes when the palette closes:
+    # wait for its keys (a clean-clone CI run caught it empty)
+    await async_wait_until(lambda: len(app.screen_stack[0].query("FooterKey")) >= 4,
+                           what="the footer's keys below the form")
     await pilot.pause()
     if scene == "dangerous":
         app.screen.query_one("#param-kind").value = "errors"
