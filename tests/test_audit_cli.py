@@ -115,7 +115,7 @@ def test_tail_human_json_count_and_redaction(tmp_path):
     assert "sekrit" not in lines[0] and "\x1b" not in lines[0]
 
     out = cockpit("audit", "tail", str(log))
-    assert out.stdout.splitlines()[-1].startswith("!! malformed (truncated JSON")
+    assert out.stdout.splitlines()[-1].startswith("!! malformed (line 5: truncated JSON")
 
     # a secret inside an escaped string: redacted, and the line stays valid JSON
     quoted = tmp_path / "q.log"

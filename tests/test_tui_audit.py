@@ -99,6 +99,9 @@ async def type_filter(pilot, pane: AuditPane, text: str, *, typed: bool = False)
         await pilot.press(*text)
     await pilot.press("enter")
     await pilot.pause()
+    await async_wait_until(lambda: pane.search is None or not pane.search.running,
+                           what="the whole-file search")
+    await pilot.pause()
 
 
 @pytest.fixture
@@ -142,7 +145,7 @@ async def test_follow_filter_and_status(tmp_path, log):
         assert pane.filter_text == "decision=DENY"
         assert pane.row_count == len(deny) > 0
         assert {cells(pane, i)[2] for i in range(pane.row_count)} == {"DENY"}
-        assert f"filter decision=DENY: {len(deny)} of 113" in pane.border_subtitle
+        assert f"filter decision=DENY: {len(deny)} in the whole file" in pane.border_subtitle
 
         await type_filter(pilot, pane, "reason_codes=G10_RATE_LIMIT_EXCEEDED")
         rate = [r for r in loaded if "G10_RATE_LIMIT_EXCEEDED" in r["reason_codes"]]
@@ -507,3 +510,45 @@ def test_trail_status_reports_records_deleted_from_the_end(tmp_path, monkeypatch
     path.write_bytes(b"".join(lines[:3]))
     snapshot = load_trail(path, 100)
     assert snapshot.ok is False and "✗" in snapshot.status
+
+
+async def test_a_filter_is_answered_from_the_whole_file(tmp_path, log):
+    """Records long out of the buffer are found (an old trace id), the whole result is
+    counted, the last matches fill the buffer, and later matching records join them."""
+    records = techno_records(3000)
+    write_lines(log, records)
+    settings = UserSettings(audit_buffer_records=100)
+    context = make_context(tmp_path, audit_profile(log, backlog=100), settings=settings)
+    app = PaneHarness(lambda: AuditPane(context))
+    async with app.run_test(size=(160, 30)) as pilot:
+        pane = app.query_one(AuditPane)
+        await async_wait_until(lambda: pane.total_count == 100, what="the backlog")
+        pane.focus_pane()
+        old = records[7]["trace_id"]
+        await type_filter(pilot, pane, f"trace_id={old}")
+        assert pane.row_count == 1 and cells(pane, 0)[-1] == old
+        assert f"filter trace_id={old}: 1 in the whole file" in pane.border_subtitle
+
+        await type_filter(pilot, pane, "decision=DENY")
+        deny = [r for r in records if r["decision"] == "DENY"]
+        assert pane.search is not None and pane.search.matched == len(deny) > 100
+        assert pane.row_count == 100
+        assert [cells(pane, i)[-1] for i in range(100)] == [r["trace_id"] for r in deny[-100:]]
+        assert f"{len(deny):,} in the whole file" in pane.border_subtitle
+        record = pane.search.entries[0].record
+        assert record.line == records.index(deny[-100]) + 1  # its line in the file
+
+        # a matching record appended later joins the answer; the oldest row leaves
+        extra = techno_records(1, seed=99, start=5000)[0]
+        extra.update(decision="DENY", event_type="decision_audit", reason_codes=["X"])
+        write_lines(log, [extra], mode="ab")
+        await async_wait_until(lambda: cells(pane, pane.row_count - 1)[-1] == extra["trace_id"],
+                               what="the appended DENY")
+        assert pane.row_count == 100 and pane.search.matched == len(deny) + 1
+        assert cells(pane, 0)[-1] == deny[-99]["trace_id"]
+
+        # cleared: the loaded records again
+        pane.action_clear_filter()
+        await pilot.pause()
+        assert pane.search is None and pane.row_count == 100
+        assert cells(pane, 99)[-1] == extra["trace_id"]

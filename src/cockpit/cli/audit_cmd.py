@@ -74,6 +74,9 @@ def add_audit_parser(subparsers: Any) -> None:
     tail.add_argument("--json", action="store_true", help="print the raw JSON lines")
     tail.add_argument("--count", action="store_true",
                       help="print only the number of matching records in the whole file")
+    tail.add_argument("--total", action="store_true",
+                      help="after the records, print 'matched: N' (every matching record "
+                           "of the whole file) to stderr")
     tail.set_defaults(func=cmd_tail)
 
     stats = sub.add_parser("stats", help="count records by the values of a field")
@@ -240,7 +243,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_tail(args: argparse.Namespace) -> int:
     """Print the last matching records (``--count``: their number; ``--follow``: and more)."""
     from cockpit.core.audit.query import RecordFilter, scan_file
-    from cockpit.core.audit.tail import iter_tail
+    from cockpit.core.audit.tail import TailSummary, iter_tail
     from cockpit.core.boundary import Boundary
 
     path, _ = _path(getattr(args, "path", None))
@@ -268,9 +271,15 @@ def cmd_tail(args: argparse.Namespace) -> int:
         except FileNotFoundError:
             start = 0
         write = _RecordWriter(as_json, boundary, out)
-        for rec in iter_tail(path, where, lines, numbered=not as_json):
+        summary = TailSummary()
+        for rec in iter_tail(path, where, lines, summary, numbered=not as_json):
             write(rec)
         write.flush()
+        if getattr(args, "total", False):
+            matched = summary.matched
+            if matched is None:  # found near the end: count the rest too
+                matched = scan_file(path, where, count_only=True).matched
+            print(f"matched: {matched}", file=sys.stderr, flush=True)
         if getattr(args, "follow", False):
             return _follow(path, filt, as_json, boundary, out, start)
     except KeyboardInterrupt:

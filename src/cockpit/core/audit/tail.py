@@ -2,8 +2,8 @@
 
 ``iter_tail(path, exprs, n)`` is what ``cockpit audit tail`` prints:
 
-1. the end of the file is read backwards a few blocks at a time (``-n 20`` of a busy
-   filter finishes there);
+1. a small file is read forwards once; of a big one, the last ``BACKWARD_MAX`` bytes are
+   read first (``-n 20`` of a busy filter finishes there);
 2. otherwise the file is scanned forwards, split between forked workers (``query.
    _parallel_ranges``), each keeping only its own last ``n`` matches, when ``n`` is at
    most ``KEEP_MAX``;
@@ -28,7 +28,6 @@ from cockpit.core.audit.query import (
     ScanResult,
     _blocks,
     _parallel_ranges,
-    _scan_tail,
     _Scanner,
 )
 
@@ -62,8 +61,8 @@ def iter_tail(path: str | os.PathLike[str], exprs: Sequence[str], n: int,
         return
     with path.open("rb") as fh:
         size = os.fstat(fh.fileno()).st_size
-        if size <= BACKWARD_MAX:
-            result = _scan_tail(fh.fileno(), size, filt, n)
+        if size <= BACKWARD_MAX:  # small: one forward pass, lines numbered, all counted
+            result = _keep_last(path, filt, n, numbered)
             summary.matched, summary.malformed = result.matched, result.malformed
             yield from result.records
             return
@@ -158,3 +157,47 @@ def _streamed_tail(path: Path, filt: RecordFilter, n: int, summary: TailSummary,
                 records = records[dropped:]
             yield from records
         summary.malformed = malformed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m cockpit.core.audit.tail PATH N [EXPR ...]``: the last N matching lines
+    as ``LINE<TAB>RAW`` (LINE empty where unknown), then ``matched: M`` (the whole file)
+    on stderr. The Audit pane's whole-file search runs this: a separate process can fork
+    its scan between the CPUs (the cockpit's own process has threads) and never holds the
+    UI's interpreter lock. Raw lines, unredacted: the pane puts every cell through the
+    boundary, as it does for the lines it follows."""
+    import sys
+
+    from cockpit.core.audit.query import scan_file
+    from cockpit.core.errors import CockpitError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) < 2 or not args[1].isdigit():
+        print("usage: python -m cockpit.core.audit.tail PATH N [EXPR ...]", file=sys.stderr)
+        return 2
+    path, n, exprs = args[0], int(args[1]), args[2:]
+    out = sys.stdout.buffer
+    summary = TailSummary()
+    try:
+        batch: list[bytes] = []
+        for rec in iter_tail(path, exprs, n, summary):
+            line = b"" if rec.line is None else str(rec.line).encode()
+            batch.append(line + b"\t" + rec.raw.encode("utf-8", "surrogateescape"))
+            if len(batch) >= 1024:
+                out.write(b"\n".join(batch) + b"\n")
+                batch = []
+        if batch:
+            out.write(b"\n".join(batch) + b"\n")
+        out.flush()
+        matched = summary.matched
+        if matched is None:
+            matched = scan_file(path, exprs, count_only=True).matched
+    except (OSError, CockpitError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"matched: {matched}", file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -34,6 +34,7 @@ from cockpit.tui.panes.audit_rows import (
     TRAIL_COLUMNS,
     TRAIL_COUNT_FIELDS,
     Entry,
+    FileSearch,
     RecordTable,
     TrailSnapshot,
     ViewState,
@@ -88,6 +89,8 @@ class AuditPane(QuietStatus, Pane):
         #: each view's filter: (text as typed, compiled); the operator trail and the
         #: system log are filtered separately
         self._filters: dict[str, tuple[str, RecordFilter]] = {}
+        #: the system log's filter answered from the whole file (see ``_search_file``)
+        self._searches: dict[str, FileSearch] = {}
         self.trail_status = "trail: not loaded yet"  #: the operator trail's verification
         self._filter_error: str | None = None
         self._seq = 0
@@ -255,9 +258,29 @@ class AuditPane(QuietStatus, Pane):
             self._update_status()
             return self._filter_error
         self._filter_error = None
-        self._filters[self.view] = (" ".join(text.split()) if filt else "", filt)
+        shown_text = " ".join(text.split()) if filt else ""
+        self._filters[self.view] = (shown_text, filt)
+        if self.view == "system":
+            self._start_search(shown_text)
         self._rebuild(self.view)
         return None
+
+    @property
+    def search(self) -> FileSearch | None:
+        """The whole-file answer to the current view's filter (the system log only)."""
+        return self._searches.get(self.view)
+
+    def _start_search(self, text: str) -> None:
+        """Ask the whole file for ``text`` (the filter as shown), in a worker; the rows
+        loaded so far answer meanwhile."""
+        self.workers.cancel_group(self, "audit-search")
+        self._searches.pop("system", None)
+        if not text or self.source is None or not self.context.live:
+            return
+        search = FileSearch(text, self._seq)
+        self._searches["system"] = search
+        self.run_worker(self._search_file(search), group="audit-search",
+                        exit_on_error=False)
 
     @property
     def filter_text(self) -> str:
@@ -412,6 +435,10 @@ class AuditPane(QuietStatus, Pane):
         follow = _at_bottom(table)
         state.malformed += sum(1 for rec in records if rec.data is None)
         kept = state.admit(self._entries(name, records))
+        search = self._searches.get(name)
+        if search is not None and not search.running and search.error is None:
+            self._append_searched(name, kept, follow)
+            return
         stale = state.stale_rows()
         if stale:
             for _ in range(stale):
@@ -427,8 +454,32 @@ class AuditPane(QuietStatus, Pane):
         if name == self.view:
             self._update_status()
 
+    def _append_searched(self, name: str, kept: list[Entry], follow: bool) -> None:
+        """New records into a view showing a whole-file answer: the matching ones after
+        it, the oldest rows dropped past the buffer's size."""
+        state = self._views[name]
+        table = self.table(name)
+        filt = self._filter_of(name)
+        matching = [e for e in kept if filt is None or filt.matches_record(e.record)]
+        search = self._searches[name]
+        if search.matched is not None:
+            search.matched += len(matching)
+        state.shown.extend(matching)
+        for entry in matching:
+            table.add_row(*entry.cells, key=entry.key)
+        excess = len(state.shown) - state.limit
+        if excess > 0:
+            for _ in range(excess):
+                state.shown.popleft()
+            table.drop_first_rows(excess)
+        if follow:
+            _to_bottom(table)
+        if name == self.view:
+            self._update_status()
+
     def _rebuild(self, name: str) -> None:
-        """Fill a view's table again from its buffer (a new filter, a reloaded trail)."""
+        """Fill a view's table again from its buffer (a new filter, a reloaded trail),
+        or from the whole file's answer to the filter once it has come."""
         state = self._views[name]
         table = self.table(name)
         follow = _at_bottom(table)
@@ -436,7 +487,13 @@ class AuditPane(QuietStatus, Pane):
         if not follow and 0 <= table.cursor_row < len(state.shown):
             keep = state.shown[table.cursor_row]
         filt = self._filter_of(name)
-        shown = [e for e in state.entries if not filt or filt.matches_record(e.record)]
+        search = self._searches.get(name)
+        if search is not None and not search.running and search.error is None:
+            later = [e for e in state.entries if e.seq > search.start_seq
+                     and (not filt or filt.matches_record(e.record))]
+            shown = [*search.entries, *later][-state.limit:]
+        else:
+            shown = [e for e in state.entries if not filt or filt.matches_record(e.record)]
         state.shown = deque(shown)
         table.clear()
         for entry in shown:
@@ -459,9 +516,17 @@ class AuditPane(QuietStatus, Pane):
             parts.append(f"✗ {self._filter_error}")
         if self.view == "operator":
             parts.append(self.trail_status)
-        if self.filter_text:
+        search = self.search
+        if search is not None and search.running:
             parts.append(f"filter {self.filter_text}: {len(state.shown):,} of "
-                         f"{len(state.entries):,}")
+                         f"{len(state.entries):,} loaded · searching the whole file…")
+        elif search is not None and search.error is None:
+            parts.append(f"filter {self.filter_text}: {search.matched or 0:,} in the whole "
+                         f"file ({search.seconds:.2f} s), last {len(state.shown):,} shown")
+        elif self.filter_text:
+            parts.append(f"filter {self.filter_text}: {len(state.shown):,} of "
+                         f"{len(state.entries):,}"
+                         + (f" loaded · whole file: {search.error}" if search else ""))
         else:
             parts.append(f"{len(state.entries):,} records")
         if state.malformed:
@@ -474,6 +539,36 @@ class AuditPane(QuietStatus, Pane):
         self.set_status(" · ".join(parts))  # plain text: filters may hold brackets
 
     # -- workers ------------------------------------------------------------------------
+
+    async def _search_file(self, search: FileSearch) -> None:
+        """The whole file's last matches and their number (``core.audit.search``: a
+        separate process), rows built off the UI thread, then shown at once."""
+        from cockpit.core.audit.search import search_file
+
+        assert self.source is not None
+        state = self._views["system"]
+        path = os.path.expanduser(self.source.path)
+        try:
+            result = await search_file(path, split_filter(search.text), state.limit)
+        except OSError as exc:
+            search.error = f"cannot search: {exc}"
+        else:
+            search.error = result.error
+            search.matched = result.matched
+            search.seconds = result.seconds
+            columns, boundary = state.columns, self.context.boundary
+            records = result.records
+
+            def build() -> list[Entry]:
+                n = len(records)
+                return [Entry(i - n, rec, format_cells(rec, columns, boundary))
+                        for i, rec in enumerate(records)]
+
+            search.entries = await asyncio.to_thread(build)
+        if self._searches.get("system") is not search:
+            return  # another filter since
+        search.running = False
+        self._rebuild("system")
 
     async def _follow_audit(self, source: AuditSource) -> None:
         follower = self._follower = AuditFollower(source)

@@ -164,6 +164,21 @@ class ViewState:
         return count
 
 
+@dataclass(slots=True)
+class FileSearch:
+    """A filter's answer from the whole file (the system log view): the last ``limit``
+    matches as entries (negative ``seq``: older than every followed record), how many
+    match, and the followed records since the search began (``start_seq``)."""
+
+    text: str
+    start_seq: int
+    running: bool = True
+    entries: list[Entry] = field(default_factory=list)
+    matched: int | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
 #: The DataTable internals (Textual 8.2) that ``RecordTable._drop_rows_fast`` updates, as
 #: ``remove_row`` does for one row.
 _INTERNALS = ("_row_locations", "_data", "_new_rows", "_updated_cells", "_update_count",
