@@ -99,8 +99,8 @@ async def type_filter(pilot, pane: AuditPane, text: str, *, typed: bool = False)
         await pilot.press(*text)
     await pilot.press("enter")
     await pilot.pause()
-    await async_wait_until(lambda: pane.search is None or not pane.search.running,
-                           what="the whole-file search")
+    await async_wait_until(lambda: (pane.search is None or not pane.search.running)
+                           and not pane._filling, what="the whole-file search")
     await pilot.pause()
 
 
@@ -512,9 +512,12 @@ def test_trail_status_reports_records_deleted_from_the_end(tmp_path, monkeypatch
     assert snapshot.ok is False and "✗" in snapshot.status
 
 
-async def test_a_filter_is_answered_from_the_whole_file(tmp_path, log):
+@pytest.mark.parametrize("fill_slice", [400, 7], ids=["at-once", "sliced"])
+async def test_a_filter_is_answered_from_the_whole_file(tmp_path, log, monkeypatch, fill_slice):
     """Records long out of the buffer are found (an old trace id), the whole result is
-    counted, the last matches fill the buffer, and later matching records join them."""
+    counted, the last matches fill the buffer (a slice a frame when there are many), and
+    later matching records join them."""
+    monkeypatch.setattr("cockpit.tui.panes.audit.FILL_SLICE", fill_slice)
     records = techno_records(3000)
     write_lines(log, records)
     settings = UserSettings(audit_buffer_records=100)

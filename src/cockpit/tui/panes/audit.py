@@ -51,6 +51,9 @@ View = Literal["system", "operator"]
 _LABELS = {"system": "system log", "operator": "operator trail"}
 #: Seconds between checks of the operator trail file (the next check waits for this one).
 TRAIL_POLL = 1.0
+#: Rows of a search's answer added to the table per frame, and how long followed records
+#: wait while it fills
+FILL_SLICE, FILL_WAIT = 400, 0.05
 
 
 class AuditPane(QuietStatus, Pane):
@@ -103,6 +106,8 @@ class AuditPane(QuietStatus, Pane):
         self._deferred: deque[AuditRecord] = deque(maxlen=limit)
         self._deferred_dropped = 0
         self._deferred_timer: Timer | None = None
+        #: a search's answer is going into the table a slice a frame (``_fill``)
+        self._filling = False
 
     # -- layout -------------------------------------------------------------------------
 
@@ -189,6 +194,8 @@ class AuditPane(QuietStatus, Pane):
             return
         batch = list(records)
         wait = self.repaint_wait() if self.display else 0.0
+        if self._filling:  # the table is being filled with a search's answer: wait
+            wait = max(wait, FILL_WAIT)
         if self.display and not wait and not self._deferred:
             self._append("system", batch)
             return
@@ -207,7 +214,7 @@ class AuditPane(QuietStatus, Pane):
         self._deferred_timer = None
         if not self.display:
             return
-        wait = self.repaint_wait()
+        wait = self.repaint_wait() or (FILL_WAIT if self._filling else 0.0)
         if wait:
             self._deferred_timer = self.set_timer(wait, self._deferred_due)
         else:
@@ -222,7 +229,7 @@ class AuditPane(QuietStatus, Pane):
 
     def on_show(self) -> None:
         """Apply what arrived while the pane was hidden (or waited for a repaint)."""
-        if self._deferred and "system" in self._views:
+        if self._deferred and "system" in self._views and not self._filling:
             self._views["system"].dropped += self._deferred_dropped
             self._deferred_dropped = 0
             records = list(self._deferred)
@@ -568,7 +575,41 @@ class AuditPane(QuietStatus, Pane):
         if self._searches.get("system") is not search:
             return  # another filter since
         search.running = False
-        self._rebuild("system")
+        if len(search.entries) <= FILL_SLICE:
+            self._rebuild("system")
+            return
+        await self._fill(search)
+
+    async def _fill(self, search: FileSearch) -> None:
+        """Put a big answer into the table a slice at a time, a frame between slices, so
+        no frame waits for thousands of rows; followed records wait meanwhile."""
+        state = self._views["system"]
+        table = self.table("system")
+        filt = self._filter_of("system")
+        later = [e for e in state.entries if e.seq > search.start_seq
+                 and (not filt or filt.matches_record(e.record))]
+        shown = [*search.entries, *later][-state.limit:]
+        self._filling = True
+        try:
+            state.shown = deque()
+            table.clear()
+            done = 0
+            while done < len(shown):
+                part = shown[done : done + FILL_SLICE]
+                for entry in part:
+                    table.add_row(*entry.cells, key=entry.key)
+                state.shown.extend(part)
+                done += len(part)
+                if done == len(part):
+                    _to_bottom(table)  # the first slice: the cursor where it will end
+                await asyncio.sleep(0)  # a frame between slices
+                if self._searches.get("system") is not search:
+                    return  # another filter: it rebuilt the table
+            _to_bottom(table)
+        finally:
+            self._filling = False
+        self._update_status()
+        self.on_show()  # records followed meanwhile
 
     async def _follow_audit(self, source: AuditSource) -> None:
         follower = self._follower = AuditFollower(source)
