@@ -105,10 +105,10 @@ class TokenSource:
                 path = os.path.expanduser(self.credentials_file)
                 if not os.path.isfile(path):
                     raise CockpitError(f"Google credentials file not found: {path}")
-                creds, project = google.auth.load_credentials_from_file(path, scopes=SCOPES)
+                creds, project = _from_file(path)
             else:
                 creds, project = google.auth.default(scopes=SCOPES)
-        except exceptions.DefaultCredentialsError as exc:
+        except (exceptions.DefaultCredentialsError, ValueError, KeyError) as exc:
             if self.credentials_file:
                 raise CockpitError(f"unusable Google credentials file "
                                    f"{self.credentials_file}: {_one_line(exc)}") from None
@@ -137,6 +137,38 @@ class TokenSource:
         except exceptions.TransportError as exc:
             raise CockpitError(f"cannot get a Google access token: {_one_line(exc)}"
                                ) from None
+
+
+def _from_file(path: str) -> tuple[Any, str | None]:
+    """Credentials of a key or ADC file, by its ``type`` (the loader for that type only)."""
+    import json
+    import warnings
+
+    import google.auth
+    from google.auth import exceptions
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            info = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise exceptions.DefaultCredentialsError(f"not a JSON credentials file: {exc}"
+                                                 ) from None
+    kind = info.get("type") if isinstance(info, dict) else None
+    if kind == "service_account":
+        from google.oauth2 import service_account
+
+        creds = service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
+        return creds, info.get("project_id")
+    if kind == "authorized_user":
+        from google.oauth2 import credentials
+
+        creds = credentials.Credentials.from_authorized_user_info(info, scopes=SCOPES)
+        return creds, info.get("quota_project_id")
+    if kind is None:
+        raise exceptions.DefaultCredentialsError("the file has no credentials 'type'")
+    with warnings.catch_warnings():  # external accounts and the like: google-auth decides
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return google.auth.load_credentials_from_file(path, scopes=SCOPES)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -29,6 +29,7 @@ environment as defaults.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -123,6 +124,7 @@ class CloudRunBackend(Backend):
         #: an httpx transport for the client (tests: ``httpx.MockTransport``)
         self.transport: Any = None
         self.sleep = asyncio.sleep  #: how operations wait between polls (tests drive it)
+        self.clock = time.monotonic  #: the operation deadline's clock (tests drive it)
         #: (region, service) -> (service JSON, revisions JSON), from the last listing
         self._known: dict[tuple[str, str], tuple[dict[str, Any], list[dict[str, Any]]]] = {}
         self._local: HostProcesses | None = None
@@ -533,8 +535,6 @@ class CloudRunBackend(Backend):
     async def logs(self, query: LogQuery) -> AsyncIterator[list[LogItem]]:
         """Cloud Logging entries of the query's services and revisions (their filters
         ORed), followed by polling (``logs.follow_logs``)."""
-        import time
-
         from cockpit.core.backends.base import LogNotice
         from cockpit.core.backends.cloudrun.logs import follow_logs
 

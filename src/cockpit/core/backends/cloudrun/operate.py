@@ -232,7 +232,7 @@ async def follow(backend: CloudRunBackend, op: Mapping[str, Any], ref: Ref,
     """Poll the long-running operation until done (or, where it cannot be read, the
     service until it is not reconciling and has observed its generation), within
     ``operation_timeout``; a failed operation raises ``Refused`` with its message."""
-    deadline = time.monotonic() + backend.copts.operation_timeout
+    deadline = backend.clock() + backend.copts.operation_timeout
     name = str(op.get("name") or "")
     delay = 0.1
     shown = False
@@ -244,7 +244,7 @@ async def follow(backend: CloudRunBackend, op: Mapping[str, Any], ref: Ref,
                 raise Refused(f"operation {short(name) or '?'} failed: {message}"
                               + (f" (code {err['code']})" if err.get("code") else ""))
             return
-        if time.monotonic() >= deadline:
+        if backend.clock() >= deadline:
             raise Refused(f"operation {short(name) or '?'} not done after "
                           f"{backend.copts.operation_timeout:g}s (it goes on: see "
                           f"`{backend.copts.gcloud} run services describe {ref.service} "

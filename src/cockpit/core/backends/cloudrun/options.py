@@ -2,7 +2,7 @@
 
 Validated when the profile is loaded (unknown keys and bad values are ``FILE:LINE``
 problems); what comes from the environment (``$CLOUDSDK_CORE_PROJECT``,
-``$CLOUDSDK_RUNREGION``, endpoint overrides, the token file) is read when the backend
+``$CLOUDSDK_RUN_REGION``, endpoint overrides, the token file) is read when the backend
 is made, so one set of gcloud exports works for gcloud and the cockpit.
 """
 
@@ -53,7 +53,7 @@ class CloudRunOptions(ProcessOptions):
 
     Without ``project``: ``$CLOUDSDK_CORE_PROJECT``, else ``$GOOGLE_CLOUD_PROJECT``,
     else the project of the Application Default Credentials; without ``region`` /
-    ``regions``: ``$CLOUDSDK_RUNREGION``; without ``services``: every service there.
+    ``regions``: ``$CLOUDSDK_RUN_REGION``; without ``services``: every service there.
     """
 
     project: str | None = None
@@ -119,21 +119,21 @@ def env_project(env: Mapping[str, str] | None = None) -> str | None:
 
 
 def resolve_regions(opts: CloudRunOptions, env: Mapping[str, str] | None = None) -> list[str]:
-    """The regions to list: the profile's, else ``$CLOUDSDK_RUNREGION``; raises a
+    """The regions to list: the profile's, else ``$CLOUDSDK_RUN_REGION``; raises a
     one-line ``CockpitError`` naming the option when there are none."""
     env = os.environ if env is None else env
     if opts.regions:
         return list(opts.regions)
     if opts.region:
         return [opts.region]
-    region = (env.get("CLOUDSDK_RUNREGION") or "").strip()
+    region = (env.get("CLOUDSDK_RUN_REGION") or "").strip()
     if region and REGION.match(region):
         return [region]
     if region:
-        raise CockpitError(f"cloudrun backend: $CLOUDSDK_RUNREGION {region!r} is not a "
+        raise CockpitError(f"cloudrun backend: $CLOUDSDK_RUN_REGION {region!r} is not a "
                            "region name; set option 'regions' (us-central1)")
     raise CockpitError("cloudrun backend: no region: set option 'region' or 'regions' "
-                       "(or $CLOUDSDK_RUNREGION)")
+                       "(or $CLOUDSDK_RUN_REGION)")
 
 
 def endpoint(opts: CloudRunOptions, api: Api, env: Mapping[str, str] | None = None) -> str:
