@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from tests.gcpdouble.credentials import Credentials
+from tests.gcpdouble.credentials import register as register_credentials
 from tests.gcpdouble.errors import ApiError
 from tests.gcpdouble.faults import Fault, Faults
 from tests.gcpdouble.logging_api import LogStore
@@ -38,7 +40,7 @@ class GcpDouble:
         self.state = State(project, clock or time.time)
         self.faults = Faults()
         self.token = "ya29.double-file-" + secrets.token_hex(8)  # the token file's token
-        self._tokens: dict[str, str] = {self.token: FILE_PRINCIPAL}  # token -> principal
+        self._tokens: dict[str, tuple[str, float | None]] = {self.token: (FILE_PRINCIPAL, None)}  # token -> (principal, expiry)
         self._lock = threading.Lock()
         self.router = Router(self._authorize, self.faults.take)
         self._server: Any = None
@@ -48,13 +50,16 @@ class GcpDouble:
         self.seeded: dict[str, Any] = {}
         self._stoppers: list[Callable[[], None]] = []
         self.logs = LogStore(self)
+        self.credentials = Credentials(self)
+        self.token_lifetime = 3599  # seconds, for tokens the double issues
         self._register()
 
     def _register(self) -> None:
         RunV2(self).register(self.router)
         register_logging(self.logs, self.router)
         register_monitoring(self, self.router)
-        for name in ("credentials", "app", "knative"):
+        register_credentials(self.credentials, self.router)
+        for name in ("app", "knative"):
             try:
                 module = __import__(f"tests.gcpdouble.{name}", fromlist=["register"])
             except ModuleNotFoundError as exc:
@@ -150,22 +155,48 @@ class GcpDouble:
 
     # -- auth ----------------------------------------------------------------------------
     def issue_token(self, principal: str) -> str:
+        """A new access token for ``principal``, valid ``token_lifetime`` s."""
         token = "ya29.double-" + secrets.token_hex(12)
         with self._lock:
-            self._tokens[token] = principal
+            self._tokens[token] = (principal, self.state.clock() + self.token_lifetime)
         return token
 
     def revoke_tokens(self, keep_file_token: bool = True) -> None:
         """Every issued token becomes invalid (the next call gets 401); the file's stays unless told."""
         with self._lock:
-            self._tokens = {self.token: FILE_PRINCIPAL} if keep_file_token else {}
+            self._tokens = {self.token: (FILE_PRINCIPAL, None)} if keep_file_token else {}
+
+    def write_adc_file(self, path: str | Path, principal: str = "adc-user@example.com") -> Path:
+        """An ``authorized_user`` ADC file (``gcloud auth application-default login``'s shape)
+        whose refresh token this double's ``/token`` honours."""
+        return self.credentials.write_adc_file(path, principal)
+
+    def write_service_account_key(self, path: str | Path, name: str = "cockpit-operator") -> Path:
+        """A service-account key file whose JWTs this double's ``/token`` verifies."""
+        return self.credentials.write_service_account_key(path, name)
+
+    def redirect_oauth(self, monkeypatch: Any) -> None:
+        """Send google-auth's authorized_user refreshes to this double's ``/token``.
+
+        google-auth 2.x ignores an ADC file's ``token_uri`` for ``authorized_user`` files
+        (``from_authorized_user_info`` always uses ``https://oauth2.googleapis.com/token``);
+        this patches that module constant for the test (``monkeypatch`` undoes it).
+        Service-account keys honour their ``token_uri`` and need no patch."""
+        import google.oauth2.credentials
+
+        monkeypatch.setattr(google.oauth2.credentials, "_GOOGLE_OAUTH2_TOKEN_ENDPOINT", f"{self.url}/token")
+
+    def metadata_env(self) -> dict[str, str]:
+        """``GCE_METADATA_HOST``/``GCE_METADATA_IP`` naming this double's metadata server."""
+        host = f"127.0.0.1:{self.port}"
+        return {"GCE_METADATA_HOST": host, "GCE_METADATA_IP": host}
 
     def set_file_token(self, token: str | None = None) -> str:
         """Replace the token file's token (the old one stops working); returns the new one."""
         with self._lock:
             self._tokens.pop(self.token, None)
             self.token = token or "ya29.double-file-" + secrets.token_hex(8)
-            self._tokens[self.token] = FILE_PRINCIPAL
+            self._tokens[self.token] = (FILE_PRINCIPAL, None)
         return self.token
 
     def _authorize(self, req: Request) -> bool:
@@ -176,7 +207,10 @@ class GcpDouble:
         if not header.lower().startswith("bearer "):
             return None
         with self._lock:
-            return self._tokens.get(header[7:].strip())
+            found = self._tokens.get(header[7:].strip())
+        if found is None or (found[1] is not None and found[1] <= self.state.clock()):
+            return None
+        return found[0]
 
     def caller(self, req: Request) -> str:
         return self.principal(req) or "unknown"

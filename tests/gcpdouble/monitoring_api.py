@@ -90,7 +90,7 @@ def _typed(value_type: str, value: Any) -> dict[str, Any]:
     if value_type == "DOUBLE":
         return {"doubleValue": float(value)}
     if value_type == "INT64":
-        return {"int64Value": str(int(round(value)))}
+        return {"int64Value": str(round(value))}
     return {"distributionValue": value}
 
 
