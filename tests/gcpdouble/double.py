@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from tests.gcpdouble.app import register as register_app
 from tests.gcpdouble.credentials import Credentials
 from tests.gcpdouble.credentials import register as register_credentials
 from tests.gcpdouble.errors import ApiError
@@ -59,7 +60,8 @@ class GcpDouble:
         register_logging(self.logs, self.router)
         register_monitoring(self, self.router)
         register_credentials(self.credentials, self.router)
-        for name in ("app", "knative"):
+        register_app(self, self.router)
+        for name in ("knative",):
             try:
                 module = __import__(f"tests.gcpdouble.{name}", fromlist=["register"])
             except ModuleNotFoundError as exc:
