@@ -36,7 +36,7 @@ def _split_for(double: GcpDouble, region: str, host: str) -> tuple[str, dict[str
 
 
 def health(double: GcpDouble, region: str, host: str) -> Response:
-    service, split = _split_for(double, region, host)
+    _service, split = _split_for(double, region, host)
     with double.state.lock:
         bad = sum(p for r, p in split.items() if not double.state.revision(region, r).healthy)
     deps = {"supervisors": "ok", "firestore": "ok", "pubsub": "ok"}

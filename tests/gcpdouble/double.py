@@ -21,6 +21,7 @@ from tests.gcpdouble.credentials import Credentials
 from tests.gcpdouble.credentials import register as register_credentials
 from tests.gcpdouble.errors import ApiError
 from tests.gcpdouble.faults import Fault, Faults
+from tests.gcpdouble.knative import register as register_knative
 from tests.gcpdouble.logging_api import LogStore
 from tests.gcpdouble.logging_api import register as register_logging
 from tests.gcpdouble.monitoring_api import register as register_monitoring
@@ -61,14 +62,7 @@ class GcpDouble:
         register_monitoring(self, self.router)
         register_credentials(self.credentials, self.router)
         register_app(self, self.router)
-        for name in ("knative",):
-            try:
-                module = __import__(f"tests.gcpdouble.{name}", fromlist=["register"])
-            except ModuleNotFoundError as exc:
-                if exc.name != f"tests.gcpdouble.{name}":
-                    raise
-                continue
-            module.register(self, self.router)
+        register_knative(self, self.router)
 
     # -- life cycle ----------------------------------------------------------------------
     def start(self, port: int = 0) -> GcpDouble:
