@@ -20,6 +20,7 @@ from tests.gcpdouble.errors import ApiError
 from tests.gcpdouble.faults import Fault, Faults
 from tests.gcpdouble.logging_api import LogStore
 from tests.gcpdouble.logging_api import register as register_logging
+from tests.gcpdouble.monitoring_api import register as register_monitoring
 from tests.gcpdouble.run_v2 import RunV2
 from tests.gcpdouble.server import Request, Router, serve
 from tests.gcpdouble.store import Operation, Revision, Service, State
@@ -52,7 +53,8 @@ class GcpDouble:
     def _register(self) -> None:
         RunV2(self).register(self.router)
         register_logging(self.logs, self.router)
-        for name in ("monitoring_api", "credentials", "app", "knative"):
+        register_monitoring(self, self.router)
+        for name in ("credentials", "app", "knative"):
             try:
                 module = __import__(f"tests.gcpdouble.{name}", fromlist=["register"])
             except ModuleNotFoundError as exc:
@@ -226,6 +228,23 @@ class GcpDouble:
         else:
             entries = list(split)
         self.state.apply_traffic_now(region, service, entries)
+
+    def set_metrics(self, region: str, service: str, *, request_rate: float | None = None) -> None:
+        """The service's total request rate (req/s over its serving revisions; default 10)."""
+        with self.state.lock:
+            if request_rate is not None:
+                self.state.service(region, service).request_rate = request_rate
+
+    def set_revision(self, region: str, revision: str, **values: Any) -> Revision:
+        """Change a revision's behaviour: ``error_ratio``, ``p99_ms``, ``mean_ms``, ``instances``,
+        ``healthy``, ``ready``/``reason``/``message``."""
+        with self.state.lock:
+            rev = self.state.revision(region, revision)
+            for key, value in values.items():
+                if not hasattr(rev, key) or key in ("region", "service", "name"):
+                    raise AttributeError(f"a revision has no settable {key!r}")
+                setattr(rev, key, value)
+            return rev
 
     def service(self, region: str, name: str) -> Service:
         return self.state.service(region, name)
