@@ -40,7 +40,7 @@ class DirectAPI:
         reply = await self.client.request(method, path, params=params, json=json)
         if reply.status_code >= 400:
             error = reply.json().get("error", {})
-            raise APIError(reply.status_code, f"Cloud Logging: {reply.status_code} "
+            raise APIError(reply.status_code, f"{api}: {reply.status_code} "
                                               f"{error.get('status')}: {error.get('message')}")
         return reply.json()
 
