@@ -11,10 +11,12 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 
 from cockpit.core.backends.cloudrun import logs as cl
+from cockpit.core.backends.cloudrun.api import GoogleAPI
+from cockpit.core.backends.cloudrun.auth import TokenSource
+from cockpit.core.backends.cloudrun.options import CloudRunOptions
 from cockpit.core.backends.logs import LogNotice, LogQuery, LogRecord
 from tests.gcpdouble.seed import BLUE, BLUE_ERROR, GREEN, PROJECT, SERVICE, green_line
 from tests.support import async_wait_until
@@ -22,34 +24,14 @@ from tests.support import async_wait_until
 REGION = "us-central1"
 
 
-class APIError(Exception):
-    def __init__(self, status: int, text: str) -> None:
-        super().__init__(text)
-        self.status = status
-
-
-class DirectAPI:
-    """The calls follow_logs makes, straight to the double with its token."""
-
-    def __init__(self, gcp: Any) -> None:
-        self.client = httpx.AsyncClient(
-            base_url=gcp.url, timeout=10, headers={"Authorization": f"Bearer {gcp.token}"})
-
-    async def call(self, api: str, method: str, path: str, *, params: Any = None,
-                   json: Any = None) -> dict[str, Any]:
-        reply = await self.client.request(method, path, params=params, json=json)
-        if reply.status_code >= 400:
-            error = reply.json().get("error", {})
-            raise APIError(reply.status_code, f"{api}: {reply.status_code} "
-                                              f"{error.get('status')}: {error.get('message')}")
-        return reply.json()
-
-
 @pytest.fixture
-async def api(gcp) -> AsyncIterator[DirectAPI]:
-    client = DirectAPI(gcp)
+async def api(gcp_env) -> AsyncIterator[GoogleAPI]:
+    """The backend's client, reaching the double as gcloud does: virtual-host endpoint
+    overrides through gcloud's proxy settings, the token file."""
+    opts = CloudRunOptions.model_validate({"kind": "cloudrun", "project": PROJECT})
+    client = GoogleAPI(opts, TokenSource(token_file=gcp_env["CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"]))
     yield client
-    await client.client.aclose()
+    await client.aclose()
 
 
 class QuickSleep:
@@ -65,7 +47,7 @@ class QuickSleep:
                 await asyncio.Event().wait()
 
 
-async def backlog(api: DirectAPI, filters: list[str], query: LogQuery) -> list[Any]:
+async def backlog(api: GoogleAPI, filters: list[str], query: LogQuery) -> list[Any]:
     items: list[Any] = []
     async for batch in cl.follow_logs(api, PROJECT, filters, query, poll=0.05):
         items.extend(batch)
@@ -101,7 +83,7 @@ async def test_two_regions_ored(gcp, api) -> None:
     assert [i.ts for i in items] == sorted(i.ts for i in items)
 
 
-async def follow(api: DirectAPI, filters: list[str], query: LogQuery, sleep: QuickSleep,
+async def follow(api: GoogleAPI, filters: list[str], query: LogQuery, sleep: QuickSleep,
                  items: list[Any]) -> asyncio.Task[None]:
     async def run() -> None:
         async for batch in cl.follow_logs(api, PROJECT, filters, query, poll=0.05,

@@ -35,10 +35,13 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cockpit.core.backends.logs import LogItem, LogNotice, LogQuery, LogRecord, Severity
+
+if TYPE_CHECKING:
+    from cockpit.core.backends.cloudrun.api import GoogleAPI
 
 PAGE_SIZE = 1000  #: entries per entries:list page (the API's maximum)
 BATCH_MAX = 1000  #: items per yielded batch
@@ -47,14 +50,6 @@ TEXT_MAX = 64 * 1024  #: characters of one line kept (the rest cut, ``truncated`
 BACKOFF_FIRST, BACKOFF_MAX = 2.0, 60.0
 #: with no backlog at all, following starts this long before now (late entries)
 START_SLACK = 60.0
-
-
-class LoggingAPI(Protocol):
-    """What is called of ``GoogleAPI`` (``cloudrun/api.py``)."""
-
-    async def call(self, api: Any, method: str, path: str, *,
-                   params: Mapping[str, Any] | list[tuple[str, str]] | None = None,
-                   json: Any = None) -> dict[str, Any]: ...
 
 
 Clock = Callable[[], float]
@@ -260,7 +255,7 @@ def _status(exc: BaseException) -> int | None:
 class _Follower:
     """One ``follow_logs`` call's state."""
 
-    def __init__(self, api: LoggingAPI, project: str, filters: list[str], *,
+    def __init__(self, api: GoogleAPI, project: str, filters: list[str], *,
                  clock: Clock, sleep: Sleep, label: str) -> None:
         self.api = api
         self.project = project
@@ -393,7 +388,7 @@ def _chunks(items: list[LogItem]) -> list[list[LogItem]]:
 
 
 async def follow_logs(
-    api: LoggingAPI, project: str, filters: list[str], query: LogQuery, *,
+    api: GoogleAPI, project: str, filters: list[str], query: LogQuery, *,
     poll: float, clock: Clock = time.time, sleep: Sleep = asyncio.sleep,
 ) -> AsyncIterator[list[LogItem]]:
     """Batches of records (and notices) of the entries matching any of ``filters``:

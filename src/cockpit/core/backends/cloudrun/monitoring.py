@@ -20,15 +20,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cockpit.core.backends.cloudrun.logs import (
     Clock,
-    LoggingAPI,
     format_time,
     parse_time,
     quote,
 )
+
+if TYPE_CHECKING:
+    from cockpit.core.backends.cloudrun.api import GoogleAPI
 
 STAT_NAMES: tuple[str, ...] = ("request_rate", "error_rate", "p99_latency_ms", "instances")
 
@@ -75,7 +77,7 @@ def newest_value(series: Mapping[str, Any]) -> float | None:
     return best[1] if best is not None else None
 
 
-async def time_series(api: LoggingAPI, project: str, filter_text: str, *, start: int,
+async def time_series(api: GoogleAPI, project: str, filter_text: str, *, start: int,
                       end: int, period: int, aligner: str, reducer: str | None = None,
                       group_by: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """Every series of one timeSeries.list query (page tokens followed)."""
@@ -105,7 +107,7 @@ def _label(series: Mapping[str, Any], name: str) -> str:
     return str(((series.get("metric") or {}).get("labels") or {}).get(name) or "")
 
 
-async def service_stats(api: LoggingAPI, project: str, region: str, service: str, *,
+async def service_stats(api: GoogleAPI, project: str, region: str, service: str, *,
                         window: float, clock: Clock = time.time) -> dict[str, float]:
     """``request_rate``, ``error_rate``, ``p99_latency_ms`` (when there were requests)
     and ``instances`` of ``service`` over the last ``window`` seconds."""
