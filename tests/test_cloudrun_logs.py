@@ -160,3 +160,46 @@ async def test_a_429_mid_follow_backs_off_says_so_and_loses_nothing(gcp, api) ->
                  f"{s}s, then resuming where it stopped") for s in (2, 4, 8)
     ] + [("info", "Cloud Logging answers again: following")]
     assert [s for s in sleep.asked if s != 0.05] == [2.0, 4.0, 8.0]
+
+
+async def test_the_backend_s_target_log_source_carries_severity_as_level(gcp, gcp_env,
+                                                                         tmp_path) -> None:
+    """Through the backend (``CloudRunBackend.logs``) and a ``kind: target`` log source, as
+    the Logs pane reads them: green's INFO lines, then blue's ERROR lines once it serves."""
+    from cockpit.core.config.loader import load_profile
+    from cockpit.core.config.models import TargetLogSource
+    from cockpit.core.environment import open_backend
+    from cockpit.core.sources.logs import merge_sources
+    from cockpit.core.sources.target_logs import TargetFollower
+
+    path = tmp_path / "profile.yaml"
+    path.write_text(f"name: tai\nbackend: {{kind: cloudrun, project: {PROJECT}, "
+                    f"regions: [{REGION}], logs_poll: 0.05}}\n")
+    backend = open_backend(load_profile(path))
+    await backend.connect()
+    follower = TargetFollower(TargetLogSource(kind="target", name="run", targets=[SERVICE],
+                                              backlog=2), backend, poll_interval=0.05)
+    lines: list[Any] = []
+
+    async def run() -> None:
+        async for batch in merge_sources({"run": follower}):
+            lines.extend(batch.lines)
+
+    task = asyncio.ensure_future(run())
+    try:
+        await async_wait_until(lambda: len(lines) >= 2, what="the backlog")
+        gcp.set_traffic(REGION, SERVICE, {GREEN: 50, BLUE: 50},
+                        tags={GREEN: "green", BLUE: "blue"})
+        gcp.tick_logs()
+        await async_wait_until(lambda: len(lines) >= 4, what="a round of both revisions")
+        stats = await backend.target_stats(f"{REGION}/{SERVICE}")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await follower.close()
+        await backend.close()
+    got = [(line.source, line.text, line.level) for line in lines]
+    assert got[:2] == [(GREEN, green_line(10), "info"), (GREEN, green_line(11), "info")]
+    assert sorted(got[2:]) == [(GREEN, green_line(12), "info"), (BLUE, BLUE_ERROR, "error")]
+    assert stats["error_rate"] == pytest.approx(6.0)
