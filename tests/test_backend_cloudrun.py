@@ -274,3 +274,24 @@ async def test_no_credentials_at_all_is_one_line(gcp_env, tmp_path, monkeypatch)
     with pytest.raises(CockpitError) as info:
         await CloudRunBackend({"regions": [US]}).connect()
     assert str(info.value) == NO_CREDENTIALS
+
+
+async def test_statistics_and_logs_of_a_service(runner, gcp) -> None:
+    from cockpit.core.backends.base import LogQuery, LogRecord
+
+    backend = runner.backend
+    stats = await backend.target_stats(f"{US}/{SERVICE}")
+    assert set(stats) == set(backend.stat_names)
+    assert stats["error_rate"] == 0 and stats["p99_latency_ms"] == 120
+    gcp.set_traffic(US, SERVICE, {GREEN: 50, BLUE: 50}, tags={GREEN: "green", BLUE: "blue"})
+    assert (await backend.target_stats(f"{US}/{SERVICE}/{BLUE}"))["error_rate"] == 6
+    records: list[LogRecord] = []
+    query = LogQuery(targets=(f"{US}/{SERVICE}",), tail=200, follow=False)
+    async for batch in backend.logs(query):
+        records += [item for item in batch if isinstance(item, LogRecord)]
+    assert {r.source for r in records} == {GREEN, BLUE}
+    assert any(r.severity == "error" and "NOT_FOUND" in r.text for r in records)
+    assert [r.ts for r in records] == sorted(r.ts for r in records)
+    notices = [batch async for batch in backend.logs(LogQuery(targets=(SERVICE,),
+                                                              follow=False))]
+    assert "name one" in notices[0][0].text  # in two regions: which one?
