@@ -93,3 +93,12 @@ def test_proxy_mode_hosts_decide_and_connect_is_refused_cleanly(gcp):
             assert "405" in str(exc)
         else:
             raise AssertionError("CONNECT was not refused")
+
+
+def test_chunked_request_bodies_are_read(gcp):
+    def chunks():
+        yield b'{"resourceNames": '
+        yield b'["projects/tai-erlang-demo"], "pageSize": 1}'
+
+    resp = httpx.post(gcp.url + "/v2/entries:list", content=chunks(), headers={"Authorization": f"Bearer {gcp.token}"})
+    assert resp.status_code == 200 and len(resp.json()["entries"]) == 1
