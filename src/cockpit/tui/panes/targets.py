@@ -67,6 +67,8 @@ FLEXIBLE = {"kind": (4, 10), "name": (6, 40), "scope": (5, 16), "state": (5, 16)
             "reason": (8, 1_000)}
 #: columns left out, in this order, while the pane is too narrow for them
 DROP_ORDER = ("scope", "cpu", "mem", "kind", "restarts", "age", "reason")
+#: the same when the scope tells rows apart (one service in two regions): kept longer
+DROP_ORDER_SCOPED = ("cpu", "mem", "kind", "restarts", "age", "scope", "reason")
 #: the health cell of a row whose target list could not be had again
 STALE = ("? stale", "yellow")
 HEALTH = {
@@ -96,9 +98,20 @@ def matches(target: Target, text: str) -> bool:
     return all(word in hay for word in text.lower().split())
 
 
+def scope_tells_apart(targets: list[Target]) -> bool:
+    """Do targets of one name live in different scopes (a Cloud Run service in two
+    regions, a workload in two namespaces)? Their rows then read alike without it."""
+    seen: dict[str, str] = {}
+    for target in targets:
+        if target.scope and seen.setdefault(target.name, target.scope) != target.scope:
+            return True
+    return False
+
+
 def choose_columns(width: int, targets: list[Target]) -> tuple[str, ...]:
     """The columns shown at ``width`` cells: those with something to show, then the
-    least useful left out while the rest would not fit."""
+    least useful left out while the rest would not fit (the scope late when it is what
+    tells two rows apart)."""
     columns = list(COLUMNS)
     if not any(t.scope for t in targets):
         columns.remove("scope")
@@ -121,7 +134,7 @@ def choose_columns(width: int, targets: list[Target]) -> tuple[str, ...]:
     def needed(cols: list[str]) -> int:
         return sum((COLUMNS[c][1] or least[c]) + _PADDING for c in cols)
 
-    for column in DROP_ORDER:
+    for column in DROP_ORDER_SCOPED if scope_tells_apart(targets) else DROP_ORDER:
         if width <= 0 or needed(columns) <= width:
             break
         if column in columns:
