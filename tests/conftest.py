@@ -11,6 +11,8 @@ import contextlib
 
 import pytest
 
+pytest_plugins = ["tests.gcpdouble.fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def isolated_dirs(tmp_path, monkeypatch):
