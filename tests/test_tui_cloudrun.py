@@ -35,3 +35,41 @@ def test_the_region_stays_when_it_is_what_tells_two_services_apart():
     one_region = [t for t in rows if t.scope == "us-central1"]
     assert not scope_tells_apart(one_region)
     assert "scope" not in choose_columns(78, one_region)  # dropped first, as before
+
+
+async def test_v_narrows_the_logs_to_warnings_then_errors_then_every_level(tmp_path):
+    """Cloud Logging's severities arrive as levels: ``v`` keeps ERROR lines only (the
+    cockpit's own notices too), a regex on top; Esc shows everything again."""
+    from cockpit.core.sources.logs import LogLine
+    from cockpit.tui.panes.logs import LogsPane
+    from tests.tui_support import PaneHarness, make_context
+
+    context = make_context(tmp_path, "name: quiet\n", live=False)
+    app = PaneHarness(lambda: LogsPane(context))
+    async with app.run_test(size=(80, 12)) as pilot:
+        pane = app.query_one(LogsPane)
+        pane.add_lines([
+            LogLine("tai-autonomics-00001-grn", "Receipt emitted", 0.0, "info"),
+            LogLine("tai-autonomics-00002-blu", "Pub/Sub subscription: NOT_FOUND", 0.0,
+                    "error"),
+            LogLine("tai-autonomics-00001-grn", "slow Firestore write", 0.0, "warn"),
+            LogLine("tai-autonomics-00001-grn", "debugging", 0.0, "debug"),
+            LogLine("tai-autonomics", "◆ Cloud Logging throttled: retrying in 2s", 0.0,
+                    "cockpit"),
+        ])
+        pane.flush(None)
+        pane.view.focus()
+        await pilot.press("v")
+        assert pane.level_floor == "warn"
+        assert pane.visible_levels() == ["error", "warn", "cockpit"]
+        await pilot.press("v")
+        assert pane.level_floor == "error"
+        assert pane.visible_lines() == ["Pub/Sub subscription: NOT_FOUND",
+                                        "◆ Cloud Logging throttled: retrying in 2s"]
+        assert "errors: 2 of 5" in pane.status_text
+        assert pane.set_filter("Pub/Sub")
+        assert pane.visible_count == 1
+        await pilot.press("escape")  # every filter off
+        assert pane.level_floor is None and pane.visible_count == 5
+        await pilot.press("v", "v", "v")  # round the cycle back to every level
+        assert pane.level_floor is None and pane.visible_count == 5
