@@ -127,7 +127,6 @@ class LogsPane(QuietStatus, Pane):
         Binding("N", "prev", "Prev", id="logs.prev"),
         Binding("s", "follow", "Follow", id="logs.follow"),
         Binding("w", "wrap", "Wrap", id="logs.wrap"),
-        Binding("v", "level", "Level", id="logs.level"),
         Binding("g", "top", "Top", id="logs.top"),
         Binding("G", "bottom", "Bottom", id="logs.bottom"),
         Binding("j", "down", "Down", id="logs.down", show=False),
@@ -474,16 +473,6 @@ class LogsPane(QuietStatus, Pane):
         again. A regex filter stays in force."""
         self._refilter(lambda: self.buffer.set_source(source or None, also))
 
-    @property
-    def level_floor(self) -> str | None:
-        """The level floor (``warn``: warnings and errors, ``error``: errors), or None."""
-        return self.buffer.min_level
-
-    def set_level_floor(self, level: str | None) -> None:
-        """Show only lines at ``level`` or above (``warn``, ``error``; the cockpit's own
-        notices always), or every level (None). A regex and a source stay in force."""
-        self._refilter(lambda: self.buffer.set_min_level(level))
-
     def set_filter(self, pattern: str | None) -> bool:
         """Filter by regex (empty or None: no filter); False if ``pattern`` is invalid."""
         if pattern:
@@ -583,8 +572,6 @@ class LogsPane(QuietStatus, Pane):
         self._close_input()
         if self.buffer.only_source is not None:
             self.buffer.set_source(None)
-        if self.buffer.min_level is not None:
-            self.buffer.set_min_level(None)
         self.set_filter(None)
 
     def _close_input(self) -> None:
@@ -599,11 +586,6 @@ class LogsPane(QuietStatus, Pane):
 
     def action_prev(self) -> None:
         self.move_cursor(-1)
-
-    def action_level(self) -> None:
-        """Every level → warnings and errors → errors only → every level."""
-        order = [None, "warn", "error"]
-        self.set_level_floor(order[(order.index(self.level_floor) + 1) % len(order)])
 
     def action_follow(self) -> None:
         self.set_follow(not self.view.follow)
@@ -652,9 +634,6 @@ class LogsPane(QuietStatus, Pane):
                 f" (scanning {self.buffer.scan_progress:.0%})" if self.buffer.scanning else ""
             )
             what = [f"source {self.buffer.only_source}"] if self.buffer.only_source else []
-            if self.buffer.min_level is not None:
-                what.append("errors" if self.buffer.min_level == "error"
-                            else "warnings+errors")
             if self.buffer.pattern is not None:
                 what.append(f"filter /{self.buffer.pattern.pattern}/")
             parts.append(

@@ -11,8 +11,7 @@ Lines are numbered with an ever-growing sequence number (``seq``), so a position
 (the cursor, the first line in view) survives the oldest lines being dropped.
 The *view* is what the pane shows: every buffered line, or only the lines that
 match the filter (a regex, and/or one source: the Targets pane's ``l`` narrows the view
-to one target's lines, and/or a level floor: warnings and errors, or errors only, the
-cockpit's own notices always); ``row`` is an index into the view. Testing lines against a filter
+to one target's lines); ``row`` is an index into the view. Testing lines against a filter
 costs a redaction each, so it is done by :meth:`LogBuffer.scan` within a deadline,
 oldest first, and resumed at the next call: a new filter over a big buffer, or a
 filter under a firehose, never blocks the UI.
@@ -32,13 +31,6 @@ def _same(text: str) -> str:
     return text
 
 
-#: level floor -> the levels shown (a notice of the cockpit itself always is)
-LEVEL_FLOORS: dict[str, frozenset[str]] = {
-    "warn": frozenset({"error", "warn", "cockpit"}),
-    "error": frozenset({"error", "cockpit"}),
-}
-
-
 class LogBuffer:
     """At most ``maxlen`` lines; ``evicted`` counts those pushed out by the bound."""
 
@@ -53,7 +45,6 @@ class LogBuffer:
         self.evicted = 0
         self.pattern: re.Pattern[str] | None = None
         self.only_source: str | None = None  #: show only the lines of this source
-        self.min_level: str | None = None  #: show only lines at this level or above
         self._names: frozenset[str] = frozenset()  #: it and its children (a workload's pods)
         self._prefixes: tuple[str, ...] = ()  #: ``NAME/`` of those (a pod's containers)
         self._matches: deque[int] = deque()  #: seqs of matching lines (with a pattern)
@@ -69,10 +60,8 @@ class LogBuffer:
 
     @property
     def filtered(self) -> bool:
-        """A filter is set (a regex, a source, a level floor): the view is the matching
-        lines."""
-        return (self.pattern is not None or self.only_source is not None
-                or self.min_level is not None)
+        """A filter is set (a regex, a source or both): the view is the matching lines."""
+        return self.pattern is not None or self.only_source is not None
 
     @property
     def visible_count(self) -> int:
@@ -140,15 +129,6 @@ class LogBuffer:
         self._matches = deque()
         self._scan_seq = self.first_seq
 
-    def set_min_level(self, level: str | None) -> None:
-        """Show only the lines at ``level`` (``warn``, ``error``) or above, and the
-        cockpit's notices (``None``: every level); see :meth:`scan`."""
-        if level is not None and level not in LEVEL_FLOORS:
-            raise ValueError(f"no level floor {level!r} (known: {', '.join(LEVEL_FLOORS)})")
-        self.min_level = level
-        self._matches = deque()
-        self._scan_seq = self.first_seq
-
     @property
     def scanning(self) -> bool:
         """Some lines have not been tested against the filter yet."""
@@ -168,8 +148,7 @@ class LogBuffer:
         """
         if not self.filtered:
             return 0
-        text, only, sources, levels = self.text, self.only_source, self.sources, self.levels
-        shown = LEVEL_FLOORS[self.min_level] if self.min_level is not None else None
+        text, only, sources = self.text, self.only_source, self.sources
         # a pod's lines are tagged ``pod/container``: the pod's name shows all of them
         names, within = self._names, self._prefixes
         search = self.pattern.search if self.pattern is not None else None
@@ -180,7 +159,6 @@ class LogBuffer:
             found = [seq for seq in range(self._scan_seq, end)
                      if (only is None or sources[seq - first] in names
                          or sources[seq - first].startswith(within))
-                     and (shown is None or levels[seq - first] in shown)
                      and (search is None or search(text(seq)))]
             self._matches.extend(found)
             added += len(found)
