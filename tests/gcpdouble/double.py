@@ -18,6 +18,8 @@ from typing import Any
 
 from tests.gcpdouble.errors import ApiError
 from tests.gcpdouble.faults import Fault, Faults
+from tests.gcpdouble.logging_api import LogStore
+from tests.gcpdouble.logging_api import register as register_logging
 from tests.gcpdouble.run_v2 import RunV2
 from tests.gcpdouble.server import Request, Router, serve
 from tests.gcpdouble.store import Operation, Revision, Service, State
@@ -44,11 +46,13 @@ class GcpDouble:
         self._own_dir = False
         self.seeded: dict[str, Any] = {}
         self._stoppers: list[Callable[[], None]] = []
+        self.logs = LogStore(self)
         self._register()
 
     def _register(self) -> None:
         RunV2(self).register(self.router)
-        for name in ("logging_api", "monitoring_api", "credentials", "app", "knative"):
+        register_logging(self.logs, self.router)
+        for name in ("monitoring_api", "credentials", "app", "knative"):
             try:
                 module = __import__(f"tests.gcpdouble.{name}", fromlist=["register"])
             except ModuleNotFoundError as exc:
@@ -237,6 +241,35 @@ class GcpDouble:
         """The spec's traffic entries (``revision`` None = latest), copies."""
         with self.state.lock:
             return [dict(t) for t in self.state.service(region, service).traffic]
+
+    # -- logs ----------------------------------------------------------------------------
+    def append_log(self, region: str, service: str, revision: str, text: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Append a Cloud Logging entry of ``revision`` (``severity``, ``json_payload``,
+        ``http_request``, ``timestamp`` epoch, ``log``, ``insert_id`` optional); returns it."""
+        return self.logs.append(region, service, revision, text, **kwargs)
+
+    def tick_logs(self) -> None:
+        """One round of the seed's app logs (each revision with traffic logs a line)."""
+        self.logs.tick()
+
+    def start_log_ticker(self, every: float = 1.0) -> Callable[[], None]:
+        """``tick_logs()`` every ``every`` s in the background; returns stop()."""
+        return self.logs.ticker(every, self.logs.tick)
+
+    def tick_revision_log(self, region: str, service: str, revision: str, every: float,
+                          text: Callable[[int], str] = lambda n: f"tick {n}", severity: str = "INFO") -> Callable[[], None]:
+        """Append ``text(n)`` (n = 1, 2, ...) to ``revision``'s log every ``every`` s; returns stop()."""
+        counter = iter(range(1, 1 << 62))
+        return self.logs.ticker(every, lambda: self.logs.append(region, service, revision, text(next(counter)),
+                                                                severity=severity))
+
+    def log_entries(self) -> list[dict[str, Any]]:
+        with self.logs.lock:
+            return [e for _, _, e in self.logs.entries]
+
+    def throttle_logs(self, times: int = 1) -> Fault:
+        """The next ``times`` entries:list calls get a bare 429 RESOURCE_EXHAUSTED."""
+        return self.inject("POST", r"^/v2/entries:list$", 429, times=times)
 
     def requests(self) -> list[tuple[str, str, str]]:
         """Every request served so far: (method, host, path?query)."""

@@ -38,7 +38,42 @@ def seed_tai_erlang(double: GcpDouble, *, tick: float | None = None, backlog: in
     if double._server is not None:
         seeded["service_url"] = double.state.service_url(REGIONS[0], SERVICE)
     double.seeded.update(seeded)
-    seed_logs = getattr(double, "seed_tai_logs", None)
-    if seed_logs is not None:
-        seed_logs(backlog=backlog, tick=tick)
+    seed_tai_logs(double, backlog=backlog, tick=tick)
     return seeded
+
+
+def green_line(n: int) -> str:
+    return f"Receipt emitted: tenant=tenant-{100 + n % 7} receipt=rcpt-{n:06d} chain=ok"
+
+
+BLUE_ERROR = f"Pub/Sub subscription {SUBSCRIPTION}: NOT_FOUND"
+
+
+def seed_tai_logs(double: GcpDouble, *, backlog: int, tick: float | None) -> None:
+    """A backlog of green INFO lines (both regions), a request log and blue's startup ERROR;
+    a writer for ``tick_logs()``: each revision with traffic logs one line per round."""
+    now = double.state.clock()
+    step = 240.0 / max(backlog, 1)
+    for region in REGIONS:
+        for i in range(backlog):
+            double.append_log(region, SERVICE, GREEN, green_line(i), timestamp=now - 240 + i * step)
+    double.append_log(REGIONS[0], SERVICE, GREEN, severity="INFO", timestamp=now - 100.5,
+                      http_request={"requestMethod": "GET", "requestUrl": f"{double.seeded.get('service_url', '')}/health",
+                                    "status": 200, "latency": "0.012s", "responseSize": "96",
+                                    "userAgent": "GoogleHC/1.0", "remoteIp": "35.191.0.1", "protocol": "HTTP/1.1"})
+    double.append_log(REGIONS[0], SERVICE, BLUE, severity="ERROR", timestamp=now - 3500,
+                      json_payload={"message": BLUE_ERROR, "subscription": SUBSCRIPTION, "module": "gcp_pubsub"})
+    counter = iter(range(backlog, 1 << 62))
+
+    def write() -> None:
+        n = next(counter)
+        for region in REGIONS:
+            for rev in double.serving_split(region, SERVICE):
+                if double.revision(region, rev).healthy:
+                    double.append_log(region, SERVICE, rev, green_line(n))
+                else:
+                    double.append_log(region, SERVICE, rev, BLUE_ERROR, severity="ERROR")
+
+    double.logs.writers.append(write)
+    if tick:
+        double.start_log_ticker(tick)

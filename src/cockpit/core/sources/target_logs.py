@@ -36,14 +36,17 @@ def tag(name: str) -> str:
 class TaggedLine(str):
     """A line of one target's logs; ``source`` names the target."""
 
-    __slots__ = ("notice", "source")
+    __slots__ = ("level", "notice", "source")
     source: str
     notice: bool  #: a notice of the cockpit (the stream ended, lines dropped), typed
+    level: str  #: the severity the backend gave (Cloud Logging); "": guessed from the text
 
-    def __new__(cls, text: str, source: str, notice: bool = False) -> TaggedLine:
+    def __new__(cls, text: str, source: str, notice: bool = False,
+                level: str = "") -> TaggedLine:
         line = super().__new__(cls, text)
         line.source = source
         line.notice = notice
+        line.level = level
         return line
 
 
@@ -145,7 +148,8 @@ class TargetFollower:
                         # tags each line with its own (``pod/container``)
                         own = item.source and item.source not in query.targets \
                             and item.source != name
-                        lines.append(TaggedLine(item.text, tag(item.source) if own else shown))
+                        lines.append(TaggedLine(item.text, tag(item.source) if own else shown,
+                                                level=item.severity))
                     if lines:
                         self._push(lines)
                     await asyncio.sleep(0)  # let the consumer and other targets run

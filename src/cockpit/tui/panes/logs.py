@@ -19,7 +19,10 @@ a highlighted cursor to the next/previous match (the next/previous shown line), 
 pauses following. The cursor stays on its line when the filter is cleared, so a
 match can then be read in context. ``show_source`` narrows the view to one source's lines
 (the Targets pane's ``l``: a target's lines are tagged with its name), with or without a
-regex; Esc clears both.
+regex; Esc clears both. ``v`` cycles a level floor (every line, then info, warn or error
+and worse): a line's level is the one its source gave (Cloud Logging's severity, an
+event's type) or the one guessed from its text; lines of no level are hidden under a
+floor, the cockpit's notices never.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ from cockpit.core.sources.logs import (
 )
 from cockpit.tui.context import CockpitContext
 from cockpit.tui.panes.base import Pane
-from cockpit.tui.panes.logs_buffer import LogBuffer
+from cockpit.tui.panes.logs_buffer import LEVELS, LogBuffer
 from cockpit.tui.widgets.loglines import LogLines, QuietStatus
 
 DISPLAY_CHARS = 2_000  #: longer lines are cut for display
@@ -131,6 +134,7 @@ class LogsPane(QuietStatus, Pane):
         Binding("G", "bottom", "Bottom", id="logs.bottom"),
         Binding("j", "down", "Down", id="logs.down", show=False),
         Binding("k", "up", "Up", id="logs.up", show=False),
+        Binding("v", "level", "Level", id="logs.level", show=False),
         Binding("escape", "clear_filter", "Clear filter", id="logs.clear_filter"),
     ]
 
@@ -473,6 +477,16 @@ class LogsPane(QuietStatus, Pane):
         again. A regex filter stays in force."""
         self._refilter(lambda: self.buffer.set_source(source or None, also))
 
+    @property
+    def level_floor(self) -> str | None:
+        """The lowest level shown (``v``), or None: every line."""
+        return self.buffer.min_level
+
+    def set_level(self, level: str | None) -> None:
+        """Show only lines of ``level`` ("debug", "info", "warn", "error") or worse, and
+        the cockpit's notices; None: every line. The other filters stay in force."""
+        self._refilter(lambda: self.buffer.set_level(level or None))
+
     def set_filter(self, pattern: str | None) -> bool:
         """Filter by regex (empty or None: no filter); False if ``pattern`` is invalid."""
         if pattern:
@@ -572,6 +586,8 @@ class LogsPane(QuietStatus, Pane):
         self._close_input()
         if self.buffer.only_source is not None:
             self.buffer.set_source(None)
+        if self.buffer.min_level is not None:
+            self.buffer.set_level(None)
         self.set_filter(None)
 
     def _close_input(self) -> None:
@@ -580,6 +596,11 @@ class LogsPane(QuietStatus, Pane):
             box.remove_class("-open")
             self.view.focus()
         self.refresh_bindings()
+
+    def action_level(self) -> None:
+        """Every line, then info, warn, error and worse, then every line again."""
+        cycle = (None, *LEVELS[1:])
+        self.set_level(cycle[(cycle.index(self.level_floor) + 1) % len(cycle)])
 
     def action_next(self) -> None:
         self.move_cursor(1)
@@ -634,6 +655,8 @@ class LogsPane(QuietStatus, Pane):
                 f" (scanning {self.buffer.scan_progress:.0%})" if self.buffer.scanning else ""
             )
             what = [f"source {self.buffer.only_source}"] if self.buffer.only_source else []
+            if self.buffer.min_level is not None:
+                what.append(f"level {self.buffer.min_level}+")
             if self.buffer.pattern is not None:
                 what.append(f"filter /{self.buffer.pattern.pattern}/")
             parts.append(

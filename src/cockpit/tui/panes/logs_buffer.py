@@ -11,7 +11,8 @@ Lines are numbered with an ever-growing sequence number (``seq``), so a position
 (the cursor, the first line in view) survives the oldest lines being dropped.
 The *view* is what the pane shows: every buffered line, or only the lines that
 match the filter (a regex, and/or one source: the Targets pane's ``l`` narrows the view
-to one target's lines); ``row`` is an index into the view. Testing lines against a filter
+to one target's lines, and/or a level floor: lines of that level or worse, the
+cockpit's notices always); ``row`` is an index into the view. Testing lines against a filter
 costs a redaction each, so it is done by :meth:`LogBuffer.scan` within a deadline,
 oldest first, and resumed at the next call: a new filter over a big buffer, or a
 filter under a firehose, never blocks the UI.
@@ -31,6 +32,11 @@ def _same(text: str) -> str:
     return text
 
 
+#: levels in order; a floor shows its level and those after it (a line of no level: none)
+LEVELS = ("debug", "info", "warn", "error")
+_RANK = {level: rank for rank, level in enumerate(LEVELS)} | {"cockpit": len(LEVELS)}
+
+
 class LogBuffer:
     """At most ``maxlen`` lines; ``evicted`` counts those pushed out by the bound."""
 
@@ -45,6 +51,7 @@ class LogBuffer:
         self.evicted = 0
         self.pattern: re.Pattern[str] | None = None
         self.only_source: str | None = None  #: show only the lines of this source
+        self.min_level: str | None = None  #: show only lines of this level or worse
         self._names: frozenset[str] = frozenset()  #: it and its children (a workload's pods)
         self._prefixes: tuple[str, ...] = ()  #: ``NAME/`` of those (a pod's containers)
         self._matches: deque[int] = deque()  #: seqs of matching lines (with a pattern)
@@ -61,7 +68,8 @@ class LogBuffer:
     @property
     def filtered(self) -> bool:
         """A filter is set (a regex, a source or both): the view is the matching lines."""
-        return self.pattern is not None or self.only_source is not None
+        return (self.pattern is not None or self.only_source is not None
+                or self.min_level is not None)
 
     @property
     def visible_count(self) -> int:
@@ -129,6 +137,15 @@ class LogBuffer:
         self._matches = deque()
         self._scan_seq = self.first_seq
 
+    def set_level(self, level: str | None) -> None:
+        """Show only lines of ``level`` or worse (one of ``LEVELS``; ``None``: every
+        level); the cockpit's notices stay. See :meth:`scan`."""
+        if level is not None and level not in LEVELS:
+            raise ValueError(f"not a level: {level!r}")
+        self.min_level = level
+        self._matches = deque()
+        self._scan_seq = self.first_seq
+
     @property
     def scanning(self) -> bool:
         """Some lines have not been tested against the filter yet."""
@@ -152,6 +169,8 @@ class LogBuffer:
         # a pod's lines are tagged ``pod/container``: the pod's name shows all of them
         names, within = self._names, self._prefixes
         search = self.pattern.search if self.pattern is not None else None
+        floor = _RANK[self.min_level] if self.min_level is not None else None
+        levels, rank = self.levels, _RANK.get
         added = 0
         while self._scan_seq < self.next_seq:
             end = min(self.next_seq, self._scan_seq + chunk)
@@ -159,6 +178,7 @@ class LogBuffer:
             found = [seq for seq in range(self._scan_seq, end)
                      if (only is None or sources[seq - first] in names
                          or sources[seq - first].startswith(within))
+                     and (floor is None or rank(levels[seq - first], -1) >= floor)
                      and (search is None or search(text(seq)))]
             self._matches.extend(found)
             added += len(found)
