@@ -36,3 +36,33 @@ def test_the_region_stays_when_it_is_what_tells_two_services_apart():
     assert not scope_tells_apart(one_region)
     assert "scope" not in choose_columns(78, one_region)  # dropped first, as before
 
+
+
+def test_a_services_details_as_lines_through_the_boundary():
+    from cockpit.core.boundary import Boundary
+    from cockpit.core.sources.target_details import MAX_ITEMS, detail_lines, safe_details
+
+    details = {
+        "uri": "https://tai-autonomics-abc-uc.a.run.app",
+        "lastModifier": "ops@example.com\x1b]0;pwned\x07",
+        "latestReadyRevision": "tai-autonomics-00002-blu",
+        "traffic": [{"revision": "tai-autonomics-00001-grn", "percent": 90, "tag": "green",
+                     "latest": False},
+                    {"revision": "tai-autonomics-00002-blu", "percent": 10, "tag": "blue"}],
+        "conditions": [],
+        "creator": None,
+        "labels": {"team": "sre"},
+        "many": list(range(MAX_ITEMS + 5)),
+    }
+    lines = detail_lines(details, Boundary())
+    assert lines[:5] == [
+        ("uri", "https://tai-autonomics-abc-uc.a.run.app"),
+        ("lastModifier", "ops@example.com\\e]0;pwned\\a"),  # escapes shown, never live
+        ("latestReadyRevision", "tai-autonomics-00002-blu"),
+        ("traffic", "revision=tai-autonomics-00001-grn percent=90 tag=green latest=False"),
+        ("", "revision=tai-autonomics-00002-blu percent=10 tag=blue"),
+    ]
+    assert ("labels", "team=sre") in lines  # empty ones (conditions, creator) left out
+    assert lines[-1][1].endswith("… 5 more")
+    safe = safe_details({"a": {"b": {"c": {"d": {"e": 1}}}}, "k": "x" * 2000}, Boundary())
+    assert safe["a"]["b"]["c"]["d"] == "…" and len(safe["k"]) < 600
