@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test install install-test lint bench clean kube-double
+.PHONY: run test install install-test lint bench clean kube-double cloudrun-double
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ test: install-test
 ## A seeded Kubernetes double (two contexts) and the runbook's services; prints the exports.
 kube-double: install-test
 	$(BIN)/python -m tests.kubedouble --seed meta-salvage $(ARGS)
+
+cloudrun-double: install-test
+	$(BIN)/python -m tests.gcpdouble --seed tai-erlang $(ARGS)
 
 lint: install-test
 	$(BIN)/ruff check src tests bench

@@ -16,10 +16,15 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from tests.gcpdouble.app import register as register_app
+from tests.gcpdouble.credentials import Credentials
+from tests.gcpdouble.credentials import register as register_credentials
 from tests.gcpdouble.errors import ApiError
 from tests.gcpdouble.faults import Fault, Faults
+from tests.gcpdouble.knative import register as register_knative
 from tests.gcpdouble.logging_api import LogStore
 from tests.gcpdouble.logging_api import register as register_logging
+from tests.gcpdouble.monitoring_api import register as register_monitoring
 from tests.gcpdouble.run_v2 import RunV2
 from tests.gcpdouble.server import Request, Router, serve
 from tests.gcpdouble.store import Operation, Revision, Service, State
@@ -37,7 +42,7 @@ class GcpDouble:
         self.state = State(project, clock or time.time)
         self.faults = Faults()
         self.token = "ya29.double-file-" + secrets.token_hex(8)  # the token file's token
-        self._tokens: dict[str, str] = {self.token: FILE_PRINCIPAL}  # token -> principal
+        self._tokens: dict[str, tuple[str, float | None]] = {self.token: (FILE_PRINCIPAL, None)}  # token -> (principal, expiry)
         self._lock = threading.Lock()
         self.router = Router(self._authorize, self.faults.take)
         self._server: Any = None
@@ -47,19 +52,17 @@ class GcpDouble:
         self.seeded: dict[str, Any] = {}
         self._stoppers: list[Callable[[], None]] = []
         self.logs = LogStore(self)
+        self.credentials = Credentials(self)
+        self.token_lifetime = 3599  # seconds, for tokens the double issues
         self._register()
 
     def _register(self) -> None:
         RunV2(self).register(self.router)
         register_logging(self.logs, self.router)
-        for name in ("monitoring_api", "credentials", "app", "knative"):
-            try:
-                module = __import__(f"tests.gcpdouble.{name}", fromlist=["register"])
-            except ModuleNotFoundError as exc:
-                if exc.name != f"tests.gcpdouble.{name}":
-                    raise
-                continue
-            module.register(self, self.router)
+        register_monitoring(self, self.router)
+        register_credentials(self.credentials, self.router)
+        register_app(self, self.router)
+        register_knative(self, self.router)
 
     # -- life cycle ----------------------------------------------------------------------
     def start(self, port: int = 0) -> GcpDouble:
@@ -148,22 +151,48 @@ class GcpDouble:
 
     # -- auth ----------------------------------------------------------------------------
     def issue_token(self, principal: str) -> str:
+        """A new access token for ``principal``, valid ``token_lifetime`` s."""
         token = "ya29.double-" + secrets.token_hex(12)
         with self._lock:
-            self._tokens[token] = principal
+            self._tokens[token] = (principal, self.state.clock() + self.token_lifetime)
         return token
 
     def revoke_tokens(self, keep_file_token: bool = True) -> None:
         """Every issued token becomes invalid (the next call gets 401); the file's stays unless told."""
         with self._lock:
-            self._tokens = {self.token: FILE_PRINCIPAL} if keep_file_token else {}
+            self._tokens = {self.token: (FILE_PRINCIPAL, None)} if keep_file_token else {}
+
+    def write_adc_file(self, path: str | Path, principal: str = "adc-user@example.com") -> Path:
+        """An ``authorized_user`` ADC file (``gcloud auth application-default login``'s shape)
+        whose refresh token this double's ``/token`` honours."""
+        return self.credentials.write_adc_file(path, principal)
+
+    def write_service_account_key(self, path: str | Path, name: str = "cockpit-operator") -> Path:
+        """A service-account key file whose JWTs this double's ``/token`` verifies."""
+        return self.credentials.write_service_account_key(path, name)
+
+    def redirect_oauth(self, monkeypatch: Any) -> None:
+        """Send google-auth's authorized_user refreshes to this double's ``/token``.
+
+        google-auth 2.x ignores an ADC file's ``token_uri`` for ``authorized_user`` files
+        (``from_authorized_user_info`` always uses ``https://oauth2.googleapis.com/token``);
+        this patches that module constant for the test (``monkeypatch`` undoes it).
+        Service-account keys honour their ``token_uri`` and need no patch."""
+        import google.oauth2.credentials
+
+        monkeypatch.setattr(google.oauth2.credentials, "_GOOGLE_OAUTH2_TOKEN_ENDPOINT", f"{self.url}/token")
+
+    def metadata_env(self) -> dict[str, str]:
+        """``GCE_METADATA_HOST``/``GCE_METADATA_IP`` naming this double's metadata server."""
+        host = f"127.0.0.1:{self.port}"
+        return {"GCE_METADATA_HOST": host, "GCE_METADATA_IP": host}
 
     def set_file_token(self, token: str | None = None) -> str:
         """Replace the token file's token (the old one stops working); returns the new one."""
         with self._lock:
             self._tokens.pop(self.token, None)
             self.token = token or "ya29.double-file-" + secrets.token_hex(8)
-            self._tokens[self.token] = FILE_PRINCIPAL
+            self._tokens[self.token] = (FILE_PRINCIPAL, None)
         return self.token
 
     def _authorize(self, req: Request) -> bool:
@@ -174,7 +203,10 @@ class GcpDouble:
         if not header.lower().startswith("bearer "):
             return None
         with self._lock:
-            return self._tokens.get(header[7:].strip())
+            found = self._tokens.get(header[7:].strip())
+        if found is None or (found[1] is not None and found[1] <= self.state.clock()):
+            return None
+        return found[0]
 
     def caller(self, req: Request) -> str:
         return self.principal(req) or "unknown"
@@ -226,6 +258,23 @@ class GcpDouble:
         else:
             entries = list(split)
         self.state.apply_traffic_now(region, service, entries)
+
+    def set_metrics(self, region: str, service: str, *, request_rate: float | None = None) -> None:
+        """The service's total request rate (req/s over its serving revisions; default 10)."""
+        with self.state.lock:
+            if request_rate is not None:
+                self.state.service(region, service).request_rate = request_rate
+
+    def set_revision(self, region: str, revision: str, **values: Any) -> Revision:
+        """Change a revision's behaviour: ``error_ratio``, ``p99_ms``, ``mean_ms``, ``instances``,
+        ``healthy``, ``ready``/``reason``/``message``."""
+        with self.state.lock:
+            rev = self.state.revision(region, revision)
+            for key, value in values.items():
+                if not hasattr(rev, key) or key in ("region", "service", "name"):
+                    raise AttributeError(f"a revision has no settable {key!r}")
+                setattr(rev, key, value)
+            return rev
 
     def service(self, region: str, name: str) -> Service:
         return self.state.service(region, name)

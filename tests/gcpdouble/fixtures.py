@@ -2,7 +2,10 @@
 
 ``gcp``: a started double seeded like tai-erlang (no background log ticking: call
 ``gcp.tick_logs()`` or ``gcp.start_log_ticker(every)``); ``gcp_env``: its exports set with
-monkeypatch (files in the test's tmp folder); returns the dict.
+monkeypatch (files in the test's tmp folder); returns the dict. ``gcp_adc``: ``gcp_env``
+plus an authorized_user ADC file as ``$GOOGLE_APPLICATION_CREDENTIALS`` (and
+``CLOUDSDK_AUTH_ACCESS_TOKEN_FILE`` removed), google-auth's refreshes sent to the double;
+returns the file's path.
 """
 
 from __future__ import annotations
@@ -34,3 +37,12 @@ def gcp_env(gcp: GcpDouble, tmp_path, monkeypatch) -> dict[str, str]:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+@pytest.fixture
+def gcp_adc(gcp: GcpDouble, gcp_env: dict[str, str], tmp_path, monkeypatch):
+    path = gcp.write_adc_file(tmp_path / "gcpdouble" / "application_default_credentials.json")
+    monkeypatch.delenv("CLOUDSDK_AUTH_ACCESS_TOKEN_FILE", raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
+    gcp.redirect_oauth(monkeypatch)
+    return path

@@ -34,6 +34,7 @@ class LogStore:
         self.entries: list[tuple[float, str, dict[str, Any]]] = []
         self._ids = itertools.count(1)
         self.writers: list[Callable[[], None]] = []  # run by tick_logs()
+        self.max_entries = 100_000  # the oldest go first
 
     def append(self, region: str, service: str, revision: str, text: str | None = None, *,
                severity: str = "INFO", json_payload: dict[str, Any] | None = None,
@@ -63,7 +64,10 @@ class LogStore:
             entry["textPayload"] = text
         with self.lock:
             self.entries.append((ts, iid, entry))
-            self.entries.sort(key=lambda e: (e[0], e[1]))
+            if len(self.entries) > 1 and (self.entries[-2][0], self.entries[-2][1]) > (ts, iid):
+                self.entries.sort(key=lambda e: (e[0], e[1]))
+            if len(self.entries) > self.max_entries:
+                del self.entries[: len(self.entries) - self.max_entries]
         return entry
 
     def query(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,8 @@ def seed_tai_erlang(double: GcpDouble, *, tick: float | None = None, backlog: in
                         error_ratio=0.12, p99_ms=850.0, mean_ms=240.0, healthy=False)
     double.set_traffic(REGIONS[0], SERVICE, {GREEN: 100}, tags={GREEN: "green", BLUE: "blue"})
     double.set_traffic(REGIONS[1], SERVICE, {GREEN: 100})
+    double.service(REGIONS[0], SERVICE).update_time = now - 3600  # blue's deploy
+    double.service(REGIONS[1], SERVICE).update_time = now - 7 * 86400 - 3600
     seeded = {
         "project": PROJECT if double.project == PROJECT else double.project,
         "service": SERVICE,

@@ -165,11 +165,15 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             host = _host_name(self.headers.get("Host") or "127.0.0.1")
             raw_path, _, raw_query = target.partition("?")
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            body = self._read_chunked()
+        else:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(min(length, MAX_BODY + 1)) if length else b""
+        if len(body) > MAX_BODY:
+            self.close_connection = True
             self._send(error_response(ApiError(400, "request body too large")))
             return
-        body = self.rfile.read(length) if length else b""
         req = Request(
             method=self.command,
             host=host.lower(),
@@ -186,6 +190,18 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a bug in the double: say so as a 500, keep serving
             resp = error_response(ApiError(500, f"double bug: {exc!r}", "INTERNAL"))
         self._send(resp)
+
+    def _read_chunked(self) -> bytes:
+        body = b""
+        while len(body) <= MAX_BODY:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline().strip():
+                    pass
+                break
+            body += self.rfile.read(size)
+            self.rfile.readline()
+        return body
 
     def _send(self, resp: Response) -> None:
         data = resp.encode()
