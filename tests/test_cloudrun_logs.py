@@ -1,0 +1,180 @@
+"""Cloud Logging following (cloudrun/logs.py) against the GCP double: the seeded backlog by
+tail and since, a revision's log ticking in the background followed with exact lines (no
+gaps, no repeats, entries at equal times once each), and a 429 injected mid-follow that
+backs off with a notice and resumes without loss."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from cockpit.core.backends.cloudrun import logs as cl
+from cockpit.core.backends.logs import LogNotice, LogQuery, LogRecord
+from tests.gcpdouble.seed import BLUE, BLUE_ERROR, GREEN, PROJECT, SERVICE, green_line
+from tests.support import async_wait_until
+
+REGION = "us-central1"
+
+
+class APIError(Exception):
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+
+
+class DirectAPI:
+    """The calls follow_logs makes, straight to the double with its token."""
+
+    def __init__(self, gcp: Any) -> None:
+        self.client = httpx.AsyncClient(
+            base_url=gcp.url, timeout=10, headers={"Authorization": f"Bearer {gcp.token}"})
+
+    async def call(self, api: str, method: str, path: str, *, params: Any = None,
+                   json: Any = None) -> dict[str, Any]:
+        reply = await self.client.request(method, path, params=params, json=json)
+        if reply.status_code >= 400:
+            error = reply.json().get("error", {})
+            raise APIError(reply.status_code, f"{api}: {reply.status_code} "
+                                              f"{error.get('status')}: {error.get('message')}")
+        return reply.json()
+
+
+@pytest.fixture
+async def api(gcp) -> AsyncIterator[DirectAPI]:
+    client = DirectAPI(gcp)
+    yield client
+    await client.client.aclose()
+
+
+class QuickSleep:
+    """The injected sleep: records what was asked, waits a moment at most."""
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.asked.append(seconds)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(min(seconds, 0.02)):
+                await asyncio.Event().wait()
+
+
+async def backlog(api: DirectAPI, filters: list[str], query: LogQuery) -> list[Any]:
+    items: list[Any] = []
+    async for batch in cl.follow_logs(api, PROJECT, filters, query, poll=0.05):
+        items.extend(batch)
+    return items
+
+
+def service_filter(revision: str | None = None) -> str:
+    return cl.target_filter(PROJECT, REGION, SERVICE, revision)
+
+
+async def test_tail_of_the_seeded_service(gcp, api) -> None:
+    items = await backlog(api, [service_filter()], LogQuery(tail=6, follow=False))
+    assert all(isinstance(i, LogRecord) for i in items)
+    health = gcp.seeded["service_url"].split("/", 3)[3]
+    assert [i.text for i in items] == [f"GET /{health}/health 200 12ms"] + [
+        green_line(n) for n in range(7, 12)]
+    assert {(i.source, i.severity, i.logged) for i in items} == {(GREEN, "info", True)}
+    assert [i.ts for i in items] == sorted(i.ts for i in items)
+
+
+async def test_since_on_a_revision_gives_its_error_with_severity(gcp, api) -> None:
+    since = time.time() - 4000
+    items = await backlog(api, [service_filter(BLUE)], LogQuery(since=since, tail=-1,
+                                                                 follow=False))
+    assert [(i.text, i.source, i.severity) for i in items] == [(BLUE_ERROR, BLUE, "error")]
+
+
+async def test_two_regions_ored(gcp, api) -> None:
+    europe = cl.target_filter(PROJECT, "europe-west1", SERVICE)
+    items = await backlog(api, [service_filter(GREEN), europe], LogQuery(tail=24,
+                                                                          follow=False))
+    assert len(items) == 24
+    assert [i.ts for i in items] == sorted(i.ts for i in items)
+
+
+async def follow(api: DirectAPI, filters: list[str], query: LogQuery, sleep: QuickSleep,
+                 items: list[Any]) -> asyncio.Task[None]:
+    async def run() -> None:
+        async for batch in cl.follow_logs(api, PROJECT, filters, query, poll=0.05,
+                                          sleep=sleep):
+            items.extend(batch)
+
+    return asyncio.ensure_future(run())
+
+
+async def stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def ticks(items: list[Any]) -> list[str]:
+    return [i.text for i in items if isinstance(i, LogRecord) and i.text.startswith("tick ")]
+
+
+async def test_following_a_ticking_revision_has_no_gaps_and_no_repeats(gcp, api) -> None:
+    items: list[Any] = []
+    sleep = QuickSleep()
+    task = await follow(api, [service_filter(GREEN)], LogQuery(tail=3), sleep, items)
+    await async_wait_until(lambda: len(items) >= 3, what="the backlog")
+    halt = gcp.tick_revision_log(REGION, SERVICE, GREEN, every=0.01)
+    try:
+        await async_wait_until(lambda: len(ticks(items)) >= 60, what="60 ticks")
+        halt()
+        last = max(e["timestamp"] for e in gcp.log_entries())
+        # more entries at the very time of the newest one seen: each shown once
+        for n in range(5):
+            gcp.append_log(REGION, SERVICE, GREEN, f"same time {n}",
+                           timestamp=cl.parse_time(last) / 1e9)
+        count = len([e for e in gcp.log_entries() if "tick " in e.get("textPayload", "")])
+        await async_wait_until(
+            lambda: len(ticks(items)) == count
+            and sum(1 for i in items if getattr(i, "text", "").startswith("same time")) == 5,
+            what="every tick and the entries at equal times")
+        polls = len(sleep.asked)
+        await async_wait_until(lambda: len(sleep.asked) >= polls + 3, what="3 more polls")
+    finally:
+        halt()
+        await stop(task)
+    assert ticks(items) == [f"tick {n}" for n in range(1, count + 1)]
+    texts = [i.text for i in items if isinstance(i, LogRecord)]
+    assert texts[:3] == [green_line(n) for n in range(9, 12)]
+    assert texts[-5:] == [f"same time {n}" for n in range(5)]
+    assert not [i for i in items if isinstance(i, LogNotice)]
+
+
+async def test_a_429_mid_follow_backs_off_says_so_and_loses_nothing(gcp, api) -> None:
+    items: list[Any] = []
+    sleep = QuickSleep()
+    task = await follow(api, [service_filter(GREEN)], LogQuery(tail=0), sleep, items)
+    await async_wait_until(lambda: sleep.asked, what="the first poll")
+    halt = gcp.tick_revision_log(REGION, SERVICE, GREEN, every=0.01)
+    try:
+        await async_wait_until(lambda: len(ticks(items)) >= 10, what="10 ticks")
+        gcp.throttle_logs(times=3)
+        await async_wait_until(
+            lambda: any(getattr(i, "text", "").startswith("Cloud Logging answers again")
+                        for i in items), what="the follow resumed")
+        await async_wait_until(lambda: len(ticks(items)) >= 40, what="40 ticks")
+        halt()
+        count = len([e for e in gcp.log_entries() if "tick " in e.get("textPayload", "")])
+        await async_wait_until(lambda: len(ticks(items)) == count, what="every tick")
+    finally:
+        halt()
+        await stop(task)
+    assert ticks(items) == [f"tick {n}" for n in range(1, count + 1)]
+    said = [(i.kind, i.text) for i in items if isinstance(i, LogNotice)]
+    assert said == [
+        ("info", f"Cloud Logging is throttling reads (429 RESOURCE_EXHAUSTED): backing off "
+                 f"{s}s, then resuming where it stopped") for s in (2, 4, 8)
+    ] + [("info", "Cloud Logging answers again: following")]
+    assert [s for s in sleep.asked if s != 0.05] == [2.0, 4.0, 8.0]
