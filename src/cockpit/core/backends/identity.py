@@ -15,6 +15,7 @@ class Identity:
     namespace: str | None = None
     project: str | None = None  #: Compose project, Google Cloud project
     region: str | None = None
+    service: str | None = None  #: a Cloud Run service
 
     def as_record(self) -> dict[str, str]:
         """The fields that apply, for an audit record."""

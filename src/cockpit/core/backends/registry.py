@@ -20,6 +20,7 @@ _BUILTIN = {
     "local": "cockpit.core.backends.local:LocalBackend",
     "docker": "cockpit.core.backends.docker:DockerBackend",
     "kubernetes": "cockpit.core.backends.kubernetes:KubernetesBackend",
+    "cloudrun": "cockpit.core.backends.cloudrun:CloudRunBackend",
 }
 
 
