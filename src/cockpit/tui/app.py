@@ -468,7 +468,8 @@ class CockpitApp(App[Any]):
         return bool(await self.push_screen_wait(
             ConfirmScreen(
                 request.title,
-                "\n".join([*request.context, request.description]) if request.context
+                # what the backend tells (a traffic table), a blank line, the action's words
+                "\n".join([*request.context, "", request.description]) if request.context
                 else request.description,
                 command=request.command,
                 type_to_confirm=request.text_to_type if request.needed == "type" else None,

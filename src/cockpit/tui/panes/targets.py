@@ -86,6 +86,15 @@ def plural(noun: str, count: int) -> str:
     return f"{count} {noun}{'es' if noun.endswith(('s', 'x', 'sh', 'ch')) else 's'}"
 
 
+def count_kinds(targets: Sequence[Target], noun: str) -> list[str]:
+    """``["2 services", "3 revisions"]``: each kind counted, in the order they come
+    (``["0 NOUNs"]`` for none); one kind is one count."""
+    counts: dict[str, int] = {}
+    for target in targets:
+        counts[target.kind] = counts.get(target.kind, 0) + 1
+    return [plural(kind, count) for kind, count in counts.items()] or [plural(noun, 0)]
+
+
 def row_key(target: Target) -> str:
     return target.id or f"~{target.name}"
 
@@ -547,9 +556,8 @@ class TargetsPane(TablePane):
         if not self._received:
             self.set_status(f"listing {plural(noun, 0)[2:]}…")
             return
-        total = len(self._targets)
         failing = sum(1 for t in self._targets if t.health.state == "fail")
-        parts = [plural(noun, total)]
+        parts = count_kinds(self._targets, noun)
         if failing:
             parts.append(f"{failing} failing")
         if self._cut:

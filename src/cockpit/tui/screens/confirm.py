@@ -2,7 +2,9 @@
 
 Cancel is focused by default. A dangerous action shows the exact command and needs the
 action id typed before Run is enabled. The command box scrolls from the keyboard while
-Cancel (or the id input) keeps the focus: up/down, pgup/pgdn, home/end. Its text is
+Cancel (or the id input) keeps the focus: up/down, pgup/pgdn, home/end. Where the
+dialog would not fit the terminal (a backend's before/after table on 80x24), the buttons
+and the id input lose their borders, so they stay on screen. Its text is
 shown through the boundary: escapes visible (``\\e]0;...``), never live, lines bounded.
 """
 
@@ -117,6 +119,10 @@ class ConfirmScreen(ModalScreen[bool]):
             return
         others = sum(w.outer_size.height for w in dialog.children if w is not box)
         room = int(self.size.height * 0.9) - 2 - 1 - others  # borders, the box's margin
+        if room < 3 and not self.compact:  # the buttons would fall off the dialog
+            self.compact = True
+            self.call_after_refresh(self._fit_command)
+            return
         height = max(3, min(12, room))
         if box.styles.max_height is None or box.styles.max_height.value != height:
             box.styles.max_height = height
@@ -131,6 +137,17 @@ class ConfirmScreen(ModalScreen[bool]):
         except NoMatches:  # answered (Esc) before its first refresh: already torn down
             return
         hint.update(HINT if box.max_scroll_y > 0 else "")
+
+    @property
+    def compact(self) -> bool:
+        """The buttons and the id input are drawn without borders (a small terminal)."""
+        return self.has_class("-compact")
+
+    @compact.setter
+    def compact(self, value: bool) -> None:
+        self.set_class(value, "-compact")
+        for widget in self.query("Button, Input"):
+            widget.compact = value  # type: ignore[attr-defined]
 
     def action_scroll_command(self, how: str) -> None:
         """Scroll the command box; the focus stays where it is (Cancel by default)."""
