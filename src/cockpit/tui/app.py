@@ -651,6 +651,9 @@ class CockpitApp(App[Any]):
                 markup=False,
             )
         self.audit_pane.refresh_operator_trail()
+        if entry.prepared.spec.operation is not None:  # a backend operation changed targets
+            targets: TargetsPane = self.panes[6]  # type: ignore[assignment]
+            targets.relist()
 
     # -- targets --------------------------------------------------------------------------
 

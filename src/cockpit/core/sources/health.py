@@ -408,10 +408,14 @@ async def _target_probe(probe: TargetProbe, backend: Backend | None) -> list[Hea
     now = time.time()
     rows = []
     names = [t.name for t in chosen]
+    scoped = [(t.name, t.scope) for t in chosen]
     for target in chosen:
         state, reason = target_state(target, now)
-        # Names can repeat (two processes called "sleep"): then the id tells them apart.
+        # Names can repeat (two processes called "sleep", one service in two regions):
+        # then the scope tells them apart where it can, else the id.
         label = target.name if names.count(target.name) == 1 or not target.id \
+            else f"{target.name} ({target.scope})" if target.scope \
+            and scoped.count((target.name, target.scope)) == 1 \
             else f"{target.name} ({target.id})"
         rows.append(_row(f"{probe.name}/{label}", state, None, reason, probe.name))
     bad = [r for r in rows if r.state == "fail"]

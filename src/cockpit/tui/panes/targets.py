@@ -316,6 +316,17 @@ class TargetsPane(TablePane):
         self._paint_soon()
         self._update_status()
 
+    def relist(self) -> None:
+        """Ask the backend for the list now (an operation just changed it; a backend
+        that polls would show it only at its next poll): the stream starts over, the
+        rows shown stay until the new list replaces them."""
+        if not self.supported or not self.context.live or not self.is_attached:
+            return
+        self.workers.cancel_group(self, "targets")
+        self._generation += 1
+        self._resume.set()
+        self.run_worker(self._watch(self._generation), group="targets", exit_on_error=False)
+
     @property
     def table(self) -> CellTable:
         return self.query_one("#targets-table", CellTable)
