@@ -121,6 +121,17 @@ def test_the_checks_pass_then_fail_once_blue_takes_traffic(gcp, gcp_env) -> None
     assert metrics["error rate"]["threshold"] == "crit > 1"
     assert metrics["p99 latency"]["state"] == "warn"  # blue's 850 ms
     assert metrics["eu error rate"]["state"] == "ok"
+    # blue serving most: /health is the runbook's 503, its reason in the row
+    gcp.set_traffic("us-central1", "tai-autonomics",
+                    {"tai-autonomics-00001-grn": 40, "tai-autonomics-00002-blu": 60},
+                    tags={"tai-autonomics-00001-grn": "green",
+                          "tai-autonomics-00002-blu": "blue"})
+    status, report = check()
+    rows = {r["name"]: r for r in report["health"]}
+    assert status == 1 and rows["health"]["state"] == "fail"
+    assert rows["health"]["reason"] == ('HTTP 503; status "unavailable": pubsub subscription '
+                                        'erlang-autonomics-signals-sub not found')
+    assert rows["health/pubsub"]["reason"] == "error"
 
 
 def test_targets_json_lists_services_and_revisions_with_their_traffic(gcp_env) -> None:

@@ -295,7 +295,11 @@ async def _http_probe(probe: HttpProbe, client: httpx.AsyncClient) -> list[Healt
             if isinstance(top, str) and not _is_healthy(top, healthy) and not (
                 needs_json and "status" in probe.expect_json
             ):
-                reasons.append(f"status {_show(top)}")
+                # the reply's own words where it gives them ({"status": "unavailable",
+                # "reason": "supervisor governance_sup not running"})
+                why = next((doc[key] for key in ("reason", "message", "error", "detail")
+                            if isinstance(doc.get(key), str) and doc[key].strip()), "")
+                reasons.append(f"status {_show(top)}" + (f": {why}" if why else ""))
         if probe.checks_field:
             checks = resolve_path(doc, probe.checks_field)
             for sub, value in _iter_checks(checks if checks is not _MISSING else None):
