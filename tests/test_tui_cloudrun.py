@@ -243,3 +243,48 @@ async def test_blue_green_confirmation_scene_reaches_its_screen(gcp, gcp_env, tm
                                    what="the question gone")
     finally:
         await app.context.backend.close()
+
+
+# -- the palette over the tai-erlang runbook's steps ---------------------------------------
+
+
+def test_fuzzy_match_is_textuals_where_that_is_cheap_and_bounded_where_not():
+    import time as clock
+
+    from textual.fuzzy import FuzzySearch
+
+    from cockpit.tui.commands import fuzzy_match
+
+    search = FuzzySearch()
+    for query, text in (("bgs", "blue-green-shift"), ("inject", "inject-fault — Inject"),
+                        ("xyz", "blue-green-shift"), ("rollback", "rollback")):
+        score, offsets = search.match(query, text)
+        assert fuzzy_match(search, query, text) == (score, list(offsets))
+    step = (REPO / "profiles" / "tai-erlang-autonomics.md").read_text()[:4000]
+    started = clock.perf_counter()
+    score, offsets = fuzzy_match(search, "recent-errors", step)
+    assert clock.perf_counter() - started < 0.5  # Textual's own search: gigabytes
+    assert score > 0 and len(offsets) == len("recent-errors")
+    assert "".join(step.lower()[i] for i in offsets) == "recent-errors"
+
+
+async def test_a_long_query_over_the_runbooks_steps_settles(gcp_env, tmp_path):
+    """Typing an action's whole id in the palette, with the runbook's steps among the
+    entries, lists it first (it ran the cockpit out of memory before)."""
+    from textual.command import CommandPalette
+
+    from tests.tui_support import palette_settled
+
+    app = still_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("colon")
+        await async_wait_until(lambda: isinstance(app.screen, CommandPalette),
+                               what="the palette")
+        for key in "recent-errors":
+            await pilot.press(key)
+        await palette_settled(pilot, "recent-errors")
+        hits = app.screen.query_one("CommandList")
+        first = str(hits.get_option_at_index(0).prompt).split("\n")[0]
+        assert first.startswith("recent-errors — Recent errors")
+        assert hits.option_count > 1  # runbook steps match too
+        await pilot.press("escape")
