@@ -240,6 +240,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_tail(args: argparse.Namespace) -> int:
     """Print the last matching records (``--count``: their number; ``--follow``: and more)."""
     from cockpit.core.audit.query import RecordFilter, scan_file
+    from cockpit.core.audit.tail import iter_tail
     from cockpit.core.boundary import Boundary
 
     path, _ = _path(getattr(args, "path", None))
@@ -266,10 +267,10 @@ def cmd_tail(args: argparse.Namespace) -> int:
             start = path.stat().st_size
         except FileNotFoundError:
             start = 0
-        result = scan_file(path, where, tail=lines)
-        for rec in result.records:
-            _print_record(rec, as_json, boundary, out)
-        out.flush()
+        write = _RecordWriter(as_json, boundary, out)
+        for rec in iter_tail(path, where, lines, numbered=not as_json):
+            write(rec)
+        write.flush()
         if getattr(args, "follow", False):
             return _follow(path, filt, as_json, boundary, out, start)
     except KeyboardInterrupt:
@@ -324,6 +325,58 @@ def _quiet_broken_pipe() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except OSError:
         pass
+
+
+class _RecordWriter:
+    """Prints records through the boundary, a batch at a time. With ``--json`` a record
+    the boundary would leave as it is is printed as it was read (``Boundary.json_lines``:
+    no parse, no re-serialisation)."""
+
+    BATCH = 2048
+
+    def __init__(self, as_json: bool, boundary: Any, out: TextIO) -> None:
+        self.as_json = as_json
+        self.boundary = boundary
+        self.out = out
+        self.pending: list[str] = []  #: JSON lines to print (--json)
+        self.text: list[str] = []  #: lines ready to print
+
+    def __call__(self, rec: Any) -> None:
+        if self.as_json and rec.data is not None:
+            self.pending.append(rec.raw)
+            if len(self.pending) >= self.BATCH:
+                self._json()
+            return
+        if self.pending:
+            self._json()
+        if rec.data is None:
+            self.text.append(_record_text(rec, self.as_json, self.boundary))
+        else:
+            self.text.append(self.boundary.line(summarize(rec.data)))
+        if len(self.text) >= self.BATCH:
+            self.flush()
+
+    def _json(self) -> None:
+        self.text += self.boundary.json_lines(self.pending, orjson.loads)
+        self.pending = []
+        self.flush(final=False)
+
+    def flush(self, final: bool = True) -> None:
+        if self.pending:
+            self._json()
+        if self.text:
+            self.out.write("\n".join(self.text) + "\n")
+            self.text = []
+        if final:
+            self.out.flush()
+
+
+def _record_text(rec: Any, as_json: bool, boundary: Any) -> str:
+    """A malformed line: as it is (JSON output) or marked, through the boundary."""
+    if as_json:
+        return boundary.line(rec.raw)
+    where = f"line {rec.line}: " if rec.line else ""
+    return boundary.line(f"!! malformed ({where}{rec.error}): {_clip(rec.raw, 160)}")
 
 
 def _print_record(rec: Any, as_json: bool, boundary: Any, out: TextIO) -> None:

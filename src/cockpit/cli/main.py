@@ -8,7 +8,6 @@ import sys
 from collections.abc import Callable, Sequence
 
 from cockpit import __version__
-from cockpit.cli.output import err, safe_text
 from cockpit.core.errors import CockpitError
 
 EXIT_CODES = """exit status:
@@ -101,6 +100,11 @@ def build_parser(*, subcommands: bool = True) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cockpit`` console script."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["audit"] and not {"-h", "--help"} & set(argv):
+        # an audit query in an incident: only its own parser and modules (~60 ms less)
+        from cockpit.cli.audit_cmd import main as audit_main
+
+        return audit_main(argv[1:])
     # A bare ``cockpit`` opens the TUI: the sub-commands' modules are not start-up work.
     parser = build_parser(subcommands=bool(argv))
     args = parser.parse_args(argv)
@@ -110,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except CockpitError as exc:
+        from cockpit.cli.output import err, safe_text
+
         # a message may quote what the user or a file gave (a path, a value): the boundary
         for line in str(exc).splitlines() or [type(exc).__name__]:
             line = safe_text(line)

@@ -21,7 +21,7 @@ successive lines of one stream.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cockpit.core.redact import Redactor, StreamRedactor, default_redactor
@@ -104,6 +104,22 @@ class Boundary:
     def obj(self, value: Any) -> Any:
         """A JSON-like value with every string redacted, made visible and bounded."""
         return _visible_obj(self.redactor.redact_obj(value), self.text_limit)
+
+    def json_lines(self, lines: list[str], parse: Callable[[str], Any]) -> list[str]:
+        """JSON lines (one record each) as ``obj`` makes them, serialised: a line that
+        cannot change (``redact_json.lines_to_rewrite``) as it is, the others parsed with
+        ``parse``, made safe and written again."""
+        from cockpit.core.redact_json import lines_to_rewrite
+
+        rewrite = lines_to_rewrite(self.redactor, lines, self.text_limit)
+        if not rewrite:
+            return lines
+        import json
+
+        out = list(lines)
+        for index in rewrite:
+            out[index] = json.dumps(self.obj(parse(lines[index])), ensure_ascii=False)
+        return out
 
     def stream(self) -> LineStream:
         """Successive lines of one stream (a log, a command's output), redacted with state."""

@@ -103,6 +103,11 @@ _PAIR = re.compile(
     r"(?i)([\"']?)((?<![\w.$-])(?<!\$\{)[\w.-]*?(?:" + _SECRET_WORDS + r")[\w.-]*)\1(\s*[:=]\s*)"
     + _VALUE
 )
+#: What ``_FLAG``, ``_PAIR`` and ``_NAMED`` need, searched first in the lower-cased line
+#: (each a superset of its pattern's matches, without its slow look-behinds).
+_FLAG_HINT = re.compile(r"-[\w-]*(?:" + _SECRET_WORDS + r")[\w-]*\s")
+_PAIR_HINT = re.compile(r"(?:" + _SECRET_WORDS + r")[\w.-]*[\"']?\s*[:=]")
+_NAMED_HINT = re.compile(r"(?:pass|pw|pwd|auth|sig|signature|session)[\"']?\s*[:=]")
 #: Short names that hold a secret; each value is checked by ``_named`` before hiding.
 _NAMED = re.compile(
     r"(?i)([\"']?)((?<![\w.-])(?<!\$\{)-{0,2}(?:pass|pw|[\w.-]*pwd|_?auth|sig|signature"
@@ -307,11 +312,18 @@ class Redactor:
         if url:
             line = _URL_CREDS.sub(rf"\1{MASK}\3", line)
         if words:
-            line = _AUTH_HEADER.sub(_auth, line)
-            line = _BEARER.sub(_bearer, line)
-            line = _FLAG.sub(_flag, line)
-            line = _PAIR.sub(_pair, line)
-            line = _NAMED.sub(_named, line)
+            # each pattern only where the line holds what it needs (a secret word in a
+            # value, "API_KEY", would otherwise run them all on every line)
+            if "authorization" in low or "cookie" in low:
+                line = _AUTH_HEADER.sub(_auth, line)
+            if "bearer" in low:
+                line = _BEARER.sub(_bearer, line)
+            if _FLAG_HINT.search(low) is not None:
+                line = _FLAG.sub(_flag, line)
+            if _PAIR_HINT.search(low) is not None:
+                line = _PAIR.sub(_pair, line)
+            if _NAMED_HINT.search(low) is not None:
+                line = _NAMED.sub(_named, line)
             if "machine" in line:
                 line = _NETRC.sub(rf"\1{MASK}", line)
         if cmd:

@@ -47,6 +47,8 @@ from cockpit.core.errors import UsageError
 BLOCK = 1 << 20  #: bytes read at a time (grown to hold one very long line)
 PARALLEL_MIN = 32 << 20  #: files smaller than this are scanned in-process
 MIN_BISECT = 64 << 10  #: blocks the fast path rejects are halved down to this size
+#: a literal's rarest byte seen more than once in this many bytes: search the whole literal
+_DIRECT_FIND = 512
 _MISSING: Any = object()
 T = TypeVar("T")
 
@@ -186,6 +188,8 @@ class Predicate:
     ignore_case: bool = False  #: the literal is matched case-insensitively (free text)
     _needle: str = ""
     _num: float | None = None
+    #: where the prefilter looks: the literal's rarest byte, or -1 for the whole literal
+    _rare: int | None = None
 
     def matches(self, data: dict[str, Any] | None, raw: str | None = None) -> bool:
         """Does this record (``data``; ``raw`` line for free text) satisfy the predicate?"""
@@ -212,6 +216,28 @@ class Predicate:
             )
             return hit if op == "~" else not hit
         return any(self._compare(v) for v in _flat(values))
+
+    def matcher(self) -> Callable[[dict[str, Any], str | None], bool]:
+        """``matches`` as one function, specialised for equality on a top-level field
+        (the common incident query): no path walk, no list of values."""
+        if self.op not in ("=", "!=") or "." in self.field:
+            return self.matches
+        name, want, negate = self.field, self.value, self.op == "!="
+        if want == "":
+            def empty(data: dict[str, Any], raw: str | None = None) -> bool:
+                value = data.get(name, _MISSING)
+                return (value is _MISSING or _is_empty(value)) != negate
+            return empty
+        equals = self._equals
+
+        def equal(data: dict[str, Any], raw: str | None = None) -> bool:
+            value = data.get(name, _MISSING)
+            if value.__class__ is str:
+                return (value == want) != negate
+            if value is _MISSING:
+                return negate
+            return equals([value]) != negate
+        return equal
 
     def _equals(self, values: list[Any]) -> bool:
         if self.value == "":
@@ -274,8 +300,18 @@ def parse_filter(expr: str) -> Predicate:
             raise UsageError(f"bad filter {expr!r}: nothing to compare with after {op!r}")
         pred._num = _number(value)
     elif op == "=" and value and _literal_ok(value):
-        pred.literal = value.encode()
+        pred.literal = _quoted(value) or value.encode()
     return pred
+
+
+def _quoted(value: str) -> bytes | None:
+    """``"value"``: the bytes only a JSON string equal to ``value`` can hold (None where
+    the value may also be a number, boolean or null, or JSON may escape it)."""
+    if (value in ("true", "false", "null") or _number(value) is not None
+            or not (value.isascii() and value.isprintable()) or '"' in value
+            or "\\" in value or "/" in value):
+        return None
+    return b'"' + value.encode() + b'"'
 
 
 def _literal_ok(value: str) -> bool:
@@ -514,11 +550,28 @@ def _candidate_lines(data: bytes, stop: int, pred: Predicate) -> Iterator[tuple[
     if pred.ignore_case or b"\n" in lit or data.find(b"\\", 0, stop) != -1:
         yield from _candidate_lines_general(data, stop, pred)
         return
-    sample = data[:65536]
-    rare = min(range(len(lit)), key=lambda i: sample.count(lit[i : i + 1]))
-    needle = lit[rare : rare + 1]
+    if pred._rare is None:  # once per scan: the first block is a fair sample
+        sample = data[:65536]
+        seen = {b: sample.count(bytes([b])) for b in set(lit)}
+        rare = min(range(len(lit)), key=lambda i: seen[lit[i]])
+        direct = len(lit) > 1 and seen[lit[rare]] * _DIRECT_FIND > len(sample)
+        pred._rare = -1 if direct else rare
+    rare = pred._rare
     find = data.find
     rfind = data.rfind
+    if rare < 0:
+        # no byte of the literal is rare (a hex id): the substring search skips faster
+        pos = 0
+        while True:
+            i = find(lit, pos, stop)
+            if i == -1:
+                return
+            end = find(b"\n", i, stop)
+            if end == -1:
+                end = stop
+            yield rfind(b"\n", 0, i) + 1, end
+            pos = end + 1
+    needle = lit[rare : rare + 1]
     starts = data.startswith
     pos = 0
     while True:
@@ -590,6 +643,7 @@ class _Scanner:
         only_text = filt._only_text
         preds = filt.predicates
         quick = _quick_equality(preds)
+        matchers = [p.matcher() for p in preds]
         loads = orjson.loads
         count = data.count
         lineno = first_line
@@ -608,7 +662,12 @@ class _Scanner:
                     ok = value == quick[1] if value.__class__ is str else preds[0].matches(parsed)
                 else:
                     raw = line.decode("utf-8", "replace") if needs_raw else None
-                    ok = all(p.matches(parsed, raw) for p in preds)
+                    for match in matchers:
+                        if not match(parsed, raw):
+                            ok = False
+                            break
+                    else:
+                        ok = True
                 rec_data: dict[str, Any] | None = parsed
             else:
                 out.malformed += 1
