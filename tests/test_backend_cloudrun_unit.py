@@ -6,6 +6,7 @@ problems as FILE:LINE, and operations through ``httpx.MockTransport``."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import re
@@ -835,3 +836,25 @@ def test_the_package_imports_no_google_auth() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+async def test_cancel_stops_following_an_operation(tmp_path, fake, monkeypatch) -> None:
+    backend = await _connected(tmp_path, fake, monkeypatch)
+    fake.op_polls = 10_000
+    waiting = asyncio.Event()
+    never = asyncio.Event()
+
+    async def held(_seconds: float) -> None:
+        waiting.set()
+        await never.wait()
+
+    backend.sleep = held  # type: ignore[assignment]
+    call = OperationCall("update-traffic", f"{US}/{S}", {"to_latest": "true"})
+    execution = await backend.start(_op_spec(backend, call))
+    await asyncio.wait_for(waiting.wait(), 10)
+    await execution.cancel()
+    result = await execution.wait()
+    assert result.cancelled and result.exit_code is None
+    texts = [line.text async for line in execution.lines()]
+    assert texts[0].startswith("service ") and texts[-1].startswith("waiting for operation")
+    await backend.close()

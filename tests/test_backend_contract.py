@@ -1,12 +1,14 @@
-"""The backend contract, the same tests for every backend (local, docker and kubernetes;
-cloudrun joins when it exists): exit codes kept, stderr, timeout and cancel kill
+"""The backend contract, the same tests for every backend (local, docker, kubernetes and
+cloudrun): exit codes kept, stderr, timeout and cancel kill
 the whole tree, output hashed, a failed start recorded with an outcome, operations
 previewed and recorded, logs without gaps or repeats (and since a time where the backend
 stamps its lines), the health of a target.
 
 Real components only: local subprocesses, a private ``dockerd`` with busybox, and the
 Kubernetes API double (``tests/kubedouble``: the real client over HTTP; the kubernetes
-backend's commands without a target run on this host, as its host actions do).
+backend's commands without a target run on this host, as its host actions do), the GCP
+double (``tests/gcpdouble``: Cloud Run v2 and Cloud Logging over HTTP through gcloud's
+proxy settings; Cloud Run has no exec, so its commands run on this host too).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from cockpit.core.config.loader import load_profile
 from cockpit.core.environment import open_backend
 from tests.support import async_wait_until
 
-KINDS = ["local", "docker", "kubernetes"]
+KINDS = ["local", "docker", "kubernetes", "cloudrun"]
 #: prints "N" every 20 ms, forever (each line its number)
 COUNTER = "i=0; while true; do i=$((i+1)); echo $i; sleep 0.02; done"
 
@@ -122,6 +124,8 @@ async def harness(request, tmp_path) -> AsyncIterator[Harness]:
                     tmp_path / "trail.jsonl", sleepers)
     elif request.param == "kubernetes":
         h = _kubernetes_harness(request, tmp_path)
+    elif request.param == "cloudrun":
+        h = _cloudrun_harness(request, tmp_path)
     await h.backend.connect()
     try:
         yield h
@@ -157,6 +161,33 @@ def _kubernetes_harness(request: Any, tmp_path: Path) -> Harness:
                 stop_op="delete-pod")
     h.cleanup.append(stop_ticking)
     h.victim = "victim"  # type: ignore[attr-defined]
+    return h
+
+
+def _cloudrun_harness(request: Any, tmp_path: Path) -> Harness:
+    """The seeded tai-erlang service in one region, its newest revision serving and
+    logging COUNTER's numbers; the operation is a rollback (to the revision before it: an
+    operation without args), the stop operation deletes a spare revision; commands run on
+    this host."""
+    gcp = request.getfixturevalue("gcp")
+    request.getfixturevalue("gcp_env")
+    from tests.gcpdouble.seed import BLUE, GREEN, IMAGE, SERVICE
+
+    region = "us-central1"
+    now = gcp.state.clock()
+    counter, victim = f"{SERVICE}-00003-ctr", f"{SERVICE}-00000-vic"
+    gcp.add_revision(region, SERVICE, victim, f"{IMAGE}:1.0.0", create_time=now - 30 * 86400)
+    gcp.add_revision(region, SERVICE, counter, f"{IMAGE}:1.6.0", create_time=now - 60)
+    gcp.set_traffic(region, SERVICE, {counter: 100}, tags={GREEN: "green", BLUE: "blue"})
+    stop_ticking = gcp.tick_revision_log(region, SERVICE, counter, 0.02, text=str)
+    runner = _runner(tmp_path, f"name: c\nbackend:\n  kind: cloudrun\n  region: {region}\n"
+                               f"  services: [{SERVICE}]\n  logs_poll: 200ms\n")
+    before = _local_sleepers()
+    h = Harness("cloudrun", runner, None, counter, "rollback", SERVICE,
+                tmp_path / "trail.jsonl", lambda: _local_sleepers() - before,
+                stop_op="delete-revision")
+    h.cleanup.append(stop_ticking)
+    h.victim = victim  # type: ignore[attr-defined]
     return h
 
 
@@ -287,7 +318,8 @@ async def test_a_running_target_is_healthy_and_a_gone_one_is_not(harness: Harnes
     targets = {t.id: t for t in await backend.list_targets()}
     running = next(t for t in targets.values() if harness.logs_target in (t.id, t.name))
     assert running.health.state == "ok", running.health
-    assert running.started_at is not None and running.kind in ("process", "container", "pod")
+    assert running.started_at is not None and running.kind in (
+        "process", "container", "pod", "revision")
     # Operating on the victim ends it: its health says so (or it leaves the list).
     runner = harness.runner
     op = {o.name: o for o in backend.operations(backend.opts)}
