@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.gcpdouble.errors import ApiError, invalid, not_found
+from tests.gcpdouble.errors import RPC_CODES, ApiError, invalid, not_found
 
 
 @dataclass
@@ -275,7 +275,7 @@ class State:
             try:
                 op.on_done()
             except ApiError as exc:
-                op.error = {"code": _rpc(exc.status), "message": exc.message}
+                op.error = {"code": RPC_CODES.get(exc.status, 2), "message": exc.message}
 
     def poll(self, op: Operation) -> None:
         """One poll of an operation (or of the service it reconciles)."""
@@ -295,9 +295,3 @@ class State:
         with self.lock:
             for op in list(self.operations.values()):
                 self.finish(op)
-
-
-def _rpc(status: str) -> int:
-    from tests.gcpdouble.errors import RPC_CODES
-
-    return RPC_CODES.get(status, 2)
