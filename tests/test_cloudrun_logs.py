@@ -11,10 +11,12 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 
 from cockpit.core.backends.cloudrun import logs as cl
+from cockpit.core.backends.cloudrun.api import GoogleAPI
+from cockpit.core.backends.cloudrun.auth import TokenSource
+from cockpit.core.backends.cloudrun.options import CloudRunOptions
 from cockpit.core.backends.logs import LogNotice, LogQuery, LogRecord
 from tests.gcpdouble.seed import BLUE, BLUE_ERROR, GREEN, PROJECT, SERVICE, green_line
 from tests.support import async_wait_until
@@ -22,34 +24,14 @@ from tests.support import async_wait_until
 REGION = "us-central1"
 
 
-class APIError(Exception):
-    def __init__(self, status: int, text: str) -> None:
-        super().__init__(text)
-        self.status = status
-
-
-class DirectAPI:
-    """The calls follow_logs makes, straight to the double with its token."""
-
-    def __init__(self, gcp: Any) -> None:
-        self.client = httpx.AsyncClient(
-            base_url=gcp.url, timeout=10, headers={"Authorization": f"Bearer {gcp.token}"})
-
-    async def call(self, api: str, method: str, path: str, *, params: Any = None,
-                   json: Any = None) -> dict[str, Any]:
-        reply = await self.client.request(method, path, params=params, json=json)
-        if reply.status_code >= 400:
-            error = reply.json().get("error", {})
-            raise APIError(reply.status_code, f"{api}: {reply.status_code} "
-                                              f"{error.get('status')}: {error.get('message')}")
-        return reply.json()
-
-
 @pytest.fixture
-async def api(gcp) -> AsyncIterator[DirectAPI]:
-    client = DirectAPI(gcp)
+async def api(gcp_env) -> AsyncIterator[GoogleAPI]:
+    """The backend's client, reaching the double as gcloud does: virtual-host endpoint
+    overrides through gcloud's proxy settings, the token file."""
+    opts = CloudRunOptions.model_validate({"kind": "cloudrun", "project": PROJECT})
+    client = GoogleAPI(opts, TokenSource(token_file=gcp_env["CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"]))
     yield client
-    await client.client.aclose()
+    await client.aclose()
 
 
 class QuickSleep:
@@ -65,7 +47,7 @@ class QuickSleep:
                 await asyncio.Event().wait()
 
 
-async def backlog(api: DirectAPI, filters: list[str], query: LogQuery) -> list[Any]:
+async def backlog(api: GoogleAPI, filters: list[str], query: LogQuery) -> list[Any]:
     items: list[Any] = []
     async for batch in cl.follow_logs(api, PROJECT, filters, query, poll=0.05):
         items.extend(batch)
@@ -101,7 +83,7 @@ async def test_two_regions_ored(gcp, api) -> None:
     assert [i.ts for i in items] == sorted(i.ts for i in items)
 
 
-async def follow(api: DirectAPI, filters: list[str], query: LogQuery, sleep: QuickSleep,
+async def follow(api: GoogleAPI, filters: list[str], query: LogQuery, sleep: QuickSleep,
                  items: list[Any]) -> asyncio.Task[None]:
     async def run() -> None:
         async for batch in cl.follow_logs(api, PROJECT, filters, query, poll=0.05,
@@ -178,3 +160,46 @@ async def test_a_429_mid_follow_backs_off_says_so_and_loses_nothing(gcp, api) ->
                  f"{s}s, then resuming where it stopped") for s in (2, 4, 8)
     ] + [("info", "Cloud Logging answers again: following")]
     assert [s for s in sleep.asked if s != 0.05] == [2.0, 4.0, 8.0]
+
+
+async def test_the_backend_s_target_log_source_carries_severity_as_level(gcp, gcp_env,
+                                                                         tmp_path) -> None:
+    """Through the backend (``CloudRunBackend.logs``) and a ``kind: target`` log source, as
+    the Logs pane reads them: green's INFO lines, then blue's ERROR lines once it serves."""
+    from cockpit.core.config.loader import load_profile
+    from cockpit.core.config.models import TargetLogSource
+    from cockpit.core.environment import open_backend
+    from cockpit.core.sources.logs import merge_sources
+    from cockpit.core.sources.target_logs import TargetFollower
+
+    path = tmp_path / "profile.yaml"
+    path.write_text(f"name: tai\nbackend: {{kind: cloudrun, project: {PROJECT}, "
+                    f"regions: [{REGION}], logs_poll: 0.05}}\n")
+    backend = open_backend(load_profile(path))
+    await backend.connect()
+    follower = TargetFollower(TargetLogSource(kind="target", name="run", targets=[SERVICE],
+                                              backlog=2), backend, poll_interval=0.05)
+    lines: list[Any] = []
+
+    async def run() -> None:
+        async for batch in merge_sources({"run": follower}):
+            lines.extend(batch.lines)
+
+    task = asyncio.ensure_future(run())
+    try:
+        await async_wait_until(lambda: len(lines) >= 2, what="the backlog")
+        gcp.set_traffic(REGION, SERVICE, {GREEN: 50, BLUE: 50},
+                        tags={GREEN: "green", BLUE: "blue"})
+        gcp.tick_logs()
+        await async_wait_until(lambda: len(lines) >= 4, what="a round of both revisions")
+        stats = await backend.target_stats(f"{REGION}/{SERVICE}")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await follower.close()
+        await backend.close()
+    got = [(line.source, line.text, line.level) for line in lines]
+    assert got[:2] == [(GREEN, green_line(10), "info"), (GREEN, green_line(11), "info")]
+    assert sorted(got[2:]) == [(GREEN, green_line(12), "info"), (BLUE, BLUE_ERROR, "error")]
+    assert stats["error_rate"] == pytest.approx(6.0)

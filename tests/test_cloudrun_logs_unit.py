@@ -102,12 +102,12 @@ class Driver:
 
 
 async def run(fake: FakeLogging, query: LogQuery, driver: Driver | None = None,
-              filters: list[str] | None = None) -> list[list[Any]]:
+              filters: list[str] | None = None, **kwargs: Any) -> list[list[Any]]:
     """Every batch until the driver's script is over (or the backlog ends)."""
     driver = driver or Driver()
     batches: list[list[Any]] = []
     stream = cl.follow_logs(fake, "p", filters or [SVC], query, poll=2.0,
-                            clock=driver.clock, sleep=driver.sleep)
+                            clock=driver.clock, sleep=driver.sleep, **kwargs)
     try:
         async for batch in stream:
             batches.append(batch)
@@ -245,9 +245,9 @@ async def test_follow_polls_from_newest_seen_without_repeats_at_equal_times() ->
     ])
     batches = await run(fake, LogQuery(tail=2), driver)
     assert texts(batches) == ["line 2", "line 3", "line 4", "line 5", "line 6"]
+    # the lookback reaches back to the oldest entry shown, not before (line 1 is older)
     polls = [b["filter"] for b in fake.bodies[1:]]
-    assert polls[0] == f'{SVC} AND timestamp>="{stamp(T0 + 1)}"'
-    assert polls[1] == polls[2] == f'{SVC} AND timestamp>="{stamp(T0 + 2)}"'
+    assert polls == [f'{SVC} AND timestamp>="{stamp(T0 + 1)}"'] * 3
     assert driver.slept == [2.0] * 4
 
 
@@ -264,7 +264,7 @@ async def test_no_backlog_at_all_starts_shortly_before_now() -> None:
     driver = Driver([lambda: fake.entries.append(entry(1, driver.now))])
     batches = await run(fake, LogQuery(tail=5), driver)
     assert texts(batches) == ["line 1"]
-    start = T0 + 100 - cl.START_SLACK
+    start = T0 + 100 - cl.START_SLACK - cl.LOOKBACK
     assert fake.bodies[1]["filter"].endswith(f'timestamp>="{stamp(start)}"')
 
 
@@ -277,7 +277,8 @@ async def test_ored_targets_are_merged_in_time_order() -> None:
     batches = await run(fake, LogQuery(tail=10), driver, filters=[grn, blu])
     assert texts(batches) == ["line 1", "line 2", "line 3", "line 5"]
     assert fake.bodies[0]["filter"] == f"({grn}) OR ({blu})"
-    assert fake.bodies[1]["filter"] == f'(({grn}) OR ({blu})) AND timestamp>="{stamp(T0 + 2)}"'
+    start = stamp(T0 + 2 - cl.LOOKBACK)
+    assert fake.bodies[1]["filter"] == f'(({grn}) OR ({blu})) AND timestamp>="{start}"'
 
 
 async def test_page_tokens_followed_while_following(monkeypatch) -> None:
@@ -355,3 +356,43 @@ async def test_many_entries_at_one_time_are_each_shown_once() -> None:
                      None])
     batches = await run(fake, LogQuery(tail=100), driver)
     assert texts(batches) == [f"line {n}" for n in range(60)]
+
+
+async def test_a_late_entry_within_the_lookback_is_shown_once() -> None:
+    fake = FakeLogging([entry(1, T0), entry(2, T0 + 10)])
+    driver = Driver([
+        # another instance's entry reaches Cloud Logging after a newer one was shown
+        lambda: fake.entries.extend([entry(3, T0 + 8), entry(4, T0 + 11)]),
+        None,
+        lambda: fake.entries.append(entry(5, T0 + 4)),  # later than the lookback: missed
+        None,
+    ])
+    batches = await run(fake, LogQuery(tail=10), driver)
+    assert texts(batches) == ["line 1", "line 2", "line 3", "line 4"]
+    polls = [b["filter"] for b in fake.bodies[1:]]
+    assert polls[0] == f'{SVC} AND timestamp>="{stamp(T0 + 10 - cl.LOOKBACK)}"'
+    assert polls[-1] == f'{SVC} AND timestamp>="{stamp(T0 + 11 - cl.LOOKBACK)}"'
+
+
+async def test_the_lookback_never_shows_what_precedes_the_backlog() -> None:
+    fake = FakeLogging([entry(n, T0 + n) for n in range(10)])
+    driver = Driver([lambda: fake.entries.append(entry(10, T0 + 10)), None])
+    batches = await run(fake, LogQuery(tail=2), driver)
+    assert texts(batches) == ["line 8", "line 9", "line 10"]  # 5, 6, 7 are within 5 s
+    assert fake.bodies[1]["filter"].endswith(f'timestamp>="{stamp(T0 + 8)}"')
+
+
+async def test_since_is_a_floor_for_the_lookback_too() -> None:
+    fake = FakeLogging([entry(n, T0 + n) for n in range(4)])
+    driver = Driver([lambda: fake.entries.append(entry(4, T0 + 4))])
+    batches = await run(fake, LogQuery(since=T0 + 2, tail=-1), driver)
+    assert texts(batches) == ["line 2", "line 3", "line 4"]
+    assert fake.bodies[1]["filter"].endswith(f'timestamp>="{stamp(T0 + 2)}"')
+
+
+async def test_without_lookback_polls_start_at_the_newest_entry() -> None:
+    fake = FakeLogging([entry(1, T0), entry(2, T0 + 10)])
+    driver = Driver([lambda: fake.entries.append(entry(3, T0 + 8))])
+    batches = await run(fake, LogQuery(tail=10), driver, lookback=0.0)
+    assert texts(batches) == ["line 1", "line 2"]
+    assert fake.bodies[1]["filter"].endswith(f'timestamp>="{stamp(T0 + 10)}"')

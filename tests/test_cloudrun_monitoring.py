@@ -9,15 +9,19 @@ from typing import Any
 import pytest
 
 from cockpit.core.backends.cloudrun import monitoring as cm
+from cockpit.core.backends.cloudrun.api import GoogleAPI, GoogleAPIError
+from cockpit.core.backends.cloudrun.auth import TokenSource
+from cockpit.core.backends.cloudrun.options import CloudRunOptions
 from tests.gcpdouble.seed import BLUE, GREEN, PROJECT, SERVICE
-from tests.test_cloudrun_logs import DirectAPI
 
 
 @pytest.fixture
-async def api(gcp) -> AsyncIterator[DirectAPI]:
-    client = DirectAPI(gcp)
+async def api(gcp_env) -> AsyncIterator[GoogleAPI]:
+    """The backend's client, reaching the double through gcloud's exports."""
+    opts = CloudRunOptions.model_validate({"kind": "cloudrun", "project": PROJECT})
+    client = GoogleAPI(opts, TokenSource(token_file=gcp_env["CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"]))
     yield client
-    await client.client.aclose()
+    await client.aclose()
 
 
 async def stats(api: Any, region: str = "us-central1") -> dict[str, float]:
@@ -55,6 +59,6 @@ async def test_an_unknown_service_has_no_traffic(gcp, api) -> None:
 
 async def test_an_error_is_raised_with_its_status(gcp, api) -> None:
     gcp.inject("GET", r"/timeSeries", 403, times=3)
-    with pytest.raises(Exception, match="403") as info:
+    with pytest.raises(GoogleAPIError, match=r"^Cloud Monitoring: 403 PERMISSION_DENIED") as info:
         await stats(api)
-    assert getattr(info.value, "status", None) == 403
+    assert info.value.status == 403

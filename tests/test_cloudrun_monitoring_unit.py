@@ -90,13 +90,16 @@ async def test_queries_asked() -> None:
         'resource.labels.location="us-central1"']
     assert requests["interval.startTime"] == [format_time(int((NOW - 300) * 1e9))]
     assert requests["interval.endTime"] == [format_time(int(NOW * 1e9))]
-    assert requests["aggregation.alignmentPeriod"] == ["300s"]
+    assert requests["aggregation.alignmentPeriod"] == ["60s"]  # a rate per minute
     assert requests["aggregation.perSeriesAligner"] == ["ALIGN_RATE"]
     assert requests["aggregation.crossSeriesReducer"] == ["REDUCE_SUM"]
     assert requests["aggregation.groupByFields"] == ["metric.labels.response_code_class"]
     latencies = fake.asked(cm.REQUESTS.replace("count", "latencies"))[0]
     assert latencies["aggregation.perSeriesAligner"] == ["ALIGN_PERCENTILE_99"]
+    assert latencies["aggregation.alignmentPeriod"] == ["300s"]  # one period: the window
+    assert "aggregation.crossSeriesReducer" not in latencies
     instances = fake.asked(cm.INSTANCES)[0]
+    assert instances["aggregation.alignmentPeriod"] == ["300s"]
     assert instances["aggregation.perSeriesAligner"] == ["ALIGN_MAX"]
     assert instances["aggregation.crossSeriesReducer"] == ["REDUCE_SUM"]
 
@@ -112,16 +115,22 @@ async def test_no_traffic_gives_zero_rates_and_no_latency() -> None:
     assert got == {"request_rate": 0.0, "error_rate": 0.0, "instances": 0.0}
 
 
-async def test_newest_point_of_each_series_counts() -> None:
+async def test_the_request_rate_is_the_mean_over_the_minutes_monitoring_has() -> None:
+    """The newest minute is not in Monitoring yet: it does not count as no traffic."""
     fake = FakeMonitoring({
-        cm.REQUESTS: [series([point(1.0, NOW - 300), point(4.0, NOW)],
-                             response_code_class="2xx"),
-                      series([point(1.0, NOW), point(3.0, NOW - 300)],
-                             response_code_class="5xx")],
+        cm.REQUESTS: [series([point(6.0, NOW - 60), point(2.0, NOW - 120),
+                              point(2.0, NOW - 180)], response_code_class="2xx"),
+                      series([point(2.0, NOW - 60)], response_code_class="5xx")],
     })
     got = await stats(fake)
-    assert got["request_rate"] == pytest.approx(5.0)
-    assert got["error_rate"] == pytest.approx(20.0)
+    assert got["request_rate"] == pytest.approx(12.0 / 3)
+    assert got["error_rate"] == pytest.approx(2.0 / 12 * 100)
+
+
+async def test_newest_point_of_a_gauge_counts() -> None:
+    fake = FakeMonitoring({cm.INSTANCES: [
+        series([point("3", NOW - 300, "int64Value"), point("1", NOW, "int64Value")])]})
+    assert (await stats(fake))["instances"] == 1.0
 
 
 async def test_unreduced_series_are_summed_here() -> None:

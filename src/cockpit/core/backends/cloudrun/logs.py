@@ -6,10 +6,12 @@ gRPC only) for the entries of one or more targets (their filters ORed):
 - backlog: the newest ``query.tail`` entries (``orderBy: timestamp desc``, page tokens
   followed until enough, then reversed), or every entry since ``query.since``
   (``timestamp asc``, page by page);
-- then, every ``poll`` seconds, the entries at or after the newest one seen
-  (``timestamp>="..."``, nanosecond precision, page tokens followed). Entries at that very
-  timestamp come again and are dropped by their ``insertId`` (a bounded memory of the ids
-  at or after the cursor);
+- then, every ``poll`` seconds, the entries at or after the newest one seen, less
+  ``lookback`` seconds (``timestamp>="..."``, nanosecond precision, page tokens
+  followed): an entry that reaches Cloud Logging late (another instance's, stamped
+  before the newest one shown) is shown when it comes, after the newer ones; one later
+  than ``lookback`` is missed. Entries asked for again are dropped by their ``insertId``
+  (a bounded memory of the ids within the lookback);
 - HTTP 429 (a bare ``RESOURCE_EXHAUSTED``: Cloud Logging's read quota is about one
   request per second per project) backs off 2, 4, 8 ... 60 s with an ``info`` notice
   saying so, then the same request (the same page) is asked again: nothing is lost;
@@ -35,10 +37,13 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cockpit.core.backends.logs import LogItem, LogNotice, LogQuery, LogRecord, Severity
+
+if TYPE_CHECKING:
+    from cockpit.core.backends.cloudrun.api import GoogleAPI
 
 PAGE_SIZE = 1000  #: entries per entries:list page (the API's maximum)
 BATCH_MAX = 1000  #: items per yielded batch
@@ -47,14 +52,8 @@ TEXT_MAX = 64 * 1024  #: characters of one line kept (the rest cut, ``truncated`
 BACKOFF_FIRST, BACKOFF_MAX = 2.0, 60.0
 #: with no backlog at all, following starts this long before now (late entries)
 START_SLACK = 60.0
-
-
-class LoggingAPI(Protocol):
-    """What is called of ``GoogleAPI`` (``cloudrun/api.py``)."""
-
-    async def call(self, api: Any, method: str, path: str, *,
-                   params: Mapping[str, Any] | list[tuple[str, str]] | None = None,
-                   json: Any = None) -> dict[str, Any]: ...
+#: each poll asks again for this many seconds before the newest entry seen (late entries)
+LOOKBACK = 5.0
 
 
 Clock = Callable[[], float]
@@ -260,8 +259,8 @@ def _status(exc: BaseException) -> int | None:
 class _Follower:
     """One ``follow_logs`` call's state."""
 
-    def __init__(self, api: LoggingAPI, project: str, filters: list[str], *,
-                 clock: Clock, sleep: Sleep, label: str) -> None:
+    def __init__(self, api: GoogleAPI, project: str, filters: list[str], *,
+                 clock: Clock, sleep: Sleep, label: str, lookback: float = 0.0) -> None:
         self.api = api
         self.project = project
         self.filter = combine(filters)
@@ -270,6 +269,9 @@ class _Follower:
         self.label = label
         self.seen = Seen()
         self.cursor: int | None = None  #: newest entry time seen (ns)
+        self.lookback = int(max(0.0, lookback) * 1e9)
+        #: entries before this are never shown (they precede the backlog shown)
+        self.floor: int | None = None
         self.backoff = BACKOFF_FIRST
         self.failing = False
 
@@ -317,7 +319,7 @@ class _Follower:
             if not isinstance(entry, Mapping):
                 continue
             ns = entry_time(entry)
-            if ns is None:
+            if ns is None or (self.floor is not None and ns < self.floor):
                 continue
             if self.seen.add(entry_key(entry), ns):
                 got.append((ns, entry))
@@ -329,7 +331,15 @@ class _Follower:
             newest = fresh[-1][0]
             if self.cursor is None or newest > self.cursor:
                 self.cursor = newest
-                self.seen.prune(newest)
+                self.seen.prune(newest - self.lookback)
+
+    def start(self) -> int | None:
+        """Where a poll starts: the newest entry seen less the lookback (not before
+        the floor)."""
+        if self.cursor is None:
+            return None
+        start = self.cursor - self.lookback
+        return max(start, self.floor) if self.floor is not None else start
 
     async def tail(self, count: int) -> AsyncIterator[list[LogItem]]:
         """The newest ``count`` entries (at least the newest one is read, to start the
@@ -352,6 +362,9 @@ class _Follower:
                 break
         fresh = self.fresh(entries[:want])
         self.advance(fresh)
+        if len(entries) >= want and fresh:
+            # older entries exist that were not shown: a poll must not show them now
+            self.floor = fresh[0][0] if count > 0 else fresh[-1][0]
         if self.cursor is None:
             self.cursor = int((self.clock() - START_SLACK) * 1e9)
         if count > 0:
@@ -362,8 +375,9 @@ class _Follower:
         """Every entry at or after the cursor not seen yet, page by page, until the
         last page (a failed page is asked again after its backoff)."""
         text = self.filter
-        if self.cursor is not None:
-            stamp = f'timestamp>="{format_time(self.cursor)}"'
+        start = self.start()
+        if start is not None:
+            stamp = f'timestamp>="{format_time(start)}"'
             text = f"({text}) AND {stamp}" if " OR " in text else \
                 (f"{text} AND {stamp}" if text else stamp)
         token: str | None = None
@@ -393,16 +407,19 @@ def _chunks(items: list[LogItem]) -> list[list[LogItem]]:
 
 
 async def follow_logs(
-    api: LoggingAPI, project: str, filters: list[str], query: LogQuery, *,
+    api: GoogleAPI, project: str, filters: list[str], query: LogQuery, *,
     poll: float, clock: Clock = time.time, sleep: Sleep = asyncio.sleep,
+    lookback: float = LOOKBACK,
 ) -> AsyncIterator[list[LogItem]]:
     """Batches of records (and notices) of the entries matching any of ``filters``:
     the backlog (``query.tail`` newest, or since ``query.since``), then, with
-    ``query.follow``, new entries every ``poll`` seconds. See the module's docstring."""
+    ``query.follow``, new entries every ``poll`` seconds (and late ones up to
+    ``lookback`` seconds older than the newest shown). See the module's docstring."""
     label = ", ".join(query.targets) or "Cloud Logging"
-    state = _Follower(api, project, filters, clock=clock, sleep=sleep, label=label)
+    state = _Follower(api, project, filters, clock=clock, sleep=sleep, label=label,
+                      lookback=lookback)
     if query.since is not None:
-        state.cursor = int(query.since * 1e9)
+        state.cursor = state.floor = int(query.since * 1e9)
         async for batch in state.poll():
             yield batch
     elif query.tail >= 0:

@@ -1,15 +1,19 @@
 """Request rate, error rate, p99 latency and instances of a Cloud Run service, from Cloud
 Monitoring v3 (``GET /v3/projects/P/timeSeries``) over the last ``window`` seconds.
 
-Three calls, made together, each aligned over one period as long as the window (at least
-60 s, Monitoring's finest for these metrics), the newest point of each series read:
+Three calls, made together, over the window (at least 60 s, Monitoring's finest period
+for these metrics):
 
-- ``run.googleapis.com/request_count``, ``ALIGN_RATE`` summed (``REDUCE_SUM``) per
-  ``metric.labels.response_code_class``: ``request_rate`` (req/s, every class) and
-  ``error_rate`` (percent of them ``5xx``; 0 without requests);
-- ``run.googleapis.com/request_latencies``, ``ALIGN_PERCENTILE_99``: ``p99_latency_ms``,
-  the highest over the service's series (absent without requests in the window);
-- ``run.googleapis.com/container/instance_count``, ``ALIGN_MAX`` summed: ``instances``.
+- ``run.googleapis.com/request_count``, ``ALIGN_RATE`` per minute summed (``REDUCE_SUM``)
+  per ``metric.labels.response_code_class``: ``request_rate`` (req/s, every class, the
+  mean over the minutes Monitoring has: Cloud Run's samples reach it up to 3 minutes
+  late, so a rate over the whole window would under-count the newest ones) and
+  ``error_rate`` (percent of those requests ``5xx``; 0 without requests);
+- ``run.googleapis.com/request_latencies``, ``ALIGN_PERCENTILE_99`` over one period as
+  long as the window: ``p99_latency_ms``, the highest over the service's series (an
+  upper bound of the service's own p99; absent without requests in the window);
+- ``run.googleapis.com/container/instance_count``, ``ALIGN_MAX`` over the window,
+  summed: ``instances``.
 
 Sums and the maximum are also taken here, so the figures hold whether or not the server
 reduced the series. Errors (``GoogleAPIError``, a ``CockpitError``) propagate.
@@ -20,15 +24,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cockpit.core.backends.cloudrun.logs import (
     Clock,
-    LoggingAPI,
     format_time,
     parse_time,
     quote,
 )
+
+if TYPE_CHECKING:
+    from cockpit.core.backends.cloudrun.api import GoogleAPI
 
 STAT_NAMES: tuple[str, ...] = ("request_rate", "error_rate", "p99_latency_ms", "instances")
 
@@ -59,23 +65,24 @@ def point_value(point: Mapping[str, Any]) -> float | None:
     return None
 
 
+def points(series: Mapping[str, Any]) -> list[tuple[int, float]]:
+    """``(end time ns, value)`` of every point of a series that has a number."""
+    out = []
+    for point in series.get("points") or []:
+        if isinstance(point, Mapping) and (value := point_value(point)) is not None:
+            out.append((parse_time(str((point.get("interval") or {}).get("endTime")
+                                       or "")) or 0, value))
+    return out
+
+
 def newest_value(series: Mapping[str, Any]) -> float | None:
     """The value of a series' newest point (the API lists them newest first; the
     end times decide)."""
-    best: tuple[int, float] | None = None
-    for point in series.get("points") or []:
-        if not isinstance(point, Mapping):
-            continue
-        value = point_value(point)
-        if value is None:
-            continue
-        end = parse_time(str((point.get("interval") or {}).get("endTime") or "")) or 0
-        if best is None or end > best[0]:
-            best = (end, value)
-    return best[1] if best is not None else None
+    got = points(series)
+    return max(got)[1] if got else None
 
 
-async def time_series(api: LoggingAPI, project: str, filter_text: str, *, start: int,
+async def time_series(api: GoogleAPI, project: str, filter_text: str, *, start: int,
                       end: int, period: int, aligner: str, reducer: str | None = None,
                       group_by: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """Every series of one timeSeries.list query (page tokens followed)."""
@@ -105,29 +112,32 @@ def _label(series: Mapping[str, Any], name: str) -> str:
     return str(((series.get("metric") or {}).get("labels") or {}).get(name) or "")
 
 
-async def service_stats(api: LoggingAPI, project: str, region: str, service: str, *,
+async def service_stats(api: GoogleAPI, project: str, region: str, service: str, *,
                         window: float, clock: Clock = time.time) -> dict[str, float]:
     """``request_rate``, ``error_rate``, ``p99_latency_ms`` (when there were requests)
     and ``instances`` of ``service`` over the last ``window`` seconds."""
     period = max(MIN_PERIOD, round(window))
     end = int(clock() * 1e9)
     span = {"start": end - period * 1_000_000_000, "end": end, "period": period}
+    minutes = {**span, "period": MIN_PERIOD}
     requests, latencies, instances = await asyncio.gather(
         time_series(api, project, series_filter(REQUESTS, region, service),
                     aligner="ALIGN_RATE", reducer="REDUCE_SUM",
-                    group_by=(f"metric.labels.{CLASS_LABEL}",), **span),
+                    group_by=(f"metric.labels.{CLASS_LABEL}",), **minutes),
         time_series(api, project, series_filter(LATENCIES, region, service),
                     aligner="ALIGN_PERCENTILE_99", **span),
         time_series(api, project, series_filter(INSTANCES, region, service),
                     aligner="ALIGN_MAX", reducer="REDUCE_SUM", **span),
     )
-    total = errors = 0.0
+    total, errors, ends = 0.0, 0.0, set()
     for series in requests:
-        value = newest_value(series) or 0.0
-        total += value
-        if _label(series, CLASS_LABEL) == "5xx":
-            errors += value
-    stats = {"request_rate": total, "error_rate": errors / total * 100 if total > 0 else 0.0}
+        failed = _label(series, CLASS_LABEL) == "5xx"
+        for end_ns, value in points(series):
+            ends.add(end_ns)
+            total += value
+            errors += value if failed else 0.0
+    stats = {"request_rate": total / len(ends) if ends else 0.0,
+             "error_rate": errors / total * 100 if total > 0 else 0.0}
     p99 = [v for v in map(newest_value, latencies) if v is not None]
     if p99:
         stats["p99_latency_ms"] = max(p99)
