@@ -200,3 +200,15 @@ def test_update_traffic_headless_then_gcloud_reads_the_split(gcp, gcp_env) -> No
         "rollback"]
     assert records[-1]["backend"]["project"] == "tai-erlang-demo"
     assert records[-1]["backend"]["region"] == "us-central1"
+
+
+def test_check_as_text_keeps_its_latency_column_with_long_names(gcp_env) -> None:
+    proc = cockpit("check", "--profile", str(PROFILE))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [line for line in proc.stdout.splitlines()
+            if line.lstrip().startswith(("✓ service", "✓ health"))
+            and "health latency" not in line]  # a metric, in the metrics' own columns
+    assert any("service/tai-autonomics (europe-west1)" in line for line in rows)
+    # the latency ("-" or "7.3ms") ends in the same column on every probe row
+    ends = {re.search(r"(-|ms)  ", line).end() for line in rows}
+    assert len(ends) == 1, rows
