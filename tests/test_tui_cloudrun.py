@@ -288,3 +288,36 @@ async def test_a_long_query_over_the_runbooks_steps_settles(gcp_env, tmp_path):
         assert first.startswith("recent-errors — Recent errors")
         assert hits.option_count > 1  # runbook steps match too
         await pilot.press("escape")
+
+
+async def test_a_confirmation_too_tall_for_80x24_keeps_its_table_command_and_buttons():
+    """A backend's table and a long description: the buttons and id input go compact,
+    then the message's tail scrolls; its head (the table), the command and the buttons
+    stay on screen."""
+    from textual.app import App
+
+    table = ["REVISION                   NOW  AFTER  TAG",
+             "tai-autonomics-00002-blu    0%    10%  blue",
+             "tai-autonomics-00001-grn  100%    90%  green"]
+    words = [f"a long description, line {i}" for i in range(8)]
+
+    class Host(App):
+        def on_mount(self) -> None:
+            self.push_screen(ConfirmScreen(
+                "DANGEROUS: Update a service's traffic split", "\n".join([*table, *words]),
+                command="gcloud run services update-traffic tai-autonomics --to-tags blue=10",
+                type_to_confirm="cloudrun.update-traffic"))
+
+    app = Host()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen)
+                               and app.screen.compact, what="the compact question")
+        screen = app.screen
+        box = screen.query_one("#message-box")
+        await async_wait_until(lambda: box.max_scroll_y > 0, what="the message scrolling")
+        await pilot.pause()
+        for widget in ("#message-box", "#command-box", "#typed", "#cancel", "#confirm"):
+            region = screen.query_one(widget).region
+            assert region.height >= 1 and region.bottom <= 24, (widget, region)
+        assert box.region.height >= len(table)  # the table in view
+        assert screen.query_one("#command-box").region.height >= 1
