@@ -223,4 +223,4 @@ async def test_targets_scene_shows_the_tree_and_health_words(tmp_path):
         assert health == {"cache": "? unknown", "demo": "✓ ok", "demo-api": "✓ ok",
                           "demo-worker": "✗ FAIL"}
         assert "6 Targets" in str(app.query_one("PaneTabs").render())
-        assert str(pane.border_subtitle) == "4 processes · 1 failing"
+        assert str(pane.border_subtitle) == "1 service · 2 processes · 1 container · 1 failing"

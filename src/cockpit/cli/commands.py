@@ -235,14 +235,17 @@ async def _check(args: argparse.Namespace) -> int:
         )
     else:
         print(f"profile {safe_text(loaded.name)}")
+        # names and sub-rows' names in one column, as wide as the longest (within 60)
+        width = min(60, max([30, *(len(r.name) + (2 if r.parent else 0) for r in rows)]))
         for row in rows:
             symbol = {"ok": "✓", "fail": "✗"}.get(row.state, "?")
             latency = f"{row.latency_ms:7.1f}ms" if row.latency_ms is not None else "        -"
             indent = "    " if row.parent else "  "
             reason = f"  {row.reason}" if row.reason else ""
+            name = f"{row.name:{width - len(indent) + 2}}"
             print(
                 paint(
-                    f"{indent}{symbol} {row.name:28} {latency}{reason}",
+                    f"{indent}{symbol} {name} {latency}{reason}",
                     "ok" if row.state == "ok" else "fail",
                 )
             )

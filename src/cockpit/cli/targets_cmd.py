@@ -1,7 +1,8 @@
 """``cockpit targets [--json]``: the backend's targets and their health, headless.
 
-The same list as the TUI's Targets pane (``sources.targets.current_targets``: every
-text through the boundary, children under their parents). Exit 0; 1 when the backend
+The same list as the TUI's Targets pane (every text through the boundary, children under
+their parents); ``--json`` adds each target's backend details (``sources.target_details``:
+a Cloud Run service's URL and traffic, a container's exit code). Exit 0; 1 when the backend
 cannot list its targets (or has none to list: no ``TARGETS`` capability), the reason on
 stderr; 2 for usage and profile errors.
 """
@@ -24,7 +25,7 @@ def add_targets_parser(sub: Any) -> None:
     add_profile(parser)
     parser.add_argument("--json", action="store_true",
                         help="a JSON array of targets (kind, name, scope, parent, state, "
-                             "health {state, reason}, restarts, started_at, ...)")
+                             "health {state, reason}, restarts, started_at, ..., details)")
     parser.set_defaults(func=cmd_targets)
 
 
@@ -40,7 +41,8 @@ async def _targets(args: argparse.Namespace) -> int:
     from cockpit.core.environment import open_backend
     from cockpit.core.errors import CockpitError
     from cockpit.core.redact import default_redactor
-    from cockpit.core.sources.targets import current_targets, tree_order
+    from cockpit.core.sources.target_details import safe_details
+    from cockpit.core.sources.targets import safe_target, tree_order
 
     loaded = _load(args)
     backend = open_backend(loaded)
@@ -55,16 +57,21 @@ async def _targets(args: argparse.Namespace) -> int:
             return 1
         try:
             await backend.ensure_connected()
-            targets = await current_targets(backend, boundary)
+            listed = await backend.list_targets()
         except CockpitError as exc:
             err(f"cannot list the targets of {safe_text(backend.describe())}: "
                 f"{safe_text(str(exc))}")
             return 1
     finally:
         await backend.close()
+    targets = [safe_target(t, boundary) for t in listed]
     rows = tree_order(targets)
     if args.json:
-        print_json([row.target.as_json() for row in rows])
+        # the details of each listed target, by the shown target's identity
+        details = {id(shown): raw.details for shown, raw in zip(targets, listed, strict=True)}
+        print_json([{**row.target.as_json(),
+                     "details": safe_details(details[id(row.target)], boundary)}
+                    for row in rows])
         return 0
     if not rows:
         print(safe_text(f"no {backend.target_noun} targets ({backend.describe()})"))

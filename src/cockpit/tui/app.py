@@ -468,7 +468,8 @@ class CockpitApp(App[Any]):
         return bool(await self.push_screen_wait(
             ConfirmScreen(
                 request.title,
-                "\n".join([*request.context, request.description]) if request.context
+                # what the backend tells (a traffic table), a blank line, the action's words
+                "\n".join([*request.context, "", request.description]) if request.context
                 else request.description,
                 command=request.command,
                 type_to_confirm=request.text_to_type if request.needed == "type" else None,
@@ -650,6 +651,9 @@ class CockpitApp(App[Any]):
                 markup=False,
             )
         self.audit_pane.refresh_operator_trail()
+        if entry.prepared.spec.operation is not None:  # a backend operation changed targets
+            targets: TargetsPane = self.panes[6]  # type: ignore[assignment]
+            targets.relist()
 
     # -- targets --------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
-from textual.fuzzy import Matcher
+from textual.fuzzy import FuzzySearch, Matcher
 
 if TYPE_CHECKING:
     from cockpit.tui.app import CockpitApp
@@ -155,12 +155,46 @@ def _help(entry: Entry) -> str | None:
     return markup_safe(entry.help) if entry.help else None
 
 
+#: Textual's matcher tries every placement of the query's letters in a candidate: past
+#: this many (a long query over a long runbook step: billions, gigabytes in seconds) the
+#: placement is found in one pass instead
+MAX_PLACEMENTS = 20_000
+
+
+def fuzzy_match(search: FuzzySearch, query: str, candidate: str) -> tuple[float, list[int]]:
+    """Textual's fuzzy score and offsets of ``query`` in ``candidate``, bounded: where
+    its search would try more than ``MAX_PLACEMENTS`` placements, the letters are placed
+    in order at their first occurrences and that placement is scored."""
+    low_query, low = query.lower(), candidate.lower()
+    if low_query and low_query not in low:
+        placements = 1
+        for letter in low_query:
+            placements *= low.count(letter)
+            if placements > MAX_PLACEMENTS:
+                offsets, at = [], 0
+                for char in low_query:
+                    found = low.find(char, at)
+                    if found < 0:
+                        return 0.0, []
+                    offsets.append(found)
+                    at = found + 1
+                return search.score(low, offsets), offsets
+            if not placements:
+                return 0.0, []
+    score, offsets = search.match(query, candidate)
+    return score, list(offsets)
+
+
+def _score(matcher: Matcher, text: str) -> float:
+    return fuzzy_match(matcher.fuzzy_search, matcher.query, text)[0]
+
+
 def _highlight(matcher: Matcher, text: str) -> Content:
     """``matcher.highlight`` for plain text: Textual's reads its candidate as markup, so
     an action titled ``[link=...]`` would become a live hyperlink, ``grep '[a-z]'`` lose
     its brackets."""
     content = Content(text)
-    score, offsets = matcher.fuzzy_search.match(matcher.query, text)
+    score, offsets = fuzzy_match(matcher.fuzzy_search, matcher.query, text)
     if not score:
         return content
     for offset in offsets:
@@ -196,9 +230,9 @@ class CockpitCommands(Provider):
             return
         matcher = self.matcher(query)
         for entry in palette_entries(self.cockpit):
-            score = matcher.match(entry.label)
+            score = _score(matcher, entry.label)
             if entry.haystack:
-                score = max(score, matcher.match(entry.haystack) * 0.9)
+                score = max(score, _score(matcher, entry.haystack) * 0.9)
             if score > 0:
                 yield Hit(score, _highlight(matcher, entry.label), entry.callback,
                           text=entry.label, help=_help(entry))
@@ -221,7 +255,7 @@ class CockpitCommands(Provider):
         matcher = self.matcher(rest) if rest else None
         for entry in choice_entries(app, verb, scope, choices):
             label, haystack = line(entry.label), line(entry.haystack)
-            score = 1.0 if matcher is None else matcher.match(haystack)
+            score = 1.0 if matcher is None else _score(matcher, haystack)
             if score > 0:
                 yield Hit(score, Content(label), entry.callback, text=label,
                           help=markup_safe(line(entry.help)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from rich.text import Text
 from textual.reactive import reactive
@@ -71,7 +72,13 @@ class CockpitHeader(Widget):
         identity = self.context.backend.identity()
         scope = scope_text(identity.context, identity.namespace)
         if scope:
-            return self._scoped(line(identity.context or ""), line(identity.namespace or ""),
+            context, namespace = line(identity.context or ""), line(identity.namespace or "")
+            return self._scoped(lambda width: fit_scope(context, namespace, width),
+                                line(_kind_host(identity.kind, identity.host)), tail, right)
+        if identity.project:  # a cloud project (and its regions) stays in view too
+            project, region = line(identity.project), line(identity.region or "")
+            # the profile's name keeps some room: a project is not a profile
+            return self._scoped(lambda width: fit_project(project, region, width - 14),
                                 line(_kind_host(identity.kind, identity.host)), tail, right)
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" cockpit ", style="bold reverse")
@@ -99,15 +106,16 @@ class CockpitHeader(Widget):
         return text
 
 
-    def _scoped(self, context: str, namespace: str, where: str, tail: Text,
+    def _scoped(self, fit: Callable[[int], str], where: str, tail: Text,
                 right: str) -> Text:
-        """The header of a backend with a context and namespace (kubernetes): they stay
-        in view with the health, read-only and the clock; the host gives way first, then
-        the ``cockpit`` badge, then the profile's name, then the context's (long) name."""
+        """The header of a backend with a scope (kubernetes' context and namespace, a
+        cloud project and its regions; ``fit(width)`` gives its text): it stays in view
+        with the health, read-only and the clock; the host gives way first, then the
+        ``cockpit`` badge, then the profile's name, then the scope's own long parts."""
         profile = self.context.loaded.profile
         width = self.size.width or 80
         room = width - tail.cell_len - len(right) - 1
-        scope_cell = f"│ {fit_scope(context, namespace, room - 3)} "
+        scope_cell = f"│ {fit(room - 3)} "
         room -= len(scope_cell)
         name = self.context.boundary.line(profile.name)
         name_cell = f" {_fit(name, 24)} "
@@ -127,9 +135,9 @@ class CockpitHeader(Widget):
         rest = Text(no_wrap=True)
         rest.append_text(status)
         rest.append(f"│ {where} " if where else "")
-        if rest.cell_len > room:
-            rest.truncate(max(0, room - 2))
-            if room >= 4:
+        if rest.cell_len > room:  # cut, or left out where too little of it would show
+            rest.truncate(max(0, room - 2) if room >= 8 else 0)
+            if room >= 8:
                 rest.append("… ")
         text = Text(no_wrap=True, overflow="ellipsis")
         if badge:
@@ -161,6 +169,20 @@ def fit_scope(context: str, namespace: str, width: int) -> str:
     if context and room >= 6:
         return f"ctx {_fit(context, room)}{ns_part}"
     return _fit(text, max(4, width))
+
+
+def fit_project(project: str, region: str, width: int) -> str:
+    """``tai-erlang-demo us-central1,europe-west1`` in ``width`` cells: the regions give
+    way first (``us-central1+1``), the project last."""
+    text = f"{project} {region}".strip()
+    if len(text) <= width:
+        return text
+    regions = [r for r in region.split(",") if r]
+    if len(regions) > 1:
+        short = f"{project} {regions[0]}+{len(regions) - 1}"
+        if len(short) <= width:
+            return short
+    return _fit(project, max(4, width))
 
 
 def _kind_host(kind: str, host: str | None) -> str:

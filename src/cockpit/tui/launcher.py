@@ -89,7 +89,7 @@ def run_tui(profile: str, *, read_only: bool = False, runbook: str | None = None
             try:
                 if app.started_demo:
                     asyncio.run(_stop_demo(context))
-                asyncio.run(context.backend.close())
+                _close_backend(context)
             finally:
                 hung_up = not terminal_alive()
                 if not hung_up:
@@ -102,3 +102,14 @@ def run_tui(profile: str, *, read_only: bool = False, runbook: str | None = None
             profile = result[1]
             continue
         return 0
+
+
+def _close_backend(context) -> None:
+    """Close the backend after the app's loop has ended. A client bound to that loop (the
+    cloudrun backend's httpx connections) cannot be closed from this new one: the
+    process ends anyway, so such a failure is not the operator's problem at quit."""
+    try:
+        asyncio.run(context.backend.close())
+    except RuntimeError as exc:
+        if "Event loop is closed" not in str(exc):
+            raise

@@ -295,7 +295,11 @@ async def _http_probe(probe: HttpProbe, client: httpx.AsyncClient) -> list[Healt
             if isinstance(top, str) and not _is_healthy(top, healthy) and not (
                 needs_json and "status" in probe.expect_json
             ):
-                reasons.append(f"status {_show(top)}")
+                # the reply's own words where it gives them ({"status": "unavailable",
+                # "reason": "supervisor governance_sup not running"})
+                why = next((doc[key] for key in ("reason", "message", "error", "detail")
+                            if isinstance(doc.get(key), str) and doc[key].strip()), "")
+                reasons.append(f"status {_show(top)}" + (f": {why}" if why else ""))
         if probe.checks_field:
             checks = resolve_path(doc, probe.checks_field)
             for sub, value in _iter_checks(checks if checks is not _MISSING else None):
@@ -408,10 +412,14 @@ async def _target_probe(probe: TargetProbe, backend: Backend | None) -> list[Hea
     now = time.time()
     rows = []
     names = [t.name for t in chosen]
+    scoped = [(t.name, t.scope) for t in chosen]
     for target in chosen:
         state, reason = target_state(target, now)
-        # Names can repeat (two processes called "sleep"): then the id tells them apart.
+        # Names can repeat (two processes called "sleep", one service in two regions):
+        # then the scope tells them apart where it can, else the id.
         label = target.name if names.count(target.name) == 1 or not target.id \
+            else f"{target.name} ({target.scope})" if target.scope \
+            and scoped.count((target.name, target.scope)) == 1 \
             else f"{target.name} ({target.id})"
         rows.append(_row(f"{probe.name}/{label}", state, None, reason, probe.name))
     bad = [r for r in rows if r.state == "fail"]

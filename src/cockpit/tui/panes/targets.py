@@ -67,6 +67,8 @@ FLEXIBLE = {"kind": (4, 10), "name": (6, 40), "scope": (5, 16), "state": (5, 16)
             "reason": (8, 1_000)}
 #: columns left out, in this order, while the pane is too narrow for them
 DROP_ORDER = ("scope", "cpu", "mem", "kind", "restarts", "age", "reason")
+#: the same when the scope tells rows apart (one service in two regions): kept longer
+DROP_ORDER_SCOPED = ("cpu", "mem", "kind", "restarts", "age", "scope", "reason")
 #: the health cell of a row whose target list could not be had again
 STALE = ("? stale", "yellow")
 HEALTH = {
@@ -84,6 +86,15 @@ def plural(noun: str, count: int) -> str:
     return f"{count} {noun}{'es' if noun.endswith(('s', 'x', 'sh', 'ch')) else 's'}"
 
 
+def count_kinds(targets: Sequence[Target], noun: str) -> list[str]:
+    """``["2 services", "3 revisions"]``: each kind counted, in the order they come
+    (``["0 NOUNs"]`` for none); one kind is one count."""
+    counts: dict[str, int] = {}
+    for target in targets:
+        counts[target.kind] = counts.get(target.kind, 0) + 1
+    return [plural(kind, count) for kind, count in counts.items()] or [plural(noun, 0)]
+
+
 def row_key(target: Target) -> str:
     return target.id or f"~{target.name}"
 
@@ -96,9 +107,20 @@ def matches(target: Target, text: str) -> bool:
     return all(word in hay for word in text.lower().split())
 
 
+def scope_tells_apart(targets: list[Target]) -> bool:
+    """Do targets of one name live in different scopes (a Cloud Run service in two
+    regions, a workload in two namespaces)? Their rows then read alike without it."""
+    seen: dict[str, str] = {}
+    for target in targets:
+        if target.scope and seen.setdefault(target.name, target.scope) != target.scope:
+            return True
+    return False
+
+
 def choose_columns(width: int, targets: list[Target]) -> tuple[str, ...]:
     """The columns shown at ``width`` cells: those with something to show, then the
-    least useful left out while the rest would not fit."""
+    least useful left out while the rest would not fit (the scope late when it is what
+    tells two rows apart)."""
     columns = list(COLUMNS)
     if not any(t.scope for t in targets):
         columns.remove("scope")
@@ -121,7 +143,7 @@ def choose_columns(width: int, targets: list[Target]) -> tuple[str, ...]:
     def needed(cols: list[str]) -> int:
         return sum((COLUMNS[c][1] or least[c]) + _PADDING for c in cols)
 
-    for column in DROP_ORDER:
+    for column in DROP_ORDER_SCOPED if scope_tells_apart(targets) else DROP_ORDER:
         if width <= 0 or needed(columns) <= width:
             break
         if column in columns:
@@ -293,6 +315,17 @@ class TargetsPane(TablePane):
         self.run_worker(self._watch(self._generation), group="targets", exit_on_error=False)
         self._paint_soon()
         self._update_status()
+
+    def relist(self) -> None:
+        """Ask the backend for the list now (an operation just changed it; a backend
+        that polls would show it only at its next poll): the stream starts over, the
+        rows shown stay until the new list replaces them."""
+        if not self.supported or not self.context.live or not self.is_attached:
+            return
+        self.workers.cancel_group(self, "targets")
+        self._generation += 1
+        self._resume.set()
+        self.run_worker(self._watch(self._generation), group="targets", exit_on_error=False)
 
     @property
     def table(self) -> CellTable:
@@ -534,9 +567,8 @@ class TargetsPane(TablePane):
         if not self._received:
             self.set_status(f"listing {plural(noun, 0)[2:]}…")
             return
-        total = len(self._targets)
         failing = sum(1 for t in self._targets if t.health.state == "fail")
-        parts = [plural(noun, total)]
+        parts = count_kinds(self._targets, noun)
         if failing:
             parts.append(f"{failing} failing")
         if self._cut:

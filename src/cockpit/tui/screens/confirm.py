@@ -2,7 +2,9 @@
 
 Cancel is focused by default. A dangerous action shows the exact command and needs the
 action id typed before Run is enabled. The command box scrolls from the keyboard while
-Cancel (or the id input) keeps the focus: up/down, pgup/pgdn, home/end. Its text is
+Cancel (or the id input) keeps the focus: up/down, pgup/pgdn, home/end. Where the
+dialog would not fit the terminal (a backend's before/after table on 80x24), the buttons
+and the id input lose their borders, so they stay on screen. Its text is
 shown through the boundary: escapes visible (``\\e]0;...``), never live, lines bounded.
 """
 
@@ -14,6 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
+from textual.geometry import Size
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -43,6 +46,7 @@ class ConfirmScreen(ModalScreen[bool]):
         scrollbar-size-vertical: 1;
     }
     ConfirmScreen #command { padding: 0 1; }
+    ConfirmScreen #message-box { height: auto; scrollbar-size-vertical: 1; }
     ConfirmScreen #scroll-hint { color: $text-muted; height: 1; }
     ConfirmScreen #buttons { height: auto; align-horizontal: right; margin-top: 1; }
     ConfirmScreen Button { margin-left: 2; min-width: 10; }
@@ -73,11 +77,13 @@ class ConfirmScreen(ModalScreen[bool]):
         self._command = visible(command) if command else None
         self.type_to_confirm = type_to_confirm
         self._confirm_label = confirm_label
+        self._fitted_for = Size(0, 0)  #: the screen size the layout was fitted to
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(f"[b]{escape(visible(self._title))}[/b]", id="title")
-            yield Static(self._message, id="message", markup=False)
+            with VerticalScroll(id="message-box", can_focus=False):
+                yield Static(self._message, id="message", markup=False)
             if self._command:
                 with VerticalScroll(id="command-box", can_focus=False):
                     yield Static(self._command, id="command", markup=False)
@@ -105,8 +111,12 @@ class ConfirmScreen(ModalScreen[bool]):
         self._fit()
 
     def _fit(self) -> None:
-        """Keep the buttons (and the id input) on screen: the command box scrolls."""
+        """Keep the buttons (and the id input) on screen: the command box scrolls (from
+        the full layout again: a larger terminal may not need the compact one)."""
         if self._command:
+            if self.is_mounted and self.compact and self.size != self._fitted_for:
+                self.compact = False
+                self.query_one("#message-box", VerticalScroll).styles.max_height = None
             self.call_after_refresh(self._fit_command)
 
     def _fit_command(self) -> None:
@@ -115,8 +125,23 @@ class ConfirmScreen(ModalScreen[bool]):
             box = self.query_one("#command-box", VerticalScroll)
         except NoMatches:  # answered before this refresh: already torn down
             return
-        others = sum(w.outer_size.height for w in dialog.children if w is not box)
+        self._fitted_for = self.size
+        def rows(widget) -> int:  # compact: one row each, whether laid out so yet or not
+            if self.compact and widget.id in ("typed", "buttons"):
+                return 1
+            return widget.outer_size.height
+
+        others = sum(rows(w) for w in dialog.children if w is not box)
         room = int(self.size.height * 0.9) - 2 - 1 - others  # borders, the box's margin
+        if room < 3 and not self.compact:  # the buttons would fall off the dialog: they
+            self.compact = True  # and the id input lose their borders
+            room += sum(w.outer_size.height - 1 for w in dialog.children
+                        if w.id in ("typed", "buttons"))
+        message = self.query_one("#message-box", VerticalScroll)
+        if room < 3:  # still too tall: the message's tail scrolls (its head, a backend's
+            # table, stays in view), the command keeps three rows
+            message.styles.max_height = max(3, message.outer_size.height - (3 - room))
+            room = 3
         height = max(3, min(12, room))
         if box.styles.max_height is None or box.styles.max_height.value != height:
             box.styles.max_height = height
@@ -131,6 +156,17 @@ class ConfirmScreen(ModalScreen[bool]):
         except NoMatches:  # answered (Esc) before its first refresh: already torn down
             return
         hint.update(HINT if box.max_scroll_y > 0 else "")
+
+    @property
+    def compact(self) -> bool:
+        """The buttons and the id input are drawn without borders (a small terminal)."""
+        return self.has_class("-compact")
+
+    @compact.setter
+    def compact(self, value: bool) -> None:
+        self.set_class(value, "-compact")
+        for widget in self.query("Button, Input"):
+            widget.compact = value  # type: ignore[attr-defined]
 
     def action_scroll_command(self, how: str) -> None:
         """Scroll the command box; the focus stays where it is (Cancel by default)."""

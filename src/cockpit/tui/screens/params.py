@@ -23,6 +23,16 @@ from cockpit.core.actions.params import coerce_param
 from cockpit.core.boundary import Boundary, has_controls, show_controls
 from cockpit.core.config.models import Action, Param
 
+#: a regex longer than this says less in a placeholder than the param's type
+HINT_REGEX_MAX = 32
+
+
+def _hint(param: Param) -> str:
+    """The placeholder of an empty field: a short regex (``^blue=[0-9]+$``), else the
+    type; ``optional`` when it may stay empty."""
+    hint = param.regex if param.regex and len(param.regex) <= HINT_REGEX_MAX else param.type
+    return hint if param.is_required else f"optional ({hint})"
+
 
 class ParamFormScreen(ModalScreen[dict[str, Any] | None]):
     """One field per param; returns the raw values, or None when cancelled."""
@@ -78,7 +88,7 @@ class ParamFormScreen(ModalScreen[dict[str, Any] | None]):
             return Select(options, value=chosen, id=field_id, allow_blank=param.default is None)
         if param.type == "bool":
             return Switch(value=bool(value), id=field_id)
-        placeholder = self.boundary.line(param.regex or param.type)
+        placeholder = self.boundary.line(_hint(param))
         if given:  # shown and submitted as it is (it passed the boundary where it came from)
             return Input(value="" if value is None else str(value), id=field_id,
                          password=param.secret, placeholder=placeholder)

@@ -1,7 +1,9 @@
-"""Enter on a target: every generic field of it, and its recent events (Esc back).
+"""Enter on a target: every generic field of it, what its backend says besides (a Cloud
+Run service's URL, traffic and last modifier), and its recent events (Esc back).
 
-The target passed the boundary before it reached the pane; events pass it in
-``sources.targets.recent_events``. Everything is shown as plain text (never markup).
+The target passed the boundary before it reached the pane; its backend details pass it
+in ``sources.target_details``, events in ``sources.targets.recent_events``. Everything
+is shown as plain text (never markup).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from textual.widgets import Footer, Label, Static
 
 from cockpit.core.backends.base import Target, TargetEvent
 from cockpit.core.sources.health import format_span
+from cockpit.core.sources.target_details import target_details
 from cockpit.core.sources.targets import format_cpu, format_mem, recent_events
 from cockpit.tui.context import CockpitContext
 from cockpit.tui.panes.targets import HEALTH
@@ -92,6 +95,7 @@ class TargetDetailScreen(ModalScreen[None]):
         border: thick $accent; background: $surface; padding: 0 1;
     }
     TargetDetailScreen #fields { height: auto; }
+    TargetDetailScreen #details { height: auto; margin-top: 1; }
     TargetDetailScreen #events-title { margin-top: 1; }
     TargetDetailScreen #events { height: auto; color: $text-muted; }
     """
@@ -103,6 +107,8 @@ class TargetDetailScreen(ModalScreen[None]):
         self.context = context
         self.events: list[TargetEvent] | None = None  #: None until loaded
         self.events_problem: str | None = None
+        #: the backend's details as (label, text), None until loaded
+        self.details: list[tuple[str, str]] | None = None
 
     def compose(self) -> ComposeResult:
         fields = target_fields(self.target, self.context.now())
@@ -123,6 +129,9 @@ class TargetDetailScreen(ModalScreen[None]):
             title = Text(f"{self.target.kind} {self.target.name}", style="bold")
             yield Label(title)
             yield Static(text, id="fields")
+            details = Static("", id="details", markup=False)
+            details.display = False
+            yield details
             yield Label(Text("Recent events, newest first", style="bold"), id="events-title")
             yield Static("loading…", id="events", markup=False)
         yield Footer(compact=True, show_command_palette=False)
@@ -130,9 +139,40 @@ class TargetDetailScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         self.query_one(VerticalScroll).focus()
         if self.context.live:
+            self.run_worker(self._load_details(), exit_on_error=False)
             self.run_worker(self._load_events(), exit_on_error=False)
         else:
             self.show_events([])
+
+    async def _load_details(self) -> None:
+        """The backend's own details of the target, as listed now (nothing shown when it
+        has none or cannot list: the fields above stand)."""
+        if not self.target.id:
+            self.show_details([])
+            return
+        try:
+            lines = await target_details(self.context.backend, self.target.id,
+                                         self.context.boundary)
+        except Exception:
+            lines = []
+        self.show_details(lines)
+
+    def show_details(self, lines: list[tuple[str, str]]) -> None:
+        """Show the backend's details under the generic fields, aligned with them."""
+        self.details = list(lines)
+        widget = self.query_one("#details", Static)
+        if not lines:
+            widget.display = False
+            return
+        width = max(len(label) for label, _ in lines)
+        text = Text()
+        for i, (label, value) in enumerate(lines):
+            text.append(f"{label:{width}}  ", style="bold")
+            text.append(value)
+            if i < len(lines) - 1:
+                text.append("\n")
+        widget.update(text)
+        widget.display = True
 
     async def _load_events(self) -> None:
         try:
