@@ -203,3 +203,40 @@ async def test_the_backend_s_target_log_source_carries_severity_as_level(gcp, gc
     assert got[:2] == [(GREEN, green_line(10), "info"), (GREEN, green_line(11), "info")]
     assert sorted(got[2:]) == [(GREEN, green_line(12), "info"), (BLUE, BLUE_ERROR, "error")]
     assert stats["error_rate"] == pytest.approx(6.0)
+
+
+async def test_a_service_in_two_regions_is_followed_in_each_and_tagged_by_region(
+        gcp, gcp_env, tmp_path) -> None:
+    """``targets: [tai-autonomics]`` in a profile of two regions: both services' logs,
+    each line tagged REGION/REVISION (the revision names are the same in both)."""
+    from cockpit.core.config.loader import load_profile
+    from cockpit.core.config.models import TargetLogSource
+    from cockpit.core.environment import open_backend
+    from cockpit.core.sources.logs import merge_sources
+    from cockpit.core.sources.target_logs import TargetFollower
+
+    path = tmp_path / "profile.yaml"
+    path.write_text(f"name: tai\nbackend: {{kind: cloudrun, project: {PROJECT}, "
+                    f"regions: [{REGION}, europe-west1], logs_poll: 0.05}}\n")
+    backend = open_backend(load_profile(path))
+    await backend.connect()
+    follower = TargetFollower(TargetLogSource(kind="target", name="run", targets=[SERVICE],
+                                              backlog=1), backend, poll_interval=0.05)
+    lines: list[Any] = []
+
+    async def run() -> None:
+        async for batch in merge_sources({"run": follower}):
+            lines.extend(batch.lines)
+
+    task = asyncio.ensure_future(run())
+    want = {f"{REGION}/{GREEN}", f"europe-west1/{GREEN}"}
+    try:
+        await async_wait_until(lambda: want <= {line.source for line in lines},
+                               what="lines of both regions")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await follower.close()
+        await backend.close()
+    assert {line.source for line in lines} == want

@@ -109,24 +109,32 @@ class TargetFollower:
         self._push([TaggedLine(NOTICE_PREFIX + text, source or self.source.name, True)])
 
     @staticmethod
+    def _key(target: Target) -> str:
+        """What a followed target is known by: its name within its scope (a Compose
+        project, a namespace, a region: the same service name in two regions is two
+        targets), stable when the target is re-created."""
+        return f"{target.scope}/{target.name}" if target.scope else target.name
+
+    @staticmethod
     def _run_key(target: Target) -> tuple[str, object]:
         """Which run of a target this is: a restart or re-creation changes it."""
         return target.id, target.started_at
 
     async def _follow(self, target: Target) -> None:
         name = target.name
+        key = self._key(target)
         shown = tag(name)
         kwargs: dict[str, Any] = {"tail": self.source.backlog, "follow": True}
-        if name in self._last_ts:  # seen before: everything after the last line seen
-            kwargs.update(tail=-1, since=self._last_ts[name])
-        elif name in self._ended:
-            kwargs.update(tail=-1, since=self._ended[name][1] - 1.0)
+        if key in self._last_ts:  # seen before: everything after the last line seen
+            kwargs.update(tail=-1, since=self._last_ts[key])
+        elif key in self._ended:
+            kwargs.update(tail=-1, since=self._ended[key][1] - 1.0)
         elif self.source.since is not None:
             kwargs.update(tail=-1, since=time.time() - self.source.since)
         query = LogQuery(targets=(target.id or name,), **kwargs)
-        if name in self._ended:
+        if key in self._ended:
             self._notice(f"{target.state} again: following its logs", shown)
-        last = self._last_ts.get(name) if "since" in kwargs else None
+        last = self._last_ts.get(key) if "since" in kwargs else None
         failed = False
         try:
             stream = self.backend.logs(query)
@@ -143,7 +151,7 @@ class TargetFollower:
                             continue
                         if last is not None and item.ts <= last:
                             continue  # the engine's since is inclusive
-                        self._last_ts[name] = max(item.ts, self._last_ts.get(name, 0.0))
+                        self._last_ts[key] = max(item.ts, self._last_ts.get(key, 0.0))
                         # a target of several streams (a workload's pods and containers)
                         # tags each line with its own (``pod/container``)
                         own = item.source and item.source not in query.targets \
@@ -159,7 +167,7 @@ class TargetFollower:
             failed = True
             ending = f"log stream failed: {exc}"
         # A failed stream is retried on the same run; an ended one waits for the next run.
-        self._ended[name] = (None if failed else self._run_key(target), time.time())
+        self._ended[key] = (None if failed else self._run_key(target), time.time())
         if not self._closed:
             self._notice(f"{ending}; following it again when it runs", shown)
 
@@ -210,14 +218,15 @@ class TargetFollower:
                                  tag(target.name))
                 continue
             self._announced.discard(target.name)
-            ended = self._ended.get(target.name)
+            key = self._key(target)
+            ended = self._ended.get(key)
             if ended is not None and (
                 ended[0] == self._run_key(target)  # the run we followed to its end
                 or (ended[0] is None and time.time() - ended[1] < 1.0)  # failed: retry soon
             ):
                 continue
-            if self.backend.logs_streamable(target) and target.name not in self._tasks:
-                self._tasks[target.name] = asyncio.get_running_loop().create_task(
+            if self.backend.logs_streamable(target) and key not in self._tasks:
+                self._tasks[key] = asyncio.get_running_loop().create_task(
                     self._follow(target)
                 )
         if self.source.targets:

@@ -546,7 +546,8 @@ class CloudRunBackend(Backend):
         if not filters:
             return
         async for batch in follow_logs(self.api, self.project or "", [f for _, f in filters],
-                                       query, poll=self.copts.logs_poll):
+                                       query, poll=self.copts.logs_poll,
+                                       regional=len(self.profile_regions) > 1):
             yield batch
 
     async def stream_logs(self, target_id: str, *, tail: int = 100, follow: bool = True,

@@ -187,10 +187,13 @@ def entry_text(entry: Mapping[str, Any]) -> str:
     return ""
 
 
-def entry_source(entry: Mapping[str, Any]) -> str:
-    """The revision an entry came from (else its service)."""
+def entry_source(entry: Mapping[str, Any], regional: bool = False) -> str:
+    """The revision an entry came from (else its service); ``regional``: as
+    ``REGION/REVISION`` (a profile of several regions has the same names in each)."""
     labels = (entry.get("resource") or {}).get("labels") or {}
-    return str(labels.get("revision_name") or labels.get("service_name") or "")
+    name = str(labels.get("revision_name") or labels.get("service_name") or "")
+    location = labels.get("location")
+    return f"{location}/{name}" if regional and location and name else name
 
 
 def entry_key(entry: Mapping[str, Any]) -> str:
@@ -201,10 +204,11 @@ def entry_key(entry: Mapping[str, Any]) -> str:
     return f"{entry.get('timestamp', '')}\x00{entry.get('logName', '')}\x00{entry_text(entry)}"
 
 
-def entry_records(entry: Mapping[str, Any], ns: int) -> list[LogRecord]:
+def entry_records(entry: Mapping[str, Any], ns: int, regional: bool = False
+                   ) -> list[LogRecord]:
     """An entry as records: one per line of its text, logged at ``ns``."""
     ts = ns / 1e9
-    source = entry_source(entry)
+    source = entry_source(entry, regional)
     severity = severity_of(entry.get("severity"))
     lines = entry_text(entry).rstrip("\n").split("\n")
     out = []
@@ -260,8 +264,10 @@ class _Follower:
     """One ``follow_logs`` call's state."""
 
     def __init__(self, api: GoogleAPI, project: str, filters: list[str], *,
-                 clock: Clock, sleep: Sleep, label: str, lookback: float = 0.0) -> None:
+                 clock: Clock, sleep: Sleep, label: str, lookback: float = 0.0,
+                 regional: bool = False) -> None:
         self.api = api
+        self.regional = regional
         self.project = project
         self.filter = combine(filters)
         self.clock = clock
@@ -368,7 +374,7 @@ class _Follower:
         if self.cursor is None:
             self.cursor = int((self.clock() - START_SLACK) * 1e9)
         if count > 0:
-            for chunk in _chunks(_records(fresh)):
+            for chunk in _chunks(_records(fresh, self.regional)):
                 yield chunk
 
     async def poll(self) -> AsyncIterator[list[LogItem]]:
@@ -391,15 +397,15 @@ class _Follower:
                 continue
             fresh = self.fresh(answer.get("entries") or [])
             self.advance(fresh)
-            for chunk in _chunks(_records(fresh)):
+            for chunk in _chunks(_records(fresh, self.regional)):
                 yield chunk
             token = answer.get("nextPageToken") or None
             if not token:
                 return
 
 
-def _records(fresh: list[tuple[int, Mapping[str, Any]]]) -> list[LogItem]:
-    return [record for ns, entry in fresh for record in entry_records(entry, ns)]
+def _records(fresh: list[tuple[int, Mapping[str, Any]]], regional: bool) -> list[LogItem]:
+    return [record for ns, entry in fresh for record in entry_records(entry, ns, regional)]
 
 
 def _chunks(items: list[LogItem]) -> list[list[LogItem]]:
@@ -409,15 +415,16 @@ def _chunks(items: list[LogItem]) -> list[list[LogItem]]:
 async def follow_logs(
     api: GoogleAPI, project: str, filters: list[str], query: LogQuery, *,
     poll: float, clock: Clock = time.time, sleep: Sleep = asyncio.sleep,
-    lookback: float = LOOKBACK,
+    lookback: float = LOOKBACK, regional: bool = False,
 ) -> AsyncIterator[list[LogItem]]:
     """Batches of records (and notices) of the entries matching any of ``filters``:
     the backlog (``query.tail`` newest, or since ``query.since``), then, with
     ``query.follow``, new entries every ``poll`` seconds (and late ones up to
-    ``lookback`` seconds older than the newest shown). See the module's docstring."""
+    ``lookback`` seconds older than the newest shown); ``regional``: records sourced
+    ``REGION/REVISION``. See the module's docstring."""
     label = ", ".join(query.targets) or "Cloud Logging"
     state = _Follower(api, project, filters, clock=clock, sleep=sleep, label=label,
-                      lookback=lookback)
+                      lookback=lookback, regional=regional)
     if query.since is not None:
         state.cursor = state.floor = int(query.since * 1e9)
         async for batch in state.poll():
