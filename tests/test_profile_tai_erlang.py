@@ -212,3 +212,16 @@ def test_check_as_text_keeps_its_latency_column_with_long_names(gcp_env) -> None
     # the latency ("-" or "7.3ms") ends in the same column on every probe row
     ends = {re.search(r"(-|ms)  ", line).end() for line in rows}
     assert len(ends) == 1, rows
+
+
+def test_the_gcloud_host_actions_talk_to_the_double_in_plain_text(gcp_env) -> None:
+    """Host commands get the backend's project and region; gcloud's colours are off, so
+    its output is text, not escapes shown as ``\\e[1m``."""
+    proc = cockpit("run", "--profile", str(PROFILE), "describe", "-p", "region=europe-west1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Service tai-autonomics in region europe-west1" in proc.stdout
+    assert "100% tai-autonomics-00001-grn" in proc.stdout
+    assert "\\e[" not in proc.stdout and "\x1b" not in proc.stdout
+    errors = cockpit("run", "--profile", str(PROFILE), "recent-errors", "-p", "limit=5")
+    assert errors.returncode == 0, errors.stdout + errors.stderr
+    assert "severity: ERROR" in errors.stdout
