@@ -46,6 +46,24 @@ def test_the_region_stays_when_it_is_what_tells_two_services_apart():
 
 
 
+def test_l_on_one_regions_service_shows_that_regions_lines_only():
+    from cockpit.tui.panes.logs_buffer import LogBuffer
+    from cockpit.tui.panes.targets import child_log_names
+
+    rows = cloudrun_rows()
+    us = next(t for t in rows if t.id == "us-central1/tai-autonomics")
+    names = child_log_names(us, rows)
+    assert "us-central1/tai-autonomics-00001-grn" in names
+    assert not any(n.startswith("europe-west1/") for n in names)
+    buffer = LogBuffer(100)
+    sources = ["us-central1/tai-autonomics-00001-grn", "europe-west1/tai-autonomics-00001-grn"]
+    buffer.extend(sources, ["info", "info"], [f"line of {s}" for s in sources])
+    buffer.set_source(us.name, names)
+    buffer.scan(None)
+    shown = [buffer.text(buffer.seq_at(row)) for row in range(buffer.visible_count)]
+    assert shown == ["line of us-central1/tai-autonomics-00001-grn"]
+
+
 def test_a_services_details_as_lines_through_the_boundary():
     from cockpit.core.boundary import Boundary
     from cockpit.core.sources.target_details import MAX_ITEMS, detail_lines, safe_details

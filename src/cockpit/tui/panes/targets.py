@@ -180,6 +180,15 @@ def target_cells(target: Target, depth: int, now: float,
     return tuple(cells[c] for c in columns)
 
 
+def child_log_names(target: Target, targets: Sequence[Target]) -> tuple[str, ...]:
+    """The names ``target``'s children's log lines may be tagged with: their names, and
+    their names within their scope (``REGION/REVISION``: each region of a profile has a
+    revision of the same name, and its lines say which)."""
+    return tuple(dict.fromkeys(
+        name for t in targets if t.parent == target.id
+        for name in (t.name, f"{t.scope}/{t.name}" if t.scope else t.name)))
+
+
 def target_value(action: Action, param_name: str, target: Target,
                  others: Sequence[Target] = ()) -> str:
     """What names ``target`` in the action's target param: its name where the param
@@ -665,8 +674,8 @@ class TargetsPane(TablePane):
     def action_logs(self) -> None:
         target = self.selected_target()
         if target is not None:
-            children = tuple(t.name for t in self._targets if t.parent == target.id)
-            self.post_message(self.LogsRequested(target.name, children))
+            self.post_message(self.LogsRequested(target.name,
+                                                 child_log_names(target, self._targets)))
 
     def action_no_shell(self) -> None:
         target = self.selected_target()

@@ -160,9 +160,15 @@ class GoogleAPI:
                                  request) from None
 
     async def aclose(self) -> None:
+        """Close the connections; from another event loop than the one that opened them
+        (the TUI's has ended) they are already gone with it."""
         client, self._client = self._client, None
         if client is not None:
-            await client.aclose()
+            try:
+                await client.aclose()
+            except RuntimeError as exc:
+                if "Event loop is closed" not in str(exc):
+                    raise
 
 
 def error_of(api: str, status: int, body: bytes, request: str = "") -> GoogleAPIError:
