@@ -75,11 +75,15 @@ async def test_a_region_that_fails_is_one_error_row(runner, gcp) -> None:
     rows = await runner.backend.list_targets()
     assert [t.id for t in rows][:3] == [f"{US}/{SERVICE}", f"{US}/{SERVICE}/{BLUE}",
                                         f"{US}/{SERVICE}/{GREEN}"]
-    error = rows[-1]
+    error, unseen = rows[-2:]
     assert (error.kind, error.name, error.state, error.health.state) == (
         "region", EU, "error", "fail")
     assert error.health.reason.startswith("Cloud Run: 503 UNAVAILABLE"), error.health.reason
     assert "\n" not in error.health.reason
+    # the service the profile names there fails too (a probe of it must not pass)
+    assert (unseen.id, unseen.kind, unseen.health.state) == (f"{EU}/{SERVICE}", "service",
+                                                            "fail")
+    assert unseen.health.reason.startswith(f"cannot list {EU}: Cloud Run: 503")
 
 
 async def test_a_failed_latest_revision_fails_the_service(runner, gcp) -> None:
@@ -289,7 +293,8 @@ async def test_statistics_and_logs_of_a_service(runner, gcp) -> None:
     query = LogQuery(targets=(f"{US}/{SERVICE}",), tail=200, follow=False)
     async for batch in backend.logs(query):
         records += [item for item in batch if isinstance(item, LogRecord)]
-    assert {r.source for r in records} == {GREEN, BLUE}
+    # the profile has two regions: each line says which region's revision it came from
+    assert {r.source for r in records} == {f"{US}/{GREEN}", f"{US}/{BLUE}"}
     assert any(r.severity == "error" and "NOT_FOUND" in r.text for r in records)
     assert [r.ts for r in records] == sorted(r.ts for r in records)
     notices = [batch async for batch in backend.logs(LogQuery(targets=(SERVICE,),

@@ -149,7 +149,8 @@ def test_a_service_and_its_revisions_become_targets() -> None:
     assert (svc.id, svc.kind, svc.name, svc.scope, svc.state) == (
         f"{US}/{S}", "service", S, US, "ready")
     assert svc.health.state == "ok" and svc.aliases == (f"services/{S}",)
-    assert svc.image == f"{IMAGE}:1.5.0" and svc.started_at == epoch("2026-11-28T04:00:00.5Z")
+    # the image that serves (green's, most of the traffic), not the latest template's
+    assert svc.image == f"{IMAGE}:1.4.2" and svc.started_at == epoch("2026-11-28T04:00:00.5Z")
     assert svc.details["uri"].startswith("https://") and svc.details["lastModifier"]
     assert svc.details["latestReadyRevision"] == GRN
     assert svc.details["traffic"] == [
@@ -742,8 +743,10 @@ async def test_bodies_are_capped_and_401_refreshes_once(tmp_path, monkeypatch) -
     api2 = GoogleAPI(opts, TokenSource(token_file=str(token)),
                      transport=httpx.MockTransport(refuse))
     seen.clear()
+    # the token came from a token file: the line names it (not ADC's login)
     with pytest.raises(GoogleAPIError, match=r"401 UNAUTHENTICATED: Request had invalid .*"
-                                             r"gcloud auth application-default login"):
+                                             r"the token in the access token file \(.*token\)"
+                                             r" was refused"):
         await api2.call("run", "GET", "/v2/x")
     assert len(seen) == 2  # asked again once, not more
     await api.aclose()

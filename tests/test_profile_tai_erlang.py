@@ -90,8 +90,8 @@ def test_the_profile_as_written() -> None:
     assert validate.returncode == 0, validate.stdout + validate.stderr
 
 
-def check(*extra: str) -> tuple[int, dict]:
-    proc = cockpit("check", "--profile", str(PROFILE), "--json", *extra)
+def check(profile: str = str(PROFILE)) -> tuple[int, dict]:
+    proc = cockpit("check", "--profile", profile, "--json")
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc.returncode, json.loads(proc.stdout)
 
@@ -225,3 +225,26 @@ def test_the_gcloud_host_actions_talk_to_the_double_in_plain_text(gcp_env) -> No
     errors = cockpit("run", "--profile", str(PROFILE), "recent-errors", "-p", "limit=5")
     assert errors.returncode == 0, errors.stdout + errors.stderr
     assert "severity: ERROR" in errors.stdout
+
+
+def test_a_region_that_cannot_be_listed_fails_the_check(gcp, gcp_env, tmp_path) -> None:
+    """europe-west1 refusing its listing: the service probe's europe-west1 row fails (not
+    left out while the header says healthy), and a metric of a service that is not there
+    says so instead of a green 0."""
+    gcp.inject("GET", r"/locations/europe-west1/services$", 403, times=None)
+    status, report = check()
+    rows = {r["name"]: r for r in report["health"]}
+    assert status == 1
+    eu = rows["service/tai-autonomics (europe-west1)"]
+    assert eu["state"] == "fail" and eu["reason"].startswith("cannot list europe-west1: "
+                                                             "Cloud Run: 403")
+    assert rows["service/tai-autonomics (us-central1)"]["state"] == "ok"
+    gcp.clear_faults()
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(PROFILE.read_text().replace("target: us-central1/tai-autonomics\n",
+                                                "target: us-central1/tai-autonomicz\n"))
+    (tmp_path / RUNBOOK).write_text((REPO / "profiles" / RUNBOOK).read_text())
+    status, report = check(str(typo))
+    metrics = {m["name"]: m for m in report["metrics"]}
+    assert metrics["error rate"]["state"] != "ok", metrics["error rate"]
+    assert "no service tai-autonomicz in us-central1" in json.dumps(metrics["error rate"])

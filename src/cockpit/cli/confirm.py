@@ -66,7 +66,9 @@ def confirm_on_terminal(
     name = name or prepared.action.id
     out = Boundary(prepared.redactor)
     if yes:  # confirmed beforehand: still say what was confirmed (stderr, like a prompt)
-        print(out.line(f"{name} is {level}, confirmed by --yes; it runs:"), file=sys.stderr)
+        runs = "it does the equivalent of" if prepared.spec.operation is not None else \
+            "it runs"
+        print(out.line(f"{name} is {level}, confirmed by --yes; {runs}:"), file=sys.stderr)
         stream = out.stream()
         for line in request.command.rstrip("\n").split("\n"):
             print(f"    {stream.line(line)}", file=sys.stderr)

@@ -642,7 +642,8 @@ def confirm_request(prepared: PreparedRun, decision: Decision) -> ConfirmRequest
         title=f"{'DANGEROUS' if dangerous else 'Caution'}: {action.title or action.id}",
         description=(
             f"{action.description or action.id}\nTrace id {prepared.trace_id}. "
-            "It will run exactly:"
+            + ("It will do the equivalent of:" if prepared.spec.operation is not None
+               else "It will run exactly:")
         ),
         command=prepared.display,
     )

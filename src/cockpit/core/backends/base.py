@@ -374,6 +374,9 @@ class Backend(ABC):
 
     #: the statistics ``target_stats`` gives (metrics ``kind: target`` name one)
     stat_names: ClassVar[tuple[str, ...]] = ()
+    #: a log line's text says when it was logged (an app's own log format); False: only
+    #: the record's ``ts`` does (Cloud Logging's entries), and views show that time
+    log_text_has_time: ClassVar[bool] = True
 
     # -- profile ------------------------------------------------------------------------
 

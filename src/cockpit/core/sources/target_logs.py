@@ -33,6 +33,12 @@ def tag(name: str) -> str:
     return bound(show_controls(name), 120)
 
 
+def _clock(ts: float) -> str:
+    """``05:40:01.123Z``: a logged time (UTC) in front of a line that has none."""
+    moment = time.gmtime(ts)
+    return f"{time.strftime('%H:%M:%S', moment)}.{int(ts * 1000) % 1000:03d}Z"
+
+
 class TaggedLine(str):
     """A line of one target's logs; ``source`` names the target."""
 
@@ -135,6 +141,8 @@ class TargetFollower:
         if key in self._ended:
             self._notice(f"{target.state} again: following its logs", shown)
         last = self._last_ts.get(key) if "since" in kwargs else None
+        # lines whose text has no time (Cloud Logging's) show the time they were logged
+        timed = self.backend.log_text_has_time
         failed = False
         try:
             stream = self.backend.logs(query)
@@ -156,7 +164,8 @@ class TargetFollower:
                         # tags each line with its own (``pod/container``)
                         own = item.source and item.source not in query.targets \
                             and item.source != name
-                        lines.append(TaggedLine(item.text, tag(item.source) if own else shown,
+                        text = item.text if timed else f"{_clock(item.ts)} {item.text}"
+                        lines.append(TaggedLine(text, tag(item.source) if own else shown,
                                                 level=item.severity))
                     if lines:
                         self._push(lines)

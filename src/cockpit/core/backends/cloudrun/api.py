@@ -111,7 +111,12 @@ class GoogleAPI:
             token = await self.tokens.refresh()
             status, body = await self._send(api, method, path, params, json, token, request)
         if status >= 400:
-            raise error_of(api, status, body, request)
+            error = error_of(api, status, body, request)
+            if status == 401 and self.tokens.token_file:  # not ADC: say which token
+                error.args = (str(error).replace(
+                    HINTS[401], f"the token in the access token file ({self.tokens.token_file})"
+                    " was refused: write a fresh one, e.g. `gcloud auth print-access-token`"),)
+            raise error
         if not body.strip():
             return {}
         try:

@@ -18,7 +18,8 @@ from typing import Any
 from cockpit.core.errors import CockpitError
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
-NO_CREDENTIALS = ("no Google credentials: run `gcloud auth application-default login` "
+# (never "credentials: run ...": the boundary reads a secret-named pair there)
+NO_CREDENTIALS = ("no Google credentials found; run `gcloud auth application-default login` "
                   "(or set GOOGLE_APPLICATION_CREDENTIALS)")
 _TOKEN_MAX = 64 * 1024  #: bytes of a token file read at most
 
@@ -82,7 +83,8 @@ class TokenSource:
             with open(path, "rb") as handle:
                 data = handle.read(_TOKEN_MAX + 1)
         except OSError as exc:
-            raise CockpitError(f"cannot read the access token file {path}: "
+            # the path in brackets: "access-token: No such file" reads as a secret pair
+            raise CockpitError(f"cannot read the access token file ({path}): "
                                f"{exc.strerror or exc}") from None
         if len(data) > _TOKEN_MAX:
             raise CockpitError(f"the access token file {path} is over {_TOKEN_MAX} bytes")

@@ -108,6 +108,7 @@ class CloudRunBackend(Backend):
     options_model: ClassVar[type[BackendOptions]] = CloudRunOptions
     target_noun: ClassVar[str] = "service"
     scope_verbs: ClassVar[Mapping[str, str]] = {"region": "region"}
+    log_text_has_time: ClassVar[bool] = False  #: an entry's time is beside its text
 
     def __init__(self, options: Mapping[str, Any] | BackendOptions | None = None) -> None:
         super().__init__(options)
@@ -254,7 +255,7 @@ class CloudRunBackend(Backend):
 
             revisions = await asyncio.gather(*(revisions_of(s) for s in services))
         except CockpitError as exc:
-            return [region_error(region, str(exc))]
+            return region_error(region, str(exc), self.copts.services)
         for key in [k for k in self._known if k[0] == region]:
             del self._known[key]
         rows: list[Target] = []
@@ -569,6 +570,10 @@ class CloudRunBackend(Backend):
 
         await self.ensure_connected()
         ref = await self.resolve(target_id, None)
+        if (ref.region, ref.service) not in self._known:  # Monitoring would say 0 of it
+            await self.list_targets()
+            if (ref.region, ref.service) not in self._known:
+                raise CockpitError(f"no service {ref.service} in {ref.region}")
         return await service_stats(self.api, ref.project, ref.region, ref.service,
                                    window=self.copts.metrics_window)
 

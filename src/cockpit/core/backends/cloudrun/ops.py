@@ -10,7 +10,8 @@ action                      danger     what
 ``cloudrun.update-traffic`` dangerous  a new split: ``to_revisions`` (``A=10,B=90``,
                                        ``LATEST`` allowed), ``to_tags`` (``blue=10``) or
                                        ``to_latest``; gcloud's semantics (``traffic.py``)
-``cloudrun.rollback``       dangerous  all traffic to the previous serving revision
+``cloudrun.rollback``       dangerous  all traffic to the revision created before the one
+                                      serving now
 ``cloudrun.delete-revision`` dangerous delete a revision that serves no traffic
 ==========================  =========  ==================================================
 """
@@ -53,10 +54,13 @@ OPERATIONS: tuple[Operation, ...] = (
             {"name": "to_latest", "type": "bool", "default": False, "required": False,
              "description": "all traffic to the latest ready revision"},
         )),
-    _op("rollback", "Roll back a service (all traffic to the previous revision)",
-        "All traffic to the previous serving revision: the newest Ready revision older "
-        "than the newest one that serves traffic now (gcloud run services update-traffic "
-        "--to-revisions PREVIOUS=100).", ("service",), "service"),
+    _op("rollback", "Roll back a service (all traffic to the revision before the one "
+        "serving now)",
+        "All traffic to the newest Ready revision created before the newest one that "
+        "serves traffic now, by creation order: Cloud Run keeps no history of what served, "
+        "so the confirmation's table shows which revision before anyone confirms (gcloud "
+        "run services update-traffic --to-revisions PREVIOUS=100). To go back to a "
+        "revision by name, update-traffic.", ("service",), "service"),
     _op("delete-revision", "Delete a revision",
         "gcloud run revisions delete: a revision that serves no traffic (refused while it "
         "serves some).", ("revision",), "revision"),

@@ -107,9 +107,15 @@ class CloudRunOptions(ProcessOptions):
                 raise ValueError(f"option {key!r} must not be empty")
         if self.project is not None and not _PROJECT.match(self.project):
             raise ValueError(f"option 'project': {self.project!r} is not a project id")
-        if self.timeout <= 0 or self.operation_timeout <= 0:
-            raise ValueError("options 'timeout' and 'operation_timeout' must be above 0")
         return self
+
+    @field_validator("timeout", "operation_timeout", "logs_poll", "metrics_window")
+    @classmethod
+    def _above_zero(cls, value: float) -> float:
+        # here, not in the model's check: the error then names the option's own line
+        if value <= 0:
+            raise ValueError("must be above 0")
+        return value
 
 
 def env_project(env: Mapping[str, str] | None = None) -> str | None:

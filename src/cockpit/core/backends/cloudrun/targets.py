@@ -160,9 +160,18 @@ def service_target(svc: Mapping[str, Any], region: str,
         "latestCreatedRevision": short(svc.get("latestCreatedRevision")),
         "traffic": traffic, "conditions": _conditions(svc),
     }
+    # the image that serves: the revision with the most traffic (the template's is the
+    # latest created one's, which may serve nothing yet)
+    shares: dict[str, int] = {}
+    for t in traffic:
+        if t["revision"]:
+            shares[t["revision"]] = shares.get(t["revision"], 0) + t["percent"]
+    serving = max(shares, key=shares.__getitem__) if any(shares.values()) else ""
+    image = _image((revisions.get(serving) or {}).get("containers")) if serving else ""
     return Target(id=f"{region}/{name}", name=name, kind="service", state=state,
                   details=details, scope=region, started_at=epoch(svc.get("createTime")),
-                  health=health, image=_image((svc.get("template") or {}).get("containers")),
+                  health=health,
+                  image=image or _image((svc.get("template") or {}).get("containers")),
                   aliases=(f"services/{name}",))
 
 
@@ -208,10 +217,16 @@ def missing_service(region: str, name: str) -> Target:
                   aliases=(f"services/{name}",))
 
 
-def region_error(region: str, reason: str) -> Target:
-    """The one row of a region whose listing failed."""
-    return Target(id=region, name=region, kind="region", state="error", scope=region,
-                  health=Health("fail", reason))
+def region_error(region: str, reason: str, services: Iterable[str] = ()) -> list[Target]:
+    """The rows of a region whose listing failed: the region's, then one per service the
+    profile names (so a probe or a metric of the service there fails, not passes)."""
+    rows = [Target(id=f"regions/{region}", name=region, kind="region", state="error",
+                   scope=region, health=Health("fail", reason))]
+    rows += [Target(id=f"{region}/{name}", name=name, kind="service", state="unknown",
+                    scope=region, health=Health("fail", f"cannot list {region}: {reason}"),
+                    aliases=(f"services/{name}",))
+             for name in services]
+    return rows
 
 
 def _project(name: Any) -> str:
