@@ -54,13 +54,11 @@ OPERATIONS: tuple[Operation, ...] = (
             {"name": "to_latest", "type": "bool", "default": False, "required": False,
              "description": "all traffic to the latest ready revision"},
         )),
-    _op("rollback", "Roll back a service (all traffic to the revision before the one "
-        "serving now)",
-        "All traffic to the newest Ready revision created before the newest one that "
-        "serves traffic now, by creation order: Cloud Run keeps no history of what served, "
-        "so the confirmation's table shows which revision before anyone confirms (gcloud "
-        "run services update-traffic --to-revisions PREVIOUS=100). To go back to a "
-        "revision by name, update-traffic.", ("service",), "service"),
+    _op("rollback", "Roll back a service (to the revision before the serving one)",
+        "All traffic to the newest Ready revision created before the newest one serving "
+        "now (by creation: Cloud Run keeps no history of what served; the table shows "
+        "which). To go back to a revision by name: update-traffic.", ("service",),
+        "service"),
     _op("delete-revision", "Delete a revision",
         "gcloud run revisions delete: a revision that serves no traffic (refused while it "
         "serves some).", ("revision",), "revision"),
