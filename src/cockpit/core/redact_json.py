@@ -19,18 +19,17 @@ that may, so the others are printed as they were read:
 from __future__ import annotations
 
 import bisect
-import re
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterator, Sequence
 
 from cockpit.core.redact import _HARMLESS_KEY, _OBJ_KEY, Redactor
 from cockpit.core.secret_rules import _TOKEN_GATE
 
 #: every fragment the gates of ``redact_known`` look for, on lower-cased text
 #: (``_word_hint``, ``_command_hint``, ``://``, and ``may_hold_token``'s plain words)
-_HINTS = re.compile(
-    r"pass|secret|token|key|auth|cred|bearer|cookie|pw|sig|://"
-    r"|mysql|mariadb|curl |login|mongo|redis-cli|sshpass|dapi|4b1d|hook"
-)
+_HINTS = ("pass", "secret", "token", "key", "auth", "cred", "bearer", "cookie", "pw", "sig",
+          "://", "mysql", "mariadb", "curl ", "login", "mongo", "redis-cli",
+          "dapi", "4b1d", "hook")  # ("sshpass" holds "pass")
 #: distinct strings remembered as left alone, per redactor
 _KNOWN_MAX = 8192
 
@@ -53,14 +52,26 @@ def lines_to_rewrite(redactor: Redactor, lines: Sequence[str], limit: int) -> se
     if literals is not None:
         rewrite.update(line_of(m.start()) for m in literals.finditer(block))
     known: set[str] = redactor.__dict__.setdefault("_json_known", set())
-    for matches in (_HINTS.finditer(block.lower()), _TOKEN_GATE.finditer(block)):
-        for m in matches:
-            index = line_of(m.start())
-            if index in rewrite:
-                continue
-            if _may_change_at(redactor, block, starts[index], m.start(), m.end(), known):
-                rewrite.add(index)
+    gate = ((m.start(), m.end()) for m in _TOKEN_GATE.finditer(block))
+    for start, end in itertools.chain(_hint_spans(block.lower()), gate):
+        index = line_of(start)
+        if index in rewrite:
+            continue
+        if _may_change_at(redactor, block, starts[index], start, end, known):
+            rewrite.add(index)
     return rewrite
+
+
+def _hint_spans(low: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of every occurrence of every hint in ``low`` (a substring search per
+    hint: much faster than one alternation over the block)."""
+    find = low.find
+    for hint in _HINTS:
+        size = len(hint)
+        at = find(hint)
+        while at != -1:
+            yield at, at + size
+            at = find(hint, at + 1)
 
 
 def _may_change_at(redactor: Redactor, block: str, line_start: int, start: int, end: int,

@@ -137,10 +137,14 @@ def _streamed_tail(path: Path, filt: RecordFilter, n: int, summary: TailSummary,
                    numbered: bool) -> Iterator[AuditRecord]:
     from cockpit.core.audit.query import scan_file
 
-    counted = scan_file(path, list(e.expr for e in filt.predicates), count_only=True)
-    summary.matched = counted.matched
-    skip = max(0, counted.matched - n)
-    scanner = _Scanner(filt, keep=True)
+    if n > path.stat().st_size // 2:  # more than the file can hold lines: every match
+        skip = 0                          # (a count would only tell what is not skipped)
+    else:
+        counted = scan_file(path, list(e.expr for e in filt.predicates), count_only=True)
+        summary.matched = counted.matched
+        skip = max(0, counted.matched - n)
+    matched = 0
+    scanner = _Scanner(filt, keep=True, count_lines=numbered)
     with path.open("rb") as fh:
         fd = fh.fileno()
         lineno = 1
@@ -148,8 +152,10 @@ def _streamed_tail(path: Path, filt: RecordFilter, n: int, summary: TailSummary,
         for data, stop in _blocks(fd, 0, os.fstat(fd).st_size):
             part = ScanResult()
             scanner.block(data, stop, lineno if numbered else None, part)
-            lineno += data.count(b"\n", 0, stop)
+            if numbered:
+                lineno += data.count(b"\n", 0, stop)
             malformed += part.malformed
+            matched += part.matched
             records = part.records
             if skip:
                 dropped = min(skip, len(records))
@@ -157,6 +163,8 @@ def _streamed_tail(path: Path, filt: RecordFilter, n: int, summary: TailSummary,
                 records = records[dropped:]
             yield from records
         summary.malformed = malformed
+        if summary.matched is None:
+            summary.matched = matched
 
 
 def main(argv: Sequence[str] | None = None) -> int:
