@@ -163,10 +163,11 @@ async def test_a_429_mid_follow_backs_off_says_so_and_loses_nothing(gcp, api) ->
     assert [s for s in sleep.asked if s != 0.05] == [2.0, 4.0, 8.0]
 
 
-async def test_the_backend_s_target_log_source_carries_severity_as_level(gcp, gcp_env,
-                                                                         tmp_path) -> None:
-    """Through the backend (``CloudRunBackend.logs``) and a ``kind: target`` log source, as
-    the Logs pane reads them: green's INFO lines, then blue's ERROR lines once it serves."""
+@contextlib.asynccontextmanager
+async def following(tmp_path, regions: list[str], *, backlog: int
+                    ) -> AsyncIterator[tuple[Any, list[Any]]]:
+    """The backend of a profile of ``regions`` and the lines of a ``kind: target`` log
+    source of the service, as the Logs pane reads them (collected while inside)."""
     from cockpit.core.config.loader import load_profile
     from cockpit.core.config.models import TargetLogSource
     from cockpit.core.environment import open_backend
@@ -175,11 +176,11 @@ async def test_the_backend_s_target_log_source_carries_severity_as_level(gcp, gc
 
     path = tmp_path / "profile.yaml"
     path.write_text(f"name: tai\nbackend: {{kind: cloudrun, project: {PROJECT}, "
-                    f"regions: [{REGION}], logs_poll: 0.05}}\n")
+                    f"regions: [{', '.join(regions)}], logs_poll: 0.05}}\n")
     backend = open_backend(load_profile(path))
     await backend.connect()
     follower = TargetFollower(TargetLogSource(kind="target", name="run", targets=[SERVICE],
-                                              backlog=2), backend, poll_interval=0.05)
+                                              backlog=backlog), backend, poll_interval=0.05)
     lines: list[Any] = []
 
     async def run() -> None:
@@ -188,18 +189,26 @@ async def test_the_backend_s_target_log_source_carries_severity_as_level(gcp, gc
 
     task = asyncio.ensure_future(run())
     try:
-        await async_wait_until(lambda: len(lines) >= 2, what="the backlog")
-        gcp.set_traffic(REGION, SERVICE, {GREEN: 50, BLUE: 50},
-                        tags={GREEN: "green", BLUE: "blue"})
-        gcp.tick_logs()
-        await async_wait_until(lambda: len(lines) >= 4, what="a round of both revisions")
-        stats = await backend.target_stats(f"{REGION}/{SERVICE}")
+        yield backend, lines
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await follower.close()
         await backend.close()
+
+
+async def test_the_backend_s_target_log_source_carries_severity_as_level(gcp, gcp_env,
+                                                                         tmp_path) -> None:
+    """Through the backend (``CloudRunBackend.logs``) and a ``kind: target`` log source, as
+    the Logs pane reads them: green's INFO lines, then blue's ERROR lines once it serves."""
+    async with following(tmp_path, [REGION], backlog=2) as (backend, lines):
+        await async_wait_until(lambda: len(lines) >= 2, what="the backlog")
+        gcp.set_traffic(REGION, SERVICE, {GREEN: 50, BLUE: 50},
+                        tags={GREEN: "green", BLUE: "blue"})
+        gcp.tick_logs()
+        await async_wait_until(lambda: len(lines) >= 4, what="a round of both revisions")
+        stats = await backend.target_stats(f"{REGION}/{SERVICE}")
     # Cloud Logging's text has no time: each line shows the time it was logged first
     assert all(re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3}Z .+", line.text) for line in lines)
     got = [(line.source, line.text.split(" ", 1)[1], line.level) for line in lines]
@@ -212,34 +221,8 @@ async def test_a_service_in_two_regions_is_followed_in_each_and_tagged_by_region
         gcp, gcp_env, tmp_path) -> None:
     """``targets: [tai-autonomics]`` in a profile of two regions: both services' logs,
     each line tagged REGION/REVISION (the revision names are the same in both)."""
-    from cockpit.core.config.loader import load_profile
-    from cockpit.core.config.models import TargetLogSource
-    from cockpit.core.environment import open_backend
-    from cockpit.core.sources.logs import merge_sources
-    from cockpit.core.sources.target_logs import TargetFollower
-
-    path = tmp_path / "profile.yaml"
-    path.write_text(f"name: tai\nbackend: {{kind: cloudrun, project: {PROJECT}, "
-                    f"regions: [{REGION}, europe-west1], logs_poll: 0.05}}\n")
-    backend = open_backend(load_profile(path))
-    await backend.connect()
-    follower = TargetFollower(TargetLogSource(kind="target", name="run", targets=[SERVICE],
-                                              backlog=1), backend, poll_interval=0.05)
-    lines: list[Any] = []
-
-    async def run() -> None:
-        async for batch in merge_sources({"run": follower}):
-            lines.extend(batch.lines)
-
-    task = asyncio.ensure_future(run())
     want = {f"{REGION}/{GREEN}", f"europe-west1/{GREEN}"}
-    try:
+    async with following(tmp_path, [REGION, "europe-west1"], backlog=1) as (_, lines):
         await async_wait_until(lambda: want <= {line.source for line in lines},
                                what="lines of both regions")
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await follower.close()
-        await backend.close()
     assert {line.source for line in lines} == want
