@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import subprocess
@@ -27,7 +26,7 @@ import itertools
 
 from textual.app import App, ComposeResult
 
-from audit_scan import generate  # the same file as bench/audit_scan.py
+from audit_scan import audit_file, middle_trace_id  # the same file as audit_scan.py
 from cockpit.core.actions.runner import ActionRunner
 from cockpit.core.audit.trail import AuditTrail
 from cockpit.core.backends.local import LocalBackend
@@ -108,16 +107,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "cockpit-bench"))
     args = parser.parse_args()
-    folder = Path(args.dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    audit = folder / f"techno-os-audit-{args.lines}.jsonl"
-    if not audit.exists():
-        generate(audit, args.lines)
-    audit.read_bytes()
-    with audit.open() as fh:
-        for _ in range(args.lines // 2):
-            line = fh.readline()
-    trace = json.loads(line)["trace_id"]
+    audit = audit_file(args.lines, args.dir)
+    trace = middle_trace_id(audit, args.lines)
     tmp = Path(tempfile.mkdtemp(prefix="audit-pane-"))
     ctx = context(tmp, audit)
     limit = ctx.settings.audit_buffer_records

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from audit_scan import generate  # the same file as bench/audit_scan.py
+from audit_scan import audit_file, middle_trace_id  # the same file as audit_scan.py
 
 BIN = Path(sys.executable).parent
 
@@ -69,20 +69,11 @@ def main() -> int:
     parser.add_argument("--no-lnav", action="store_true", help="leave lnav out (slow)")
     args = parser.parse_args()
 
-    folder = Path(args.dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"techno-os-audit-{args.lines}.jsonl"
-    if not path.exists():
-        print(f"generating {args.lines:,} lines into {path} ...", flush=True)
-        generate(path, args.lines)
-    path.read_bytes()  # a warm page cache for every tool alike
+    path = audit_file(args.lines, args.dir)
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(
         Path(__file__).resolve().parents[1] / "src")], capture_output=True)
     f = str(path)
-    with path.open() as fh:
-        for _ in range(args.lines // 2):
-            line = fh.readline()
-    trace = json.loads(line)["trace_id"]
+    trace = middle_trace_id(path, args.lines)
     cockpit = f"{BIN / 'cockpit'} audit"
     tools = {name: shutil.which(name) for name in ("rg", "grep", "jq", "lnav")}
     if args.no_lnav:

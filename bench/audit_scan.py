@@ -65,6 +65,27 @@ def generate(path: Path, lines: int, seed: int = 7) -> None:
     tmp.replace(path)
 
 
+def audit_file(lines: int, folder: str) -> Path:
+    """The generated file of ``lines`` lines in ``folder`` (made once), its pages warm for
+    every tool alike."""
+    where = Path(folder)
+    where.mkdir(parents=True, exist_ok=True)
+    path = where / f"techno-os-audit-{lines}.jsonl"
+    if not path.exists():
+        print(f"generating {lines:,} lines into {path} ...", flush=True)
+        generate(path, lines)
+    path.read_bytes()
+    return path
+
+
+def middle_trace_id(path: Path, lines: int) -> str:
+    """The trace id of the record half-way through the file (the one queries look for)."""
+    with path.open() as fh:
+        for _ in range(lines // 2):
+            line = fh.readline()
+    return orjson.loads(line)["trace_id"]
+
+
 def median_ms(fn: Callable[[], object], runs: int) -> tuple[float, object]:
     times = []
     result: object = None
@@ -101,15 +122,9 @@ def main() -> int:
 
     from cockpit.core.audit.query import count_by, scan_file
 
-    folder = Path(args.dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"techno-os-audit-{args.lines}.jsonl"
-    if not path.exists():
-        print(f"generating {args.lines:,} lines into {path} ...", flush=True)
-        generate(path, args.lines)
+    path = audit_file(args.lines, args.dir)
     size = path.stat().st_size
     lines = args.lines
-    path.read_bytes()  # warm the page cache for everyone alike
     print(f"file: {path} ({size / 1e6:.0f} MB, {lines:,} lines, "
           f"{size / lines:.0f} B/line), median of {args.runs} runs, "
           f"{len(os.sched_getaffinity(0))} CPUs\n")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import weakref
 from collections.abc import Iterator, Sequence
 
 from cockpit.core.redact import _HARMLESS_KEY, _OBJ_KEY, Redactor
@@ -30,7 +31,8 @@ from cockpit.core.secret_rules import _TOKEN_GATE
 _HINTS = ("pass", "secret", "token", "key", "auth", "cred", "bearer", "cookie", "pw", "sig",
           "://", "mysql", "mariadb", "curl ", "login", "mongo", "redis-cli",
           "dapi", "4b1d", "hook")  # ("sshpass" holds "pass")
-#: distinct strings remembered as left alone, per redactor
+#: distinct strings each redactor was seen to leave alone (at most ``_KNOWN_MAX``)
+_KNOWN: weakref.WeakKeyDictionary[Redactor, set[str]] = weakref.WeakKeyDictionary()
 _KNOWN_MAX = 8192
 
 
@@ -51,7 +53,7 @@ def lines_to_rewrite(redactor: Redactor, lines: Sequence[str], limit: int) -> se
     literals = redactor._literals
     if literals is not None:
         rewrite.update(line_of(m.start()) for m in literals.finditer(block))
-    known: set[str] = redactor.__dict__.setdefault("_json_known", set())
+    known = _KNOWN.setdefault(redactor, set())
     gate = ((m.start(), m.end()) for m in _TOKEN_GATE.finditer(block))
     for start, end in itertools.chain(_hint_spans(block.lower()), gate):
         index = line_of(start)

@@ -29,6 +29,7 @@ from cockpit.core.audit.query import (
     _blocks,
     _parallel_ranges,
     _Scanner,
+    scan_file,
 )
 
 #: Most matches a worker keeps in memory; a larger ``n`` streams in a second pass.
@@ -135,8 +136,6 @@ def _kept_tail(path: Path, filt: RecordFilter, n: int, summary: TailSummary,
 
 def _streamed_tail(path: Path, filt: RecordFilter, n: int, summary: TailSummary,
                    numbered: bool) -> Iterator[AuditRecord]:
-    from cockpit.core.audit.query import scan_file
-
     if n > path.stat().st_size // 2:  # more than the file can hold lines: every match
         skip = 0                          # (a count would only tell what is not skipped)
     else:
@@ -176,7 +175,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     boundary, as it does for the lines it follows."""
     import sys
 
-    from cockpit.core.audit.query import scan_file
     from cockpit.core.errors import CockpitError
 
     args = list(sys.argv[1:] if argv is None else argv)
