@@ -3,6 +3,8 @@
     python bench/tui_pty.py [--runs 5] [--idle-seconds 20] [--idle-runs 1] [--size 80x24]
                             [--prefill N]
 
+(``--idle-runs 0``: the start-up figures only.)
+
 Starts the demo service, then:
 - start-up: time from spawning ``cockpit`` to its first frame, and to the first frame
   with data (the header saying "healthy"), against a minimal Textual app's first frame;
@@ -113,7 +115,8 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--idle-seconds", type=float, default=20.0)
-    parser.add_argument("--idle-runs", type=int, default=1)
+    parser.add_argument("--idle-runs", type=int, default=1,
+                        help="0: start-up figures only")
     parser.add_argument("--prefill", type=int, default=0, metavar="N",
                         help="before measuring idle, append N audit records and N log lines "
                              "(copies of the demo's) so the panes' buffers are full")
@@ -131,24 +134,27 @@ def main() -> None:
     try:
         cockpit = [str(BIN / "cockpit")]
         minimal = [sys.executable, "-c", MINIMAL_APP]
-        rows_out = []
-        for label, argv, marker in (("cockpit (demo profile)", cockpit, b"healthy"),
-                                    ("minimal Textual app", minimal, b"hello healthy")):
-            firsts, datas = [], []
-            for _ in range(args.runs):
+        subjects = (("cockpit (demo profile)", cockpit, b"healthy"),
+                    ("minimal Textual app", minimal, b"hello healthy"))
+        firsts: dict[str, list[float]] = {label: [] for label, _, _ in subjects}
+        datas: dict[str, list[float]] = {label: [] for label, _, _ in subjects}
+        for _ in range(args.runs):  # interleaved: both see the same machine load
+            for label, argv, marker in subjects:
                 pid, fd = spawn(argv, env, cols, rows)
                 first, data, _ = read_until(fd, marker, time.perf_counter() + 20)
                 stop(pid, fd)
                 if first is not None:
-                    firsts.append(first)
+                    firsts[label].append(first)
                 if data is not None:
-                    datas.append(data)
-            rows_out.append((label, statistics.median(firsts) if firsts else float("nan"),
-                             statistics.median(datas) if datas else float("nan")))
-        print(f"start-up at {cols}x{rows}, median of {args.runs} runs")
+                    datas[label].append(data)
+        print(f"start-up at {cols}x{rows}, median of {args.runs} runs (interleaved)")
         print(f"  {'':28} {'first byte':>12} {'frame with data':>16}")
-        for label, first, data in rows_out:
+        for label, _, _ in subjects:
+            first = statistics.median(firsts[label]) if firsts[label] else float("nan")
+            data = statistics.median(datas[label]) if datas[label] else float("nan")
             print(f"  {label:28} {first * 1000:10.0f}ms {data * 1000:14.0f}ms")
+        if not args.idle_runs:
+            return
 
         log = tmp / "state" / "cockpit" / "demo" / "demo.log"
         raw_env = {**env, "COCKPIT_COMPACT_OUTPUT": "0"}
