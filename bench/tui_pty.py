@@ -1,7 +1,7 @@
 """Start-up time and idle cost of the cockpit TUI, measured through a real pty.
 
     python bench/tui_pty.py [--runs 5] [--idle-seconds 20] [--idle-runs 1] [--size 80x24]
-                            [--prefill N]
+                            [--prefill N] [--src OTHER/src] [--no-compile]
 
 (``--idle-runs 0``: the start-up figures only.)
 
@@ -11,13 +11,19 @@ Starts the demo service, then:
 - idle: CPU % of the cockpit process and bytes/s it writes to the terminal while the
   demo's synthetic traffic keeps every pane moving, with the compact output (the default)
   and without it (``COCKPIT_COMPACT_OUTPUT=0``), against ``tail -f`` of the demo log.
+``--src`` adds the cockpit of another source tree (e.g. an older commit) to the start-up
+runs. The cockpit's modules are compiled to bytecode first, as ``pip install`` does (an
+editable install under ``PYTHONDONTWRITEBYTECODE=1`` would otherwise compile every module
+at every start, ~100 ms); ``--no-compile`` measures the trees as they are.
 Prints medians. Timings are figures to read, never pass/fail tests.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import fcntl
+import importlib.util
 import os
 import pty
 import select
@@ -121,12 +127,16 @@ def main() -> None:
                         help="before measuring idle, append N audit records and N log lines "
                              "(copies of the demo's) so the panes' buffers are full")
     parser.add_argument("--size", default="80x24")
+    parser.add_argument("--src", help="also start the cockpit of this source tree")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="do not compile the cockpit's modules to bytecode first")
     args = parser.parse_args()
     cols, rows = (int(x) for x in args.size.split("x"))
 
     tmp = Path(tempfile.mkdtemp(prefix="cockpit-bench-"))
     env = {**os.environ, "XDG_STATE_HOME": str(tmp / "state"),
-           "XDG_CONFIG_HOME": str(tmp / "config"), "COCKPIT_DEMO_PORT": "8781",
+           "XDG_CONFIG_HOME": str(tmp / "config"),
+           "COCKPIT_DEMO_PORT": os.environ.get("COCKPIT_DEMO_PORT", "8781"),
            "TERM": "xterm-256color", "COLORTERM": "truecolor"}
     env.pop("NO_COLOR", None)
     subprocess.run([str(BIN / "cockpit"), "run", "start"], env=env, check=True,
@@ -134,22 +144,32 @@ def main() -> None:
     try:
         cockpit = [str(BIN / "cockpit")]
         minimal = [sys.executable, "-c", MINIMAL_APP]
-        subjects = (("cockpit (demo profile)", cockpit, b"healthy"),
-                    ("minimal Textual app", minimal, b"hello healthy"))
-        firsts: dict[str, list[float]] = {label: [] for label, _, _ in subjects}
-        datas: dict[str, list[float]] = {label: [] for label, _, _ in subjects}
-        for _ in range(args.runs):  # interleaved: both see the same machine load
-            for label, argv, marker in subjects:
-                pid, fd = spawn(argv, env, cols, rows)
+        subjects = [("cockpit (demo profile)", cockpit, b"healthy", env),
+                    ("minimal Textual app", minimal, b"hello healthy", env)]
+        trees = [Path(importlib.util.find_spec("cockpit").origin).parent]
+        if args.src:
+            other = {**env, "PYTHONPATH": args.src}
+            subjects.insert(1, (f"cockpit of {args.src}", cockpit, b"healthy", other))
+            trees.append(Path(args.src) / "cockpit")
+        if not args.no_compile:
+            for tree in trees:
+                compileall.compile_dir(tree, quiet=1)
+        firsts: dict[str, list[float]] = {label: [] for label, *_ in subjects}
+        datas: dict[str, list[float]] = {label: [] for label, *_ in subjects}
+        for _ in range(args.runs):  # interleaved: all see the same machine load
+            for label, argv, marker, run_env in subjects:
+                pid, fd = spawn(argv, run_env, cols, rows)
                 first, data, _ = read_until(fd, marker, time.perf_counter() + 20)
                 stop(pid, fd)
                 if first is not None:
                     firsts[label].append(first)
                 if data is not None:
                     datas[label].append(data)
-        print(f"start-up at {cols}x{rows}, median of {args.runs} runs (interleaved)")
+        compiled = "as found" if args.no_compile else "compiled beforehand"
+        print(f"start-up at {cols}x{rows}, median of {args.runs} runs (interleaved; the "
+              f"cockpit's bytecode {compiled})")
         print(f"  {'':28} {'first byte':>12} {'frame with data':>16}")
-        for label, _, _ in subjects:
+        for label, *_ in subjects:
             first = statistics.median(firsts[label]) if firsts[label] else float("nan")
             data = statistics.median(datas[label]) if datas[label] else float("nan")
             print(f"  {label:28} {first * 1000:10.0f}ms {data * 1000:14.0f}ms")
