@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 from textual.widgets import Button, Input
 
+from cockpit.tui import app as app_module
 from cockpit.tui.app import CockpitApp
 from cockpit.tui.panes.runs import RunsPane
 from cockpit.tui.screens.confirm import ConfirmScreen
@@ -336,3 +338,89 @@ def test_palette_text_is_shown_as_itself(text):
     from cockpit.tui.commands import markup_safe
 
     assert Content.from_markup(markup_safe(text)).plain == text
+
+
+def held_profile(gate: Path) -> str:
+    """One probe that answers once ``gate`` exists, and a metric of its latency."""
+    return f"""
+    name: held-test
+    health:
+      - name: gated
+        kind: command
+        interval: 1h
+        timeout: 30s
+        script: |
+          while [ ! -e "{gate}" ]; do sleep 0.02; done
+    metrics:
+      - name: lat
+        kind: probe_latency
+        probe: gated
+        unit: ms
+    """
+
+
+def mounted_panes(app: CockpitApp) -> list[str]:
+    return [p.id for p in app.query("Pane")]
+
+
+async def test_held_panes_are_mounted_once_every_probe_reported(tmp_path, monkeypatch):
+    """At 80x24 on a terminal, only the pane shown is mounted until the first health round
+    is on screen; then the others, the Metrics pane fed the results it missed."""
+    monkeypatch.setattr(app_module, "HOLD_PANES_AT_MOST", 60.0)
+    gate = tmp_path / "gate"
+    app = CockpitApp(make_context(tmp_path, held_profile(gate)))
+    app.hold_panes = True  # as on a real terminal (run_test's is headless)
+    async with app.run_test(size=(80, 24)):
+        header = app.query_one("CockpitHeader")
+        assert mounted_panes(app) == ["health"]
+        assert [t for _, t in app.pane_titles()] == [
+            "Health", "Logs", "Audit", "Metrics", "Runs", "Targets"]
+        gate.touch()
+        await async_wait_until(lambda: len(mounted_panes(app)) == 6, what="panes mounted")
+        assert "healthy" in header.render().plain
+        assert mounted_panes(app) == ["health", "metrics", "logs", "targets", "audit", "runs"]
+        metrics = app.panes[4]
+        await async_wait_until(lambda: metrics.states.get("lat") == "ok", what="latency")
+        assert len(metrics._sampler.series("lat").values) == 1
+
+
+async def test_a_key_mounts_held_panes_at_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(app_module, "HOLD_PANES_AT_MOST", 60.0)
+    gate = tmp_path / "gate"
+    app = CockpitApp(make_context(tmp_path, held_profile(gate)))
+    app.hold_panes = True
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert mounted_panes(app) == ["health"]
+        await pilot.press("2")
+        await pilot.pause()
+        assert len(mounted_panes(app)) == 6
+        assert [p.id for p in app.query("Pane") if p.display] == ["logs"]
+        await async_wait_until(lambda: app.focused is not None
+                               and app.panes[2] in app.focused.ancestors_with_self,
+                               what="logs focused")
+        gate.touch()
+        await async_wait_until(lambda: app.panes[4].states.get("lat") == "ok",
+                               what="latency after the panes were mounted")
+
+
+async def test_held_panes_are_mounted_on_a_wide_terminal_and_without_probes(tmp_path,
+                                                                            monkeypatch):
+    monkeypatch.setattr(app_module, "HOLD_PANES_AT_MOST", 60.0)
+    app = CockpitApp(make_context(tmp_path, PROFILE))  # no probes: after the first frame
+    app.hold_panes = True
+    async with app.run_test(size=(80, 24)):
+        await async_wait_until(lambda: len(mounted_panes(app)) == 6, what="panes mounted")
+    gate = tmp_path / "gate"
+    app = CockpitApp(make_context(tmp_path, held_profile(gate)))
+    app.hold_panes = True
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert len(mounted_panes(app)) == 1
+        await pilot.resize_terminal(200, 50)
+        await async_wait_until(lambda: len(mounted_panes(app)) == 6, what="panes mounted")
+        gate.touch()
+        await async_wait_until(lambda: app.header.health == "ok", what="probe answered")
+    app = CockpitApp(make_context(tmp_path, held_profile(gate)))
+    app.hold_panes = True
+    async with app.run_test(size=(200, 50)):
+        assert len(mounted_panes(app)) == 6  # every pane is seen: none held
+        await async_wait_until(lambda: app.header.health == "ok", what="probe answered")

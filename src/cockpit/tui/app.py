@@ -7,11 +7,12 @@ keys and layout together.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
@@ -49,6 +50,15 @@ if TYPE_CHECKING:  # runbooks load on first use: Markdown parsing is not start-u
 
 #: Below this size the panes are shown one at a time, with a tab line to switch.
 WIDE_WIDTH, WIDE_HEIGHT = 120, 40
+
+
+#: At a compact size the panes not shown are mounted only once the first frame with data
+#: is on screen (every probe reported) -- mounting five panes costs ~100 ms -- or after
+#: this many seconds at most; any key or click, an action or a wide size mounts them at once.
+HOLD_PANES_AT_MOST = 1.0
+#: Seconds from the first complete health round to mounting the held panes: the header
+#: and the probes' rows are painted first (Textual paints at most every 1/60 s).
+HOLD_PANES_PAINT = 0.05
 
 
 #: Seconds from mount to the one full collection that freezes the start-up heap: late
@@ -139,6 +149,13 @@ class CockpitApp(App[Any]):
         self._runbook_memory: dict[Path, RunbookMemory] = {}
         self.theme_problems: list[str] = []
         self._scope_workers: dict[str, Worker[list[str]]] = {}
+        #: hold back the panes not shown at start-up (see ``compose``); None: on a real
+        #: terminal with a live context (tests set it to exercise the held start)
+        self.hold_panes: bool | None = None
+        self._held_panes: list[Pane] = []
+        self._panes_mounted = asyncio.Event()  #: every pane is mounted
+        self._probe_backlog: list[list[Any]] = []  #: health rows for a held Metrics pane
+        self._release_scheduled = False
         self.animation_level = "full" if context.settings.animations else "none"
         themes, self.theme_problems = load_themes()
         for theme in themes:
@@ -163,7 +180,19 @@ class CockpitApp(App[Any]):
             3: AuditPane(self.context, id="audit"),
             5: RunsPane(self.context, id="runs"),
         }
-        self.panes_container = Container(*self.panes.values(), id="panes")
+        compact = self.size.width < WIDE_WIDTH or self.size.height < WIDE_HEIGHT
+        hold = self.hold_panes
+        if hold is None:
+            hold = self.context.live and not self.is_headless
+        if hold and compact and self.initial_runbook is None:
+            # Only the active pane is seen: the others are mounted after the first frame
+            # with data (``_release_panes``), so their set-up does not delay it.
+            self._held_panes = [p for n, p in self.panes.items() if n != self.active_pane]
+        else:
+            self._panes_mounted.set()
+        self.panes_container = Container(
+            *(p for p in self.panes.values() if p not in self._held_panes), id="panes"
+        )
         self._preset_layout()
         yield self.header
         yield self.tabs
@@ -205,6 +234,11 @@ class CockpitApp(App[Any]):
         # collections of Textual's widget graph otherwise stall the UI for 50-75 ms
         # under a log firehose (bench/log_ingest.py).
         self.set_timer(FREEZE_HEAP_DELAY, _freeze_heap)
+        if self._held_panes:
+            if self.context.loaded.profile.health:
+                self.set_timer(HOLD_PANES_AT_MOST, self._release_panes)
+            else:  # no probe to wait for: once the first frame is painted
+                self._schedule_release()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Pane keys belong to the main screen: off while another screen is shown."""
@@ -215,8 +249,33 @@ class CockpitApp(App[Any]):
     def on_resize(self, event) -> None:
         self._apply_layout(event.size.width, event.size.height)
 
+    async def on_event(self, event: events.Event) -> None:
+        # A key, a click or a paste may reach any pane: the held ones are mounted first.
+        if isinstance(event, events.InputEvent | events.Paste) and \
+                not self._panes_mounted.is_set():
+            await self._release_panes()
+        await super().on_event(event)
+
+    def _schedule_release(self) -> None:
+        if not self._release_scheduled:
+            self._release_scheduled = True
+            self.set_timer(HOLD_PANES_PAINT, self._release_panes)
+
+    async def _release_panes(self) -> None:
+        """Mount the panes held back at start-up (if any); return once all are mounted."""
+        if self._held_panes:
+            held, self._held_panes = self._held_panes, []
+            await self.panes_container.mount(*held)
+            for rows in self._probe_backlog:  # in order, as they came
+                self.panes[4].observe_probe(rows)
+            self._probe_backlog.clear()
+            self._panes_mounted.set()
+        await self._panes_mounted.wait()
+
     def _apply_layout(self, width: int, height: int) -> None:
         compact = width < WIDE_WIDTH or height < WIDE_HEIGHT
+        if not compact and not self._panes_mounted.is_set():
+            self.call_later(self._release_panes)  # every pane is seen now
         self.compact = compact
         self.screen_stack[0].set_class(compact, "-compact")
         self.panes_container.set_class(compact, "-compact")
@@ -224,7 +283,9 @@ class CockpitApp(App[Any]):
 
     def _mark_active(self) -> None:
         for number, pane in self.panes.items():
-            pane.set_class(number == self.active_pane, "-active")
+            # a held pane gets its classes styled when it is mounted
+            pane.set_class(number == self.active_pane, "-active",
+                           update=pane not in self._held_panes)
         self.tabs.show_active(self.active_pane, self.pane_titles())
 
     def pane(self, number: int) -> Pane:
@@ -290,7 +351,14 @@ class CockpitApp(App[Any]):
     @on(HealthPane.Updated)
     def _health_updated(self, event: HealthPane.Updated) -> None:
         self.header.health = event.overall
-        self.panes[4].observe_probe(event.rows)
+        if self._panes_mounted.is_set():
+            self.panes[4].observe_probe(event.rows)
+            return
+        self._probe_backlog.append(list(event.rows))
+        health: HealthPane = self.panes[1]  # type: ignore[assignment]
+        if len({row.parent or row.name for row in health.rows}) >= len(
+                self.context.loaded.profile.health):
+            self._schedule_release()  # every probe reported: its frame is being painted
 
     # -- help -----------------------------------------------------------------------------
 
@@ -419,6 +487,7 @@ class CockpitApp(App[Any]):
     @work(group="actions", exit_on_error=False)
     async def _action_flow(self, action_id: str, source: dict | None = None,
                            prefill: dict[str, Any] | None = None) -> RunEntry | None:
+        await self._release_panes()  # the run goes into the Runs pane
         runner = self.context.runner
         try:
             action = runner.action(action_id)
