@@ -34,10 +34,6 @@ from cockpit.tui.panes.metrics import MetricsPane
 from cockpit.tui.panes.runs import RunsPane
 from cockpit.tui.panes.targets import TargetsPane
 from cockpit.tui.runs import RunEntry
-from cockpit.tui.screens.confirm import ConfirmScreen
-from cockpit.tui.screens.help import HelpScreen
-from cockpit.tui.screens.params import ParamFormScreen
-from cockpit.tui.screens.run_output import RunOutputScreen
 from cockpit.tui.terminal.driver import cockpit_driver, compact_output_wanted
 from cockpit.tui.themes import DEFAULT_THEME, load_themes
 from cockpit.tui.widgets.scrollbar import install_compact_scrollbars
@@ -376,6 +372,8 @@ class CockpitApp(App[Any]):
             )
         rows.append(("app", "ctrl+p", "Command palette: actions, panes, themes", "palette"))
         rows.sort(key=lambda row: (row[0] == "app", row[0]))
+        from cockpit.tui.screens.help import HelpScreen
+
         self.push_screen(HelpScreen(rows))
 
     def action_operator_trail(self) -> None:
@@ -496,6 +494,8 @@ class CockpitApp(App[Any]):
             return None
         raw: dict[str, Any] = dict(prefill or {})
         if action.params and any(p.name not in raw for p in action.params):
+            from cockpit.tui.screens.params import ParamFormScreen
+
             form = await self.push_screen_wait(
                 ParamFormScreen(action, self.context.boundary, values=raw))
             if form is None:
@@ -534,6 +534,8 @@ class CockpitApp(App[Any]):
     async def confirm_run(self, request: ConfirmRequest) -> bool:
         """Ask what the runner's policy asks: Run/Cancel for ``yes``, the id typed for
         ``type``; Cancel is focused, the exact command shown."""
+        from cockpit.tui.screens.confirm import ConfirmScreen
+
         return bool(await self.push_screen_wait(
             ConfirmScreen(
                 request.title,
@@ -670,6 +672,8 @@ class CockpitApp(App[Any]):
                         key=("safe", "caution", "dangerous").index)
             form_action = Action(id="runbook-params", title=label or steps[0].id,
                                  script=":", params=list(wanted.values()), danger=worst)
+            from cockpit.tui.screens.params import ParamFormScreen
+
             form = await self.push_screen_wait(ParamFormScreen(form_action, self.context.boundary))
             if form is None:
                 return []
@@ -739,6 +743,8 @@ class CockpitApp(App[Any]):
 
     @on(RunsPane.OpenRequested)
     def _open_run(self, event: RunsPane.OpenRequested) -> None:
+        from cockpit.tui.screens.run_output import RunOutputScreen
+
         self.push_screen(RunOutputScreen(event.entry))
 
     @on(RunsPane.CancelRequested)
@@ -747,6 +753,8 @@ class CockpitApp(App[Any]):
 
     @work(group="cancel", exit_on_error=False)
     async def _confirm_cancel(self, entry: RunEntry) -> None:
+        from cockpit.tui.screens.confirm import ConfirmScreen
+
         confirmed = await self.push_screen_wait(
             ConfirmScreen(
                 f"Kill the running {entry.action_id}?",
@@ -789,6 +797,8 @@ class CockpitApp(App[Any]):
     async def action_quit_cockpit(self) -> None:
         running = self.runs_pane.running_entries
         if running:
+            from cockpit.tui.screens.confirm import ConfirmScreen
+
             names = ", ".join(e.action_id for e in running)
             confirmed = await self.push_screen_wait(
                 ConfirmScreen(
