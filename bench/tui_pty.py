@@ -8,6 +8,8 @@
 Starts the demo service, then:
 - start-up: time from spawning ``cockpit`` to its first frame, and to the first frame
   with data (the header saying "healthy"), against a minimal Textual app's first frame;
+  and the CPU time (user + system) the process had used by then, steadier than wall
+  time on a shared machine;
 - idle: CPU % of the cockpit process and bytes/s it writes to the terminal while the
   demo's synthetic traffic keeps every pane moving, with the compact output (the default)
   and without it (``COCKPIT_COMPACT_OUTPUT=0``), against ``tail -f`` of the demo log.
@@ -156,23 +158,32 @@ def main() -> None:
                 compileall.compile_dir(tree, quiet=1)
         firsts: dict[str, list[float]] = {label: [] for label, *_ in subjects}
         datas: dict[str, list[float]] = {label: [] for label, *_ in subjects}
+        cpus: dict[str, list[float]] = {label: [] for label, *_ in subjects}
         for _ in range(args.runs):  # interleaved: all see the same machine load
             for label, argv, marker, run_env in subjects:
                 pid, fd = spawn(argv, run_env, cols, rows)
                 first, data, _ = read_until(fd, marker, time.perf_counter() + 20)
+                try:  # user + system time of the process (all its threads) so far
+                    cpu = sum(psutil.Process(pid).cpu_times()[:2])
+                except psutil.Error:
+                    cpu = None
                 stop(pid, fd)
                 if first is not None:
                     firsts[label].append(first)
                 if data is not None:
                     datas[label].append(data)
+                    if cpu is not None:
+                        cpus[label].append(cpu)
         compiled = "as found" if args.no_compile else "compiled beforehand"
         print(f"start-up at {cols}x{rows}, median of {args.runs} runs (interleaved; the "
               f"cockpit's bytecode {compiled})")
-        print(f"  {'':28} {'first byte':>12} {'frame with data':>16}")
+        print(f"  {'':28} {'first byte':>12} {'frame with data':>16} {'CPU until then':>15}")
         for label, *_ in subjects:
             first = statistics.median(firsts[label]) if firsts[label] else float("nan")
             data = statistics.median(datas[label]) if datas[label] else float("nan")
-            print(f"  {label:28} {first * 1000:10.0f}ms {data * 1000:14.0f}ms")
+            cpu = statistics.median(cpus[label]) if cpus[label] else float("nan")
+            print(f"  {label:28} {first * 1000:10.0f}ms {data * 1000:14.0f}ms "
+                  f"{cpu * 1000:13.0f}ms")
         if not args.idle_runs:
             return
 
