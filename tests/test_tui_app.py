@@ -379,6 +379,7 @@ async def test_held_panes_are_mounted_once_every_probe_reported(tmp_path, monkey
         await async_wait_until(lambda: len(mounted_panes(app)) == 6, what="panes mounted")
         assert "healthy" in header.render().plain
         assert mounted_panes(app) == ["health", "metrics", "logs", "targets", "audit", "runs"]
+        assert app.pane_titles() == [(n, app.panes[n].PANE_TITLE) for n in sorted(app.panes)]
         metrics = app.panes[4]
         await async_wait_until(lambda: metrics.states.get("lat") == "ok", what="latency")
         assert len(metrics._sampler.series("lat").values) == 1

@@ -26,11 +26,8 @@ from cockpit.core.errors import CockpitError, UsageError
 from cockpit.tui.commands import CockpitCommands
 from cockpit.tui.context import CockpitContext
 from cockpit.tui.header import CockpitHeader
-from cockpit.tui.panes.audit import AuditPane
 from cockpit.tui.panes.base import Pane
 from cockpit.tui.panes.health import HealthPane
-from cockpit.tui.panes.logs import LogsPane
-from cockpit.tui.panes.metrics import MetricsPane
 from cockpit.tui.panes.runs import RunsPane
 from cockpit.tui.panes.targets import TargetsPane
 from cockpit.tui.runs import RunEntry
@@ -42,10 +39,17 @@ if TYPE_CHECKING:  # runbooks load on first use: Markdown parsing is not start-u
     from cockpit.core.actions.runner import ConfirmRequest, PreparedRun
     from cockpit.core.runbooks.model import Runbook, Step
     from cockpit.core.runbooks.session import StepRun
+    from cockpit.tui.panes.audit import AuditPane
+    from cockpit.tui.panes.logs import LogsPane
     from cockpit.tui.screens.runbook import RunbookMemory
 
 #: Below this size the panes are shown one at a time, with a tab line to switch.
 WIDE_WIDTH, WIDE_HEIGHT = 120, 40
+
+#: The panes in layout order: number -> (widget id, title: the pane's ``PANE_TITLE``, for
+#: the tab line before a held pane exists).
+PANES = {1: ("health", "Health"), 4: ("metrics", "Metrics"), 2: ("logs", "Logs"),
+         6: ("targets", "Targets"), 3: ("audit", "Audit"), 5: ("runs", "Runs")}
 
 
 #: At a compact size the panes not shown are mounted only once the first frame with data
@@ -148,7 +152,7 @@ class CockpitApp(App[Any]):
         #: hold back the panes not shown at start-up (see ``compose``); None: on a real
         #: terminal with a live context (tests set it to exercise the held start)
         self.hold_panes: bool | None = None
-        self._held_panes: list[Pane] = []
+        self._held_panes: list[int] = []  #: numbers of the panes not made yet
         self._panes_mounted = asyncio.Event()  #: every pane is mounted
         self._probe_backlog: list[list[Any]] = []  #: health rows for a held Metrics pane
         self._release_scheduled = False
@@ -168,32 +172,46 @@ class CockpitApp(App[Any]):
         # which may be a modal.
         self.header = CockpitHeader(self.context)
         self.tabs = PaneTabs(id="tabs")
-        self.panes: dict[int, Pane] = {
-            1: HealthPane(self.context, id="health"),
-            4: MetricsPane(self.context, id="metrics"),
-            2: LogsPane(self.context, id="logs"),
-            6: TargetsPane(self.context, id="targets"),
-            3: AuditPane(self.context, id="audit"),
-            5: RunsPane(self.context, id="runs"),
-        }
         compact = self.size.width < WIDE_WIDTH or self.size.height < WIDE_HEIGHT
         hold = self.hold_panes
         if hold is None:
             hold = self.context.live and not self.is_headless
         if hold and compact and self.initial_runbook is None:
-            # Only the active pane is seen: the others are mounted after the first frame
-            # with data (``_release_panes``), so their set-up does not delay it.
-            self._held_panes = [p for n, p in self.panes.items() if n != self.active_pane]
+            # Only the active pane is seen: the others are made and mounted after the
+            # first frame with data (``_release_panes``), so they do not delay it.
+            self._held_panes = [n for n in PANES if n != self.active_pane]
         else:
             self._panes_mounted.set()
-        self.panes_container = Container(
-            *(p for p in self.panes.values() if p not in self._held_panes), id="panes"
-        )
+        self.panes: dict[int, Pane] = {
+            n: self._new_pane(n) for n in PANES if n not in self._held_panes
+        }
+        self.panes_container = Container(*self.panes.values(), id="panes")
         self._preset_layout()
         yield self.header
         yield self.tabs
         yield self.panes_container
         yield Footer(compact=True, show_command_palette=False)
+
+    def _new_pane(self, number: int) -> Pane:
+        """Pane ``number``; the Logs, Audit and Metrics modules load when first made."""
+        pane_id = PANES[number][0]
+        if number == 1:
+            return HealthPane(self.context, id=pane_id)
+        if number == 2:
+            from cockpit.tui.panes.logs import LogsPane
+
+            return LogsPane(self.context, id=pane_id)
+        if number == 3:
+            from cockpit.tui.panes.audit import AuditPane
+
+            return AuditPane(self.context, id=pane_id)
+        if number == 4:
+            from cockpit.tui.panes.metrics import MetricsPane
+
+            return MetricsPane(self.context, id=pane_id)
+        if number == 5:
+            return RunsPane(self.context, id=pane_id)
+        return TargetsPane(self.context, id=pane_id)
 
     def _preset_layout(self) -> None:
         """The layout classes for the terminal's size before anything is styled: set
@@ -258,10 +276,22 @@ class CockpitApp(App[Any]):
             self.set_timer(HOLD_PANES_PAINT, self._release_panes)
 
     async def _release_panes(self) -> None:
-        """Mount the panes held back at start-up (if any); return once all are mounted."""
+        """Make and mount the panes held back at start-up (if any); return once all are
+        mounted."""
         if self._held_panes:
-            held, self._held_panes = self._held_panes, []
-            await self.panes_container.mount(*held)
+            numbers, self._held_panes = self._held_panes, []
+            made = {n: self._new_pane(n) for n in numbers}
+            for number, pane in made.items():
+                pane.set_class(number == self.active_pane, "-active", update=False)
+            order = list(PANES)
+            shown = next(iter(self.panes))  # the one pane made at start-up
+            before = [p for n, p in made.items() if order.index(n) < order.index(shown)]
+            after = [p for n, p in made.items() if order.index(n) > order.index(shown)]
+            self.panes = {n: self.panes[n] if n in self.panes else made[n] for n in PANES}
+            if before:
+                await self.panes_container.mount(*before, before=self.panes[shown])
+            if after:
+                await self.panes_container.mount(*after)
             for rows in self._probe_backlog:  # in order, as they came
                 self.panes[4].observe_probe(rows)
             self._probe_backlog.clear()
@@ -279,16 +309,14 @@ class CockpitApp(App[Any]):
 
     def _mark_active(self) -> None:
         for number, pane in self.panes.items():
-            # a held pane gets its classes styled when it is mounted
-            pane.set_class(number == self.active_pane, "-active",
-                           update=pane not in self._held_panes)
+            pane.set_class(number == self.active_pane, "-active")
         self.tabs.show_active(self.active_pane, self.pane_titles())
 
     def pane(self, number: int) -> Pane:
         return self.panes[number]
 
     def pane_titles(self) -> list[tuple[int, str]]:
-        return [(n, self.panes[n].PANE_TITLE) for n in sorted(self.panes)]
+        return [(n, PANES[n][1]) for n in sorted(PANES)]
 
     def action_show_pane(self, number: int) -> None:
         """Jump to pane ``number`` (1-6): shown alone in the compact layout, focused."""
@@ -297,7 +325,7 @@ class CockpitApp(App[Any]):
         self.pane(number).focus_pane()
 
     def action_cycle_pane(self, step: int) -> None:
-        self.action_show_pane((self.active_pane - 1 + step) % len(self.panes) + 1)
+        self.action_show_pane((self.active_pane - 1 + step) % len(PANES) + 1)
 
     def on_descendant_focus(self, event) -> None:
         for number, pane in self.panes.items():
