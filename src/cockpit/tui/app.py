@@ -650,6 +650,7 @@ class CockpitApp(App[Any]):
     @work(group="actions", exit_on_error=False)
     async def _runbook_flow(self, runbook: Runbook, steps: list[Step], label: str | None,
                             dry_run: bool) -> list[StepRun]:
+        await self._release_panes()  # the steps' runs go into the Runs pane
         from cockpit.core.runbooks.actions import dry_run_text
         from cockpit.core.runbooks.session import RunbookSession, StepRun
         from cockpit.tui.screens.runbook import RunbookScreen
