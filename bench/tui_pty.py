@@ -14,9 +14,11 @@ Starts the demo service, then:
   demo's synthetic traffic keeps every pane moving, with the compact output (the default)
   and without it (``COCKPIT_COMPACT_OUTPUT=0``), against ``tail -f`` of the demo log.
 ``--src`` adds the cockpit of another source tree (e.g. an older commit) to the start-up
-runs. The cockpit's modules are compiled to bytecode first, as ``pip install`` does (an
-editable install under ``PYTHONDONTWRITEBYTECODE=1`` would otherwise compile every module
-at every start, ~100 ms); ``--no-compile`` measures the trees as they are.
+runs. The cockpits' modules (both trees) are compiled to bytecode first, as ``pip install``
+does: an editable install under ``PYTHONDONTWRITEBYTECODE=1`` otherwise compiles every
+module at every start (~70 ms of CPU here); ``--no-compile`` measures the trees as they
+are. The demo listens on ``$COCKPIT_DEMO_PORT`` (default 8781: another run on the machine
+may use it).
 Prints medians. Timings are figures to read, never pass/fail tests.
 """
 
