@@ -336,9 +336,9 @@ class RecordTable(CachedCells, DataTable[Text]):
                 raise DuplicateKey(f"The row key {row_key!r} already exists.")
             new[row_key] = len(new)
             cells = entry.cells
-            self._data[row_key] = (dict(zip(keys, cells, strict=True))
-                                   if len(cells) == len(keys)
-                                   else dict(itertools.zip_longest(keys, cells)))
+            if len(cells) > len(keys):
+                raise ValueError("More values provided than there are columns.")
+            self._data[row_key] = dict(itertools.zip_longest(keys, cells))
             self.rows[row_key] = Row(row_key, 1, None, False)
             for i, width in enumerate(entry.widths or cell_widths(cells)):
                 if width > widths[i]:
