@@ -1,7 +1,7 @@
 """Benchmark: the incident queries typed into the Audit pane, on the 1,000,000-line
 techno-os audit file, beside the same query from the CLI in the same run.
 
-    .venv/bin/python bench/audit_pane.py [--lines N] [--runs 3] [--dir DIR] [--old SRC]
+    .venv/bin/python bench/audit_pane.py [--lines N] [--runs 3] [--dir DIR] [--old SRC] [--no-freeze]
 
 For each query: the time from applying the filter to the first frame painted with the
 whole-file answer's rows (every match counted), to the first frame with all of its rows
@@ -9,6 +9,10 @@ in the table, the CLI's time for the same query (``cockpit audit tail ... --json
 BUFFER``), and the longest stall of the UI meanwhile (the extra delay of a 10 ms timer,
 as ``bench/log_ingest.py`` measures it). Headless (``run_test``), 120x30; frames are
 the screen's updates as the app hands them to its driver.
+
+The start-up heap is frozen before each query, as the cockpit does 1.5 s after its start
+(``app._freeze_heap``): else full garbage collections walk it and stall the UI for 40-80
+ms whatever the pane does (``--no-freeze`` measures that).
 
 ``--old SRC`` (another tree's ``src``) measures that tree's pane the same way in the same
 run, each run of each tree in a fresh process, the two alternating.
@@ -82,7 +86,7 @@ class PaneApp(App[None]):
 
 
 async def pane_query(ctx: CockpitContext, text: str, freeze: bool = True
-                     ) -> tuple[float, float, float, int | None]:
+                     ) -> tuple[float, float, float, int | None, float]:
     """(ms to the answer's first rows, ms to all of it on screen, longest stall ms,
     matches counted)."""
     app = PaneApp(ctx)
@@ -123,7 +127,8 @@ async def pane_query(ctx: CockpitContext, text: str, freeze: bool = True
         ticks = [start, *app.ticks, end]
         stall = max((b - a - TICK) * 1000 for a, b in itertools.pairwise(ticks))
         matched = pane.search.matched if pane.search else None
-    return first, elapsed, max(0.0, stall), matched
+        search_ms = pane.search.seconds * 1000 if pane.search else 0.0
+    return first, elapsed, max(0.0, stall), matched, search_ms
 
 
 def cli_ms(audit: Path, exprs: list[str], n: int) -> float:
@@ -136,16 +141,17 @@ def cli_ms(audit: Path, exprs: list[str], n: int) -> float:
 
 
 def child(old: str | None, args: argparse.Namespace, index: int
-          ) -> tuple[float, float, float, int | None]:
+          ) -> tuple[float, float, float, int | None, float]:
     """One run of query ``index`` in a fresh process (``old``: that tree's src)."""
     env = dict(os.environ)
     if old:
         env["PYTHONPATH"] = old + os.pathsep + env.get("PYTHONPATH", "")
     out = subprocess.run([sys.executable, __file__, "--lines", str(args.lines), "--dir",
-                          args.dir, "--child", str(index)], env=env, check=True,
+                          args.dir, "--child", str(index),
+                          *(["--no-freeze"] if args.no_freeze else [])], env=env, check=True,
                          capture_output=True, text=True).stdout
-    first, full, stall, counted = json.loads(out.splitlines()[-1])
-    return first, full, stall, counted
+    first, full, stall, counted, search_ms = json.loads(out.splitlines()[-1])
+    return first, full, stall, counted, search_ms
 
 
 def main() -> int:
@@ -154,6 +160,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "cockpit-bench"))
     parser.add_argument("--old", help="another tree's src, measured the same way")
+    parser.add_argument("--no-freeze", action="store_true",
+                        help="leave the start-up heap in full collections (the app freezes it)")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     audit = audit_file(args.lines, args.dir)
@@ -164,31 +172,35 @@ def main() -> int:
     queries = [(f"trace_id={trace}", [f"trace_id={trace}"]), (trace, [trace]),
                ("decision=DENY reason_codes!=", ["decision=DENY", "reason_codes!="])]
     if args.child is not None:
-        print(json.dumps(asyncio.run(pane_query(ctx, queries[args.child][0]))))
+        print(json.dumps(asyncio.run(pane_query(ctx, queries[args.child][0],
+                                                not args.no_freeze))))
         return 0
     trees = [("new", None), ("old", args.old)] if args.old else [("", None)]
     print(f"file: {audit} ({audit.stat().st_size / 1e6:.0f} MB), buffer {limit:,} records, "
           f"median of {args.runs} runs, {len(os.sched_getaffinity(0))} CPUs\n")
-    print(f"{'query':36} {'tree':4} {'first ms':>9} {'all ms':>8} {'CLI ms':>8} "
+    print(f"{'query':36} {'tree':4} {'first ms':>9} {'all ms':>8} {'search':>7} {'CLI ms':>8} "
           f"{'stall ms':>9} {'counted':>9}")
     for index, (text, exprs) in enumerate(queries):
-        runs: dict[str, list[tuple[float, float, float, int | None]]] = {
+        runs: dict[str, list[tuple[float, float, float, int | None, float]]] = {
             name: [] for name, _ in trees}
         clis = []
         for _ in range(args.runs):
             for name, src in trees:
                 runs[name].append(child(src, args, index) if args.old
-                                  else asyncio.run(pane_query(ctx, text)))
+                                  else asyncio.run(pane_query(ctx, text, not args.no_freeze)))
             clis.append(cli_ms(audit, exprs, limit))
         cli = statistics.median(clis)
         for name, _src in trees:
-            firsts, alls, stalls, counts = zip(*runs[name], strict=True)
+            firsts, alls, stalls, counts, searches = zip(*runs[name], strict=True)
             counted = counts[-1]
             print(f"{text[:36]:36} {name:4} {statistics.median(firsts):9.0f} "
-                  f"{statistics.median(alls):8.0f} {cli:8.0f} {max(stalls):9.1f} "
+                  f"{statistics.median(alls):8.0f} {statistics.median(searches):7.0f} "
+                  f"{cli:8.0f} {max(stalls):9.1f} "
                   f"{counted if counted is not None else '-':>9}")
     print("\nfirst: filter applied -> the first frame showing the whole file's answer; "
-          "all: the first frame with every row of it in the table;\nCLI: the same query "
+          "all: the first frame with every row of it in the table;\nsearch: the pane's "
+          "search process (python -m cockpit.core.audit.tail, records numbered) until its "
+          "answer is read;\nCLI: the same query "
           "printing the same number of records (median, runs alternating with the pane's); "
           "stall: the longest extra delay of a 10 ms timer (worst run)")
     return 0

@@ -49,6 +49,8 @@ def clip(text: str, width: int) -> str:
 
 def cell_text(data: dict[str, Any], column: str) -> str:
     """A field as a cell shows it: lists joined with ",", missing and null as ""."""
+    if data.__class__ is dict and (value := data.get(column)).__class__ is str:
+        return value  # a top-level string (most cells): what ``lookup`` finds first
     parts: list[str] = []
     for value in lookup(data, column):
         if value is None:
@@ -102,8 +104,12 @@ def format_cells(record: AuditRecord, columns: Sequence[str], boundary: Boundary
 
 def cell_widths(cells: Sequence[Text]) -> tuple[int, ...]:
     """Each cell's width as DataTable measures a ``Text``: its longest line's cells."""
-    return tuple(cell_len(t.plain) if "\n" not in t.plain
-                 else max(map(cell_len, t.plain.splitlines()), default=0) for t in cells)
+    widths = []
+    for text in cells:
+        plain = text.plain
+        widths.append(cell_len(plain) if "\n" not in plain
+                      else max(map(cell_len, plain.splitlines()), default=0))
+    return tuple(widths)
 
 
 def make_entry(seq: int, record: AuditRecord, columns: Sequence[str], boundary: Boundary
