@@ -201,3 +201,19 @@ async def test_a_big_answer_shows_its_end_first_then_the_rest_above_it(
         assert pane.search is not None and pane.search.matched == len(deny) + 1
         assert [e.record.data["trace_id"] for e in pane.search.entries] == [
             r["trace_id"] for r in deny[-100:]]
+
+
+def test_cells_of_one_text_and_style_are_shared_and_their_number_bounded(monkeypatch):
+    """Cells repeat (DENY, an event type): one object each; unique ones (trace ids) do
+    not pile up."""
+    from cockpit.core.boundary import Boundary
+
+    monkeypatch.setattr(audit_rows, "_SHARED_CELLS_MAX", 50)
+    monkeypatch.setattr(audit_rows, "_shared_cells", {})
+    boundary = Boundary()
+    rows = [audit_rows.format_cells(parse_record(
+        b'{"decision": "DENY", "trace_id": "t-%d"}' % i, i), ("decision", "trace_id"),
+        boundary) for i in range(200)]
+    assert len({id(row[0]) for row in rows[:20]}) == 1 and rows[0][0].style == "bold red"
+    assert [row[1].plain for row in rows] == [f"t-{i}" for i in range(200)]
+    assert len(audit_rows._shared_cells) <= 50

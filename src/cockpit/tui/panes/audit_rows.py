@@ -98,8 +98,22 @@ def format_cells(record: AuditRecord, columns: Sequence[str], boundary: Boundary
         if not style and column == "status" and value and value.upper() not in (
                 "SUCCESS", "OK", "DENIED"):
             style = "yellow"
-        out.append(Text(value, style=style, no_wrap=True, end=""))
+        cell = _shared_cells.get((value, style))
+        if cell is None:
+            cell = Text(value, style=style, no_wrap=True, end="")
+            if len(_shared_cells) >= _SHARED_CELLS_MAX:
+                _shared_cells.clear()
+            _shared_cells[value, style] = cell
+        out.append(cell)
     return tuple(out)
+
+
+#: Cells of the same text and style are one object: tables never change a cell in place
+#: (a change stores a new object), and most columns repeat a few values (DENY, an event
+#: type): 5,000 rows are then ~45,000 fewer objects for each full garbage collection to
+#: walk (measured: 20-37 ms, holding the interpreter lock, while a big answer is built).
+_SHARED_CELLS_MAX = 4096
+_shared_cells: dict[tuple[str, str], Text] = {}
 
 
 def cell_widths(cells: Sequence[Text]) -> tuple[int, ...]:
