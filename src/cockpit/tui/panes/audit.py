@@ -53,9 +53,10 @@ _LABELS = {"system": "system log", "operator": "operator trail"}
 #: Seconds between checks of the operator trail file (the next check waits for this one).
 TRAIL_POLL = 1.0
 #: Rows of a search's answer shown first (its end: where the cursor goes), before the
-#: rest is built; the rest goes in above them FILL_SLICE rows at a time, a frame whenever
-#: FILL_BUDGET seconds of the UI thread went to it; followed records wait FILL_WAIT s.
-FIRST_ROWS, FILL_SLICE, FILL_BUDGET, FILL_WAIT = 200, 500, 0.008, 0.05
+#: rest is built; the rest goes in above them FILL_SLICE rows at a time, the loop running
+#: for FILL_PAUSE s whenever FILL_BUDGET s of the UI thread went to it (a bare yield let
+#: a Textual timer's chain of tasks take one step only); followed records wait FILL_WAIT s.
+FIRST_ROWS, FILL_SLICE, FILL_BUDGET, FILL_PAUSE, FILL_WAIT = 200, 250, 0.005, 0.001, 0.05
 
 
 class AuditPane(QuietStatus, Pane):
@@ -610,8 +611,8 @@ class AuditPane(QuietStatus, Pane):
 
     async def _fill_above(self, search: FileSearch, older: list[Entry]) -> None:
         """Put the older part of a big answer above the rows shown, FILL_SLICE rows at a
-        time, a frame whenever FILL_BUDGET seconds went to it: no frame waits for
-        thousands of rows, and the rows on screen stay where they are."""
+        time, the loop running FILL_PAUSE whenever FILL_BUDGET went to it: no frame or
+        timer waits for thousands of rows, and the rows on screen stay where they are."""
         state = self._views["system"]
         table = self.table("system")
         room = state.limit - len(state.shown)  # followed records since: the newest stay
@@ -623,7 +624,7 @@ class AuditPane(QuietStatus, Pane):
             table.add_entries(part, first=True)
             state.shown.extendleft(reversed(part))
             if time.perf_counter() - began >= FILL_BUDGET:
-                await asyncio.sleep(0)  # a frame
+                await asyncio.sleep(FILL_PAUSE)  # timers, messages, a frame if due
                 if self._searches.get("system") is not search:
                     return  # another filter: it rebuilt the table
                 began = time.perf_counter()
