@@ -218,3 +218,35 @@ def test_cells_of_one_text_and_style_are_shared_and_their_number_bounded(monkeyp
     assert len({id(row[0]) for row in rows[:20]}) == 1 and rows[0][0].style == "bold red"
     assert [row[1].plain for row in rows] == [f"t-{i}" for i in range(200)]
     assert len(audit_rows._shared_cells) <= 50
+
+
+@pytest.mark.parametrize("failure", ["cut short", "no process"])
+async def test_a_failed_whole_file_search_leaves_the_rows_loaded(tmp_path: Path, monkeypatch,
+                                                                 failure):
+    """The answer cut short (over the size bound) or no search process: the rows loaded
+    that match stay, and the status says why the whole file did not answer."""
+    from cockpit.core.audit import search as core_search
+
+    log = tmp_path / "audit.log"
+    records = techno_records(300)
+    write_lines(log, records)
+
+    async def failing(path, exprs, limit, **_kwargs):
+        if failure == "no process":
+            raise OSError("no such interpreter")
+        cut = [parse_record(orjson.dumps(r), n) for n, r in enumerate(records[:50], 1)]
+        return core_search.SearchResult(cut, None, "the matching records are over 64 MB")
+
+    monkeypatch.setattr(core_search, "search_file", failing)
+    context = make_context(tmp_path, audit_profile(log, backlog=100))
+    app = PaneHarness(lambda: AuditPane(context))
+    async with app.run_test(size=(160, 30)) as pilot:
+        pane = app.query_one(AuditPane)
+        await async_wait_until(lambda: pane.total_count == 100, what="the backlog")
+        pane.focus_pane()
+        await type_filter(pilot, pane, "decision=DENY")
+        loaded = [r["trace_id"] for r in records[-100:] if r["decision"] == "DENY"]
+        assert [cells(pane, i)[-1] for i in range(pane.row_count)] == loaded
+        why = ("cannot search: no such interpreter" if failure == "no process"
+               else "the matching records are over 64 MB")
+        assert f"of 100 loaded · whole file: {why}" in pane.border_subtitle

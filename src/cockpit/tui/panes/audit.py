@@ -563,13 +563,14 @@ class AuditPane(QuietStatus, Pane):
             result = None
         if self._searches.get("system") is not search:
             return  # another filter since
-        if result is None:
+        if result is not None:
+            search.error = result.error
+            search.matched = result.matched
+            search.seconds = result.seconds
+        if result is None or search.error is not None:
             search.running = False
-            self._rebuild("system")
+            self._rebuild("system")  # the rows loaded, as the status says
             return
-        search.error = result.error
-        search.matched = result.matched
-        search.seconds = result.seconds
         columns, boundary = state.columns, self.context.boundary
         records = result.records
         total = len(records)
@@ -583,7 +584,7 @@ class AuditPane(QuietStatus, Pane):
         if self._searches.get("system") is not search:
             return
         search.running = False
-        if not split or search.error is not None:
+        if not split:
             self._rebuild("system")
             return
         self._filling = True
