@@ -179,7 +179,7 @@ def main() -> int:
     print(f"file: {audit} ({audit.stat().st_size / 1e6:.0f} MB), buffer {limit:,} records, "
           f"median of {args.runs} runs, {len(os.sched_getaffinity(0))} CPUs\n")
     print(f"{'query':36} {'tree':4} {'first ms':>9} {'all ms':>8} {'search':>7} {'CLI ms':>8} "
-          f"{'stall ms':>9} {'counted':>9}")
+          f"{'stall med/max':>14} {'counted':>9}")
     for index, (text, exprs) in enumerate(queries):
         runs: dict[str, list[tuple[float, float, float, int | None, float]]] = {
             name: [] for name, _ in trees}
@@ -195,14 +195,14 @@ def main() -> int:
             counted = counts[-1]
             print(f"{text[:36]:36} {name:4} {statistics.median(firsts):9.0f} "
                   f"{statistics.median(alls):8.0f} {statistics.median(searches):7.0f} "
-                  f"{cli:8.0f} {max(stalls):9.1f} "
+                  f"{cli:8.0f} {statistics.median(stalls):6.1f} / {max(stalls):5.1f} "
                   f"{counted if counted is not None else '-':>9}")
     print("\nfirst: filter applied -> the first frame showing the whole file's answer; "
           "all: the first frame with every row of it in the table;\nsearch: the pane's "
           "search process (python -m cockpit.core.audit.tail, records numbered) until its "
           "answer is read;\nCLI: the same query "
           "printing the same number of records (median, runs alternating with the pane's); "
-          "stall: the longest extra delay of a 10 ms timer (worst run)")
+          "stall: the longest extra delay of a 10 ms timer in a run (median, worst of the runs)")
     return 0
 
 
