@@ -86,7 +86,7 @@ class PaneApp(App[None]):
 
 
 async def pane_query(ctx: CockpitContext, text: str, freeze: bool = True
-                     ) -> tuple[float, float, float, int | None, float]:
+                     ) -> tuple[float, float, float, int | None, float, float]:
     """(ms to the answer's first rows, ms to all of it on screen, longest stall ms,
     matches counted)."""
     app = PaneApp(ctx)
@@ -128,7 +128,14 @@ async def pane_query(ctx: CockpitContext, text: str, freeze: bool = True
         stall = max((b - a - TICK) * 1000 for a, b in itertools.pairwise(ticks))
         matched = pane.search.matched if pane.search else None
         search_ms = pane.search.seconds * 1000 if pane.search else 0.0
-    return first, elapsed, max(0.0, stall), matched, search_ms
+    rss = rss_mb()
+    return first, elapsed, max(0.0, stall), matched, search_ms, rss
+
+
+def rss_mb() -> float:
+    """The process's resident memory now (MB)."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
 def cli_ms(audit: Path, exprs: list[str], n: int) -> float:
@@ -141,7 +148,7 @@ def cli_ms(audit: Path, exprs: list[str], n: int) -> float:
 
 
 def child(old: str | None, args: argparse.Namespace, index: int
-          ) -> tuple[float, float, float, int | None, float]:
+          ) -> tuple[float, float, float, int | None, float, float]:
     """One run of query ``index`` in a fresh process (``old``: that tree's src)."""
     env = dict(os.environ)
     if old:
@@ -150,8 +157,8 @@ def child(old: str | None, args: argparse.Namespace, index: int
                           args.dir, "--child", str(index),
                           *(["--no-freeze"] if args.no_freeze else [])], env=env, check=True,
                          capture_output=True, text=True).stdout
-    first, full, stall, counted, search_ms = json.loads(out.splitlines()[-1])
-    return first, full, stall, counted, search_ms
+    first, full, stall, counted, search_ms, rss = json.loads(out.splitlines()[-1])
+    return first, full, stall, counted, search_ms, rss
 
 
 def main() -> int:
@@ -179,9 +186,9 @@ def main() -> int:
     print(f"file: {audit} ({audit.stat().st_size / 1e6:.0f} MB), buffer {limit:,} records, "
           f"median of {args.runs} runs, {len(os.sched_getaffinity(0))} CPUs\n")
     print(f"{'query':36} {'tree':4} {'first ms':>9} {'all ms':>8} {'search':>7} {'CLI ms':>8} "
-          f"{'stall med/max':>14} {'counted':>9}")
+          f"{'stall med/max':>14} {'counted':>9} {'RSS MB':>7}")
     for index, (text, exprs) in enumerate(queries):
-        runs: dict[str, list[tuple[float, float, float, int | None, float]]] = {
+        runs: dict[str, list[tuple[float, float, float, int | None, float, float]]] = {
             name: [] for name, _ in trees}
         clis = []
         for _ in range(args.runs):
@@ -191,18 +198,20 @@ def main() -> int:
             clis.append(cli_ms(audit, exprs, limit))
         cli = statistics.median(clis)
         for name, _src in trees:
-            firsts, alls, stalls, counts, searches = zip(*runs[name], strict=True)
+            firsts, alls, stalls, counts, searches, rsss = zip(*runs[name], strict=True)
             counted = counts[-1]
             print(f"{text[:36]:36} {name:4} {statistics.median(firsts):9.0f} "
                   f"{statistics.median(alls):8.0f} {statistics.median(searches):7.0f} "
                   f"{cli:8.0f} {statistics.median(stalls):6.1f} / {max(stalls):5.1f} "
-                  f"{counted if counted is not None else '-':>9}")
+                  f"{counted if counted is not None else '-':>9} {max(rsss):7.0f}")
     print("\nfirst: filter applied -> the first frame showing the whole file's answer; "
           "all: the first frame with every row of it in the table;\nsearch: the pane's "
           "search process (python -m cockpit.core.audit.tail, records numbered) until its "
           "answer is read;\nCLI: the same query "
           "printing the same number of records (median, runs alternating with the pane's); "
-          "stall: the longest extra delay of a 10 ms timer in a run (median, worst of the runs)")
+          "stall: the longest extra delay of a 10 ms timer in a run (median, worst of the runs);\n"
+          "RSS: the pane's process once the answer is shown (the most of the runs; one "
+          "process a run with --old, else all runs in one)")
     return 0
 
 
