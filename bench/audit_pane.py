@@ -8,7 +8,11 @@ whole-file answer's rows (every match counted), to the first frame with all of i
 in the table, the CLI's time for the same query (``cockpit audit tail ... --json -n
 BUFFER``), and the longest stall of the UI meanwhile (the extra delay of a 10 ms timer,
 as ``bench/log_ingest.py`` measures it). Headless (``run_test``), 120x30; frames are
-the screen's updates as the app hands them to its driver.
+the screen's updates as the app hands them to its driver. Also: how long the pane's own
+search process took, the pane's resident memory with the answer shown, and the stall's
+reference: the same timer's delay while the pane is idle and the same search process
+runs (on a shared or small machine, that process and the others take the CPU from the
+UI whatever it does).
 
 The start-up heap is frozen before each query, as the cockpit does 1.5 s after its start
 (``app._freeze_heap``): else full garbage collections walk it and stall the UI for 40-80
@@ -47,6 +51,7 @@ from cockpit.core.config.loader import load_profile
 from cockpit.core.redact import default_redactor
 from cockpit.tui.context import CockpitContext
 from cockpit.tui.panes.audit import AuditPane
+from cockpit.tui.panes.audit_rows import split_filter
 from cockpit.tui.settings import UserSettings
 
 TICK = 0.010
@@ -85,8 +90,8 @@ class PaneApp(App[None]):
         self.set_interval(TICK, lambda: self.ticks.append(time.perf_counter()))
 
 
-async def pane_query(ctx: CockpitContext, text: str, freeze: bool = True
-                     ) -> tuple[float, float, float, int | None, float, float]:
+async def pane_query(ctx: CockpitContext, audit: Path, text: str, freeze: bool = True
+                     ) -> tuple[float, float, float, int | None, float, float, float]:
     """(ms to the answer's first rows, ms to all of it on screen, longest stall ms,
     matches counted)."""
     app = PaneApp(ctx)
@@ -99,6 +104,16 @@ async def pane_query(ctx: CockpitContext, text: str, freeze: bool = True
         if freeze:  # as the cockpit does once started (app._freeze_heap): full
             gc.collect()  # collections leave the start-up heap out
             gc.freeze()
+        # the reference: the pane idle while the same search process runs (its CPU load
+        # and the machine's, without the pane's work)
+        app.ticks.clear()
+        began = time.perf_counter()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cockpit.core.audit.tail", str(audit),
+            str(ctx.settings.audit_buffer_records), *split_filter(text),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        await proc.wait()
+        idle = late(began, app.ticks, time.perf_counter())
         marks: dict[str, float] = {}
 
         def probe() -> None:  # what this frame shows
@@ -124,12 +139,17 @@ async def pane_query(ctx: CockpitContext, text: str, freeze: bool = True
         end = time.perf_counter()
         first = (marks.get("first", end) - start) * 1000
         elapsed = (marks.get("all", end) - start) * 1000
-        ticks = [start, *app.ticks, end]
-        stall = max((b - a - TICK) * 1000 for a, b in itertools.pairwise(ticks))
+        stall = late(start, app.ticks, end)
         matched = pane.search.matched if pane.search else None
         search_ms = pane.search.seconds * 1000 if pane.search else 0.0
     rss = rss_mb()
-    return first, elapsed, max(0.0, stall), matched, search_ms, rss
+    return first, elapsed, stall, matched, search_ms, rss, idle
+
+
+def late(start: float, ticks: list[float], end: float) -> float:
+    """The longest extra delay (ms) of the 10 ms timer between ``start`` and ``end``."""
+    times = [start, *(t for t in ticks if t >= start), end]
+    return max(0.0, max((b - a - TICK) * 1000 for a, b in itertools.pairwise(times)))
 
 
 def rss_mb() -> float:
@@ -148,7 +168,7 @@ def cli_ms(audit: Path, exprs: list[str], n: int) -> float:
 
 
 def child(old: str | None, args: argparse.Namespace, index: int
-          ) -> tuple[float, float, float, int | None, float, float]:
+          ) -> tuple[float, float, float, int | None, float, float, float]:
     """One run of query ``index`` in a fresh process (``old``: that tree's src)."""
     env = dict(os.environ)
     if old:
@@ -157,8 +177,8 @@ def child(old: str | None, args: argparse.Namespace, index: int
                           args.dir, "--child", str(index),
                           *(["--no-freeze"] if args.no_freeze else [])], env=env, check=True,
                          capture_output=True, text=True).stdout
-    first, full, stall, counted, search_ms, rss = json.loads(out.splitlines()[-1])
-    return first, full, stall, counted, search_ms, rss
+    first, full, stall, counted, search_ms, rss, idle = json.loads(out.splitlines()[-1])
+    return first, full, stall, counted, search_ms, rss, idle
 
 
 def main() -> int:
@@ -179,37 +199,40 @@ def main() -> int:
     queries = [(f"trace_id={trace}", [f"trace_id={trace}"]), (trace, [trace]),
                ("decision=DENY reason_codes!=", ["decision=DENY", "reason_codes!="])]
     if args.child is not None:
-        print(json.dumps(asyncio.run(pane_query(ctx, queries[args.child][0],
+        print(json.dumps(asyncio.run(pane_query(ctx, audit, queries[args.child][0],
                                                 not args.no_freeze))))
         return 0
     trees = [("new", None), ("old", args.old)] if args.old else [("", None)]
     print(f"file: {audit} ({audit.stat().st_size / 1e6:.0f} MB), buffer {limit:,} records, "
           f"median of {args.runs} runs, {len(os.sched_getaffinity(0))} CPUs\n")
     print(f"{'query':36} {'tree':4} {'first ms':>9} {'all ms':>8} {'search':>7} {'CLI ms':>8} "
-          f"{'stall med/max':>14} {'counted':>9} {'RSS MB':>7}")
+          f"{'stall med/max':>14} {'ref med/max':>13} {'counted':>8} {'RSS MB':>7}")
     for index, (text, exprs) in enumerate(queries):
-        runs: dict[str, list[tuple[float, float, float, int | None, float, float]]] = {
+        runs: dict[str, list[tuple[float, float, float, int | None, float, float, float]]] = {
             name: [] for name, _ in trees}
         clis = []
         for _ in range(args.runs):
             for name, src in trees:
                 runs[name].append(child(src, args, index) if args.old
-                                  else asyncio.run(pane_query(ctx, text, not args.no_freeze)))
+                                  else asyncio.run(pane_query(ctx, audit, text, not args.no_freeze)))
             clis.append(cli_ms(audit, exprs, limit))
         cli = statistics.median(clis)
         for name, _src in trees:
-            firsts, alls, stalls, counts, searches, rsss = zip(*runs[name], strict=True)
+            firsts, alls, stalls, counts, searches, rsss, idles = zip(*runs[name], strict=True)
             counted = counts[-1]
             print(f"{text[:36]:36} {name:4} {statistics.median(firsts):9.0f} "
                   f"{statistics.median(alls):8.0f} {statistics.median(searches):7.0f} "
                   f"{cli:8.0f} {statistics.median(stalls):6.1f} / {max(stalls):5.1f} "
-                  f"{counted if counted is not None else '-':>9} {max(rsss):7.0f}")
+                  f"{statistics.median(idles):5.1f} / {max(idles):5.1f} "
+                  f"{counted if counted is not None else '-':>8} {max(rsss):7.0f}")
     print("\nfirst: filter applied -> the first frame showing the whole file's answer; "
           "all: the first frame with every row of it in the table;\nsearch: the pane's "
           "search process (python -m cockpit.core.audit.tail, records numbered) until its "
           "answer is read;\nCLI: the same query "
           "printing the same number of records (median, runs alternating with the pane's); "
           "stall: the longest extra delay of a 10 ms timer in a run (median, worst of the runs);\n"
+          "ref: the same, the pane idle while the same search process runs (what its "
+          "CPU load and the machine's cost the UI);\n"
           "RSS: the pane's process once the answer is shown (the most of the runs; one "
           "process a run with --old, else all runs in one)")
     return 0
