@@ -77,9 +77,13 @@ async def test_add_entries_gives_the_table_add_row_gives():
             assert fast.virtual_size == slow.virtual_size
         assert fast.cursor_row == slow.cursor_row == 0
         with pytest.raises(audit_rows.DuplicateKey):
-            fast.add_entries(entries(5, 1))
+            fast.add_entries([*entries(50, 2), *entries(5, 1)])
+        with pytest.raises(audit_rows.DuplicateKey):
+            fast.add_entries([*entries(50, 2), *entries(50, 1)])
         with pytest.raises(ValueError):
-            fast.add_entries([Entry(99, entries(0, 1)[0].record, (Text("1"),) * 4)])
+            fast.add_entries([*entries(50, 2), Entry(99, entries(0, 1)[0].record,
+                                                     (Text("1"),) * 4)])
+        assert shown(fast) == shown(slow)  # a refused batch adds nothing
 
 
 @pytest.mark.parametrize("follow", [True, False], ids=["following", "paused"])

@@ -349,23 +349,23 @@ class RecordTable(CachedCells, DataTable[Text]):
         keys = [column.key for column in columns]
         widths = [column.content_width for column in columns]
         was_empty = not self.rows
-        new: dict[RowKey, int] = {}
-        for entry in entries:
-            row_key = RowKey(entry.key)
-            if row_key in self._row_locations or row_key in new:
-                raise DuplicateKey(f"The row key {row_key!r} already exists.")
-            new[row_key] = len(new)
+        locations = self._row_locations
+        new = {RowKey(entry.key): i for i, entry in enumerate(entries)}
+        if len(new) < len(entries) or any(row_key in locations for row_key in new):
+            raise DuplicateKey("A row key already exists.")  # checked first: no half batch
+        if any(len(entry.cells) > len(keys) for entry in entries):
+            raise ValueError("More values provided than there are columns.")
+        data, rows = self._data, self.rows
+        for row_key, entry in zip(new, entries, strict=True):
             cells = entry.cells
-            if len(cells) > len(keys):
-                raise ValueError("More values provided than there are columns.")
-            self._data[row_key] = dict(itertools.zip_longest(keys, cells))
-            self.rows[row_key] = Row(row_key, 1, None, False)
+            data[row_key] = (dict(zip(keys, cells, strict=True)) if len(cells) == len(keys)
+                             else dict(itertools.zip_longest(keys, cells)))
+            rows[row_key] = Row(row_key, 1, None, False)
             for i, width in enumerate(entry.widths or cell_widths(cells)):
                 if width > widths[i]:
                     widths[i] = width
         for column, width in zip(columns, widths, strict=True):
             column.content_width = width
-        locations = self._row_locations
         if first:
             count = len(new)
             for i in range(len(locations)):
