@@ -515,9 +515,10 @@ def test_trail_status_reports_records_deleted_from_the_end(tmp_path, monkeypatch
 @pytest.mark.parametrize("fill_slice", [400, 7], ids=["at-once", "sliced"])
 async def test_a_filter_is_answered_from_the_whole_file(tmp_path, log, monkeypatch, fill_slice):
     """Records long out of the buffer are found (an old trace id), the whole result is
-    counted, the last matches fill the buffer (a slice a frame when there are many), and
-    later matching records join them."""
+    counted, the last matches fill the buffer (the last first, then the rest above them a
+    slice at a time when there are many), and later matching records join them."""
     monkeypatch.setattr("cockpit.tui.panes.audit.FILL_SLICE", fill_slice)
+    monkeypatch.setattr("cockpit.tui.panes.audit.FIRST_ROWS", fill_slice)  # the end first
     records = techno_records(3000)
     write_lines(log, records)
     settings = UserSettings(audit_buffer_records=100)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable
@@ -40,8 +41,8 @@ from cockpit.tui.panes.audit_rows import (
     ViewState,
     compile_filter,
     count_values,
-    format_cells,
     load_trail,
+    make_entry,
     split_filter,
 )
 from cockpit.tui.panes.base import Pane
@@ -51,9 +52,11 @@ View = Literal["system", "operator"]
 _LABELS = {"system": "system log", "operator": "operator trail"}
 #: Seconds between checks of the operator trail file (the next check waits for this one).
 TRAIL_POLL = 1.0
-#: Rows of a search's answer added to the table per frame, and how long followed records
-#: wait while it fills
-FILL_SLICE, FILL_WAIT = 400, 0.05
+#: Rows of a search's answer shown first (its end: where the cursor goes), before the
+#: rest is built; the rest goes in above them FILL_SLICE rows at a time, the loop running
+#: for FILL_PAUSE s whenever FILL_BUDGET s of the UI thread went to it (a bare yield let
+#: a Textual timer's chain of tasks take one step only); followed records wait FILL_WAIT s.
+FIRST_ROWS, FILL_SLICE, FILL_BUDGET, FILL_PAUSE, FILL_WAIT = 200, 250, 0.005, 0.001, 0.05
 
 
 class AuditPane(QuietStatus, Pane):
@@ -430,7 +433,7 @@ class AuditPane(QuietStatus, Pane):
         out = []
         for record in records:
             self._seq += 1
-            out.append(Entry(self._seq, record, format_cells(record, columns, boundary)))
+            out.append(make_entry(self._seq, record, columns, boundary))
         return out
 
     def _append(self, name: str, records: list[AuditRecord]) -> None:
@@ -454,8 +457,7 @@ class AuditPane(QuietStatus, Pane):
         filt = self._filter_of(name)
         matching = [e for e in kept if filt.matches_record(e.record)] if filt else kept
         state.shown.extend(matching)
-        for entry in matching:
-            table.add_row(*entry.cells, key=entry.key)
+        table.add_entries(matching)
         if follow:
             _to_bottom(table)
         if name == self.view:
@@ -472,8 +474,7 @@ class AuditPane(QuietStatus, Pane):
         if search.matched is not None:
             search.matched += len(matching)
         state.shown.extend(matching)
-        for entry in matching:
-            table.add_row(*entry.cells, key=entry.key)
+        table.add_entries(matching)
         excess = len(state.shown) - state.limit
         if excess > 0:
             for _ in range(excess):
@@ -503,8 +504,7 @@ class AuditPane(QuietStatus, Pane):
             shown = [e for e in state.entries if not filt or filt.matches_record(e.record)]
         state.shown = deque(shown)
         table.clear()
-        for entry in shown:
-            table.add_row(*entry.cells, key=entry.key)
+        table.add_entries(shown)
         if follow or keep is None:
             _to_bottom(table)
         else:
@@ -549,7 +549,8 @@ class AuditPane(QuietStatus, Pane):
 
     async def _search_file(self, search: FileSearch) -> None:
         """The whole file's last matches and their number (``core.audit.search``: a
-        separate process), rows built off the UI thread, then shown at once."""
+        separate process); rows built off the UI thread, the last ones first: the screen
+        shows the answer's end while the rest is built and goes in above it."""
         from cockpit.core.audit.search import search_file
 
         assert self.source is not None
@@ -559,57 +560,75 @@ class AuditPane(QuietStatus, Pane):
             result = await search_file(path, split_filter(search.text), state.limit)
         except OSError as exc:
             search.error = f"cannot search: {exc}"
-        else:
+            result = None
+        if self._searches.get("system") is not search:
+            return  # another filter since
+        if result is not None:
             search.error = result.error
             search.matched = result.matched
             search.seconds = result.seconds
-            columns, boundary = state.columns, self.context.boundary
-            records = result.records
+        if result is None or search.error is not None:
+            search.running = False
+            self._rebuild("system")  # the rows loaded, as the status says
+            return
+        columns, boundary = state.columns, self.context.boundary
+        records = result.records
+        total = len(records)
 
-            def build() -> list[Entry]:
-                n = len(records)
-                return [Entry(i - n, rec, format_cells(rec, columns, boundary))
-                        for i, rec in enumerate(records)]
+        def build(start: int, stop: int) -> list[Entry]:
+            return [make_entry(i - total, records[i], columns, boundary)
+                    for i in range(start, stop)]
 
-            search.entries = await asyncio.to_thread(build)
+        split = max(0, total - FIRST_ROWS)
+        search.entries = await asyncio.to_thread(build, split, total)
         if self._searches.get("system") is not search:
-            return  # another filter since
+            return
         search.running = False
-        if len(search.entries) <= FILL_SLICE:
+        if not split:
             self._rebuild("system")
             return
-        await self._fill(search)
-
-    async def _fill(self, search: FileSearch) -> None:
-        """Put a big answer into the table a slice at a time, a frame between slices, so
-        no frame waits for thousands of rows; followed records wait meanwhile."""
-        state = self._views["system"]
-        table = self.table("system")
-        filt = self._filter_of("system")
-        later = [e for e in state.entries if e.seq > search.start_seq
-                 and (not filt or filt.matches_record(e.record))]
-        shown = [*search.entries, *later][-state.limit:]
         self._filling = True
         try:
-            state.shown = deque()
-            table.clear()
-            done = 0
-            while done < len(shown):
-                part = shown[done : done + FILL_SLICE]
-                for entry in part:
-                    table.add_row(*entry.cells, key=entry.key)
-                state.shown.extend(part)
-                done += len(part)
-                if done == len(part):
-                    _to_bottom(table)  # the first slice: the cursor where it will end
-                await asyncio.sleep(0)  # a frame between slices
-                if self._searches.get("system") is not search:
-                    return  # another filter: it rebuilt the table
-            _to_bottom(table)
+            self._rebuild("system")  # the answer's end, the cursor on its last row
+            # painted before the rest is built: that thread would take the interpreter
+            # lock from the frame half the time (measured: 24 ms frames took 40-70 ms)
+            await self._after_frame()
+            older = await asyncio.to_thread(build, 0, split)
+            if self._searches.get("system") is not search:
+                return
+            search.entries = older + search.entries
+            await self._fill_above(search, older)
         finally:
             self._filling = False
-        self._update_status()
-        self.on_show()  # records followed meanwhile
+        if self._searches.get("system") is search:
+            self._update_status()
+            self.on_show()  # records followed meanwhile
+
+    async def _after_frame(self) -> None:
+        """Return once the screen has been refreshed (at once if it needs nothing)."""
+        painted = asyncio.Event()
+        if self.call_after_refresh(painted.set):
+            await painted.wait()
+
+    async def _fill_above(self, search: FileSearch, older: list[Entry]) -> None:
+        """Put the older part of a big answer above the rows shown, FILL_SLICE rows at a
+        time, the loop running FILL_PAUSE whenever FILL_BUDGET went to it: no frame or
+        timer waits for thousands of rows, and the rows on screen stay where they are."""
+        state = self._views["system"]
+        table = self.table("system")
+        room = state.limit - len(state.shown)  # followed records since: the newest stay
+        older = older[max(0, len(older) - room):] if room > 0 else []
+        began = time.perf_counter()
+        while older:
+            part = older[-FILL_SLICE:]
+            del older[-FILL_SLICE:]
+            table.add_entries(part, first=True)
+            state.shown.extendleft(reversed(part))
+            if time.perf_counter() - began >= FILL_BUDGET:
+                await asyncio.sleep(FILL_PAUSE)  # timers, messages, a frame if due
+                if self._searches.get("system") is not search:
+                    return  # another filter: it rebuilt the table
+                began = time.perf_counter()
 
     async def _follow_audit(self, source: AuditSource) -> None:
         follower = self._follower = AuditFollower(source)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -9,12 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.geometry import Region, Size
 from textual.reactive import Reactive
 from textual.widgets import DataTable
-from textual.widgets.data_table import Row, RowKey
+from textual.widgets.data_table import DuplicateKey, Row, RowKey
 
 from cockpit.core.audit.query import AuditRecord, RecordFilter, as_text, lookup, parse_record
 from cockpit.core.boundary import Boundary
@@ -47,6 +49,8 @@ def clip(text: str, width: int) -> str:
 
 def cell_text(data: dict[str, Any], column: str) -> str:
     """A field as a cell shows it: lists joined with ",", missing and null as ""."""
+    if data.__class__ is dict and (value := data.get(column)).__class__ is str:
+        return value  # a top-level string (most cells): what ``lookup`` finds first
     parts: list[str] = []
     for value in lookup(data, column):
         if value is None:
@@ -94,8 +98,39 @@ def format_cells(record: AuditRecord, columns: Sequence[str], boundary: Boundary
         if not style and column == "status" and value and value.upper() not in (
                 "SUCCESS", "OK", "DENIED"):
             style = "yellow"
-        out.append(Text(value, style=style, no_wrap=True, end=""))
+        cell = _shared_cells.get((value, style))
+        if cell is None:
+            cell = Text(value, style=style, no_wrap=True, end="")
+            if len(_shared_cells) >= _SHARED_CELLS_MAX:
+                _shared_cells.clear()
+            _shared_cells[value, style] = cell
+        out.append(cell)
     return tuple(out)
+
+
+#: Cells of the same text and style are one object: tables never change a cell in place
+#: (a change stores a new object), and most columns repeat a few values (DENY, an event
+#: type): 5,000 rows are then ~45,000 fewer objects for each full garbage collection to
+#: walk (measured: 20-37 ms, holding the interpreter lock, while a big answer is built).
+_SHARED_CELLS_MAX = 4096
+_shared_cells: dict[tuple[str, str], Text] = {}
+
+
+def cell_widths(cells: Sequence[Text]) -> tuple[int, ...]:
+    """Each cell's width as DataTable measures a ``Text``: its longest line's cells."""
+    widths = []
+    for text in cells:
+        plain = text.plain
+        widths.append(cell_len(plain) if "\n" not in plain
+                      else max(map(cell_len, plain.splitlines()), default=0))
+    return tuple(widths)
+
+
+def make_entry(seq: int, record: AuditRecord, columns: Sequence[str], boundary: Boundary
+               ) -> Entry:
+    """The entry of ``record``: its cells and their widths (any thread may build it)."""
+    cells = format_cells(record, columns, boundary)
+    return Entry(seq, record, cells, cell_widths(cells))
 
 
 _TOKEN = re.compile(r'(?:[^\s"]+|"[^"]*")+')
@@ -120,6 +155,7 @@ class Entry:
     seq: int
     record: AuditRecord
     cells: tuple[Text, ...]
+    widths: tuple[int, ...] = ()  #: the cells' widths (``cell_widths``), when known
 
     @property
     def key(self) -> str:
@@ -295,6 +331,78 @@ class RecordTable(CachedCells, DataTable[Text]):
             for _ in range(count):
                 self.remove_row(self.ordered_rows[0].key)
         self.move_cursor(row=max(0, row - count), column=column)
+
+    def add_entries(self, entries: Sequence[Entry], *, first: bool = False) -> None:
+        """Add the rows of ``entries`` at the bottom (``first``: above the others, the
+        rows shown staying where they are) in one update.
+
+        ``add_row`` costs a cursor check and an idle measure of every cell per row:
+        thousands of rows (a whole-file answer) stalled the UI for hundreds of ms. Here
+        widths come with the entries (``cell_widths``, measured off the UI thread).
+        """
+        if not entries:
+            return
+        if not all(hasattr(self, name) for name in _INTERNALS):
+            self._add_entries_slow(entries, first)
+            return
+        columns = self.ordered_columns
+        keys = [column.key for column in columns]
+        widths = [column.content_width for column in columns]
+        was_empty = not self.rows
+        locations = self._row_locations
+        new = {RowKey(entry.key): i for i, entry in enumerate(entries)}
+        if len(new) < len(entries) or any(row_key in locations for row_key in new):
+            raise DuplicateKey("A row key already exists.")  # checked first: no half batch
+        if any(len(entry.cells) > len(keys) for entry in entries):
+            raise ValueError("More values provided than there are columns.")
+        data, rows = self._data, self.rows
+        for row_key, entry in zip(new, entries, strict=True):
+            cells = entry.cells
+            data[row_key] = (dict(zip(keys, cells, strict=True)) if len(cells) == len(keys)
+                             else dict(itertools.zip_longest(keys, cells)))
+            rows[row_key] = Row(row_key, 1, None, False)
+            for i, width in enumerate(entry.widths or cell_widths(cells)):
+                if width > widths[i]:
+                    widths[i] = width
+        for column, width in zip(columns, widths, strict=True):
+            column.content_width = width
+        if first:
+            count = len(new)
+            for i in range(len(locations)):
+                new[locations.get_key(i)] = i + count  # type: ignore[index]
+            self._row_locations = type(locations)(new)
+        else:
+            start = len(locations)
+            for row_key, i in new.items():
+                locations[row_key] = start + i
+        self._require_update_dimensions = True  # the virtual size, at idle or settle()
+        self._update_count += 1
+        if first and not was_empty:  # the same rows stay in view, the cursor on its row
+            self.settle()  # the new virtual size first: scroll_y is clamped to it
+            self.scroll_to(y=self.scroll_y + len(entries), animate=False, immediate=True)
+            row, column = self.cursor_coordinate
+            self.cursor_coordinate = Coordinate(row + len(entries), column)
+        else:
+            self.cursor_coordinate = self.cursor_coordinate
+        if was_empty and len(self.columns) and self.show_cursor and self.cursor_type != "none":
+            self._highlight_cursor()
+        self.refresh()
+        self.check_idle()
+
+    def _add_entries_slow(self, entries: Sequence[Entry], first: bool) -> None:
+        """``add_entries`` through the public API (Textual's internals changed)."""
+        if not first or not self.row_count:
+            for entry in entries:
+                self.add_row(*entry.cells, key=entry.key)
+            return
+        row, column = self.cursor_coordinate
+        old = [(key.value, self.get_row(key)) for key in (r.key for r in self.ordered_rows)]
+        self.clear()
+        for entry in entries:
+            self.add_row(*entry.cells, key=entry.key)
+        for key, cells in old:
+            self.add_row(*cells, key=key)
+        self.move_cursor(row=row + len(entries), column=column)
 
     def _drop_rows_fast(self, count: int) -> None:
         locations = self._row_locations
