@@ -243,7 +243,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_tail(args: argparse.Namespace) -> int:
     """Print the last matching records (``--count``: their number; ``--follow``: and more)."""
     from cockpit.core.audit.query import RecordFilter, scan_file
-    from cockpit.core.audit.tail import TailSummary, iter_tail
+    from cockpit.core.audit.tail import TailSummary, write_tail
     from cockpit.core.boundary import Boundary
 
     path, _ = _path(getattr(args, "path", None))
@@ -270,11 +270,12 @@ def cmd_tail(args: argparse.Namespace) -> int:
             start = path.stat().st_size
         except FileNotFoundError:
             start = 0
-        write = _RecordWriter(as_json, boundary, out)
         summary = TailSummary()
-        for rec in iter_tail(path, where, lines, summary, numbered=not as_json):
-            write(rec)
-        write.flush()
+        out.flush()
+        sink = _BinaryOut(out)
+        write_tail(path, where, lines, _Render(as_json, boundary, sink.encoding, sink.errors),
+                   sink, summary, numbered=not as_json)
+        sink.flush()
         if getattr(args, "total", False):
             matched = summary.matched
             if matched is None:  # found near the end: count the rest too
@@ -336,48 +337,65 @@ def _quiet_broken_pipe() -> None:
         pass
 
 
-class _RecordWriter:
-    """Prints records through the boundary, a batch at a time. With ``--json`` a record
-    the boundary would leave as it is is printed as it was read (``Boundary.json_lines``:
-    no parse, no re-serialisation)."""
+class _Render:
+    """A batch of matches as printed: each through the boundary, as ``_print_record``
+    prints one. With ``--json`` a record the boundary would leave as it is is printed as
+    it was read (``redact_json.raw_lines_to_rewrite``: no parse, no re-serialisation)."""
 
-    BATCH = 2048
+    def __init__(self, as_json: bool, boundary: Any, encoding: str, errors: str) -> None:
+        import codecs
 
-    def __init__(self, as_json: bool, boundary: Any, out: TextIO) -> None:
         self.as_json = as_json
         self.boundary = boundary
-        self.out = out
-        self.pending: list[str] = []  #: JSON lines to print (--json)
-        self.text: list[str] = []  #: lines ready to print
+        self.encoding = encoding
+        self.errors = errors
+        self.utf8 = codecs.lookup(encoding).name == "utf-8"
 
-    def __call__(self, rec: Any) -> None:
-        if self.as_json and rec.data is not None:
-            self.pending.append(rec.raw)
-            if len(self.pending) >= self.BATCH:
-                self._json()
-            return
-        if self.pending:
-            self._json()
-        if rec.data is None:
-            self.text.append(_record_text(rec, self.as_json, self.boundary))
+    def __call__(self, lines: list[bytes], items: list[Any]) -> bytes:
+        boundary = self.boundary
+        if not self.as_json:
+            text = [boundary.line(summarize(item)) if item.__class__ is dict
+                    else _record_text(item, False, boundary) for item in items]
+            return ("\n".join(text) + "\n").encode(self.encoding, self.errors)
+        from cockpit.core.redact_json import raw_lines_to_rewrite
+
+        records = [i for i, item in enumerate(items) if item.__class__ is dict]
+        if len(records) == len(items):
+            rewrite = raw_lines_to_rewrite(boundary.redactor, lines, boundary.text_limit)
         else:
-            self.text.append(self.boundary.line(summarize(rec.data)))
-        if len(self.text) >= self.BATCH:
-            self.flush()
+            found = raw_lines_to_rewrite(boundary.redactor, [lines[i] for i in records],
+                                         boundary.text_limit)
+            rewrite = {records[i] for i in found}
+        enc, errors = self.encoding, self.errors
+        out = list(lines) if self.utf8 else [line.decode().encode(enc, errors)
+                                             for line in lines]
+        for i, item in enumerate(items):
+            if item.__class__ is not dict:
+                out[i] = _record_text(item, True, boundary).encode(enc, errors)
+            elif i in rewrite:
+                out[i] = json.dumps(boundary.obj(item), ensure_ascii=False).encode(enc, errors)
+        out.append(b"")
+        return b"\n".join(out)
 
-    def _json(self) -> None:
-        self.text += self.boundary.json_lines(self.pending, orjson.loads)
-        self.pending = []
-        self.flush(final=False)
 
-    def flush(self, final: bool = True) -> None:
-        if self.pending:
-            self._json()
-        if self.text:
-            self.out.write("\n".join(self.text) + "\n")
-            self.text = []
-        if final:
-            self.out.flush()
+class _BinaryOut:
+    """``out``'s bytes underneath (or, for a text stream without one, decoded into it)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.text = out
+        self.raw = getattr(out, "buffer", None)
+        self.encoding = getattr(out, "encoding", None) or "utf-8"
+        self.errors = getattr(out, "errors", None) or "strict"
+        if self.raw is None:
+            self.encoding, self.errors = "utf-8", "surrogateescape"
+
+    def write(self, data: bytes) -> int:
+        if self.raw is not None:
+            return int(self.raw.write(data))
+        return self.text.write(data.decode(self.encoding, self.errors))
+
+    def flush(self) -> None:
+        (self.raw if self.raw is not None else self.text).flush()
 
 
 def _record_text(rec: Any, as_json: bool, boundary: Any) -> str:

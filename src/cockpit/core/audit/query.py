@@ -691,6 +691,62 @@ class _Scanner:
                     return
 
 
+    def pick(self, data: bytes, stop: int, lines: list[bytes], items: list[Any],
+             first_line: Callable[[], int] | None = None) -> tuple[int, int]:
+        """The matches of ``data[:stop]`` appended: each line as read to ``lines``, and to
+        ``items`` its object or, for a malformed line, its ``AuditRecord`` (numbered from
+        ``first_line()``, the number of the block's first line, asked only then).
+        Returns (matched, malformed)."""
+        spans = (_candidate_lines(data, stop, self.pre) if self.pre is not None
+                 else _all_lines(data, stop))
+        filt = self.filt
+        needs_raw = filt._needs_raw
+        preds = filt.predicates
+        quick = _quick_equality(preds)
+        matchers = [p.matcher() for p in preds]
+        loads = orjson.loads
+        matched = malformed = 0
+        add_line = lines.append
+        add_item = items.append
+        for start, end in spans:
+            line = data[start:end]
+            try:
+                parsed = loads(line)
+            except orjson.JSONDecodeError:
+                if _is_blank(line):
+                    continue
+                parsed = None
+            if parsed.__class__ is dict:
+                if quick is not None:
+                    value = parsed.get(quick[0])
+                    if not (value == quick[1] if value.__class__ is str
+                            else preds[0].matches(parsed)):
+                        continue
+                else:
+                    raw = line.decode("utf-8", "replace") if needs_raw else None
+                    for match in matchers:
+                        if not match(parsed, raw):
+                            break
+                    else:
+                        add_line(line)
+                        add_item(parsed)
+                        matched += 1
+                    continue
+                add_line(line)
+                add_item(parsed)
+                matched += 1
+                continue
+            malformed += 1
+            if preds and not (filt._only_text and all(
+                    p.matches(None, line.decode("utf-8", "replace")) for p in preds)):
+                continue
+            lineno = None if first_line is None else first_line() + data.count(b"\n", 0, start)
+            add_line(line)
+            add_item(parse_record(line, lineno))
+            matched += 1
+        return matched, malformed
+
+
 def _quick_equality(preds: list[Predicate]) -> tuple[str, str] | None:
     """(field, value) when the filter is one ``field=value`` on a top-level field."""
     if len(preds) == 1 and preds[0].op == "=" and preds[0].value and "." not in preds[0].field:

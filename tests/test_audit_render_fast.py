@@ -1,0 +1,178 @@
+"""The fast paths of ``cockpit audit tail``'s printing give, byte for byte, what the slow
+path gives: ``raw_lines_to_rewrite`` (bytes, a block at a time) picks the lines
+``lines_to_rewrite`` picks line by line; ``write_tail`` (forked workers rendering ranges
+into temporary files) prints what rendering each record on its own prints; and every
+line printed as read is what the boundary makes of it (secrets hidden, escapes visible,
+lengths bounded)."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from cockpit.cli.audit_cmd import _record_text, _Render, summarize
+from cockpit.core.audit import query, tail
+from cockpit.core.audit.query import parse_record, scan_file
+from cockpit.core.audit.tail import TailSummary, write_tail
+from cockpit.core.boundary import Boundary
+from cockpit.core.redact import Redactor
+from cockpit.core.redact_json import lines_to_rewrite, raw_lines_to_rewrite
+from tests import hostile
+from tests.test_audit_query import techno_records
+from tests.test_secret_formats import TOKENS
+
+PLANTED = [*TOKENS, *hostile.SECRETS, *hostile.ESCAPES, *hostile.LINES[:-1],
+           "G2_INVALID_API_KEY", "Bearer abc.def.ghi", "https://u:pw@host/x",
+           "mysql -u root -phunter2", "curl -u me:secret https://x", "pw=abc123",
+           "--password hunter2", "Authorization: Basic dXNlcjpwYXNz", "plain words",
+           "x-goog-signature=abcdef123456", "machine h login u password p",
+           "deadbeef-4b1d-0000-aaaa-0123456789ab", "caf\u00e9 \u202e fin", "naïve",
+           "sk-" + "a1" * 20, "2025-12-23T10:00:00Z", "2025-12-23T10:00:00.123456+00:00"]
+
+
+def _variants(s: str) -> list[bytes]:
+    """Records holding ``s`` in different places and spellings."""
+    compact: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": False}
+    return [
+        json.dumps({"msg": s}, **compact).encode(),
+        json.dumps({"a": 1, "list": ["ok", s], "n": {"deep": s}}).encode(),
+        json.dumps({"decision": "DENY", "k": s, "api_key": "x"}, **compact).encode(),
+        json.dumps({s[:30]: "value", "token_count": 3}, **compact).encode(),
+        json.dumps({"nested": {"decision": "DENY", "reason_codes": [s]}}).encode(),
+        json.dumps({"decision": "ALLOW", "trace_id": s}, ensure_ascii=True).encode(),
+    ]
+
+
+def corpus() -> list[bytes]:
+    """JSON lines with planted secrets in every kind of place, escapes, non-ASCII, long
+    lines, nested keys of the same name, and whitespace variants."""
+    lines = [v for s in PLANTED for v in _variants(s)]
+    lines += [orjson.dumps(r) for r in techno_records(300)]
+    lines += [
+        b'{"decision": "DENY", "reason_codes": ["G2_INVALID_API_KEY"], "password": "p4ss"}',
+        b'{"decision" : "DENY" , "api_key"  :  "hunter2-Sup3rSecret"}',
+        b'{"api_key"   :"abcdefgh12345678"}',
+        b'{"token":null,"secret":"","password":true}',
+        b'{"n":-12345678901234567890,"f":0.12345678901234567890}',
+        b'{"n":1E+5,"t":true,"f":false,"z":null}',
+        b'{"tab":"a\\tb","nl":"a\\nb","q":"say \\"hi\\""}',
+        b'{"x":"' + b"y" * 70_000 + b'"}',
+        b'{"k":"' + "\u00e9".encode() * 40_000 + b'"}',
+        b'{"esc":"\\u001b]52;c;ZWNobyBwd25lZA==\\u0007"}',
+        b'{"raw_esc":"\x7f"}',
+        b'{"hex":"0123456789abcdef0123456789abcdef","id":"4b1d4b1d-0000"}',
+        b'  {"lead":"space"}  ',
+        b'{"a.b":"c","a":{"b":"secret=hunter2xyz"}}',
+        b'{"url":"postgres://user:pw123@db/x","ts":"2025-12-23 10:00:00"}',
+    ]
+    random.Random(5).shuffle(lines)
+    return lines
+
+
+REDACTORS = [Redactor(), Redactor(["plain", "hunter2"]),
+             Redactor(env={"MY_API_TOKEN": "0123456789abcdef"})]
+
+
+@pytest.mark.parametrize("redactor", REDACTORS, ids=["patterns", "explicit", "env-hex"])
+def test_raw_lines_to_rewrite_picks_the_lines_the_str_path_picks(redactor: Redactor) -> None:
+    boundary = Boundary(redactor)
+    lines = corpus()
+    texts = [line.decode() for line in lines]
+    want = {i for i, text in enumerate(texts)
+            if lines_to_rewrite(redactor, [text], boundary.text_limit)}
+    for size in (1, 7, 64, len(lines)):  # the same answer whatever the blocks
+        got: set[int] = set()
+        for at in range(0, len(lines), size):
+            got |= {at + i for i in raw_lines_to_rewrite(redactor, lines[at:at + size],
+                                                         boundary.text_limit)}
+        assert got == want, size
+    assert len(want) < len(lines) - 300  # most lines are printed as read
+
+
+@pytest.mark.parametrize("redactor", REDACTORS, ids=["patterns", "explicit", "env-hex"])
+def test_a_line_printed_as_read_is_what_the_boundary_makes(redactor: Redactor) -> None:
+    boundary = Boundary(redactor)
+    lines = corpus()
+    rewrite = raw_lines_to_rewrite(redactor, lines, boundary.text_limit)
+    for i, line in enumerate(lines):
+        if i not in rewrite:
+            data = json.loads(line)
+            assert boundary.obj(data) == data, line
+            assert len(line) <= boundary.text_limit
+    printed = "\n".join(
+        json.dumps(boundary.obj(json.loads(line)), ensure_ascii=False) if i in rewrite
+        else line.decode() for i, line in enumerate(lines))
+    assert hostile._LIVE.search(printed) is None  # no live escape
+    assert "hunter2xyz" not in printed and "pw123" not in printed
+
+
+def test_a_secret_key_with_spaces_before_its_colon_is_rewritten() -> None:
+    line = '{"api_key"  :  "abcdefgh12345678"}'
+    assert lines_to_rewrite(Redactor(), [line], 65_536) == {0}
+    assert raw_lines_to_rewrite(Redactor(), [line.encode()], 65_536) == {0}
+
+
+def _audit_file(tmp_path: Path) -> Path:
+    lines = corpus() + [orjson.dumps(r) for r in techno_records(3000)]
+    lines += [b'{"decision": "DENY", "trunc', b"not json at all DENY", b"\xff\xfe DENY",
+              b"", b"[1, 2]", b'{"decision":"DENY","reason_codes":["x"]}\r']
+    random.Random(9).shuffle(lines)
+    path = tmp_path / "audit.log"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def _slow(path: Path, exprs: list[str], as_json: bool) -> bytes:
+    """Each matching record printed on its own, the way the slow path prints it."""
+    boundary = Boundary()
+    out = []
+    for rec in scan_file(path, exprs).records:
+        if rec.data is None:
+            rec = parse_record(rec.raw.encode(), rec.line) if rec.error is None else rec
+            out.append(_record_text(rec, as_json, boundary))
+        elif as_json:
+            out += boundary.json_lines([rec.raw], orjson.loads)
+        else:
+            out.append(boundary.line(summarize(rec.data)))
+    return "".join(line + "\n" for line in out).encode()
+
+
+QUERIES = [["decision=DENY", "reason_codes!="], ["decision=DENY"], [], ["DENY"],
+           ["trace_id~^[0-9a-f]{4}"], ["has:api_key"]]
+
+
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "text"])
+@pytest.mark.parametrize("exprs", QUERIES, ids=lambda e: ",".join(e) or "all")
+def test_write_tail_in_forked_workers_prints_what_the_slow_path_prints(
+        tmp_path: Path, monkeypatch, exprs: list[str], as_json: bool) -> None:
+    path = _audit_file(tmp_path)
+    monkeypatch.setattr(tail, "BACKWARD_MAX", 4096)
+    monkeypatch.setattr(tail, "KEEP_MAX", 3)
+    monkeypatch.setattr(tail, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(tail, "_workers", lambda: 3)
+    monkeypatch.setattr(tail, "BATCH", 100)
+    monkeypatch.setattr(query, "BLOCK", 8192)
+    forked = []
+    fork = tail._fork_renderer
+    monkeypatch.setattr(tail, "_fork_renderer", lambda *a: forked.append(1) or fork(*a))
+    boundary = Boundary()
+    sink = io.BytesIO()
+    summary = TailSummary()
+    render = _Render(as_json, boundary, "utf-8", "strict")
+    write_tail(path, exprs, 100_000_000, render, sink, summary, numbered=not as_json)
+    assert forked == [1, 1]
+    assert sink.getvalue() == _slow(path, exprs, as_json)
+    assert summary.matched == scan_file(path, exprs, count_only=True).matched
+    # the sequential paths (iter_tail's records rendered in batches) print the same
+    for n in (100_000_000, 5):
+        monkeypatch.setattr(tail, "KEEP_MAX", 10_000)
+        again = io.BytesIO()
+        write_tail(path, exprs, n, render, again, numbered=not as_json)
+        want = _slow(path, exprs, as_json).splitlines(keepends=True)[-n:]
+        assert again.getvalue() == b"".join(want)
