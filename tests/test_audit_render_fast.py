@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
-from cockpit.cli.audit_cmd import _record_text, _Render, summarize
+from cockpit.cli.audit_cmd import _record_text, _Render, _Summaries, summarize
 from cockpit.core.audit import query, tail
 from cockpit.core.audit.query import parse_record, scan_file
 from cockpit.core.audit.tail import TailSummary, write_tail
@@ -215,3 +215,61 @@ def test_a_literal_found_in_the_mapped_file_gives_what_a_scan_gives(
         assert len(scan_file(path, [f"trace_id={trace}"]).records) == 3
     else:
         assert mapped and None not in mapped
+
+
+def _text_records() -> list[dict[str, Any]]:
+    """Records whose one-line summaries hold planted secrets, escapes, odd keys and
+    values, and lines ``summarize`` cuts short; many with the same keys (columns)."""
+    rnd = random.Random(11)
+    out: list[dict[str, Any]] = []
+    for line in corpus():  # as the scan parses them
+        try:
+            out.append(orjson.loads(line))
+        except orjson.JSONDecodeError:
+            continue
+    odd_keys = ["api_key", "password", ":colon", "=eq", " space", "", "x-amz-signature",
+                "bearer", "token_count", "curl", "pw", "msg"]
+    for i in range(1500):
+        planted = rnd.choice(PLANTED)
+        rec: dict[str, Any] = {
+            "ts_utc": rnd.choice(["2025-12-23T10:00:00.5+00:00", "2025-12-23T10:00:00Z",
+                                  planted, 17, "not a time"]) if i % 7 == 0
+            else f"2025-12-23T10:{i % 60:02d}:00.{i:06d}+00:00",
+            "event_type": "decision_audit", "decision": rnd.choice(["DENY", "ALLOW"]),
+            "reason_codes": rnd.choice([[], ["G2_INVALID_API_KEY"], ["A", planted], ""]),
+            "trace_id": rnd.choice([f"{rnd.getrandbits(128):032x}",
+                                    f"{rnd.getrandbits(32):08x}-4b1d-{i:04d}",
+                                    "abc-" + "0" * 20, planted]),
+            "profile_hash": f"{rnd.getrandbits(128):032x}",
+            "latency_ms": rnd.choice([1.5, 2 ** 62, 1e300, 3, None, True, {"a": planted}]),
+        }
+        if i % 5 == 0:
+            rec[rnd.choice(odd_keys)] = planted
+        if i % 9 == 0:
+            rec["note"] = planted + " and some more words " * rnd.randint(0, 12)
+        out.append(rec)
+    same = [{"ts_utc": f"2025-12-23T10:00:{i % 60:02d}.{i:06d}+00:00", "decision": "DENY",
+             "reason_codes": [rnd.choice(["G10_RATE_LIMIT_EXCEEDED", "G2_INVALID_API_KEY"])],
+             "trace_id": f"{rnd.getrandbits(64):016x}-{i:06d}",
+             "profile_hash": f"{rnd.getrandbits(128):032x}" * rnd.choice([1, 1, 4]),
+             "latency_ms": round(rnd.random() * 40, 3)} for i in range(3000)]
+    same[100]["trace_id"] = "deadbeef-4b1d-0000-0000-000000000000"
+    same[200]["trace_id"] = "deadbeef-0123456789abcdef0123"
+    same[300]["ts_utc"] = "2025-12-23T10:00:00\x1b]0;x\x07"
+    return out + same
+
+
+@pytest.mark.parametrize("redactor", REDACTORS, ids=["patterns", "explicit", "env-hex"])
+def test_text_lines_are_the_boundarys_summaries(redactor: Redactor) -> None:
+    boundary = Boundary(redactor)
+    records = _text_records()
+    want = [boundary.line(summarize(rec)) for rec in records]
+    for size in (1, 13, 2048):
+        summaries = _Summaries(boundary)
+        got: list[str] = []
+        for at in range(0, len(records), size):
+            got += summaries.lines(records[at:at + size])
+        assert got == want, size
+        assert [summaries.line(rec) for rec in records] == want
+    assert any(line.endswith("…") for line in want)
+    assert sum("***" in line for line in want) > 50  # secrets were hidden
