@@ -613,24 +613,44 @@ def _candidate_lines_general(data: bytes, stop: int, pred: Predicate
         last_end = end
 
 
+#: bytes searched at a time in a mapped file (then unmapped: the RSS stays bounded)
+MAP_WINDOW = 16 << 20
+#: a literal seen this often in the first 64 KiB is not rare: blocks are faster
+RARE_MAX = 2
+
+
 def literal_blocks(fd: int, start: int, end: int, pred: Predicate | None
                    ) -> Iterator[bytes] | None:
     """Blocks of whole lines (each ending with a newline) of [start, end) that hold
     ``pred``'s literal, found like ``rg -F``: the file mapped, the literal searched over
-    the whole range (no copy, no block loop). None where that is not the answer: no
-    literal, a case-insensitive one, or a backslash in the range (an escape may spell the
-    value otherwise: those lines are candidates too, found by ``_candidate_lines``)."""
+    the range a window at a time (no copy, no loop over blocks). None where that is not
+    the answer: no literal, a case-insensitive one, one that is not rare (found more than
+    ``RARE_MAX`` times in the range's first 64 KiB), or a backslash in the range (an
+    escape may spell the value otherwise: those lines are candidates too, found by
+    ``_candidate_lines``)."""
     lit = pred.literal if pred is not None else None
     if lit is None or pred is None or pred.ignore_case or b"\n" in lit or end <= start:
+        return None
+    if os.pread(fd, 1 << 16, start).count(lit) > RARE_MAX:
         return None
     try:
         mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
     except (OSError, ValueError):
         return None
-    if mapped.find(b"\\", start, end) != -1:
-        mapped.close()
-        return None
+    for at in range(start, end, MAP_WINDOW):
+        if mapped.find(b"\\", at, min(at + MAP_WINDOW, end)) != -1:
+            mapped.close()
+            return None
+        _unmap(mapped, at, min(at + MAP_WINDOW, end))
     return _mapped_lines(mapped, start, end, lit)
+
+
+def _unmap(mapped: mmap.mmap, start: int, end: int) -> None:
+    """Drop [start, end) of a read-only mapping from the process (not from the cache)."""
+    page = mmap.PAGESIZE
+    first = (start + page - 1) // page * page
+    if end - first >= page and hasattr(mapped, "madvise"):
+        mapped.madvise(mmap.MADV_DONTNEED, first, (end - first) // page * page)
 
 
 def _mapped_lines(mapped: mmap.mmap, start: int, end: int, lit: bytes,
@@ -639,7 +659,13 @@ def _mapped_lines(mapped: mmap.mmap, start: int, end: int, lit: bytes,
         find, rfind = mapped.find, mapped.rfind
         lines: list[bytes] = []
         pos = start
-        while (at := find(lit, pos, end)) != -1:
+        while pos < end:
+            window = min(pos + MAP_WINDOW, end)
+            at = find(lit, pos, min(window + len(lit) - 1, end))
+            if at == -1:
+                _unmap(mapped, pos, window)
+                pos = window
+                continue
             before = rfind(b"\n", start, at)
             line_start = before + 1 if before != -1 else start
             line_end = find(b"\n", at, end)
@@ -748,6 +774,9 @@ class _Scanner:
         preds = filt.predicates
         quick = _quick_equality(preds)
         matchers = [p.matcher() for p in preds]
+        fields = None
+        if preds and all(p.op in ("=", "!=") and "." not in p.field for p in preds):
+            fields = [(p.field, p.value, p.op == "!=", p) for p in preds]
         loads = orjson.loads
         matched = malformed = 0
         add_line = lines.append
@@ -766,6 +795,25 @@ class _Scanner:
                     if not (value == quick[1] if value.__class__ is str
                             else preds[0].matches(parsed)):
                         continue
+                elif fields is not None:  # top-level equalities, inline
+                    for name, want, negate, pred in fields:
+                        value = parsed.get(name, _MISSING)
+                        if want:
+                            if value.__class__ is str:
+                                hit = value == want
+                            else:
+                                hit = value is not _MISSING and pred._equals([value])
+                        elif value.__class__ is list or value.__class__ is str:
+                            hit = not value
+                        else:
+                            hit = value is _MISSING or value is None or value == {}
+                        if hit is negate:
+                            break
+                    else:
+                        add_line(line)
+                        add_item(parsed)
+                        matched += 1
+                    continue
                 else:
                     raw = line.decode("utf-8", "replace") if needs_raw else None
                     for match in matchers:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -312,6 +311,8 @@ def _fork_renderer(fd: int, rng: tuple[int, int], filt: RecordFilter, render: Re
                    numbered: bool) -> tuple[int, int, BinaryIO, tuple[int, int]]:
     """A forked child rendering ``rng`` into a temporary file; (matched, malformed) are
     pickled into a pipe when it is done."""
+    import tempfile  # only where every match is printed
+
     spool: BinaryIO = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the caller)
     rfd, wfd = os.pipe()
     pid = os.fork()
