@@ -586,12 +586,15 @@ class _Summaries:
     def lines(self, items: list[dict[str, Any]]) -> list[str]:
         """``line`` of each of ``items``: records with the same keys a column at a time
         where every value of a column has the usual form, else one by one."""
-        groups: dict[tuple[str, ...], list[int]] = {}
-        for i, keys in enumerate(map(tuple, items)):
-            groups.setdefault(keys, []).append(i)
-        if len(groups) == 1:
-            got = self._columns(next(iter(groups)), items)
+        if not items:
+            return []
+        all_keys = list(map(tuple, items))
+        if all_keys.count(all_keys[0]) == len(all_keys):  # the usual batch: one shape
+            got = self._columns(all_keys[0], items)
             return got if got is not None else list(map(self.line, items))
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for i, keys in enumerate(all_keys):
+            groups.setdefault(keys, []).append(i)
         out: list[str] = [""] * len(items)
         for keys, index in groups.items():
             rows = [items[i] for i in index]
@@ -612,7 +615,7 @@ class _Summaries:
         width = 0
         if times:
             col = [row[times[0]] for row in rows]
-            if not all(v.__class__ is str for v in col):
+            if set(map(type, col)) != {str}:
                 return None
             if not self.times.fullmatch("\n".join(col)):  # times are inert
                 for value in set(col):
@@ -625,7 +628,7 @@ class _Summaries:
             cores.append(core)
             col = [row[key] for row in rows]
             cls = col[0].__class__
-            if not all(v.__class__ is cls for v in col):
+            if set(map(type, col)) != {cls}:
                 return None
             if cls is str and (joined := "".join(col)) and not joined.strip(_HEXDASH) and (
                     min(map(len, col)) > 0 and max(map(len, col)) <= 80):
@@ -654,8 +657,8 @@ class _Summaries:
                     if not got[1]:
                         bad.update(i for i, v in enumerate(hashable) if v == value)
                 texts = [seen[v][0] for v in hashable]
-            elif cls is float or cls is int:
-                shown = list(map(_compact, col))
+            elif cls is float or cls is int:  # as _compact writes each: one dump for all
+                shown = orjson.dumps(col).decode()[1:-1].split(",")
                 texts = [prefix + v for v in shown]
                 if max(map(len, shown)) > 16 or not self.key_ok[key]:
                     bad.update(i for i, v in enumerate(shown)
