@@ -275,3 +275,31 @@ def test_text_lines_are_the_boundarys_summaries(redactor: Redactor) -> None:
         assert [summaries.line(rec) for rec in records] == want
     assert any(line.endswith("…") for line in want)
     assert sum("***" in line for line in want) > 50  # secrets were hidden
+
+
+def test_a_range_whose_worker_cannot_start_or_fails_is_rendered_in_place(
+        tmp_path: Path, monkeypatch) -> None:
+    path = _audit_file(tmp_path)
+    monkeypatch.setattr(tail, "BACKWARD_MAX", 4096)
+    monkeypatch.setattr(tail, "KEEP_MAX", 3)
+    monkeypatch.setattr(tail, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(tail, "_workers", lambda: 3)
+    monkeypatch.setattr(query, "BLOCK", 8192)
+    fork = tail._fork_renderer
+    calls = []
+
+    def flaky(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("no space for a temporary file")
+        return fork(*args)
+
+    monkeypatch.setattr(tail, "_fork_renderer", flaky)
+    spooled = tail._spooled  # every worker's answer lost (as if it died): redone here
+    monkeypatch.setattr(tail, "_spooled", lambda pid, rfd: spooled(pid, rfd) and None)
+    for as_json in (True, False):
+        sink = io.BytesIO()
+        render = _Render(as_json, Boundary(), "utf-8", "strict")
+        write_tail(path, ["DENY"], 100_000_000, render, sink, numbered=not as_json)
+        assert sink.getvalue() == _slow(path, ["DENY"], as_json)
+    assert len(calls) == 4

@@ -244,30 +244,37 @@ def _write_every_match(path: Path, filt: RecordFilter, render: Render, out: Bina
             ranges = [(0, size)]
         else:
             ranges = _split_ranges(fd, size, workers)
-        children: list[tuple[int, int, BinaryIO, tuple[int, int]]] = []
+        children: list[tuple[int, int, BinaryIO | None, tuple[int, int]]] = []
         matched = malformed = 0
         try:
             for rng in ranges[1:]:
-                children.append(_fork_renderer(fd, rng, filt, render, numbered))
+                try:
+                    children.append(_fork_renderer(fd, rng, filt, render, numbered))
+                except OSError:  # no temporary file, no fork: this range is done here
+                    children.append((0, -1, None, rng))
             got = _render_range(fd, *ranges[0], filt, render, out.write, numbered)
             matched, malformed = got
             while children:
-                pid, rfd, spool, rng = children[0]
-                got = _spooled(pid, rfd)
-                children.pop(0)
-                with spool:
-                    if got is None:  # the worker failed: its range is done here
+                pid, rfd, spool, rng = children.pop(0)
+                try:
+                    got = _spooled(pid, rfd) if spool is not None else None
+                    if got is None:  # the worker failed (or none ran): done here
                         got = _render_range(fd, *rng, filt, render, out.write, numbered)
                     else:
+                        assert spool is not None
                         spool.seek(0)
                         while chunk := spool.read(1 << 20):
                             out.write(chunk)
+                finally:
+                    if spool is not None:
+                        spool.close()
                 matched += got[0]
                 malformed += got[1]
         finally:
             for pid, rfd, spool, _ in children:  # interrupted: stop the other workers
-                _kill(pid, rfd)
-                spool.close()
+                if spool is not None:
+                    _kill(pid, rfd)
+                    spool.close()
         summary.matched, summary.malformed = matched, malformed
     finally:
         os.close(fd)
@@ -314,8 +321,18 @@ def _fork_renderer(fd: int, rng: tuple[int, int], filt: RecordFilter, render: Re
     import tempfile  # only where every match is printed
 
     spool: BinaryIO = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the caller)
-    rfd, wfd = os.pipe()
-    pid = os.fork()
+    try:
+        rfd, wfd = os.pipe()
+    except OSError:
+        spool.close()
+        raise
+    try:
+        pid = os.fork()
+    except OSError:
+        spool.close()
+        os.close(rfd)
+        os.close(wfd)
+        raise
     if pid == 0:  # child: never returns
         os.close(rfd)
         code = 0
