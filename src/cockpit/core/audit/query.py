@@ -37,7 +37,6 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,14 +56,36 @@ T = TypeVar("T")
 # --- records ---------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class AuditRecord:
-    """One line: ``data`` is the parsed object, or None and ``error`` says why."""
+class _Plain:
+    """``__repr__`` and ``__eq__`` from ``__slots__`` (what a dataclass gives, without
+    the milliseconds a dataclass costs at import: an incident query starts cold)."""
 
-    raw: str
-    data: dict[str, Any] | None
-    error: str | None = None
-    line: int | None = None  #: 1-based line number, when known
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a dataclass
+
+
+class AuditRecord(_Plain):
+    """One line: ``data`` is the parsed object, or None and ``error`` says why;
+    ``line``, its 1-based line number, when known."""
+
+    __slots__ = ("data", "error", "line", "raw")
+
+    def __init__(self, raw: str, data: dict[str, Any] | None, error: str | None = None,
+                 line: int | None = None) -> None:
+        self.raw = raw
+        self.data = data
+        self.error = error
+        self.line = line
 
     @property
     def malformed(self) -> bool:
@@ -175,22 +196,40 @@ _EXPR = re.compile(r"(?P<field>[A-Za-z_@$][\w.@$/-]*?)(?P<op>!=|!~|>=|<=|=|~|>|<
 _FIELD = re.compile(r"[A-Za-z_@$][\w.@$/-]*")
 
 
-@dataclass(slots=True)
-class Predicate:
-    """One parsed filter expression."""
+class Predicate(_Plain):
+    """One parsed filter expression: ``op`` is "=", "!=", "~", "!~", ">", ">=", "<",
+    "<=", "has", "!has" or "text"; ``literal``, the bytes a matching line must contain
+    (unless it has a backslash), None for no prefilter; ``ignore_case``: the literal is
+    matched case-insensitively (free text); ``_rare``: where the prefilter looks, the
+    literal's rarest byte, or -1 for the whole literal."""
 
-    expr: str
-    op: str  #: "=", "!=", "~", "!~", ">", ">=", "<", "<=", "has", "!has", "text"
-    field: str = ""
-    value: str = ""
-    regex: re.Pattern[str] | None = None
-    #: bytes a matching line must contain (unless it has a backslash); None: no prefilter
-    literal: bytes | None = None
-    ignore_case: bool = False  #: the literal is matched case-insensitively (free text)
-    _needle: str = ""
-    _num: float | None = None
-    #: where the prefilter looks: the literal's rarest byte, or -1 for the whole literal
-    _rare: int | None = None
+    __slots__ = (
+        "_needle",
+        "_num",
+        "_rare",
+        "expr",
+        "field",
+        "ignore_case",
+        "literal",
+        "op",
+        "regex",
+        "value",
+    )
+
+    def __init__(self, expr: str, op: str, field: str = "", value: str = "",
+                 regex: re.Pattern[str] | None = None, literal: bytes | None = None,
+                 ignore_case: bool = False, _needle: str = "", _num: float | None = None,
+                 _rare: int | None = None) -> None:
+        self.expr = expr
+        self.op = op
+        self.field = field
+        self.value = value
+        self.regex = regex
+        self.literal = literal
+        self.ignore_case = ignore_case
+        self._needle = _needle
+        self._num = _num
+        self._rare = _rare
 
     def matches(self, data: dict[str, Any] | None, raw: str | None = None) -> bool:
         """Does this record (``data``; ``raw`` line for free text) satisfy the predicate?"""
@@ -525,8 +564,7 @@ def _line_count(data: bytes, stop: int | None = None) -> int:
 # --- scanning ----------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class ScanResult:
+class ScanResult(_Plain):
     """Matching records, with how many matched, lines looked at and malformed lines.
 
     With a prefilter only candidate lines are parsed, so ``malformed`` counts malformed
@@ -534,10 +572,14 @@ class ScanResult:
     None for a ``count_only`` scan, which does not count lines.
     """
 
-    records: list[AuditRecord] = field(default_factory=list)
-    matched: int = 0
-    total: int | None = 0
-    malformed: int = 0
+    __slots__ = ("malformed", "matched", "records", "total")
+
+    def __init__(self, records: list[AuditRecord] | None = None, matched: int = 0,
+                 total: int | None = 0, malformed: int = 0) -> None:
+        self.records: list[AuditRecord] = [] if records is None else records
+        self.matched = matched
+        self.total = total
+        self.malformed = malformed
 
 
 def _candidate_lines(data: bytes, stop: int, pred: Predicate) -> Iterator[tuple[int, int]]:
@@ -939,8 +981,7 @@ def _scan_tail(fd: int, size: int, filt: RecordFilter, want: int) -> ScanResult:
 # --- count by ----------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class CountResult:
+class CountResult(_Plain):
     """Counts of a field's values among matching records.
 
     ``total``: lines; ``matched``: well-formed records matching the filter; ``missing``:
@@ -948,11 +989,15 @@ class CountResult:
     (with a prefilter, among the lines parsed). Array values count each element.
     """
 
-    counts: Counter[str] = field(default_factory=Counter)
-    total: int = 0
-    matched: int = 0
-    malformed: int = 0
-    missing: int = 0
+    __slots__ = ("counts", "malformed", "matched", "missing", "total")
+
+    def __init__(self, counts: Counter[str] | None = None, total: int = 0, matched: int = 0,
+                 malformed: int = 0, missing: int = 0) -> None:
+        self.counts: Counter[str] = Counter() if counts is None else counts
+        self.total = total
+        self.matched = matched
+        self.malformed = malformed
+        self.missing = missing
 
     def most_common(self, n: int | None = None) -> list[tuple[str, int]]:
         return self.counts.most_common(n)

@@ -20,7 +20,6 @@ import os
 import pickle
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -33,6 +32,7 @@ from cockpit.core.audit.query import (
     _blocks,
     _kill,
     _parallel_ranges,
+    _Plain,
     _Scanner,
     _split_ranges,
     _workers,
@@ -46,12 +46,14 @@ KEEP_MAX = 10_000
 BACKWARD_MAX = 4 * BLOCK
 
 
-@dataclass(slots=True)
-class TailSummary:
+class TailSummary(_Plain):
     """What the scan saw: matches in the whole file (when known) and malformed lines."""
 
-    matched: int | None = None
-    malformed: int = 0
+    __slots__ = ("malformed", "matched")
+
+    def __init__(self, matched: int | None = None, malformed: int = 0) -> None:
+        self.matched = matched
+        self.malformed = malformed
 
 
 def iter_tail(path: str | os.PathLike[str], exprs: Sequence[str], n: int,
