@@ -178,47 +178,6 @@ def test_write_tail_in_forked_workers_prints_what_the_slow_path_prints(
         assert again.getvalue() == b"".join(want)
 
 
-@pytest.mark.parametrize("escaped", [False, True], ids=["plain", "with-escapes"])
-def test_a_literal_found_in_the_mapped_file_gives_what_a_scan_gives(
-        tmp_path: Path, monkeypatch, escaped: bool) -> None:
-    """The kept tail and the count find a rare literal over the mapped range (no block
-    loop) when the range holds no backslash; with one, lines are found block by block
-    (an escaped spelling of the value matches too)."""
-    records = techno_records(3000)
-    lines = [orjson.dumps(r) for r in records]
-    trace = records[1234]["trace_id"]
-    lines.insert(2000, b'{"trace_id" : "%s", "decision": "DENY", "x": 1}' % trace.encode())
-    lines.insert(2500, b'{"nested": {"trace_id": "%s"}, "decision":"DENY"}' % trace.encode())
-    if escaped:
-        spelled = "".join(f"\\u{ord(c):04x}" for c in trace).encode()
-        lines.insert(100, b'{"trace_id":"' + spelled + b'","decision":"DENY"}')
-    path = tmp_path / "audit.log"
-    path.write_bytes(b"\n".join(lines))  # the last line without a newline
-    monkeypatch.setattr(tail, "BACKWARD_MAX", 4096)
-    monkeypatch.setattr(query, "PARALLEL_MIN", 1)
-    monkeypatch.setattr(query, "_workers", lambda: 2)
-    monkeypatch.setattr(query.threading, "active_count", lambda: 1)
-    mapped = []
-    real = query.literal_blocks
-    monkeypatch.setattr(tail, "literal_blocks",
-                        lambda *a: mapped.append(r := real(*a)) or r)
-    last = records[-1]["trace_id"]
-    for exprs in ([f"trace_id={trace}"], ["decision=DENY"], [f"trace_id={last}"]):
-        mapped.clear()
-        want = scan_file(path, exprs, tail=20).records
-        got = list(tail.iter_tail(path, exprs, 20, numbered=False))
-        assert [r.raw for r in got] == [r.raw for r in want], exprs
-        assert scan_file(path, exprs, count_only=True).matched == len(
-            scan_file(path, exprs).records)
-        if exprs == ["decision=DENY"] or escaped:  # not rare, or an escape in the range:
-            assert mapped == [None]               # read block by block
-        elif exprs[0].endswith(trace):
-            assert mapped and None not in mapped
-    assert len(want) == 1
-    if escaped:
-        assert len(scan_file(path, [f"trace_id={trace}"]).records) == 3
-
-
 def _text_records() -> list[dict[str, Any]]:
     """Records whose one-line summaries hold planted secrets, escapes, odd keys and
     values, and lines ``summarize`` cuts short; many with the same keys (columns)."""

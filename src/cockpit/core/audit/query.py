@@ -30,7 +30,6 @@ by line with orjson.
 from __future__ import annotations
 
 import itertools
-import mmap
 import os
 import pickle
 import re
@@ -655,75 +654,6 @@ def _candidate_lines_general(data: bytes, stop: int, pred: Predicate
         last_end = end
 
 
-#: bytes searched at a time in a mapped file (then unmapped: the RSS stays bounded)
-MAP_WINDOW = 16 << 20
-#: a literal seen this often in the first 64 KiB is not rare: blocks are faster
-RARE_MAX = 2
-
-
-def literal_blocks(fd: int, start: int, end: int, pred: Predicate | None
-                   ) -> Iterator[bytes] | None:
-    """Blocks of whole lines (each ending with a newline) of [start, end) that hold
-    ``pred``'s literal, found like ``rg -F``: the file mapped, the literal searched over
-    the range a window at a time (no copy, no loop over blocks). None where that is not
-    the answer: no literal, a case-insensitive one, one that is not rare (found more than
-    ``RARE_MAX`` times in the range's first 64 KiB), or a backslash in the range (an
-    escape may spell the value otherwise: those lines are candidates too, found by
-    ``_candidate_lines``)."""
-    lit = pred.literal if pred is not None else None
-    if lit is None or pred is None or pred.ignore_case or b"\n" in lit or end <= start:
-        return None
-    if os.pread(fd, 1 << 16, start).count(lit) > RARE_MAX:
-        return None
-    try:
-        mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError):
-        return None
-    for at in range(start, end, MAP_WINDOW):
-        if mapped.find(b"\\", at, min(at + MAP_WINDOW, end)) != -1:
-            mapped.close()
-            return None
-        _unmap(mapped, at, min(at + MAP_WINDOW, end))
-    return _mapped_lines(mapped, start, end, lit)
-
-
-def _unmap(mapped: mmap.mmap, start: int, end: int) -> None:
-    """Drop [start, end) of a read-only mapping from the process (not from the cache)."""
-    page = mmap.PAGESIZE
-    first = (start + page - 1) // page * page
-    if end - first >= page and hasattr(mapped, "madvise"):
-        mapped.madvise(mmap.MADV_DONTNEED, first, (end - first) // page * page)
-
-
-def _mapped_lines(mapped: mmap.mmap, start: int, end: int, lit: bytes,
-                  batch: int = 4096) -> Iterator[bytes]:
-    try:
-        find, rfind = mapped.find, mapped.rfind
-        lines: list[bytes] = []
-        pos = start
-        while pos < end:
-            window = min(pos + MAP_WINDOW, end)
-            at = find(lit, pos, min(window + len(lit) - 1, end))
-            if at == -1:
-                _unmap(mapped, pos, window)
-                pos = window
-                continue
-            before = rfind(b"\n", start, at)
-            line_start = before + 1 if before != -1 else start
-            line_end = find(b"\n", at, end)
-            if line_end == -1:
-                line_end = end
-            lines.append(mapped[line_start:line_end])
-            pos = line_end + 1
-            if len(lines) >= batch:
-                yield b"\n".join(lines) + b"\n"
-                lines = []
-        if lines:
-            yield b"\n".join(lines) + b"\n"
-    finally:
-        mapped.close()
-
-
 def _all_lines(data: bytes, stop: int) -> Iterator[tuple[int, int]]:
     find = data.find
     pos = 0
@@ -904,11 +834,6 @@ def scan_file(path: str | os.PathLike[str], exprs: Sequence[str] = (), limit: in
         def run(fd: int, start: int, end: int) -> ScanResult:
             out = ScanResult(total=None)
             scanner = _Scanner(filt, keep=False, count_lines=False)
-            found = literal_blocks(fd, start, end, scanner.pre)
-            if found is not None:
-                for data in found:
-                    scanner.block(data, len(data), None, out)
-                return out
             for data, stop in _blocks(fd, start, end):
                 scanner.block(data, stop, None, out)
             return out

@@ -36,7 +36,6 @@ from cockpit.core.audit.query import (
     _Scanner,
     _split_ranges,
     _workers,
-    literal_blocks,
     scan_file,
 )
 
@@ -110,14 +109,6 @@ def _keep_last(path: Path, filt: RecordFilter, n: int, numbered: bool) -> ScanRe
     def run(fd: int, start: int, end: int) -> ScanResult:
         out = ScanResult()
         scanner = _Scanner(filt, keep=True, count_lines=numbered)
-        found = None if numbered else literal_blocks(fd, start, end, scanner.pre)
-        if found is not None:  # a rare literal (a trace id): found like rg -F
-            out.total = None
-            for data in found:
-                scanner.block(data, len(data), None, out)
-                if len(out.records) > n:
-                    del out.records[:-n]
-            return out
         lineno = 1
         for data, stop in _blocks(fd, start, end):
             scanner.block(data, stop, lineno if numbered else None, out)
