@@ -14,6 +14,11 @@ that may, so the others are printed as they were read:
 - a hit inside a string sends that string, once per distinct string, through
   ``redact_known``; a secret-named key (``"api_key": ...``) has its value hidden. A hit
   that is not inside one string, or anything unsure, rewrites the line.
+
+``raw_lines_to_rewrite`` gives the same answer for lines as read (bytes), mostly in C: a
+printable ASCII line without a backslash is split at its quotes, its strings looked up
+among those already judged or recognised by shape (trace ids, digests, times); only the
+other lines go through ``lines_to_rewrite``.
 """
 
 from __future__ import annotations

@@ -12,6 +12,11 @@
    the rest block by block: memory stays bounded whatever the number of matches.
 
 Records come out with their 1-based line numbers, as ``scan_file`` gives them.
+
+``write_tail(path, exprs, n, render, out)`` is what the CLI prints: ``render`` of the
+same records, a batch at a time; when ``n`` asks for every match of a big file, each
+forked worker renders its own range (into a temporary file, copied in order), so the
+printing is split between the CPUs too.
 """
 
 from __future__ import annotations
