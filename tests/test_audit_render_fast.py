@@ -214,6 +214,11 @@ def _text_records() -> list[dict[str, Any]]:
              "trace_id": f"{rnd.getrandbits(64):016x}-{i:06d}",
              "profile_hash": f"{rnd.getrandbits(128):032x}" * rnd.choice([1, 1, 4]),
              "latency_ms": round(rnd.random() * 40, 3)} for i in range(3000)]
+    for i, key in enumerate(("api_key", "password", "token", "secret", "auth", "pw")):
+        for value in ("0123456789abcdef0123", "2025-12-23T10:00:00Z", 123456, 1.5, True,
+                      ["abc"], "deadbeef-0000"):
+            out.append({"ts_utc": "2025-12-23T10:00:00Z", key: value, "n": i})
+            same[i * 20 + len(str(value))][key] = value  # a key only some records have
     same[100]["trace_id"] = "deadbeef-4b1d-0000-0000-000000000000"
     same[200]["trace_id"] = "deadbeef-0123456789abcdef0123"
     same[300]["ts_utc"] = "2025-12-23T10:00:00\x1b]0;x\x07"

@@ -554,8 +554,8 @@ class _Summaries:
                     # a trace id or digest: one of a kind, not remembered; no gate
                     # fragment but ``4b1d`` and a dash followed by 16 more
                     text = prefix + value
-                    piece_ok = ("4b1d" not in value and ("-" not in value
-                                                         or gate(value) is None))
+                    piece_ok = self.key_ok[key] and "4b1d" not in value and (
+                        "-" not in value or gate(value) is None)
                 else:
                     text, piece_ok = self._piece(key, prefix, value, memo)
                     if text is None:
@@ -571,7 +571,7 @@ class _Summaries:
             else:
                 shown = _compact(value)
                 text = prefix + shown
-                piece_ok = ok and self._inert(shown)
+                piece_ok = self.key_ok[key] and self._inert(shown)
             if not core and length + len(text) > _MAX_SUMMARY:
                 parts.append("…")
                 break
