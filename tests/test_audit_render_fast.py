@@ -75,7 +75,7 @@ def corpus() -> list[bytes]:
     return lines
 
 
-REDACTORS = [Redactor(), Redactor(["plain", "hunter2"]),
+REDACTORS = [Redactor(), Redactor(["plain", "hunter2", '1}\n{"ts']),
              Redactor(env={"MY_API_TOKEN": "0123456789abcdef"})]
 
 

@@ -213,9 +213,11 @@ def _judge_block(redactor: Redactor, block: bytes, count: int) -> tuple[set[int]
     rewrite: set[int] = set()
     if redactor._literals is not None:
         pattern = _LITERALS.get(redactor)
-        if pattern is None:
-            values = sorted(redactor._literal_values, key=len, reverse=True)
-            pattern = re.compile(b"|".join(re.escape(v.encode()) for v in values))
+        if pattern is None:  # (a value with a newline is in no line: it would join two)
+            values = sorted((v for v in redactor._literal_values if "\n" not in v),
+                            key=len, reverse=True)
+            pattern = re.compile(b"|".join(re.escape(v.encode()) for v in values)
+                                 if values else rb"(?!)")
             _LITERALS[redactor] = pattern
         rewrite = lines_holding(pattern)
     return rewrite, unsure - rewrite
