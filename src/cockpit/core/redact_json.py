@@ -40,6 +40,8 @@ _HINTS = ("pass", "secret", "token", "key", "auth", "cred", "bearer", "cookie", 
 #: distinct strings each redactor was seen to leave alone (at most ``_KNOWN_MAX``)
 _KNOWN: weakref.WeakKeyDictionary[Redactor, set[str]] = weakref.WeakKeyDictionary()
 _KNOWN_MAX = 8192
+_STR_LITERALS: weakref.WeakKeyDictionary[Redactor, re.Pattern[str]] = (
+    weakref.WeakKeyDictionary())
 
 
 def lines_to_rewrite(redactor: Redactor, lines: Sequence[str], limit: int) -> set[int]:
@@ -56,7 +58,7 @@ def lines_to_rewrite(redactor: Redactor, lines: Sequence[str], limit: int) -> se
     def line_of(pos: int) -> int:
         return bisect.bisect_right(starts, pos) - 1
 
-    literals = redactor._literals
+    literals = _line_literals(redactor)
     if literals is not None:
         rewrite.update(line_of(m.start()) for m in literals.finditer(block))
     known = _KNOWN.setdefault(redactor, set())
@@ -71,6 +73,20 @@ def lines_to_rewrite(redactor: Redactor, lines: Sequence[str], limit: int) -> se
         if _may_change_at(redactor, block, starts[index], start, end, known):
             rewrite.add(index)
     return rewrite
+
+
+def _line_literals(redactor: Redactor) -> re.Pattern[str] | None:
+    """The explicit secret values that fit in one line (a value with a newline is in no
+    line of a block; searched, it could match across two)."""
+    if redactor._literals is None:
+        return None
+    pattern = _STR_LITERALS.get(redactor)
+    if pattern is None:
+        values = sorted((v for v in redactor._literal_values if "\n" not in v),
+                        key=len, reverse=True)
+        pattern = re.compile("|".join(map(re.escape, values)) if values else "(?!)")
+        _STR_LITERALS[redactor] = pattern
+    return pattern
 
 
 def _hint_spans(low: str) -> Iterator[tuple[int, int]]:
