@@ -192,7 +192,7 @@ def _streamed_tail(path: Path, filt: RecordFilter, n: int, summary: TailSummary,
 #: (a dict) or, for a malformed line, its ``AuditRecord``.
 Render = Callable[[list[bytes], list[Any]], bytes]
 #: Matches rendered at a time.
-BATCH = 2048
+BATCH = 1024
 
 
 def write_tail(path: str | os.PathLike[str], exprs: Sequence[str], n: int, render: Render,
