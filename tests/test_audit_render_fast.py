@@ -267,3 +267,21 @@ def test_a_range_whose_worker_cannot_start_or_fails_is_rendered_in_place(
         write_tail(path, ["DENY"], 100_000_000, render, sink, numbered=not as_json)
         assert sink.getvalue() == _slow(path, ["DENY"], as_json)
     assert len(calls) == 4
+
+
+@pytest.mark.parametrize("needle", ["000123", "-0001", "12:00", "4b1d", "DENY", "Stra"])
+def test_free_text_without_a_letter_is_searched_as_bytes(tmp_path: Path, needle: str) -> None:
+    """A needle without a letter has no other spelling under case folding (no character
+    folds into an ASCII digit or mark): its bytes are searched as they are; with a letter
+    the search still ignores case. Either way, what a full scan with casefold finds."""
+    lines = [orjson.dumps(r) for r in techno_records(2000)]
+    lines += ['{"m":"x000123y","n":"\uff10\uff10\uff10123","t":"12:00"}'.encode(),
+              '{"m":"STRASSE 4B1D","k":"\u212a","s":"Stra\u00dfe","d":"deny"}'.encode(),
+              b'{"m":"a\\u0030\\u0030\\u00301-00012"}', b"not json -0001 DENY 12:00"]
+    random.Random(2).shuffle(lines)
+    path = tmp_path / "audit.log"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    pred = query.parse_filter(needle)
+    assert pred.ignore_case == any(c.isalpha() for c in needle)
+    want = [line.decode() for line in lines if needle.casefold() in line.decode().casefold()]
+    assert [r.raw for r in scan_file(path, [needle]).records] == want

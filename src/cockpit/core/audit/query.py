@@ -323,7 +323,10 @@ def parse_filter(expr: str) -> Predicate:
     if m is None:
         needle = text.casefold()
         literal = text.encode() if text.isascii() else None
-        return Predicate(expr, "text", value=text, literal=literal, ignore_case=True,
+        # Without a letter, the bytes are searched as they are: no other character folds
+        # into an ASCII digit, space or punctuation mark.
+        cased = literal is None or text.lower() != text.upper()
+        return Predicate(expr, "text", value=text, literal=literal, ignore_case=cased,
                          _needle=needle)
     name, op, value = m.group("field"), m.group("op"), m.group("value")
     if name.endswith(".") or ".." in name:
