@@ -285,3 +285,14 @@ def test_free_text_without_a_letter_is_searched_as_bytes(tmp_path: Path, needle:
     assert pred.ignore_case == any(c.isalpha() for c in needle)
     want = [line.decode() for line in lines if needle.casefold() in line.decode().casefold()]
     assert [r.raw for r in scan_file(path, [needle]).records] == want
+
+
+def test_json_for_a_terminal_that_is_not_utf8_is_what_the_text_layer_writes(
+        tmp_path: Path) -> None:
+    path = _audit_file(tmp_path)
+    boundary = Boundary()
+    sink = io.BytesIO()
+    render = _Render(True, boundary, "latin-1", "replace")
+    write_tail(path, ["DENY"], 100_000_000, render, sink, numbered=False)
+    want = _slow(path, ["DENY"], True).decode().encode("latin-1", "replace")
+    assert sink.getvalue() == want

@@ -377,8 +377,8 @@ class _Render:
                                          boundary.text_limit)
             rewrite = {records[i] for i in found}
         enc, errors = self.encoding, self.errors
-        out = list(lines) if self.utf8 else [line.decode().encode(enc, errors)
-                                             for line in lines]
+        out = list(lines) if self.utf8 else [  # (a malformed line is replaced below)
+            line.decode("utf-8", "replace").encode(enc, errors) for line in lines]
         for i, item in enumerate(items):
             if item.__class__ is not dict:
                 out[i] = _record_text(item, True, boundary).encode(enc, errors)
