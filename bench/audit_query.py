@@ -31,24 +31,31 @@ from audit_scan import audit_file, middle_trace_id  # the same file as audit_sca
 BIN = Path(sys.executable).parent
 
 
-def timed(cmd: str, runs: int, out: Path) -> tuple[float, float]:
-    """(median ms, peak RSS MB) of ``cmd`` run by bash with stdout to ``out``; the
-    RSS is GNU time's maximum resident set of the command's process (its forked
-    workers are smaller)."""
+def timed(cmd: str, runs: int, out: Path) -> tuple[float, float, float]:
+    """(median ms, median CPU ms, peak RSS MB) of ``cmd`` run by bash with stdout to
+    ``out``. CPU is user+sys of the command and its children (forked workers, a pipeline's
+    processes), GNU time's: on a shared machine it moves less than the wall time. The RSS
+    is the maximum resident set of the command's process (its forked workers are
+    smaller)."""
     times = []
+    cpus = []
     mem = out.with_suffix(".rss")
+    rss = float("nan")
     for _ in range(runs):
         start = time.perf_counter()
         with out.open("wb") as sink:
-            subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(mem), "bash", "-c",
+            subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", str(mem), "bash", "-c",
                             cmd if "|" in cmd else f"exec {cmd}"],
                            stdout=sink, stderr=subprocess.DEVNULL, check=False)
         times.append((time.perf_counter() - start) * 1000)
-    try:
-        rss = int(mem.read_text().split()[-1]) / 1024
-    except (OSError, ValueError, IndexError):
-        rss = float("nan")
-    return statistics.median(times), rss
+        try:
+            kb, user, system = mem.read_text().split()[-3:]
+            rss = int(kb) / 1024
+            cpus.append((float(user) + float(system)) * 1000)
+        except (OSError, ValueError):
+            pass
+    cpu = statistics.median(cpus) if cpus else float("nan")
+    return statistics.median(times), cpu, rss
 
 
 def records(path: Path) -> list[object]:
@@ -124,7 +131,7 @@ def main() -> int:
          f"jq -r .event_type {f} | sort | uniq -c", "counts"),
     ]
     work = Path(tempfile.mkdtemp(prefix="audit-query-"))
-    results: dict[str, list[tuple[str, float, float, str]]] = {}
+    results: dict[str, list[tuple[str, float, float, float, str]]] = {}
     reference: dict[str, object] = {}
     for query, label, cmd, kind in plan:
         tool = label.split()[0]
@@ -132,7 +139,7 @@ def main() -> int:
             continue
         out = work / "out"
         runs = 1 if tool in ("jq", "lnav") else args.runs  # minutes, not milliseconds
-        ms, rss = timed(cmd, runs, out)
+        ms, cpu, rss = timed(cmd, runs, out)
         if kind == "records":
             answer: object = records(out)
         elif kind == "number":
@@ -147,21 +154,24 @@ def main() -> int:
             reference[query] = answer
         elif answer != reference.get(query):
             check = "  (answer differs!)"
-        results.setdefault(query, []).append((label, ms, rss, check))
+        results.setdefault(query, []).append((label, ms, cpu, rss, check))
     shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\n{'query':26} {'tool':52} {'ms':>9} {'x best ref':>10} {'MB RSS':>7}")
+    print(f"\n{'query':26} {'tool':52} {'ms':>9} {'x best ref':>10} {'CPU ms':>8} "
+          f"{'MB RSS':>7}")
     for query, rows in results.items():
-        refs = [ms for label, ms, _, _ in rows if not label.startswith("cockpit")
+        refs = [ms for label, ms, _, _, _ in rows if not label.startswith("cockpit")
                 and not label.startswith(("jq", "lnav"))]
         best = min(refs) if refs else None
-        for label, ms, rss, check in rows:
+        for label, ms, cpu, rss, check in rows:
             ratio = f"{ms / best:9.1f}x" if best else "        -"
             mem = f"{rss:7.0f}" if label.startswith("cockpit") else "       "
             runs = "" if not label.startswith(("jq", "lnav")) else " (1 run)"
-            print(f"{query:26} {label[:52]:52} {ms:9.1f} {ratio:>10} {mem}{runs}{check}")
+            print(f"{query:26} {label[:52]:52} {ms:9.1f} {ratio:>10} {cpu:8.0f} "
+                  f"{mem}{runs}{check}")
     print("\nx best ref: time over the fastest of rg/grep for the query (the issue's "
-          "targets: trace id <= 2x, DENY JSON <= 3x, text <= 4x, count by <= 1x)")
+          "targets: trace id <= 2x, DENY JSON <= 3x, text <= 4x, count by <= 1x); "
+          "CPU ms: user+sys, median")
     return 0
 
 

@@ -243,7 +243,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_tail(args: argparse.Namespace) -> int:
     """Print the last matching records (``--count``: their number; ``--follow``: and more)."""
     from cockpit.core.audit.query import RecordFilter, scan_file
-    from cockpit.core.audit.tail import TailSummary, iter_tail
+    from cockpit.core.audit.tail import TailSummary, write_tail
     from cockpit.core.boundary import Boundary
 
     path, _ = _path(getattr(args, "path", None))
@@ -270,11 +270,12 @@ def cmd_tail(args: argparse.Namespace) -> int:
             start = path.stat().st_size
         except FileNotFoundError:
             start = 0
-        write = _RecordWriter(as_json, boundary, out)
         summary = TailSummary()
-        for rec in iter_tail(path, where, lines, summary, numbered=not as_json):
-            write(rec)
-        write.flush()
+        out.flush()
+        sink = _BinaryOut(out)
+        write_tail(path, where, lines, _Render(as_json, boundary, sink.encoding, sink.errors),
+                   sink, summary, numbered=not as_json)
+        sink.flush()
         if getattr(args, "total", False):
             matched = summary.matched
             if matched is None:  # found near the end: count the rest too
@@ -336,48 +337,75 @@ def _quiet_broken_pipe() -> None:
         pass
 
 
-class _RecordWriter:
-    """Prints records through the boundary, a batch at a time. With ``--json`` a record
-    the boundary would leave as it is is printed as it was read (``Boundary.json_lines``:
-    no parse, no re-serialisation)."""
+class _Render:
+    """A batch of matches as printed: each through the boundary, as ``_print_record``
+    prints one. With ``--json`` a record the boundary would leave as it is is printed as
+    it was read (``redact_json.raw_lines_to_rewrite``: no parse, no re-serialisation)."""
 
-    BATCH = 2048
+    def __init__(self, as_json: bool, boundary: Any, encoding: str, errors: str) -> None:
+        import codecs
 
-    def __init__(self, as_json: bool, boundary: Any, out: TextIO) -> None:
         self.as_json = as_json
         self.boundary = boundary
-        self.out = out
-        self.pending: list[str] = []  #: JSON lines to print (--json)
-        self.text: list[str] = []  #: lines ready to print
+        self.encoding = encoding
+        self.errors = errors
+        self.utf8 = codecs.lookup(encoding).name == "utf-8"
+        self.summaries: _Summaries | None = None
 
-    def __call__(self, rec: Any) -> None:
-        if self.as_json and rec.data is not None:
-            self.pending.append(rec.raw)
-            if len(self.pending) >= self.BATCH:
-                self._json()
-            return
-        if self.pending:
-            self._json()
-        if rec.data is None:
-            self.text.append(_record_text(rec, self.as_json, self.boundary))
+    def __call__(self, lines: list[bytes], items: list[Any]) -> bytes:
+        boundary = self.boundary
+        if not self.as_json:
+            if self.summaries is None:
+                self.summaries = _Summaries(boundary)
+            records = [i for i, item in enumerate(items) if item.__class__ is dict]
+            if len(records) == len(items):
+                text = self.summaries.lines(items)
+            else:
+                text = ["" if item.__class__ is dict else _record_text(item, False, boundary)
+                        for item in items]
+                for i, line in zip(records, self.summaries.lines(
+                        [items[i] for i in records]), strict=True):
+                    text[i] = line
+            return ("\n".join(text) + "\n").encode(self.encoding, self.errors)
+        from cockpit.core.redact_json import raw_lines_to_rewrite
+
+        records = [i for i, item in enumerate(items) if item.__class__ is dict]
+        if len(records) == len(items):
+            rewrite = raw_lines_to_rewrite(boundary.redactor, lines, boundary.text_limit)
         else:
-            self.text.append(self.boundary.line(summarize(rec.data)))
-        if len(self.text) >= self.BATCH:
-            self.flush()
+            found = raw_lines_to_rewrite(boundary.redactor, [lines[i] for i in records],
+                                         boundary.text_limit)
+            rewrite = {records[i] for i in found}
+        enc, errors = self.encoding, self.errors
+        out = list(lines) if self.utf8 else [  # (a malformed line is replaced below)
+            line.decode("utf-8", "replace").encode(enc, errors) for line in lines]
+        for i, item in enumerate(items):
+            if item.__class__ is not dict:
+                out[i] = _record_text(item, True, boundary).encode(enc, errors)
+            elif i in rewrite:
+                out[i] = json.dumps(boundary.obj(item), ensure_ascii=False).encode(enc, errors)
+        out.append(b"")
+        return b"\n".join(out)
 
-    def _json(self) -> None:
-        self.text += self.boundary.json_lines(self.pending, orjson.loads)
-        self.pending = []
-        self.flush(final=False)
 
-    def flush(self, final: bool = True) -> None:
-        if self.pending:
-            self._json()
-        if self.text:
-            self.out.write("\n".join(self.text) + "\n")
-            self.text = []
-        if final:
-            self.out.flush()
+class _BinaryOut:
+    """``out``'s bytes underneath (or, for a text stream without one, decoded into it)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.text = out
+        self.raw = getattr(out, "buffer", None)
+        self.encoding = getattr(out, "encoding", None) or "utf-8"
+        self.errors = getattr(out, "errors", None) or "strict"
+        if self.raw is None:
+            self.encoding, self.errors = "utf-8", "surrogateescape"
+
+    def write(self, data: bytes) -> int:
+        if self.raw is not None:
+            return int(self.raw.write(data))
+        return self.text.write(data.decode(self.encoding, self.errors))
+
+    def flush(self) -> None:
+        (self.raw if self.raw is not None else self.text).flush()
 
 
 def _record_text(rec: Any, as_json: bool, boundary: Any) -> str:
@@ -427,6 +455,273 @@ def summarize(data: dict[str, Any]) -> str:
         parts.append(text)
         length += len(text) + 1
     return " ".join(parts)
+
+
+_SUMMARY_SET = frozenset(_SUMMARY_FIELDS)
+_NUMBER_CHARS = "0123456789.-+eE"
+_HEXDASH = "0123456789abcdef-"
+
+
+class _Summaries:
+    """``boundary.line(summarize(data))``, record after record, for less: the fields to
+    show are planned once per sequence of keys, and the line skips the redactor when
+    each of its pieces is inert (``redact.piece_is_inert``: then ``redact_known`` would
+    return the line as it is); escapes are made visible and the length bounded as ever."""
+
+    def __init__(self, boundary: Any) -> None:
+        import re
+
+        from cockpit.core.boundary import bound, show_controls
+        from cockpit.core.redact import piece_is_inert
+        from cockpit.core.secret_rules import _TOKEN_GATE
+
+        self.boundary = boundary
+        self.fast = not boundary.redactor.has_literals
+        self.plans: dict[tuple[str, ...], tuple[list[str], list[tuple[str, str, bool, Any]]]] = {}
+        self.inert: dict[str, bool] = {}
+        self.key_ok: dict[str, bool] = {}  #: a key's ``key=`` is inert, starts well
+        self.memo: dict[str, dict[Any, tuple[str | None, bool]]] = {}
+        self.piece_is_inert = piece_is_inert
+        self.token_gate = _TOKEN_GATE
+        self.bound = bound
+        self.show_controls = show_controls
+        time = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,9})?)?(?:Z|[+-]\d\d:?\d\d)?"
+        self.time = re.compile(time)
+        self.times = re.compile(rf"(?:{time}\n)*{time}")
+
+    def _plan(self, keys: tuple[str, ...]) -> tuple[list[str], list[tuple[str, str, bool, Any]]]:
+        present = set(keys)
+        times = [k for k in _TIME_FIELDS if k in present]
+        order = [k for k in _SUMMARY_FIELDS if k in present]
+        order += [k for k in keys if k not in _SUMMARY_SET and k not in _TIME_FIELDS
+                  and k not in _HIDDEN_FIELDS]
+        for k in order:
+            if k not in self.key_ok:
+                self.key_ok[k] = (k[:1] not in ("", ":", "=") and not k[:1].isspace()
+                                  and self._inert(f"{k}="))
+        fields = [(k, f"{k}=", k in _SUMMARY_SET, self.memo.setdefault(k, {}))
+                  for k in order]
+        if len(self.plans) > 1024:
+            self.plans.clear()
+        plan = self.plans[keys] = (times, fields)
+        return plan
+
+    def _inert(self, piece: str) -> bool:
+        ok = self.inert.get(piece)
+        if ok is None:
+            if len(piece) <= 16 and not piece.strip(_NUMBER_CHARS):
+                return True  # a number: no gate fragment, no run of 16
+            # not remembered (one of a kind): a trace id or digest, inert without ``4b1d``
+            # or a token gate (a dash and 16 more), the one word of theirs a gate knows;
+            # a time (digits, ``-:.+``, ``T`` between digits, ``Z`` last): no fragment
+            if not piece.strip(_HEXDASH):
+                return "4b1d" not in piece and self.token_gate.search(piece) is None
+            if piece[:1].isdigit() and self.time.fullmatch(piece):
+                return True
+            ok = self.piece_is_inert(piece)
+            if len(self.inert) >= 65536:
+                self.inert.clear()
+            self.inert[piece] = ok
+        return ok
+
+    def line(self, data: dict[str, Any]) -> str:
+        """What ``boundary.line(summarize(data))`` gives."""
+        keys = tuple(data)
+        plan = self.plans.get(keys)
+        times, fields = plan if plan is not None else self._plan(keys)
+        inert = self.inert
+        parts: list[str] = []
+        ok = self.fast
+        length = 0
+        for key in times:
+            value = data[key]
+            if value.__class__ is str:
+                parts.append(value)
+                length = len(value) + 1
+                ok = ok and (inert.get(value) or self._inert(value))
+                break
+        gate = self.token_gate.search
+        for key, prefix, core, memo in fields:
+            value = data[key]
+            cls = value.__class__
+            if cls is str:
+                got = memo.get(value)
+                if got is not None:
+                    text, piece_ok = got
+                    if text is None:
+                        continue
+                elif value and len(value) <= 80 and not value.strip(_HEXDASH):
+                    # a trace id or digest: one of a kind, not remembered; no gate
+                    # fragment but ``4b1d`` and a dash followed by 16 more
+                    text = prefix + value
+                    piece_ok = self.key_ok[key] and "4b1d" not in value and (
+                        "-" not in value or gate(value) is None)
+                else:
+                    text, piece_ok = self._piece(key, prefix, value, memo)
+                    if text is None:
+                        continue
+            elif cls is list:
+                got = memo.get(tuple(value))
+                text, piece_ok = got if got is not None else self._piece(key, prefix, value,
+                                                                          memo)
+                if text is None:
+                    continue
+            elif (value is None or value == {}) and key != "reason_codes":
+                continue
+            else:
+                shown = _compact(value)
+                text = prefix + shown
+                piece_ok = self.key_ok[key] and self._inert(shown)
+            if not core and length + len(text) > _MAX_SUMMARY:
+                parts.append("…")
+                break
+            parts.append(text)
+            length += len(text) + 1
+            ok = ok and piece_ok
+        line = " ".join(parts)
+        if not ok:
+            return self.boundary.line(line)
+        return self.bound(self.show_controls(line), self.boundary.line_limit)
+
+    def lines(self, items: list[dict[str, Any]]) -> list[str]:
+        """``line`` of each of ``items``: records with the same keys a column at a time
+        where every value of a column has the usual form, else one by one."""
+        if not items:
+            return []
+        all_keys = list(map(tuple, items))
+        if all_keys.count(all_keys[0]) == len(all_keys):  # the usual batch: one shape
+            got = self._columns(all_keys[0], items)
+            return got if got is not None else list(map(self.line, items))
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for i, keys in enumerate(all_keys):
+            groups.setdefault(keys, []).append(i)
+        out: list[str] = [""] * len(items)
+        for keys, index in groups.items():
+            rows = [items[i] for i in index]
+            done = self._columns(keys, rows) or list(map(self.line, rows))
+            for i, line in zip(index, done, strict=True):
+                out[i] = line
+        return out
+
+    def _columns(self, keys: tuple[str, ...], rows: list[dict[str, Any]]
+                 ) -> list[str] | None:
+        """The lines of ``rows`` (all with ``keys``), or None where a column is unusual
+        (a time that is not a string, a value left out, a line that may be cut...)."""
+        plan = self.plans.get(keys)
+        times, fields = plan if plan is not None else self._plan(keys)
+        columns: list[list[str]] = []
+        cores: list[bool] = []  #: fields summarize never cuts before
+        bad: set[int] = set()  # rows with a piece that is not inert
+        width = 0
+        if times:
+            col = [row[times[0]] for row in rows]
+            if set(map(type, col)) != {str}:
+                return None
+            if not self.times.fullmatch("\n".join(col)):  # times are inert
+                for value in set(col):
+                    if not (self.inert.get(value) or self._inert(value)):
+                        bad.update(i for i, v in enumerate(col) if v == value)
+            columns.append(col)
+            cores.append(True)
+            width += max(map(len, col)) + 1
+        for key, prefix, core, memo in fields:
+            cores.append(core)
+            col = [row[key] for row in rows]
+            cls = col[0].__class__
+            if set(map(type, col)) != {cls}:
+                return None
+            if cls is str and (joined := "".join(col)) and not joined.strip(_HEXDASH) and (
+                    min(map(len, col)) > 0 and max(map(len, col)) <= 80):
+                texts = [prefix + v for v in col]  # trace ids, digests
+                if not self.key_ok[key]:
+                    bad.update(range(len(col)))
+                if "4b1d" in joined:
+                    bad.update(i for i, v in enumerate(col) if "4b1d" in v)
+                if "-" in joined and self.token_gate.search("\n".join(col)):
+                    gate = self.token_gate.search
+                    bad.update(i for i, v in enumerate(col) if gate(v) is not None)
+            elif cls is str or cls is list:
+                hashable = col if cls is str else list(map(tuple, col))
+                uniq = set(hashable)
+                if len(uniq) > len(col) // 4 + 8:
+                    return None  # many values of other shapes: one by one
+                seen = {}
+                for value in uniq:
+                    got = memo.get(value)
+                    if got is None:
+                        got = self._piece(key, prefix, value if cls is str else list(value),
+                                          memo)
+                    if got[0] is None:
+                        return None  # an empty value, left out
+                    seen[value] = got
+                    if not got[1]:
+                        bad.update(i for i, v in enumerate(hashable) if v == value)
+                texts = [seen[v][0] for v in hashable]
+            elif cls is float or cls is int:  # as _compact writes each: one dump for all
+                shown = orjson.dumps(col).decode()[1:-1].split(",")
+                texts = [prefix + v for v in shown]
+                if max(map(len, shown)) > 16 or not self.key_ok[key]:
+                    bad.update(i for i, v in enumerate(shown)
+                               if not (self.key_ok[key] and self._inert(v)))
+            else:
+                return None
+            width += max(map(len, texts)) + 1
+            columns.append(texts)
+        lines = list(map(" ".join, zip(*columns, strict=True))) if columns else [
+            "" for _ in rows]
+        cut: list[int] = []  # lines summarize may cut short: made one by one
+        if width > _MAX_SUMMARY + 1 and any(not core for _, _, core, _ in fields):
+            cut = [i for i, line in enumerate(lines) if len(line) > _MAX_SUMMARY]
+        if not self.fast:
+            out = list(map(self.boundary.line, lines))
+            for i in cut:
+                out[i] = self._cut(i, lines[i], columns, cores, True)
+            return out
+        limit = self.boundary.line_limit
+        if (all(map(str.isascii, lines)) and all(map(str.isprintable, lines))
+                and max(map(len, lines)) <= limit):
+            clean = lines
+        else:
+            clean = [self.bound(self.show_controls(line), limit) for line in lines]
+        for i in bad:
+            clean[i] = self.boundary.line(lines[i])
+        for i in cut:
+            clean[i] = self._cut(i, lines[i], columns, cores, i in bad)
+        return clean
+
+    def _cut(self, row: int, line: str, columns: list[list[str]], cores: list[bool],
+             bad: bool) -> str:
+        """``line`` as ``summarize`` cuts it (``…`` before the first field past the
+        width that it may cut before), through the boundary."""
+        parts: list[str] = []
+        length = 0
+        for col, core in zip(columns, cores, strict=True):
+            text = col[row]
+            if not core and length + len(text) > _MAX_SUMMARY:
+                parts.append("…")
+                break
+            parts.append(text)
+            length += len(text) + 1
+        line = " ".join(parts)
+        if bad or not self.fast:
+            return self.boundary.line(line)
+        return self.bound(self.show_controls(line), self.boundary.line_limit)
+
+    def _piece(self, key: str, prefix: str, value: str | list[Any],
+               memo: dict[Any, tuple[str | None, bool]]) -> tuple[str | None, bool]:
+        """(``key=value`` as ``summarize`` writes it or None where it leaves it out,
+        whether it is inert), remembered in ``memo``."""
+        if not value and key != "reason_codes":
+            got: tuple[str | None, bool] = (None, True)
+        else:
+            shown = _compact(value)
+            got = (prefix + shown, self.key_ok[key] and self._inert(shown))
+            if value.__class__ is str and value[:1].isdigit() and self.time.fullmatch(value):
+                return got  # a time: one of a kind, not remembered
+        if len(memo) >= 4096:
+            memo.clear()
+        memo[value if value.__class__ is str else tuple(value)] = got
+        return got
 
 
 def _compact(value: Any) -> str:

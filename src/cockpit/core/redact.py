@@ -43,7 +43,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from cockpit.core.secret_blocks import StreamRedactor
-from cockpit.core.secret_rules import AWS_ID, AWS_SECRET, MASK, hide_tokens, may_hold_token
+from cockpit.core.secret_rules import (
+    _TOKEN_GATE,
+    AWS_ID,
+    AWS_SECRET,
+    MASK,
+    hide_tokens,
+    may_hold_token,
+)
 
 __all__ = ["MASK", "Redactor", "StreamRedactor", "default_redactor", "safe_text",
            "strip_escapes"]
@@ -364,6 +371,37 @@ class Redactor:
     def literal_sub(self, line: str) -> str:
         """``line`` with the explicit and environment secret values hidden."""
         return self._literals.sub(MASK, line) if self._literals is not None else line
+
+
+#: fragments (lower case) of every gate ``redact_known`` opens on but the secret words:
+#: URLs, command lines, header and PEM names, ``.netrc``, token hints
+_PIECE_FRAGMENTS = ("://", "mysql", "mariadb", "curl", "login", "mongo", "redis-cli",
+                    "sshpass", "authorization", "cookie", "bearer", "machine", "begin",
+                    "dapi", "4b1d", "hook")
+
+
+def piece_is_inert(piece: str) -> bool:
+    """Whether ``redact_known`` leaves alone any line made of inert pieces.
+
+    A line ``p1 + " " + p2 + " " + ...`` (or pieces joined by ``=``) whose pieces are all
+    inert, where no piece after the first starts with whitespace, ``:`` or ``=``, and
+    that holds no newline, is returned by ``redact_known`` as it is: no piece holds a
+    fragment of a gate that runs a pattern across the line (URL, command, header, PEM,
+    ``.netrc``, token), nor a token gate match (none crosses a space or ``=``); a secret
+    word may be there only where none of the name-based patterns' hints matches (those
+    hints cross a joining space only into a piece starting with ``:``, ``=`` or
+    whitespace, or, for the flag hint, end with the space: checked here)."""
+    if "\n" in piece:
+        return False
+    low = piece.lower()
+    for fragment in _PIECE_FRAGMENTS:
+        if fragment in low:
+            return False
+    if may_hold_token(piece) or _TOKEN_GATE.search(piece) is not None:
+        return False
+    return not _word_hint(low) or (
+        _FLAG_HINT.search(low + " ") is None and _PAIR_HINT.search(low) is None
+        and _NAMED_HINT.search(low) is None)
 
 
 def _mask_all(value: Any) -> Any:

@@ -36,7 +36,6 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -56,14 +55,36 @@ T = TypeVar("T")
 # --- records ---------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class AuditRecord:
-    """One line: ``data`` is the parsed object, or None and ``error`` says why."""
+class _Plain:
+    """``__repr__`` and ``__eq__`` from ``__slots__`` (what a dataclass gives, without
+    the milliseconds a dataclass costs at import: an incident query starts cold)."""
 
-    raw: str
-    data: dict[str, Any] | None
-    error: str | None = None
-    line: int | None = None  #: 1-based line number, when known
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a dataclass
+
+
+class AuditRecord(_Plain):
+    """One line: ``data`` is the parsed object, or None and ``error`` says why;
+    ``line``, its 1-based line number, when known."""
+
+    __slots__ = ("data", "error", "line", "raw")
+
+    def __init__(self, raw: str, data: dict[str, Any] | None, error: str | None = None,
+                 line: int | None = None) -> None:
+        self.raw = raw
+        self.data = data
+        self.error = error
+        self.line = line
 
     @property
     def malformed(self) -> bool:
@@ -174,22 +195,40 @@ _EXPR = re.compile(r"(?P<field>[A-Za-z_@$][\w.@$/-]*?)(?P<op>!=|!~|>=|<=|=|~|>|<
 _FIELD = re.compile(r"[A-Za-z_@$][\w.@$/-]*")
 
 
-@dataclass(slots=True)
-class Predicate:
-    """One parsed filter expression."""
+class Predicate(_Plain):
+    """One parsed filter expression: ``op`` is "=", "!=", "~", "!~", ">", ">=", "<",
+    "<=", "has", "!has" or "text"; ``literal``, the bytes a matching line must contain
+    (unless it has a backslash), None for no prefilter; ``ignore_case``: the literal is
+    matched case-insensitively (free text); ``_rare``: where the prefilter looks, the
+    literal's rarest byte, or -1 for the whole literal."""
 
-    expr: str
-    op: str  #: "=", "!=", "~", "!~", ">", ">=", "<", "<=", "has", "!has", "text"
-    field: str = ""
-    value: str = ""
-    regex: re.Pattern[str] | None = None
-    #: bytes a matching line must contain (unless it has a backslash); None: no prefilter
-    literal: bytes | None = None
-    ignore_case: bool = False  #: the literal is matched case-insensitively (free text)
-    _needle: str = ""
-    _num: float | None = None
-    #: where the prefilter looks: the literal's rarest byte, or -1 for the whole literal
-    _rare: int | None = None
+    __slots__ = (
+        "_needle",
+        "_num",
+        "_rare",
+        "expr",
+        "field",
+        "ignore_case",
+        "literal",
+        "op",
+        "regex",
+        "value",
+    )
+
+    def __init__(self, expr: str, op: str, field: str = "", value: str = "",
+                 regex: re.Pattern[str] | None = None, literal: bytes | None = None,
+                 ignore_case: bool = False, _needle: str = "", _num: float | None = None,
+                 _rare: int | None = None) -> None:
+        self.expr = expr
+        self.op = op
+        self.field = field
+        self.value = value
+        self.regex = regex
+        self.literal = literal
+        self.ignore_case = ignore_case
+        self._needle = _needle
+        self._num = _num
+        self._rare = _rare
 
     def matches(self, data: dict[str, Any] | None, raw: str | None = None) -> bool:
         """Does this record (``data``; ``raw`` line for free text) satisfy the predicate?"""
@@ -284,7 +323,10 @@ def parse_filter(expr: str) -> Predicate:
     if m is None:
         needle = text.casefold()
         literal = text.encode() if text.isascii() else None
-        return Predicate(expr, "text", value=text, literal=literal, ignore_case=True,
+        # Without a letter, the bytes are searched as they are: no other character folds
+        # into an ASCII digit, space or punctuation mark.
+        cased = literal is None or text.lower() != text.upper()
+        return Predicate(expr, "text", value=text, literal=literal, ignore_case=cased,
                          _needle=needle)
     name, op, value = m.group("field"), m.group("op"), m.group("value")
     if name.endswith(".") or ".." in name:
@@ -524,8 +566,7 @@ def _line_count(data: bytes, stop: int | None = None) -> int:
 # --- scanning ----------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class ScanResult:
+class ScanResult(_Plain):
     """Matching records, with how many matched, lines looked at and malformed lines.
 
     With a prefilter only candidate lines are parsed, so ``malformed`` counts malformed
@@ -533,10 +574,14 @@ class ScanResult:
     None for a ``count_only`` scan, which does not count lines.
     """
 
-    records: list[AuditRecord] = field(default_factory=list)
-    matched: int = 0
-    total: int | None = 0
-    malformed: int = 0
+    __slots__ = ("malformed", "matched", "records", "total")
+
+    def __init__(self, records: list[AuditRecord] | None = None, matched: int = 0,
+                 total: int | None = 0, malformed: int = 0) -> None:
+        self.records: list[AuditRecord] = [] if records is None else records
+        self.matched = matched
+        self.total = total
+        self.malformed = malformed
 
 
 def _candidate_lines(data: bytes, stop: int, pred: Predicate) -> Iterator[tuple[int, int]]:
@@ -691,6 +736,84 @@ class _Scanner:
                     return
 
 
+    def pick(self, data: bytes, stop: int, lines: list[bytes], items: list[Any],
+             first_line: Callable[[], int] | None = None) -> tuple[int, int]:
+        """The matches of ``data[:stop]`` appended: each line as read to ``lines``, and to
+        ``items`` its object or, for a malformed line, its ``AuditRecord`` (numbered from
+        ``first_line()``, the number of the block's first line, asked only then).
+        Returns (matched, malformed)."""
+        spans = (_candidate_lines(data, stop, self.pre) if self.pre is not None
+                 else _all_lines(data, stop))
+        filt = self.filt
+        needs_raw = filt._needs_raw
+        preds = filt.predicates
+        quick = _quick_equality(preds)
+        matchers = [p.matcher() for p in preds]
+        fields = None
+        if preds and all(p.op in ("=", "!=") and "." not in p.field for p in preds):
+            fields = [(p.field, p.value, p.op == "!=", p) for p in preds]
+        loads = orjson.loads
+        matched = malformed = 0
+        add_line = lines.append
+        add_item = items.append
+        for start, end in spans:
+            line = data[start:end]
+            try:
+                parsed = loads(line)
+            except orjson.JSONDecodeError:
+                if _is_blank(line):
+                    continue
+                parsed = None
+            if parsed.__class__ is dict:
+                if quick is not None:
+                    value = parsed.get(quick[0])
+                    if not (value == quick[1] if value.__class__ is str
+                            else preds[0].matches(parsed)):
+                        continue
+                elif fields is not None:  # top-level equalities, inline
+                    for name, want, negate, pred in fields:
+                        value = parsed.get(name, _MISSING)
+                        if want:
+                            if value.__class__ is str:
+                                hit = value == want
+                            else:
+                                hit = value is not _MISSING and pred._equals([value])
+                        elif value.__class__ is list or value.__class__ is str:
+                            hit = not value
+                        else:
+                            hit = value is _MISSING or value is None or value == {}
+                        if hit is negate:
+                            break
+                    else:
+                        add_line(line)
+                        add_item(parsed)
+                        matched += 1
+                    continue
+                else:
+                    raw = line.decode("utf-8", "replace") if needs_raw else None
+                    for match in matchers:
+                        if not match(parsed, raw):
+                            break
+                    else:
+                        add_line(line)
+                        add_item(parsed)
+                        matched += 1
+                    continue
+                add_line(line)
+                add_item(parsed)
+                matched += 1
+                continue
+            malformed += 1
+            if preds and not (filt._only_text and all(
+                    p.matches(None, line.decode("utf-8", "replace")) for p in preds)):
+                continue
+            lineno = None if first_line is None else first_line() + data.count(b"\n", 0, start)
+            add_line(line)
+            add_item(parse_record(line, lineno))
+            matched += 1
+        return matched, malformed
+
+
 def _quick_equality(preds: list[Predicate]) -> tuple[str, str] | None:
     """(field, value) when the filter is one ``field=value`` on a top-level field."""
     if len(preds) == 1 and preds[0].op == "=" and preds[0].value and "." not in preds[0].field:
@@ -786,8 +909,7 @@ def _scan_tail(fd: int, size: int, filt: RecordFilter, want: int) -> ScanResult:
 # --- count by ----------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class CountResult:
+class CountResult(_Plain):
     """Counts of a field's values among matching records.
 
     ``total``: lines; ``matched``: well-formed records matching the filter; ``missing``:
@@ -795,11 +917,15 @@ class CountResult:
     (with a prefilter, among the lines parsed). Array values count each element.
     """
 
-    counts: Counter[str] = field(default_factory=Counter)
-    total: int = 0
-    matched: int = 0
-    malformed: int = 0
-    missing: int = 0
+    __slots__ = ("counts", "malformed", "matched", "missing", "total")
+
+    def __init__(self, counts: Counter[str] | None = None, total: int = 0, matched: int = 0,
+                 malformed: int = 0, missing: int = 0) -> None:
+        self.counts: Counter[str] = Counter() if counts is None else counts
+        self.total = total
+        self.matched = matched
+        self.malformed = malformed
+        self.missing = missing
 
     def most_common(self, n: int | None = None) -> list[tuple[str, int]]:
         return self.counts.most_common(n)

@@ -12,23 +12,35 @@
    the rest block by block: memory stays bounded whatever the number of matches.
 
 Records come out with their 1-based line numbers, as ``scan_file`` gives them.
+
+``write_tail(path, exprs, n, render, out)`` is what the CLI prints: ``render`` of the
+same records, a batch at a time; when ``n`` asks for every match of a big file, each
+forked worker renders its own range (into a temporary file, copied in order), so the
+printing is split between the CPUs too.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import pickle
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from cockpit.core.audit.query import (
     BLOCK,
+    PARALLEL_MIN,
     AuditRecord,
     RecordFilter,
     ScanResult,
     _blocks,
+    _kill,
     _parallel_ranges,
+    _Plain,
     _Scanner,
+    _split_ranges,
+    _workers,
     scan_file,
 )
 
@@ -38,12 +50,14 @@ KEEP_MAX = 10_000
 BACKWARD_MAX = 4 * BLOCK
 
 
-@dataclass(slots=True)
-class TailSummary:
+class TailSummary(_Plain):
     """What the scan saw: matches in the whole file (when known) and malformed lines."""
 
-    matched: int | None = None
-    malformed: int = 0
+    __slots__ = ("malformed", "matched")
+
+    def __init__(self, matched: int | None = None, malformed: int = 0) -> None:
+        self.matched = matched
+        self.malformed = malformed
 
 
 def iter_tail(path: str | os.PathLike[str], exprs: Sequence[str], n: int,
@@ -134,9 +148,17 @@ def _kept_tail(path: Path, filt: RecordFilter, n: int, summary: TailSummary,
     yield from result.records
 
 
+def most_matches(size: int, filt: RecordFilter) -> int:
+    """The most matches a file of ``size`` bytes can hold: a line that matches is at
+    least one byte and its newline, a record (all a field predicate matches) ``{}``."""
+    if any(p.op != "text" for p in filt.predicates):
+        return (size + 1) // 3
+    return (size + 1) // 2
+
+
 def _streamed_tail(path: Path, filt: RecordFilter, n: int, summary: TailSummary,
                    numbered: bool) -> Iterator[AuditRecord]:
-    if n > path.stat().st_size // 2:  # more than the file can hold lines: every match
+    if n >= most_matches(path.stat().st_size, filt):  # every match
         skip = 0                          # (a count would only tell what is not skipped)
     else:
         counted = scan_file(path, list(e.expr for e in filt.predicates), count_only=True)
@@ -164,6 +186,189 @@ def _streamed_tail(path: Path, filt: RecordFilter, n: int, summary: TailSummary,
         summary.malformed = malformed
         if summary.matched is None:
             summary.matched = matched
+
+
+#: Turns a batch of matches into the bytes to print: each line as read, and its object
+#: (a dict) or, for a malformed line, its ``AuditRecord``.
+Render = Callable[[list[bytes], list[Any]], bytes]
+#: Matches rendered at a time.
+BATCH = 1024
+
+
+def write_tail(path: str | os.PathLike[str], exprs: Sequence[str], n: int, render: Render,
+               out: BinaryIO, summary: TailSummary | None = None, *,
+               numbered: bool = True) -> None:
+    """Write ``render`` of the last ``n`` matches of ``path``, oldest first, to ``out``:
+    what rendering ``iter_tail``'s records a batch at a time gives, byte for byte.
+
+    When ``n`` exceeds any possible number of lines (every match of a big file), the
+    file is split between forked workers that each render their own range; the first
+    range is written as it is rendered, the others (each kept in a temporary file) are
+    copied after it, in order: both CPUs work, memory stays bounded. ``render`` must not
+    depend on the batches before it (the boundary's JSON and text are line by line)."""
+    path = Path(path)
+    summary = summary if summary is not None else TailSummary()
+    if n <= 0:
+        return
+    filt = RecordFilter(exprs)
+    size = path.stat().st_size
+    if size > BACKWARD_MAX and n > KEEP_MAX and n >= most_matches(size, filt):
+        _write_every_match(path, filt, render, out, summary, numbered)
+        return
+    lines: list[bytes] = []
+    items: list[Any] = []
+    for rec in iter_tail(path, exprs, n, summary, numbered=numbered):
+        if rec.data is None:
+            lines.append(b"")
+            items.append(rec)
+        else:
+            lines.append(rec.raw.encode())
+            items.append(rec.data)
+        if len(lines) >= BATCH:
+            out.write(render(lines, items))
+            lines, items = [], []
+    if lines:
+        out.write(render(lines, items))
+
+
+def _write_every_match(path: Path, filt: RecordFilter, render: Render, out: BinaryIO,
+                       summary: TailSummary, numbered: bool) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        workers = _workers()
+        if (size < PARALLEL_MIN or workers < 2 or not hasattr(os, "fork")
+                or threading.active_count() > 1):
+            ranges = [(0, size)]
+        else:
+            ranges = _split_ranges(fd, size, workers)
+        children: list[tuple[int, int, BinaryIO | None, tuple[int, int]]] = []
+        matched = malformed = 0
+        try:
+            for rng in ranges[1:]:
+                try:
+                    children.append(_fork_renderer(fd, rng, filt, render, numbered))
+                except OSError:  # no temporary file, no fork: this range is done here
+                    children.append((0, -1, None, rng))
+            got = _render_range(fd, *ranges[0], filt, render, out.write, numbered)
+            matched, malformed = got
+            while children:
+                pid, rfd, spool, rng = children.pop(0)
+                try:
+                    got = _spooled(pid, rfd) if spool is not None else None
+                    if got is None:  # the worker failed (or none ran): done here
+                        got = _render_range(fd, *rng, filt, render, out.write, numbered)
+                    else:
+                        assert spool is not None
+                        spool.seek(0)
+                        while chunk := spool.read(1 << 20):
+                            out.write(chunk)
+                finally:
+                    if spool is not None:
+                        spool.close()
+                matched += got[0]
+                malformed += got[1]
+        finally:
+            for pid, rfd, spool, _ in children:  # interrupted: stop the other workers
+                if spool is not None:
+                    _kill(pid, rfd)
+                    spool.close()
+        summary.matched, summary.malformed = matched, malformed
+    finally:
+        os.close(fd)
+
+
+def _render_range(fd: int, start: int, end: int, filt: RecordFilter, render: Render,
+                  write: Callable[[bytes], Any], numbered: bool) -> tuple[int, int]:
+    """Render the matches of [start, end) with ``write``; (matched, malformed)."""
+    scanner = _Scanner(filt, keep=True, count_lines=False)
+    matched = malformed = 0
+    before = [-1]  # lines before ``start``: counted only for a malformed match
+    block_start = [start]
+
+    def first_line() -> int:
+        if before[0] < 0:
+            before[0] = sum(data.count(b"\n", 0, stop) for data, stop in _blocks(fd, 0, start))
+        return before[0] + 1 + _count_lines(fd, start, block_start[0])
+
+    lines: list[bytes] = []
+    items: list[Any] = []
+    pos = start
+    for data, stop in _blocks(fd, start, end):
+        block_start[0] = pos
+        got = scanner.pick(data, stop, lines, items, first_line if numbered else None)
+        matched += got[0]
+        malformed += got[1]
+        pos += stop
+        if len(lines) >= BATCH:
+            write(render(lines, items))
+            lines, items = [], []
+    if lines:
+        write(render(lines, items))
+    return matched, malformed
+
+
+def _count_lines(fd: int, start: int, end: int) -> int:
+    return sum(data.count(b"\n", 0, stop) for data, stop in _blocks(fd, start, end))
+
+
+def _fork_renderer(fd: int, rng: tuple[int, int], filt: RecordFilter, render: Render,
+                   numbered: bool) -> tuple[int, int, BinaryIO, tuple[int, int]]:
+    """A forked child rendering ``rng`` into a temporary file; (matched, malformed) are
+    pickled into a pipe when it is done."""
+    import tempfile  # only where every match is printed
+
+    spool: BinaryIO = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the caller)
+    try:
+        rfd, wfd = os.pipe()
+    except OSError:
+        spool.close()
+        raise
+    try:
+        pid = os.fork()
+    except OSError:
+        spool.close()
+        os.close(rfd)
+        os.close(wfd)
+        raise
+    if pid == 0:  # child: never returns
+        os.close(rfd)
+        code = 0
+        try:
+            sink = spool.fileno()
+
+            def write(chunk: bytes) -> None:
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(sink, view):]
+
+            payload = pickle.dumps(("ok", _render_range(fd, *rng, filt, render, write,
+                                                        numbered)))
+        except BaseException as exc:  # reported to the parent
+            payload = pickle.dumps(("err", repr(exc)))
+            code = 1
+        try:
+            os.write(wfd, payload)
+        finally:
+            os._exit(code)
+    os.close(wfd)
+    return pid, rfd, spool, rng
+
+
+def _spooled(pid: int, rfd: int) -> tuple[int, int] | None:
+    """A rendering worker's (matched, malformed), None if it failed."""
+    chunks = []
+    try:
+        while data := os.read(rfd, 1 << 16):
+            chunks.append(data)
+    finally:
+        os.close(rfd)
+        os.waitpid(pid, 0)
+    try:
+        status, value = pickle.loads(b"".join(chunks))
+    except Exception:  # a worker that died
+        return None
+    return value if status == "ok" else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
