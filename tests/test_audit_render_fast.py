@@ -156,6 +156,9 @@ def test_write_tail_in_forked_workers_prints_what_the_slow_path_prints(
     monkeypatch.setattr(tail, "KEEP_MAX", 3)
     monkeypatch.setattr(tail, "PARALLEL_MIN", 1)
     monkeypatch.setattr(tail, "_workers", lambda: 3)
+    # a thread left by an earlier test (a demo service, a TLS warm-up) would make the
+    # scan refuse to fork: these tests are about the forked path
+    monkeypatch.setattr(tail.threading, "active_count", lambda: 1)
     monkeypatch.setattr(tail, "BATCH", 100)
     monkeypatch.setattr(query, "BLOCK", 8192)
     forked = []
@@ -248,6 +251,9 @@ def test_a_range_whose_worker_cannot_start_or_fails_is_rendered_in_place(
     monkeypatch.setattr(tail, "KEEP_MAX", 3)
     monkeypatch.setattr(tail, "PARALLEL_MIN", 1)
     monkeypatch.setattr(tail, "_workers", lambda: 3)
+    # a thread left by an earlier test (a demo service, a TLS warm-up) would make the
+    # scan refuse to fork: these tests are about the forked path
+    monkeypatch.setattr(tail.threading, "active_count", lambda: 1)
     monkeypatch.setattr(query, "BLOCK", 8192)
     fork = tail._fork_renderer
     calls = []
