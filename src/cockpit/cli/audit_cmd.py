@@ -273,8 +273,12 @@ def cmd_tail(args: argparse.Namespace) -> int:
         summary = TailSummary()
         out.flush()
         sink = _BinaryOut(out)
-        write_tail(path, where, lines, _Render(as_json, boundary, sink.encoding, sink.errors),
-                   sink, summary, numbered=not as_json)
+        render = _Render(as_json, boundary, sink.encoding, sink.errors)
+        found = _scanned_lines(args, path, filt, lines)
+        if found is not None:
+            _write_candidates(found, filt, lines, render, sink)
+        else:
+            write_tail(path, where, lines, render, sink, summary, numbered=not as_json)
         sink.flush()
         if getattr(args, "total", False):
             matched = summary.matched
@@ -293,6 +297,44 @@ def cmd_tail(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail(f"cannot read {path}: {exc.strerror or exc}")
     return 0
+
+
+def _scanned_lines(args: argparse.Namespace, path: Path, filt: Any, n: int
+                   ) -> list[bytes] | None:
+    """The candidate lines ``main`` had forked children find before the imports
+    (``core.audit.literal_scan``), when they are exactly what this query's prefilter
+    selects and the output cannot depend on anything else: JSON (no line numbers), the
+    last ``n`` records only (no count, no follow). Else None (the normal path)."""
+    scan = getattr(args, "literal_scan", None)
+    if scan is None:
+        return None
+    pre = filt.prefilter()
+    if (n <= 0 or not getattr(args, "json", False) or getattr(args, "count", False)
+            or getattr(args, "follow", False) or getattr(args, "total", False)
+            or Path(scan.path) != path or pre is None or pre.literal != scan.literal
+            or pre.ignore_case != scan.ignore_case):
+        return None
+    return scan.lines()
+
+
+def _write_candidates(found: list[bytes], filt: Any, n: int, render: Any, out: Any) -> None:
+    """What ``write_tail`` writes, from the file's candidate lines (each line that holds
+    the prefilter's literal or a backslash, in order): the same ``_Scanner.pick`` matches
+    them, the last ``n`` are rendered ``tail.BATCH`` at a time, each line as
+    ``iter_tail``'s record gives it."""
+    from cockpit.core.audit.query import _Scanner
+    from cockpit.core.audit.tail import BATCH
+
+    data = b"\n".join(found)
+    lines: list[bytes] = []
+    items: list[Any] = []
+    _Scanner(filt, keep=True, count_lines=False).pick(data, len(data), lines, items)
+    del lines[:-n], items[:-n]
+    for i, item in enumerate(items):
+        lines[i] = (lines[i].decode("utf-8", "replace").encode() if item.__class__ is dict
+                    else b"")
+    for at in range(0, len(lines), BATCH):
+        out.write(render(lines[at:at + BATCH], items[at:at + BATCH]))
 
 
 def _follow(path: Path, filt: Any, as_json: bool, boundary: Any, out: TextIO,
@@ -781,11 +823,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run ``audit ...`` on its own (``python -m cockpit.cli.audit_cmd verify``)."""
+def main(argv: list[str] | None = None, literal_scan: Any = None) -> int:
+    """Run ``audit ...`` on its own (``python -m cockpit.cli.audit_cmd verify``);
+    ``literal_scan``: a scan ``cli.main`` started for this query (see ``cmd_tail``)."""
     parser = argparse.ArgumentParser(prog="cockpit")
     add_audit_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["audit", *(sys.argv[1:] if argv is None else argv)])
+    args.literal_scan = literal_scan
     return int(args.func(args))
 
 

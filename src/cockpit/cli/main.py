@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from cockpit import __version__
 from cockpit.core.errors import CockpitError
+
+if TYPE_CHECKING:
+    import argparse
 
 EXIT_CODES = """exit status:
   0    success
@@ -21,6 +24,8 @@ EXIT_CODES = """exit status:
 
 
 def _add_runbook(parser: argparse.ArgumentParser) -> None:
+    import argparse
+
     parser.add_argument(
         "--runbook", metavar="FILE.md", default=argparse.SUPPRESS,
         help="open this Markdown runbook in the TUI (its steps run through the profile)",
@@ -30,6 +35,8 @@ def _add_runbook(parser: argparse.ArgumentParser) -> None:
 def build_parser(*, subcommands: bool = True) -> argparse.ArgumentParser:
     """The whole command line, for ``--help`` and dispatch; without ``subcommands``
     only the top-level options (what a bare ``cockpit`` needs)."""
+    import argparse
+
     from cockpit.cli import commands
     from cockpit.cli.args import add_params, add_profile, add_read_only
 
@@ -101,10 +108,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cockpit`` console script."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["audit"] and not {"-h", "--help"} & set(argv):
-        # an audit query in an incident: only its own parser and modules (~60 ms less)
-        from cockpit.cli.audit_cmd import main as audit_main
+        # an audit query in an incident: only its own parser and modules (~60 ms less);
+        # a query for one long literal has its scan started first, in forked children
+        # that work while this process imports the parser, filter and renderer
+        scan = _start_literal_scan(argv)
+        try:
+            from cockpit.cli.audit_cmd import main as audit_main
 
-        return audit_main(argv[1:])
+            return audit_main(argv[1:], scan)
+        finally:
+            if scan is not None:
+                scan.cancel()
     # A bare ``cockpit`` opens the TUI: the sub-commands' modules are not start-up work.
     parser = build_parser(subcommands=bool(argv))
     args = parser.parse_args(argv)
@@ -125,6 +139,68 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+
+
+def _start_literal_scan(argv: list[str]) -> Any:
+    """``audit tail FILE [--where EXPR]... [--json] [-n N]`` where an expression gives
+    a long literal the filter's prefilter requires: the started ``literal_scan`` (which
+    ``audit_cmd.cmd_tail`` uses only after checking the literal against the filter it
+    parsed), else None. Anything else is left to argparse and the normal path."""
+    if argv[:2] != ["audit", "tail"] or (
+            "threading" in sys.modules and sys.modules["threading"].active_count() > 1):
+        return None
+    path = None
+    exprs: list[str] = []
+    rest = iter(argv[2:])
+    for arg in rest:
+        if arg in ("-w", "--where"):
+            value = next(rest, "-")
+            if value.startswith("-"):
+                return None
+            exprs.append(value)
+        elif arg in ("-n", "--lines"):
+            value = next(rest, "")
+            if not (value.isascii() and value.isdigit()):
+                return None
+        elif arg == "--json":
+            continue
+        elif arg.startswith("-") or path is not None:
+            return None
+        else:
+            path = arg
+    if path is None:
+        return None
+    from cockpit.core.audit import literal_scan
+
+    best: tuple[bytes, bool] | None = None
+    for expr in exprs:
+        guess = _literal_of(expr)
+        if guess is not None and literal_scan.search_key(*guess) is not None and (
+                best is None or len(guess[0]) > len(best[0])):
+            best = guess
+    if best is None:
+        return None
+    min_size = os.environ.get("COCKPIT_LITERAL_SCAN_MIN", "")  # tests: small files too
+    return literal_scan.start(os.path.expanduser(path), *best, min_size=int(min_size)
+                              if min_size.isdigit() else literal_scan.MIN_SIZE)
+
+
+def _literal_of(expr: str) -> tuple[bytes, bool] | None:
+    """(literal, ignore_case) the prefilter would give ``expr`` (``query.parse_filter``)
+    for the simple shapes: free text, ``field=value``. A guess: ``cmd_tail`` uses the
+    scan only if ``parse_filter`` gives the same."""
+    text = expr.strip()
+    if not text or not text.isascii() or text.startswith(("has:", "!has:")):
+        return None
+    cut = min((i for i in (text.find(c) for c in "=!~<>") if i != -1), default=-1)
+    if cut == -1:  # free text: case-insensitive if it holds a letter
+        return text.encode(), text.lower() != text.upper()
+    value = text[cut + 1:]
+    if (text[cut] != "=" or cut == 0 or not text[:cut].replace("_", "a").isalnum()
+            or not value.isprintable() or value in ("true", "false", "null")
+            or any(c in value for c in '"\\/{[') or not any(c.isalpha() for c in value)):
+        return None
+    return b'"' + value.encode() + b'"', False
 
 
 if __name__ == "__main__":
