@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cockpit.cli.main import _literal_of, main
+from cockpit.cli.main import _literal_of, _tail_shape, main
 from cockpit.core.audit import literal_scan, tail
 from cockpit.core.audit.query import parse_filter
 from tests.test_secret_formats import TOKENS
@@ -146,7 +146,10 @@ def test_a_missing_file_or_a_directory_says_so_as_before(tmp_path: Path) -> None
         assert runs[0].returncode == 2 and runs[0].stderr
 
 
-def test_the_children_find_the_prefilters_candidates_in_order(corpus: Path) -> None:
+@pytest.mark.parametrize("window", [literal_scan.WINDOW, 4096, 8192])
+def test_the_children_find_the_prefilters_candidates_in_order(
+        corpus: Path, window: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(literal_scan, "WINDOW", window)  # small: keys across the edges
     data = corpus.read_bytes()
     lines = data.split(b"\n")
     for expr in (f"trace_id={ID}", ID, ID.upper(), "4269-a651-52e6", ":00:07"):
@@ -186,3 +189,31 @@ def test_only_simple_expressions_give_a_literal() -> None:
         # a guess is never used unless it is the prefilter's own literal
         assert guess is None or guess == (pred.literal, pred.ignore_case) or (
             pred.literal is None or guess[0] != pred.literal)
+
+
+@pytest.mark.parametrize("argv", [
+    ["tail", "f.log"],
+    ["tail", "f.log", "--where", "trace_id=x", "-w", "y", "--json", "-n", "007", "--lines", "3"],
+    ["tail", "f.log", "--json", "--json", "-w", ""],
+    ["tail", "~/f.log", "-w", "a b=c d"],
+])
+def test_the_simple_shapes_read_as_argparse_reads_them(argv: list[str]) -> None:
+    import argparse
+
+    from cockpit.cli.audit_cmd import add_audit_parser
+
+    parser = argparse.ArgumentParser(prog="cockpit")
+    add_audit_parser(parser.add_subparsers(dest="command"))
+    expected = vars(parser.parse_args(["audit", *argv]))
+    assert {**_tail_shape(argv), "func": expected["func"]} == expected
+
+
+@pytest.mark.parametrize("argv", [
+    ["tail"], ["tail", ""], ["tail", "-n", "3", "f.log"], ["tail", "f.log", "-w"],
+    ["tail", "f.log", "-w", "-x"], ["tail", "f.log", "-n", "-1"], ["tail", "f.log", "-n", "٣"],
+    ["tail", "f.log", "--where=x"], ["tail", "f.log", "--wh", "x"], ["tail", "f.log", "g.log"],
+    ["tail", "f.log", "--count"], ["tail", "f.log", "-f"], ["tail", "f.log", "--total"],
+    ["tail", "f.log", "--", "x"], ["tail", "f.log", "-h"], ["stats", "f.log"],
+])
+def test_other_command_lines_are_left_to_argparse(argv: list[str]) -> None:
+    assert _tail_shape(argv) is None

@@ -6,16 +6,17 @@ Wire it with ``add_audit_parser(subparsers)``; each leaf parser sets ``func``, a
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
 from cockpit.core.errors import CockpitError
+
+if TYPE_CHECKING:
+    import argparse
 
 #: Fields shown first in a record's one-line summary, in this order.
 _SUMMARY_FIELDS = (
@@ -97,6 +98,8 @@ def _add_where(parser: argparse.ArgumentParser) -> None:
 
 
 def _non_negative(text: str) -> int:
+    import argparse
+
     try:
         value = int(text)
     except ValueError:
@@ -425,6 +428,8 @@ class _Render:
             if item.__class__ is not dict:
                 out[i] = _record_text(item, True, boundary).encode(enc, errors)
             elif i in rewrite:
+                import json
+
                 out[i] = json.dumps(boundary.obj(item), ensure_ascii=False).encode(enc, errors)
         out.append(b"")
         return b"\n".join(out)
@@ -462,6 +467,8 @@ def _print_record(rec: Any, as_json: bool, boundary: Any, out: TextIO) -> None:
     """One record through the boundary: JSON (every string made safe, then serialised, so
     it stays valid JSON) or a one-line summary."""
     if as_json and rec.data is not None:
+        import json
+
         print(json.dumps(boundary.obj(rec.data), ensure_ascii=False), file=out)
         return
     if as_json:
@@ -823,12 +830,22 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None, literal_scan: Any = None) -> int:
+def main(argv: list[str] | None = None, literal_scan: Any = None,
+         shape: dict[str, Any] | None = None) -> int:
     """Run ``audit ...`` on its own (``python -m cockpit.cli.audit_cmd verify``);
-    ``literal_scan``: a scan ``cli.main`` started for this query (see ``cmd_tail``)."""
-    parser = argparse.ArgumentParser(prog="cockpit")
-    add_audit_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["audit", *(sys.argv[1:] if argv is None else argv)])
+    ``literal_scan``: a scan ``cli.main`` started for this query (see ``cmd_tail``);
+    ``shape``: the options of ``argv`` as argparse gives them (``cli.main._tail_shape``,
+    for the simple query shapes), read without argparse."""
+    if shape is not None:
+        from types import SimpleNamespace
+
+        args: Any = SimpleNamespace(**shape, func=cmd_tail)
+    else:
+        import argparse
+
+        parser = argparse.ArgumentParser(prog="cockpit")
+        add_audit_parser(parser.add_subparsers(dest="command"))
+        args = parser.parse_args(["audit", *(sys.argv[1:] if argv is None else argv)])
     args.literal_scan = literal_scan
     return int(args.func(args))
 

@@ -111,11 +111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # an audit query in an incident: only its own parser and modules (~60 ms less);
         # a query for one long literal has its scan started first, in forked children
         # that work while this process imports the parser, filter and renderer
-        scan = _start_literal_scan(argv)
+        shape = _tail_shape(argv[1:])
+        scan = _start_literal_scan(shape) if shape is not None else None
         try:
             from cockpit.cli.audit_cmd import main as audit_main
 
-            return audit_main(argv[1:], scan)
+            return audit_main(argv[1:], scan, shape if scan is not None else None)
         finally:
             if scan is not None:
                 scan.cancel()
@@ -141,35 +142,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _start_literal_scan(argv: list[str]) -> Any:
-    """``audit tail FILE [--where EXPR]... [--json] [-n N]`` where an expression gives
-    a long literal the filter's prefilter requires: the started ``literal_scan`` (which
-    ``audit_cmd.cmd_tail`` uses only after checking the literal against the filter it
-    parsed), else None. Anything else is left to argparse and the normal path."""
-    if argv[:2] != ["audit", "tail"] or (
-            "threading" in sys.modules and sys.modules["threading"].active_count() > 1):
+def _tail_shape(argv: list[str]) -> dict[str, Any] | None:
+    """The options argparse gives ``tail FILE [-w|--where EXPR]... [--json]
+    [-n|--lines N]...`` (FILE first, every token exact, no value starting with "-"), read
+    without argparse (~5 ms less for an incident query); None for any other command line
+    (argparse reads it, and says what is wrong with it). Also None in a process with
+    threads (no fork there)."""
+    if "threading" in sys.modules and sys.modules["threading"].active_count() > 1:
         return None
-    path = None
-    exprs: list[str] = []
+    if len(argv) < 2 or argv[0] != "tail" or not argv[1] or argv[1].startswith("-"):
+        return None
+    where: list[str] = []
+    shape: dict[str, Any] = {"command": "audit", "audit_command": "tail", "path": argv[1],
+                             "where": where, "lines": 20, "follow": False, "json": False,
+                             "count": False, "total": False}
     rest = iter(argv[2:])
     for arg in rest:
         if arg in ("-w", "--where"):
             value = next(rest, "-")
             if value.startswith("-"):
                 return None
-            exprs.append(value)
+            where.append(value)
         elif arg in ("-n", "--lines"):
             value = next(rest, "")
             if not (value.isascii() and value.isdigit()):
                 return None
+            shape["lines"] = int(value)
         elif arg == "--json":
-            continue
-        elif arg.startswith("-") or path is not None:
-            return None
+            shape["json"] = True
         else:
-            path = arg
-    if path is None:
-        return None
+            return None
+    return shape
+
+
+def _start_literal_scan(shape: dict[str, Any]) -> Any:
+    """For ``audit tail FILE`` (``shape``, its options) whose expressions give a long
+    literal the filter's prefilter requires: the started ``literal_scan`` (which
+    ``audit_cmd.cmd_tail`` uses only after checking the literal against the filter it
+    parsed), else None."""
+    path, exprs = shape["path"], shape["where"]
     from cockpit.core.audit import literal_scan
 
     best: tuple[bytes, bool] | None = None
