@@ -33,6 +33,9 @@ MIN_KEY = 3
 #: Places a child checks at most (the piece found, its line not yet a candidate):
 #: more and the normal path runs (a short piece that is everywhere in this file).
 MAX_HITS = 50_000
+#: Bytes of the mapping searched at a time (then let go): the children's resident memory.
+WINDOW = 8 << 20
+_DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
 
 _LETTERS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
@@ -103,30 +106,42 @@ def find_lines(fd: int, start: int, end: int, literal: bytes, ignore_case: bool,
         want = literal.lower() if ignore_case else literal
         found: dict[int, bytes] = {}
         total = hits = 0
-        for needle, check in ((key, True), (b"\\", False)):
-            search = find_key if check else find  # (one byte: memchr already)
-            pos = lo
-            while True:
-                i = search(needle, pos, hi)
-                if i == -1:
-                    break
-                s = rfind(b"\n", lo, i) + 1 or lo
-                e = find(b"\n", i, hi)
-                if e == -1:
-                    e = hi
-                pos = e + 1
-                if s in found:
-                    continue
-                line = mm[s:e]
-                if check and want not in (line.lower() if ignore_case else line):
-                    hits += 1
-                    if hits > MAX_HITS:
+        # window by window, each let go once searched (MADV_DONTNEED: the pages stay
+        # cached, out of this process's resident set): memory bounded by WINDOW
+        searches = [[key, find_key, True, lo], [b"\\", find, False, lo]]
+        window = lo
+        while window < hi:
+            stop = min(hi, window - window % WINDOW + WINDOW)
+            for search in searches:
+                needle, finder, check, pos = search
+                limit = min(hi, stop + len(needle) - 1)  # a key across the edge
+                while pos < stop:
+                    i = finder(needle, pos, limit)
+                    if i == -1:
+                        pos = stop
+                        break
+                    s = rfind(b"\n", lo, i) + 1 or lo
+                    e = find(b"\n", i, hi)
+                    if e == -1:
+                        e = hi
+                    pos = e + 1
+                    if s in found:
+                        continue
+                    line = mm[s:e]
+                    if check and want not in (line.lower() if ignore_case else line):
+                        hits += 1
+                        if hits > MAX_HITS:
+                            return None
+                        continue
+                    found[s] = line
+                    total += len(line) + 1
+                    if total > max_bytes:
                         return None
-                    continue
-                found[s] = line
-                total += len(line) + 1
-                if total > max_bytes:
-                    return None
+                search[3] = pos
+            if _DONTNEED is not None:
+                edge = window - window % mmap.PAGESIZE
+                mm.madvise(_DONTNEED, edge, stop - edge)
+            window = stop
         return [found[s] for s in sorted(found)]
     finally:
         memmem = find_key = None  # the buffer's export, before the mapping closes
