@@ -217,3 +217,22 @@ def test_the_simple_shapes_read_as_argparse_reads_them(argv: list[str]) -> None:
 ])
 def test_other_command_lines_are_left_to_argparse(argv: list[str]) -> None:
     assert _tail_shape(argv) is None
+
+
+def test_redaction_patterns_compile_when_first_used_and_act_the_same() -> None:
+    import re
+    import subprocess as sp
+
+    code = ("import cockpit.core.redact as r; import re;"
+            "print(sum(isinstance(v, r._Lazy) and 'sub' in vars(v) for v in vars(r).values()))")
+    done = sp.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "0"  # importing compiles none of them
+    from cockpit.core import redact
+
+    lazy = redact._lazy(r"(?i)pass(word)?=(\S+)")
+    real = re.compile(r"(?i)pass(word)?=(\S+)")
+    text = "x PASSWORD=abc pass=d"
+    assert lazy.sub(r"\2", text) == real.sub(r"\2", text)  # first use: compiled
+    assert [m.span() for m in lazy.finditer(text)] == [m.span() for m in real.finditer(text)]
+    assert (lazy.pattern, lazy.flags, lazy.groups) == (real.pattern, real.flags, real.groups)
+    assert redact.Redactor().redact("mysql -u root -psecret123") != "mysql -u root -psecret123"
