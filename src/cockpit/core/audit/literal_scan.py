@@ -33,6 +33,9 @@ MIN_KEY = 3
 #: Places a child checks at most (the piece found, its line not yet a candidate):
 #: more and the normal path runs (a short piece that is everywhere in this file).
 MAX_HITS = 50_000
+#: A key this long is searched at memory speed (``memmem`` skips ahead by about its
+#: length); a shorter one (a hex id's longest run without a letter) takes every CPU.
+FAST_KEY = 16
 #: Bytes of the mapping searched at a time (then let go): the children's resident memory.
 WINDOW = 8 << 20
 _DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
@@ -237,7 +240,12 @@ def start(path: str, literal: bytes, ignore_case: bool, *, min_size: int = MIN_S
         size = os.fstat(fd).st_size
         if size < min_size:
             return None
-        for rng in _ranges(fd, size, _workers()):
+        workers = _workers()
+        if workers > 1 and len(search_key(literal, ignore_case) or b"") >= FAST_KEY:
+            # a long key is found at memory speed: the CPUs but one scan, and this
+            # process imports on its own CPU (its imports take longer than the scan)
+            workers -= 1
+        for rng in _ranges(fd, size, workers):
             rfd, wfd = os.pipe()
             pid = os.fork()
             if pid == 0:  # child: never returns
