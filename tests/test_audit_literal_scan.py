@@ -89,13 +89,12 @@ QUERIES = [
 ]
 
 
-@pytest.mark.parametrize("fast_key", [literal_scan.FAST_KEY, 1 << 30],
-                         ids=["children-as-chosen", "a-child-per-cpu"])
+@pytest.mark.parametrize("workers", [1, 2, 3])
 @pytest.mark.parametrize("query", QUERIES, ids=lambda q: " ".join(q)[:60])
 def test_the_scan_prints_what_the_normal_path_prints(
-        corpus: Path, query: list[str], fast_key: int, monkeypatch: pytest.MonkeyPatch,
+        corpus: Path, query: list[str], workers: int, monkeypatch: pytest.MonkeyPatch,
         capfdbinary: pytest.CaptureFixture[bytes]) -> None:
-    monkeypatch.setattr(literal_scan, "FAST_KEY", fast_key)  # (the boundary: 2 children)
+    monkeypatch.setattr(literal_scan, "_workers", lambda: workers)  # range boundaries
     argv = ["audit", "tail", str(corpus), *query]
     monkeypatch.setenv("COCKPIT_LITERAL_SCAN_MIN", str(1 << 60))
     normal = _run(argv, capfdbinary)

@@ -11,12 +11,25 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-import orjson
-
 from cockpit.core.errors import CockpitError
 
 if TYPE_CHECKING:
     import argparse
+
+    import orjson
+else:
+    class _Orjson:
+        """``orjson``, imported when first used (this module's own uses are not on the
+        path of a trace-id query, whose parent process leaves the parsing to a child);
+        then the module itself."""
+
+        def __getattr__(self, name: str) -> Any:
+            import orjson as module
+
+            globals()["orjson"] = module
+            return getattr(module, name)
+
+    orjson = _Orjson()
 
 #: Fields shown first in a record's one-line summary, in this order.
 _SUMMARY_FIELDS = (
@@ -276,12 +289,8 @@ def cmd_tail(args: argparse.Namespace) -> int:
         summary = TailSummary()
         out.flush()
         sink = _BinaryOut(out)
-        render = _Render(as_json, boundary, sink.encoding, sink.errors)
-        found = _scanned_lines(args, path, filt, lines)
-        if found is not None:
-            _write_candidates(found, filt, lines, render, sink)
-        else:
-            write_tail(path, where, lines, render, sink, summary, numbered=not as_json)
+        write_tail(path, where, lines, _Render(as_json, boundary, sink.encoding, sink.errors),
+                   sink, summary, numbered=not as_json)
         sink.flush()
         if getattr(args, "total", False):
             matched = summary.matched
@@ -302,42 +311,59 @@ def cmd_tail(args: argparse.Namespace) -> int:
     return 0
 
 
-def _scanned_lines(args: argparse.Namespace, path: Path, filt: Any, n: int
-                   ) -> list[bytes] | None:
-    """The candidate lines ``main`` had forked children find before the imports
-    (``core.audit.literal_scan``), when they are exactly what this query's prefilter
-    selects and the output cannot depend on anything else: JSON (no line numbers), the
-    last ``n`` records only (no count, no follow). Else None (the normal path)."""
-    scan = getattr(args, "literal_scan", None)
-    if scan is None:
+def tail_fast(shape: dict[str, Any], scan: Any, matcher: Any) -> int | None:
+    """``cmd_tail`` for ``shape`` (``cli.main``'s simple ``tail`` options) from what the
+    children ``cli.main`` started found (``core.audit.literal_scan``: the candidate
+    lines, then the ``Matcher``'s last ``n`` matches, picked by the query's own code);
+    this process only renders them, as ``cmd_tail`` does. None where the answer could
+    differ from ``cmd_tail``'s (text output, a problem with the file, a child's "no"):
+    then ``cmd_tail`` answers, from the start, having printed nothing yet."""
+    if matcher is None or not shape["json"] or shape["lines"] <= 0:
         return None
-    pre = filt.prefilter()
-    if (n <= 0 or not getattr(args, "json", False) or getattr(args, "count", False)
-            or getattr(args, "follow", False) or getattr(args, "total", False)
-            or Path(scan.path) != path or pre is None or pre.literal != scan.literal
-            or pre.ignore_case != scan.ignore_case):
+    path = os.path.expanduser(shape["path"])
+    if not os.path.isfile(path) or not os.access(path, os.R_OK):
+        return None  # (cmd_tail says what is wrong)
+    # the renderer's modules, while the children work (``_Render`` imports redact_json)
+    import cockpit.core.redact_json  # noqa: F401
+    from cockpit.core.boundary import Boundary
+
+    boundary = Boundary()
+    found = scan.lines()
+    got = matcher.result(found) if found is not None else None
+    if got is None:
         return None
-    return scan.lines()
+    batch, lines, items, malformed = got
+    for i, raw in malformed.items():  # what ``_record_text`` reads of a JSON line's record
+        items[i] = _Malformed(raw)
+    out = sys.stdout
+    try:
+        out.flush()
+        sink = _BinaryOut(out)
+        render = _Render(True, boundary, sink.encoding, sink.errors)
+        for at in range(0, len(lines), batch):
+            sink.write(render(lines[at:at + batch], items[at:at + batch]))
+        sink.flush()
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+        return 0
+    except CockpitError as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"cannot read {Path(shape['path']).expanduser()}: {exc.strerror or exc}")
+    return 0
 
 
-def _write_candidates(found: list[bytes], filt: Any, n: int, render: Any, out: Any) -> None:
-    """What ``write_tail`` writes, from the file's candidate lines (each line that holds
-    the prefilter's literal or a backslash, in order): the same ``_Scanner.pick`` matches
-    them, the last ``n`` are rendered ``tail.BATCH`` at a time, each line as
-    ``iter_tail``'s record gives it."""
-    from cockpit.core.audit.query import _Scanner
-    from cockpit.core.audit.tail import BATCH
+class _Malformed:
+    """A malformed line's record as the JSON output prints it (``_record_text``: its raw
+    text through the boundary; no line number, no reason)."""
 
-    data = b"\n".join(found)
-    lines: list[bytes] = []
-    items: list[Any] = []
-    _Scanner(filt, keep=True, count_lines=False).pick(data, len(data), lines, items)
-    del lines[:-n], items[:-n]
-    for i, item in enumerate(items):
-        lines[i] = (lines[i].decode("utf-8", "replace").encode() if item.__class__ is dict
-                    else b"")
-    for at in range(0, len(lines), BATCH):
-        out.write(render(lines[at:at + BATCH], items[at:at + BATCH]))
+    __slots__ = ("data", "raw")
+
+    def __init__(self, raw: str) -> None:
+        self.raw = raw
+        self.data = None
 
 
 def _follow(path: Path, filt: Any, as_json: bool, boundary: Any, out: TextIO,
@@ -830,10 +856,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None, literal_scan: Any = None,
-         shape: dict[str, Any] | None = None) -> int:
+def main(argv: list[str] | None = None, shape: dict[str, Any] | None = None) -> int:
     """Run ``audit ...`` on its own (``python -m cockpit.cli.audit_cmd verify``);
-    ``literal_scan``: a scan ``cli.main`` started for this query (see ``cmd_tail``);
     ``shape``: the options of ``argv`` as argparse gives them (``cli.main._tail_shape``,
     for the simple query shapes), read without argparse."""
     if shape is not None:
@@ -846,7 +870,6 @@ def main(argv: list[str] | None = None, literal_scan: Any = None,
         parser = argparse.ArgumentParser(prog="cockpit")
         add_audit_parser(parser.add_subparsers(dest="command"))
         args = parser.parse_args(["audit", *(sys.argv[1:] if argv is None else argv)])
-    args.literal_scan = literal_scan
     return int(args.func(args))
 
 

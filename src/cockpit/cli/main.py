@@ -113,13 +113,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         # that work while this process imports the parser, filter and renderer
         shape = _tail_shape(argv[1:])
         scan = _start_literal_scan(shape) if shape is not None else None
+        matcher = None
         try:
+            if scan is not None and shape is not None:
+                # a child imports the filter and matches; this process imports the
+                # renderer meanwhile (each half of the imports on its own CPU)
+                matcher = scan.start_matcher(shape["where"], shape["lines"])
+                from cockpit.cli.audit_cmd import tail_fast
+
+                code = tail_fast(shape, scan, matcher)
+                if code is not None:
+                    return code
             from cockpit.cli.audit_cmd import main as audit_main
 
-            return audit_main(argv[1:], scan, shape if scan is not None else None)
+            return audit_main(argv[1:], shape)
         finally:
             if scan is not None:
                 scan.cancel()
+            if matcher is not None:
+                matcher.cancel()
     # A bare ``cockpit`` opens the TUI: the sub-commands' modules are not start-up work.
     parser = build_parser(subcommands=bool(argv))
     args = parser.parse_args(argv)

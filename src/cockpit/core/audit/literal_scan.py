@@ -22,6 +22,7 @@ import itertools
 import mmap
 import os
 from collections.abc import Callable
+from typing import Any
 
 #: Files smaller than this are left to the normal scan (it is fast there).
 MIN_SIZE = 16 << 20
@@ -33,9 +34,6 @@ MIN_KEY = 3
 #: Places a child checks at most (the piece found, its line not yet a candidate):
 #: more and the normal path runs (a short piece that is everywhere in this file).
 MAX_HITS = 50_000
-#: A key this long is searched at memory speed (``memmem`` skips ahead by about its
-#: length); a shorter one (a hex id's longest run without a letter) takes every CPU.
-FAST_KEY = 16
 #: Bytes of the mapping searched at a time (then let go): the children's resident memory.
 WINDOW = 8 << 20
 _DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
@@ -205,6 +203,10 @@ class LiteralScan:
                 out.extend(payload[3:].split(b"\n")[:-1])
         return out if ok else None
 
+    def start_matcher(self, exprs: list[str], n: int) -> Matcher | None:
+        """The ``Matcher`` child for this scan's literal (see ``start_matcher``)."""
+        return start_matcher(exprs, n, self.literal, self.ignore_case)
+
     def cancel(self) -> None:
         """Stop the children that are still running (the normal path answers)."""
         while self._children:
@@ -240,12 +242,7 @@ def start(path: str, literal: bytes, ignore_case: bool, *, min_size: int = MIN_S
         size = os.fstat(fd).st_size
         if size < min_size:
             return None
-        workers = _workers()
-        if workers > 1 and len(search_key(literal, ignore_case) or b"") >= FAST_KEY:
-            # a long key is found at memory speed: the CPUs but one scan, and this
-            # process imports on its own CPU (its imports take longer than the scan)
-            workers -= 1
-        for rng in _ranges(fd, size, workers):
+        for rng in _ranges(fd, size, _workers()):
             rfd, wfd = os.pipe()
             pid = os.fork()
             if pid == 0:  # child: never returns
@@ -269,3 +266,126 @@ def start(path: str, literal: bytes, ignore_case: bool, *, min_size: int = MIN_S
     finally:
         os.close(fd)
     return LiteralScan(path, literal, ignore_case, children)
+
+
+class Matcher:
+    """A forked child that imports the query machinery (orjson, the filter) while the
+    parent imports the renderer, then matches the candidate lines the parent sends it
+    by ``query._Scanner.pick``, as the normal path does, and sends back the last ``n``
+    matches: ``(batch, lines, objects, malformed)``, ``tail.BATCH`` and each line as
+    ``write_tail`` hands it to the renderer with its parsed object, marshalled (JSON
+    values survive marshal unchanged); a malformed line's object None, its record's raw
+    text in ``malformed`` by index. None instead when the answer may not be the normal
+    path's: the filter's prefilter is not ``literal``, a bad expression, a failure."""
+
+    def __init__(self, pid: int, to_child: int, from_child: int) -> None:
+        self._pid = pid
+        self._to = to_child
+        self._from = from_child
+
+    def result(self, lines: list[bytes]
+               ) -> tuple[int, list[bytes], list[Any], dict[int, str]] | None:
+        """Match ``lines`` (every candidate, in order) in the child; None: see above."""
+        import marshal
+
+        pid, self._pid = self._pid, 0
+        try:
+            _write_all(self._to, b"OK\n" + b"\n".join(lines))
+        except OSError:
+            pass
+        finally:
+            os.close(self._to)
+        chunks = []
+        try:
+            while data := os.read(self._from, 1 << 20):
+                chunks.append(data)
+        finally:
+            os.close(self._from)
+            os.waitpid(pid, 0)
+        try:
+            got = marshal.loads(b"".join(chunks))
+        except (EOFError, ValueError, TypeError):
+            return None
+        return got if isinstance(got, tuple) else None
+
+    def cancel(self) -> None:
+        """Stop the child if its answer was not asked for."""
+        if self._pid:
+            pid, self._pid = self._pid, 0
+            try:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+            os.close(self._to)
+            os.close(self._from)
+
+
+def _write_all(fd: int, payload: bytes) -> None:
+    view = memoryview(payload)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def start_matcher(exprs: list[str], n: int, literal: bytes, ignore_case: bool
+                  ) -> Matcher | None:
+    """Fork the ``Matcher`` child for ``exprs`` (the last ``n`` matches); None if it
+    cannot be forked."""
+    try:
+        down_r, down_w = os.pipe()
+        up_r, up_w = os.pipe()
+    except OSError:
+        return None
+    try:
+        pid = os.fork()
+    except OSError:
+        for fd in (down_r, down_w, up_r, up_w):
+            os.close(fd)
+        return None
+    if pid == 0:  # child: never returns
+        try:
+            os.close(down_w)
+            os.close(up_r)
+            _write_all(up_w, _match(exprs, n, literal, ignore_case, down_r))
+        finally:
+            os._exit(0)
+    os.close(down_r)
+    os.close(up_w)
+    return Matcher(pid, down_w, up_r)
+
+
+def _match(exprs: list[str], n: int, literal: bytes, ignore_case: bool, rfd: int) -> bytes:
+    """The matcher child's answer, marshalled (None: the normal path answers)."""
+    import marshal
+
+    answer: Any = None
+    try:
+        from cockpit.core.audit.query import RecordFilter, _Scanner
+        from cockpit.core.audit.tail import BATCH
+
+        filt = RecordFilter(exprs)
+        pre = filt.prefilter()
+        chunks = []
+        while data := os.read(rfd, 1 << 20):
+            chunks.append(data)
+        data = b"".join(chunks)
+        if (pre is not None and pre.literal == literal and pre.ignore_case == ignore_case
+                and n > 0 and data.startswith(b"OK\n")):
+            lines: list[bytes] = []
+            items: list[Any] = []
+            data = data[3:]
+            _Scanner(filt, keep=True, count_lines=False).pick(data, len(data), lines, items)
+            del lines[:-n], items[:-n]
+            # each line as ``write_tail`` has it: a record's as decoded, a malformed
+            # line's empty (its record's raw text is what is printed: sent apart)
+            malformed = {i: item.raw for i, item in enumerate(items)
+                         if item.__class__ is not dict}
+            for i in range(len(lines)):
+                lines[i] = b"" if i in malformed else lines[i].decode(
+                    "utf-8", "replace").encode()
+                if i in malformed:
+                    items[i] = None
+            answer = (BATCH, lines, items, malformed)
+        return marshal.dumps(answer)
+    except Exception:  # the normal path answers (and says what is wrong)
+        return marshal.dumps(None)
