@@ -328,8 +328,13 @@ def tail_fast(shape: dict[str, Any], scan: Any, matcher: Any) -> int | None:
     from cockpit.core.boundary import Boundary
 
     boundary = Boundary()
-    found = scan.lines()
-    got = matcher.result(found) if found is not None else None
+    try:
+        found = scan.lines()
+        got = matcher.result(found) if found is not None else None
+    except KeyboardInterrupt:
+        return 130
+    except OSError:  # (a pipe): nothing printed yet, the normal path answers
+        return None
     if got is None:
         return None
     batch, lines, items, malformed = got
