@@ -26,8 +26,9 @@ from typing import Any
 
 #: Files smaller than this are left to the normal scan (it is fast there).
 MIN_SIZE = 16 << 20
-#: Candidate bytes a child sends back at most; more and the normal path runs.
-MAX_BYTES = 16 << 20
+#: Candidate bytes a child sends back at most; more and the normal path runs (it
+#: streams: the matches of a rare literal are what this path is for).
+MAX_BYTES = 4 << 20
 #: The literal's shortest searched piece (with ``ignore_case``, its longest run of
 #: bytes that are not ASCII letters; a hex id's is short): shorter finds too many places.
 MIN_KEY = 3
