@@ -106,6 +106,7 @@ def find_lines(fd: int, start: int, end: int, literal: bytes, ignore_case: bool,
         find, rfind = mm.find, mm.rfind
         find_key = memmem[0] if memmem is not None else find
         want = literal.lower() if ignore_case else literal
+        offset = want.find(key)  # every occurrence of the literal has the key there
         found: dict[int, bytes] = {}
         total = hits = 0
         # window by window, each let go once searched (MADV_DONTNEED: the pages stay
@@ -122,6 +123,15 @@ def find_lines(fd: int, start: int, end: int, literal: bytes, ignore_case: bool,
                     if i == -1:
                         pos = stop
                         break
+                    if check:  # the literal where the key puts it? (else a miss: on)
+                        at = i - offset
+                        piece = mm[at:at + len(want)] if lo <= at <= hi - len(want) else b""
+                        if (piece.lower() if ignore_case else piece) != want:
+                            hits += 1
+                            if hits > MAX_HITS:
+                                return None
+                            pos = i + 1
+                            continue
                     s = rfind(b"\n", lo, i) + 1 or lo
                     e = find(b"\n", i, hi)
                     if e == -1:
