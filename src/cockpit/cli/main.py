@@ -109,8 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["audit"] and not {"-h", "--help"} & set(argv):
         # an audit query in an incident: only its own parser and modules (~60 ms less);
-        # a query for one long literal has its scan started first, in forked children
-        # that work while this process imports the parser, filter and renderer
+        # a query for one literal (a trace id) has its scan started first, in forked
+        # children that work while the imports are done (core.audit.literal_scan)
         shape = _tail_shape(argv[1:])
         scan = _start_literal_scan(shape) if shape is not None else None
         matcher = None

@@ -1,19 +1,20 @@
 """The candidate lines of a big file for one prefilter literal, found by forked children
-that start before the CLI has imported its machinery.
+that start before the CLI has imported its machinery, and matched by another.
 
-``cockpit audit tail FILE --where trace_id=ID --json`` spends most of its time on the
-scan and on imports; the two do not depend on each other. ``start(path, literal,
+``cockpit audit tail FILE --where trace_id=ID --json`` spent most of its time on the
+scan and on imports, which do not depend on each other. ``start(path, literal,
 ignore_case)`` (stdlib only, cheap to import) forks one child per CPU; each maps its own
 range of the file and sends back, in file order, every line the query's own prefilter
 (``query._candidate_lines``) would hand to the parser: the lines that hold ``literal``
 (ASCII case-insensitively with ``ignore_case``, as the prefilter's bytes regex does) and
-the lines that hold a backslash (any JSON escape). Meanwhile the parent imports the
-filter and the renderer; ``LiteralScan.lines()`` then gives the candidates, or None when
-the scan cannot stand in for the normal one (a child failed, too many candidate bytes).
-
-Only the candidates are parsed and matched, by the same code as the normal path, so the
-records are the same by construction; the caller checks that ``literal`` is a literal
-its filter's prefilter requires.
+the lines that hold a backslash (any JSON escape). ``LiteralScan.start_matcher`` forks
+one more child, the ``Matcher``: it imports the filter (``query``, orjson) while the
+parent imports the renderer, then parses and matches the candidates with the normal
+path's own ``_Scanner.pick`` and sends the last ``n`` matches back. Each step answers
+None where it cannot stand in for the normal path exactly (a child failed, too many
+candidates, the filter's prefilter is not ``literal``, a bad expression): the normal
+path then answers from the start. Only the candidates are parsed, by the same code, so
+the records are the same by construction.
 """
 
 from __future__ import annotations
