@@ -112,26 +112,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # a query for one literal (a trace id) has its scan started first, in forked
         # children that work while the imports are done (core.audit.literal_scan)
         shape = _tail_shape(argv[1:])
-        scan = _start_literal_scan(shape) if shape is not None else None
-        matcher = None
-        try:
-            if scan is not None and shape is not None:
-                # a child imports the filter and matches; this process imports the
-                # renderer meanwhile (each half of the imports on its own CPU)
-                matcher = scan.start_matcher(shape["where"], shape["lines"])
-                from cockpit.cli.audit_cmd import tail_fast
+        if shape is not None and shape["json"] and shape["lines"] > 0:
+            code = _tail_fast(shape)
+            if code is not None:
+                return code
+        from cockpit.cli.audit_cmd import main as audit_main
 
-                code = tail_fast(shape, scan, matcher)
-                if code is not None:
-                    return code
-            from cockpit.cli.audit_cmd import main as audit_main
-
-            return audit_main(argv[1:], shape)
-        finally:
-            if scan is not None:
-                scan.cancel()
-            if matcher is not None:
-                matcher.cancel()
+        return audit_main(argv[1:], shape)
     # A bare ``cockpit`` opens the TUI: the sub-commands' modules are not start-up work.
     parser = build_parser(subcommands=bool(argv))
     args = parser.parse_args(argv)
@@ -185,6 +172,26 @@ def _tail_shape(argv: list[str]) -> dict[str, Any] | None:
         else:
             return None
     return shape
+
+
+def _tail_fast(shape: dict[str, Any]) -> int | None:
+    """``audit_cmd.tail_fast`` with its children started first; None (the children
+    stopped) where the normal path answers."""
+    scan = _start_literal_scan(shape)
+    if scan is None:
+        return None
+    matcher = None
+    try:
+        # a child imports the filter and matches; this process imports the renderer
+        # meanwhile (each half of the imports on its own CPU)
+        matcher = scan.start_matcher(shape["where"], shape["lines"])
+        from cockpit.cli.audit_cmd import tail_fast
+
+        return tail_fast(shape, scan, matcher)
+    finally:
+        scan.cancel()
+        if matcher is not None:
+            matcher.cancel()
 
 
 def _start_literal_scan(shape: dict[str, Any]) -> Any:
