@@ -22,8 +22,11 @@ from __future__ import annotations
 import itertools
 import mmap
 import os
-from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False  # (typing is ~10 ms: not before the children start)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 #: Files smaller than this are left to the normal scan (it is fast there).
 MIN_SIZE = 16 << 20
