@@ -184,7 +184,12 @@ def _tail_fast(shape: dict[str, Any]) -> int | None:
     matcher = None
     try:
         # a child imports the filter and matches; this process imports the renderer
-        # meanwhile (each half of the imports on its own CPU)
+        # meanwhile (each half of the imports on its own CPU); what both halves import
+        # is imported once, before the fork
+        import pathlib  # noqa: F401
+        import re  # noqa: F401
+        import typing  # noqa: F401
+
         matcher = scan.start_matcher(shape["where"], shape["lines"])
         from cockpit.cli.audit_cmd import tail_fast
 
