@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from cockpit.cli.main import _literal_of, _tail_shape, main
-from cockpit.core.audit import literal_scan, tail
+from cockpit.core.audit import literal_scan
 from cockpit.core.audit.query import parse_filter
 from tests.test_secret_formats import TOKENS
 
@@ -89,23 +89,36 @@ QUERIES = [
 ]
 
 
+#: Runs the CLI in a fresh interpreter (no thread left by another test, the real
+#: stdout): ``WORKERS fast|normal ARGS...``; with "fast", the normal path is an error.
+DRIVER = """
+import sys
+from cockpit.core.audit import literal_scan, tail
+workers, mode = int(sys.argv[1]), sys.argv[2]
+literal_scan._workers = lambda: workers
+if mode == "fast":
+    def no_normal_path(*args, **kwargs):
+        raise SystemExit("the normal path ran")
+    tail.write_tail = no_normal_path
+from cockpit.cli.main import main
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def _cli(workers: int, mode: str, argv: list[str]) -> tuple[int, bytes, bytes]:
+    env = {**os.environ, "COCKPIT_LITERAL_SCAN_MIN": "0" if mode == "fast" else str(1 << 60)}
+    done = subprocess.run([sys.executable, "-c", DRIVER, str(workers), mode, *argv],
+                          capture_output=True, env=env, check=False, timeout=60)
+    return done.returncode, done.stdout, done.stderr
+
+
 @pytest.mark.parametrize("workers", [1, 2, 3])
 @pytest.mark.parametrize("query", QUERIES, ids=lambda q: " ".join(q)[:60])
-def test_the_scan_prints_what_the_normal_path_prints(
-        corpus: Path, query: list[str], workers: int, monkeypatch: pytest.MonkeyPatch,
-        capfdbinary: pytest.CaptureFixture[bytes]) -> None:
-    monkeypatch.setattr(literal_scan, "_workers", lambda: workers)  # range boundaries
+def test_the_scan_prints_what_the_normal_path_prints(corpus: Path, query: list[str],
+                                                     workers: int) -> None:
     argv = ["audit", "tail", str(corpus), *query]
-    monkeypatch.setenv("COCKPIT_LITERAL_SCAN_MIN", str(1 << 60))
-    normal = _run(argv, capfdbinary)
-    monkeypatch.setenv("COCKPIT_LITERAL_SCAN_MIN", "0")
-
-    def no_normal_path(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the normal path ran")
-
-    monkeypatch.setattr(tail, "write_tail", no_normal_path)
-    fast = _run(argv, capfdbinary)
-    assert fast == normal
+    normal = _cli(workers, "normal", argv)
+    assert _cli(workers, "fast", argv) == normal  # (range boundaries: 2 and 3 children)
     assert normal[0] == 0 and normal[1].count(b"\n") >= 3
 
 
