@@ -74,6 +74,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "cockpit-bench"))
     parser.add_argument("--no-lnav", action="store_true", help="leave lnav out (slow)")
+    parser.add_argument("--only", metavar="QUERY", default="",
+                        help="only the queries starting with this (e.g. 'trace id')")
     args = parser.parse_args()
 
     path = audit_file(args.lines, args.dir)
@@ -104,6 +106,14 @@ def main() -> int:
         ("trace id, free text", "cockpit --where ID --json",
          f"{cockpit} tail {f} --where {trace} --json", "records"),
         ("trace id, free text", "rg -F ID", f"rg -F {trace} {f}", "records"),
+        # the same two queries without the scan started before the imports (the path
+        # every other query takes), for the before/after in one run
+        ("trace id, by field", "cockpit-without-early-scan --where trace_id=ID --json",
+         f"env COCKPIT_LITERAL_SCAN_MIN={1 << 60} {cockpit} tail {f} "
+         f"--where trace_id={trace} --json", "records"),
+        ("trace id, free text", "cockpit-without-early-scan --where ID --json",
+         f"env COCKPIT_LITERAL_SCAN_MIN={1 << 60} {cockpit} tail {f} --where {trace} --json",
+         "records"),
         ("DENY with reasons, JSON", "cockpit --where decision=DENY --where reason_codes!= "
          "--json", deny_json, "records"),
         ("DENY with reasons, JSON", "grep -F DENY | grep -vF reason_codes:[]",
@@ -134,6 +144,8 @@ def main() -> int:
     results: dict[str, list[tuple[str, float, float, float, str]]] = {}
     reference: dict[str, object] = {}
     for query, label, cmd, kind in plan:
+        if not query.startswith(args.only):
+            continue
         tool = label.split()[0]
         if tool in tools and tools[tool] is None:
             continue

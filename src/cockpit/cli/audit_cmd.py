@@ -6,16 +6,30 @@ Wire it with ``add_audit_parser(subparsers)``; each leaf parser sets ``func``, a
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, TextIO
-
-import orjson
+from typing import TYPE_CHECKING, Any, TextIO
 
 from cockpit.core.errors import CockpitError
+
+if TYPE_CHECKING:
+    import argparse
+
+    import orjson
+else:
+    class _Orjson:
+        """``orjson``, imported when first used (this module's own uses are not on the
+        path of a trace-id query, whose parent process leaves the parsing to a child);
+        then the module itself."""
+
+        def __getattr__(self, name: str) -> Any:
+            import orjson as module
+
+            globals()["orjson"] = module
+            return getattr(module, name)
+
+    orjson = _Orjson()
 
 #: Fields shown first in a record's one-line summary, in this order.
 _SUMMARY_FIELDS = (
@@ -97,6 +111,8 @@ def _add_where(parser: argparse.ArgumentParser) -> None:
 
 
 def _non_negative(text: str) -> int:
+    import argparse
+
     try:
         value = int(text)
     except ValueError:
@@ -295,6 +311,66 @@ def cmd_tail(args: argparse.Namespace) -> int:
     return 0
 
 
+def tail_fast(shape: dict[str, Any], scan: Any, matcher: Any) -> int | None:
+    """``cmd_tail`` for ``shape`` (``cli.main``'s simple ``tail`` options) from what the
+    children ``cli.main`` started found (``core.audit.literal_scan``: the candidate
+    lines, then the ``Matcher``'s last ``n`` matches, picked by the query's own code);
+    this process only renders them, as ``cmd_tail`` does. None where the answer could
+    differ from ``cmd_tail``'s (text output, a problem with the file, a child's "no"):
+    then ``cmd_tail`` answers, from the start, having printed nothing yet."""
+    if matcher is None or not shape["json"] or shape["lines"] <= 0:
+        return None
+    path = os.path.expanduser(shape["path"])
+    if not os.path.isfile(path) or not os.access(path, os.R_OK):
+        return None  # (cmd_tail says what is wrong)
+    # the renderer's modules, while the children work (``_Render`` imports redact_json)
+    import cockpit.core.redact_json  # noqa: F401
+    from cockpit.core.boundary import Boundary
+
+    boundary = Boundary()
+    try:
+        found = scan.lines()
+        got = matcher.result(found) if found is not None else None
+    except KeyboardInterrupt:
+        return 130
+    except OSError:  # (a pipe): nothing printed yet, the normal path answers
+        return None
+    if got is None:
+        return None
+    batch, lines, items, malformed = got
+    for i, raw in malformed.items():  # what ``_record_text`` reads of a JSON line's record
+        items[i] = _Malformed(raw)
+    out = sys.stdout
+    try:
+        out.flush()
+        sink = _BinaryOut(out)
+        render = _Render(True, boundary, sink.encoding, sink.errors)
+        for at in range(0, len(lines), batch):
+            sink.write(render(lines[at:at + batch], items[at:at + batch]))
+        sink.flush()
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+        return 0
+    except CockpitError as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"cannot read {Path(shape['path']).expanduser()}: {exc.strerror or exc}")
+    return 0
+
+
+class _Malformed:
+    """A malformed line's record as the JSON output prints it (``_record_text``: its raw
+    text through the boundary; no line number, no reason)."""
+
+    __slots__ = ("data", "raw")
+
+    def __init__(self, raw: str) -> None:
+        self.raw = raw
+        self.data = None
+
+
 def _follow(path: Path, filt: Any, as_json: bool, boundary: Any, out: TextIO,
             start: int, interval: float = 0.25) -> int:
     """Print matching records appended to ``path`` after byte ``start`` until Ctrl-C
@@ -383,6 +459,8 @@ class _Render:
             if item.__class__ is not dict:
                 out[i] = _record_text(item, True, boundary).encode(enc, errors)
             elif i in rewrite:
+                import json
+
                 out[i] = json.dumps(boundary.obj(item), ensure_ascii=False).encode(enc, errors)
         out.append(b"")
         return b"\n".join(out)
@@ -420,6 +498,8 @@ def _print_record(rec: Any, as_json: bool, boundary: Any, out: TextIO) -> None:
     """One record through the boundary: JSON (every string made safe, then serialised, so
     it stays valid JSON) or a one-line summary."""
     if as_json and rec.data is not None:
+        import json
+
         print(json.dumps(boundary.obj(rec.data), ensure_ascii=False), file=out)
         return
     if as_json:
@@ -781,11 +861,20 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run ``audit ...`` on its own (``python -m cockpit.cli.audit_cmd verify``)."""
-    parser = argparse.ArgumentParser(prog="cockpit")
-    add_audit_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["audit", *(sys.argv[1:] if argv is None else argv)])
+def main(argv: list[str] | None = None, shape: dict[str, Any] | None = None) -> int:
+    """Run ``audit ...`` on its own (``python -m cockpit.cli.audit_cmd verify``);
+    ``shape``: the options of ``argv`` as argparse gives them (``cli.main._tail_shape``,
+    for the simple query shapes), read without argparse."""
+    if shape is not None:
+        from types import SimpleNamespace
+
+        args: Any = SimpleNamespace(**shape, func=cmd_tail)
+    else:
+        import argparse
+
+        parser = argparse.ArgumentParser(prog="cockpit")
+        add_audit_parser(parser.add_subparsers(dest="command"))
+        args = parser.parse_args(["audit", *(sys.argv[1:] if argv is None else argv)])
     return int(args.func(args))
 
 

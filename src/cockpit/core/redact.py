@@ -60,13 +60,34 @@ MIN_EXPLICIT_SECRET = 2
 #: Shortest environment-variable value that is treated as a secret.
 MIN_ENV_SECRET = 4
 
+class _Lazy:
+    """A pattern compiled on first use: an incident query that prints records with
+    nothing secret-looking in them compiles none of these (~3 ms of its start). After
+    that first use its methods are the compiled pattern's own, as fast."""
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self._args = (pattern, flags)
+
+    def __getattr__(self, name: str) -> Any:
+        compiled = re.compile(*self._args)
+        for attr in ("search", "match", "fullmatch", "sub", "subn", "finditer", "findall",
+                     "split", "pattern", "flags", "groups", "groupindex"):
+            setattr(self, attr, getattr(compiled, attr))
+        return getattr(compiled, name)
+
+
+def _lazy(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """``re.compile(pattern, flags)`` when first used (``_Lazy``)."""
+    return _Lazy(pattern, flags)  # type: ignore[return-value]
+
+
 _SECRET_WORDS = (
     r"password|passwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key"
     r"|private[_-]?key|client[_-]?key|auth[_-]?key|credential|creds"
     r"|(?:account|signing|encryption|master|license|subscription|app)[_-]?key"
 )
 #: Key names that contain a secret word but hold no secret.
-_HARMLESS_KEY = re.compile(
+_HARMLESS_KEY = _lazy(
     r"(?i)(?:hash|sha\d*|digest|fingerprint|count|tokens|expiry|expires"
     r"|[-_.](?:file|path|dir|url|uri|endpoint|id|type|len|length|name|at|ttl|store|helpers?))$"
     r"|(?<=[a-z])(?:File|Path|Dir|Url|Uri|Endpoint|Id|Type|Length|Name|At|Ttl|Store|Helpers?)$"
@@ -86,73 +107,73 @@ def _command_hint(low: str) -> bool:
     return ("mysql" in low or "mariadb" in low or "curl " in low or "login" in low
             or "mongo" in low or "redis-cli" in low or "sshpass" in low)
 
-_PEM = re.compile(
+_PEM = _lazy(
     r"(-{4,5} ?BEGIN ([A-Z0-9 ]*?)PRIVATE KEY((?: BLOCK)?) ?-{4,5})(.*?)"
     r"(?:(-{4,5} ?END \2PRIVATE KEY\3 ?-{4,5})|\Z)",
     re.DOTALL,
 )
-_PEM_EDGES = re.compile(r"^((?:\s|\\[rn])*)(.*?)((?:\s|\\[rn])*)$", re.DOTALL)
-_URL_CREDS = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@\"'<>]*:)([^/\s\"'<>]+)(@)")
-_AUTH_HEADER = re.compile(
+_PEM_EDGES = _lazy(r"^((?:\s|\\[rn])*)(.*?)((?:\s|\\[rn])*)$", re.DOTALL)
+_URL_CREDS = _lazy(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@\"'<>]*:)([^/\s\"'<>]+)(@)")
+_AUTH_HEADER = _lazy(
     r"(?i)(\b(?:proxy-)?authorization|\b(?:set-)?cookie)([\"']?\s*[:=]\s*)"
     r"(?:([\"'])([^\n]*?)\3|(?![\"'{\[])([^\r\n\"']+))"
 )
-_SCHEME = re.compile(r"^([A-Za-z][\w-]*)(\s+)(\S.*)$", re.DOTALL)
-_BEARER = re.compile(r"(?i)\b(bearer)(\s+)([\w\-.~+/]+=*)")
-_FLAG = re.compile(
+_SCHEME = _lazy(r"^([A-Za-z][\w-]*)(\s+)(\S.*)$", re.DOTALL)
+_BEARER = _lazy(r"(?i)\b(bearer)(\s+)([\w\-.~+/]+=*)")
+_FLAG = _lazy(
     r"(?i)(?<![\w-])(--?[\w-]*(?:" + _SECRET_WORDS + r")[\w-]*)(\s+)"
     r"(\"[^\"\n]*\"|'[^'\n]*'|(?!-)[^\s\"']+)"
 )
 # A value; not a JSON object or list, nor a YAML block indicator (``key: |``).
 _VALUE = (r"(\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'"
           r"|(?![{\[]|[|>][-+0-9]*\s*$)[^\s\"'&,;)}\]<>]+)")
-_PAIR = re.compile(
+_PAIR = _lazy(
     r"(?i)([\"']?)((?<![\w.$-])(?<!\$\{)[\w.-]*?(?:" + _SECRET_WORDS + r")[\w.-]*)\1(\s*[:=]\s*)"
     + _VALUE
 )
 #: What ``_FLAG``, ``_PAIR`` and ``_NAMED`` need, searched first in the lower-cased line
 #: (each a superset of its pattern's matches, without its slow look-behinds).
-_FLAG_HINT = re.compile(r"-[\w-]*(?:" + _SECRET_WORDS + r")[\w-]*\s")
-_PAIR_HINT = re.compile(r"(?:" + _SECRET_WORDS + r")[\w.-]*[\"']?\s*[:=]")
-_NAMED_HINT = re.compile(r"(?:pass|pw|pwd|auth|sig|signature|session)[\"']?\s*[:=]")
+_FLAG_HINT = _lazy(r"-[\w-]*(?:" + _SECRET_WORDS + r")[\w-]*\s")
+_PAIR_HINT = _lazy(r"(?:" + _SECRET_WORDS + r")[\w.-]*[\"']?\s*[:=]")
+_NAMED_HINT = _lazy(r"(?:pass|pw|pwd|auth|sig|signature|session)[\"']?\s*[:=]")
 #: Short names that hold a secret; each value is checked by ``_named`` before hiding.
-_NAMED = re.compile(
+_NAMED = _lazy(
     r"(?i)([\"']?)((?<![\w.-])(?<!\$\{)-{0,2}(?:pass|pw|[\w.-]*pwd|_?auth|sig|signature"
     r"|x-(?:amz|goog)-signature|_gitlab_session))\1(\s*[:=]\s*)" + _VALUE
 )
 _LITERAL_VALUES = frozenset({"null", "true", "false", "none", "value", MASK})
-_ENV_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL")
-_ENV_SKIP = re.compile(r"_(?:FILE|PATH|DIR)$")
-_OBJ_KEY = re.compile(r"(?i)key|token|secret|password|passwd|authorization|credential")
-_RANDOMISH = re.compile(r"(?=.*[0-9+/=%])(?=.*[A-Za-z])[A-Za-z0-9+/=_%-]{8,}|[A-Za-z]{20,}")
+_ENV_NAME = _lazy(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL")
+_ENV_SKIP = _lazy(r"_(?:FILE|PATH|DIR)$")
+_OBJ_KEY = _lazy(r"(?i)key|token|secret|password|passwd|authorization|credential")
+_RANDOMISH = _lazy(r"(?=.*[0-9+/=%])(?=.*[A-Za-z])[A-Za-z0-9+/=_%-]{8,}|[A-Za-z]{20,}")
 
 # Command lines: (a fragment the line must hold, the pattern whose group 2 is a password).
 _COMMANDS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("mysql", re.compile(r"(?i)(\bmysql[\w-]*\b.*?\s-p)(\"[^\"]*\"|'[^']*'|[^\s\"'-][^\s\"']*)")),
+    ("mysql", _lazy(r"(?i)(\bmysql[\w-]*\b.*?\s-p)(\"[^\"]*\"|'[^']*'|[^\s\"'-][^\s\"']*)")),
     ("mariadb",
-     re.compile(r"(?i)(\bmariadb[\w-]*\b.*?\s-p)(\"[^\"]*\"|'[^']*'|[^\s\"'-][^\s\"']*)")),
-    ("sshpass", re.compile(r"(\bsshpass\b.*?\s-p\s*)(\S+)")),
-    ("redis-cli", re.compile(r"(\bredis-cli\b.*?\s(?:-a|--pass)\s+)(\S+)")),
-    ("mongo", re.compile(r"(\bmongo(?:sh)?\b.*?\s-p\s+)(\S+)")),
-    ("login", re.compile(
+     _lazy(r"(?i)(\bmariadb[\w-]*\b.*?\s-p)(\"[^\"]*\"|'[^']*'|[^\s\"'-][^\s\"']*)")),
+    ("sshpass", _lazy(r"(\bsshpass\b.*?\s-p\s*)(\S+)")),
+    ("redis-cli", _lazy(r"(\bredis-cli\b.*?\s(?:-a|--pass)\s+)(\S+)")),
+    ("mongo", _lazy(r"(\bmongo(?:sh)?\b.*?\s-p\s+)(\S+)")),
+    ("login", _lazy(
         r"(\b(?:docker|podman|nerdctl|buildah|skopeo|helm|oras|crane)\b.*?\blogin\b.*?\s-p\s+)"
         r"(\S+)")),
-    ("curl ", re.compile(r"(\bcurl\b.*?\s(?:-u|--user)(?:\s+|=)[\"']?[^\s:\"']*:)([^\s\"']+)")),
+    ("curl ", _lazy(r"(\bcurl\b.*?\s(?:-u|--user)(?:\s+|=)[\"']?[^\s:\"']*:)([^\s\"']+)")),
 )
 #: ``.netrc``: ``machine HOST login USER password SECRET`` (a line with a word hint).
-_NETRC = re.compile(r"(\bmachine\s+\S+.*?\bpassword\s+)(\S+)")
+_NETRC = _lazy(r"(\bmachine\s+\S+.*?\bpassword\s+)(\S+)")
 
 
 
 #: A value that only names where the secret comes from (``$API_KEY``, ``${TOKEN:?}``,
 #: ``$(cat key)``): showing it hides nothing, and hiding it would show something other
 #: than what runs. Lower-case ``$word`` stays a possible password.
-_REFERENCE = re.compile(r"\$(?:\{[^}]*\}?|\([^)]*\)?|[A-Z_][A-Z0-9_]*)")
+_REFERENCE = _lazy(r"\$(?:\{[^}]*\}?|\([^)]*\)?|[A-Z_][A-Z0-9_]*)")
 
 
 #: A value that is a file's path (``~/.config/gcloud/credentials.json``): where a secret is,
 #: not the secret. Two segments at least and no ``+``/``=``, so base64 is not taken for one.
-_PATH_VALUE = re.compile(r"(?:~|\.\.?)?/(?:[\w.-]+/)+[\w.-]+")
+_PATH_VALUE = _lazy(r"(?:~|\.\.?)?/(?:[\w.-]+/)+[\w.-]+")
 
 
 def _is_reference(value: str) -> bool:

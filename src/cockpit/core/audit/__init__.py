@@ -7,7 +7,10 @@ never pays for the trail's modules, nor the trail for the query's.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _WHERE = {
     **dict.fromkeys(("AuditRecord", "CountResult", "RecordFilter", "ScanResult", "count_by",

@@ -1,0 +1,253 @@
+"""``cockpit audit tail FILE --where trace_id=ID --json`` with the literal scan started
+before the imports (``core.audit.literal_scan``) prints exactly what the normal path
+prints: the same stdout bytes, stderr and exit status, on a corpus with planted secrets,
+JSON escapes, non-ASCII, nested same-name keys, whitespace variants, matches at the
+children's range boundary and a last line without a newline."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cockpit.cli.main import _literal_of, _tail_shape, main
+from cockpit.core.audit import literal_scan
+from cockpit.core.audit.query import parse_filter
+from tests.test_secret_formats import TOKENS
+
+ID = "121f57c7-46eb-4d3b-aa7b-f54cbfc78aed"
+OTHER = "0c5ca6a3-f2a7-4269-a651-52e6b438a450"
+ESCAPED = ID.replace("1", "\\u0031", 1)  # the same string, as JSON may write it
+
+
+def _records(i: int) -> list[bytes]:
+    """A few lines around record ``i``: matches and near-misses of ``ID``."""
+    secret = TOKENS[i % len(TOKENS)]
+    base = {"ts_utc": f"2025-12-23T10:00:{i % 60:02d}Z", "seq": i}
+    out = [
+        {**base, "event_type": "decision_audit", "decision": "DENY" if i % 3 else "ALLOW",
+         "reason_codes": ["G10_RATE_LIMIT_EXCEEDED"], "trace_id": ID,
+         "note": f"token {secret} password=hunter2-{i}"},
+        {**base, "event_type": "action_audit", "trace_id": OTHER, "msg": f"see {ID}"},
+        {**base, "ctx": {"trace_id": ID}, "trace_id": OTHER, "user": "zoë 日本"},
+        {**base, "trace_id": [ID, OTHER], "api_key": "sk_live_x" + str(i)},
+        {**base, "trace_id": ID.upper(), "msg": "upper"},
+        {**base, "trace_id": OTHER},
+    ]
+    lines = [json.dumps(r, ensure_ascii=i % 2 == 0).encode() for r in out]
+    lines.append(b'{"trace_id" : "%s" , "spaced": true}' % ID.encode())
+    lines.append(b'{"trace_id": "%s", "escaped": "\\u0041\\\\"}' % ESCAPED.encode())
+    lines.append(b'{"msg": "\\u001b]0;title\\u0007", "trace_id": "%s"}' % ID.encode())
+    lines.append(b'{"trace_id": "%s", "trunc' % ID.encode())
+    lines.append(b"not json %s \xff\xfe" % ID[:8].upper().encode() + ID[8:].encode())
+    lines.append(b"")
+    return lines
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    lines: list[bytes] = []
+    for i in range(40):
+        lines.extend(_records(i))
+    lines.append(b'{"trace_id": "%s", "last": "no newline"}' % ID.encode())
+    data = b"\n".join(lines)
+    # the children split the file in the middle: a matching line across that point
+    mid = len(data) // 2
+    start = data.rfind(b"\n", 0, mid) + 1
+    line = json.dumps({"trace_id": ID, "mid": "x" * 200}).encode()
+    data = data[:start] + line + b"\n" + data[start:]
+    path = tmp_path_factory.mktemp("scan") / "audit.log"
+    path.write_bytes(data)
+    return path
+
+
+def _run(argv: list[str], capfdbinary: pytest.CaptureFixture[bytes]
+         ) -> tuple[int, bytes, bytes]:
+    code = main(argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    out, err = capfdbinary.readouterr()
+    return code, out, err
+
+
+QUERIES = [
+    ["--where", f"trace_id={ID}", "--json"],
+    ["--where", f"trace_id={ID}", "--json", "-n", "3"],
+    ["--where", f"trace_id={ID}", "--json", "-n", "100000"],
+    ["--where", f"trace_id={ID}", "--where", "decision=DENY", "--json"],
+    ["--where", "decision=DENY", "--where", f"trace_id={ID}", "--json", "-n", "7"],
+    ["--where", ID, "--json", "-n", "1000"],
+    ["--where", ID.upper(), "--json", "-n", "1000"],
+    ["--where", "4269-a651-52e6", "--json", "-n", "1000"],
+    ["--where", ":00:07", "--json", "-n", "1000"],  # no letter: searched as bytes
+    ["--where", f"  {ID} ", "--json", "-n", "1000"],
+    ["-w", f"trace_id={ID}", "--lines", "5", "--json"],
+]
+
+
+#: Runs the CLI in a fresh interpreter (no thread left by another test, the real
+#: stdout): ``WORKERS fast|normal ARGS...``; with "fast", the normal path is an error.
+DRIVER = """
+import sys
+from cockpit.core.audit import literal_scan, tail
+workers, mode = int(sys.argv[1]), sys.argv[2]
+literal_scan._workers = lambda: workers
+if mode == "fast":
+    def no_normal_path(*args, **kwargs):
+        raise SystemExit("the normal path ran")
+    tail.write_tail = no_normal_path
+from cockpit.cli.main import main
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def _cli(workers: int, mode: str, argv: list[str]) -> tuple[int, bytes, bytes]:
+    env = {**os.environ, "COCKPIT_LITERAL_SCAN_MIN": "0" if mode == "fast" else str(1 << 60)}
+    done = subprocess.run([sys.executable, "-c", DRIVER, str(workers), mode, *argv],
+                          capture_output=True, env=env, check=False, timeout=60)
+    return done.returncode, done.stdout, done.stderr
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+@pytest.mark.parametrize("query", QUERIES, ids=lambda q: " ".join(q)[:60])
+def test_the_scan_prints_what_the_normal_path_prints(corpus: Path, query: list[str],
+                                                     workers: int) -> None:
+    argv = ["audit", "tail", str(corpus), *query]
+    normal = _cli(workers, "normal", argv)
+    assert _cli(workers, "fast", argv) == normal  # (range boundaries: 2 and 3 children)
+    assert normal[0] == 0 and normal[1].count(b"\n") >= 3
+
+
+@pytest.mark.parametrize("query", [
+    ["--where", f"trace_id={ID}"],                         # text: line numbers, normal
+    ["--where", f"trace_id={ID}", "--json", "--total"],
+    ["--where", f"trace_id={ID}", "--json", "-n", "0"],
+    ["--where", f"trace_id={ID}", "--where", "x~(", "--json"],  # bad expression
+    ["--where", f"trace_id={ID}", "--where", "=x", "--json"],
+    ["--where", f"trace_id={ID}", "--json", "-n", "-1"],
+    ["--where", f"trace_id={ID}", "--json", "--count"],
+])
+def test_other_shapes_answer_as_before(corpus: Path, query: list[str],
+                                       monkeypatch: pytest.MonkeyPatch,
+                                       capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+    argv = ["audit", "tail", str(corpus), *query]
+
+    def run() -> tuple[int, bytes, bytes]:
+        try:
+            return _run(argv, capfdbinary)
+        except SystemExit as exc:  # argparse's usage errors
+            out, err = capfdbinary.readouterr()
+            return int(exc.code or 0), out, err
+
+    monkeypatch.setenv("COCKPIT_LITERAL_SCAN_MIN", str(1 << 60))
+    normal = run()
+    monkeypatch.setenv("COCKPIT_LITERAL_SCAN_MIN", "0")
+    assert run() == normal
+
+
+def test_a_missing_file_or_a_directory_says_so_as_before(tmp_path: Path) -> None:
+    for path in (tmp_path / "missing.log", tmp_path):
+        runs = [subprocess.run(
+            [sys.executable, "-m", "cockpit.cli.main", "audit", "tail", str(path),
+             "--where", f"trace_id={ID}", "--json"],
+            capture_output=True, env={**os.environ, "COCKPIT_LITERAL_SCAN_MIN": size},
+            check=False) for size in ("0", str(1 << 60))]
+        assert (runs[0].returncode, runs[0].stdout, runs[0].stderr) == (
+            runs[1].returncode, runs[1].stdout, runs[1].stderr)
+        assert runs[0].returncode == 2 and runs[0].stderr
+
+
+@pytest.mark.parametrize("window", [literal_scan.WINDOW, 4096, 8192])
+def test_the_children_find_the_prefilters_candidates_in_order(
+        corpus: Path, window: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(literal_scan, "WINDOW", window)  # small: keys across the edges
+    data = corpus.read_bytes()
+    lines = data.split(b"\n")
+    for expr in (f"trace_id={ID}", ID, ID.upper(), "4269-a651-52e6", ":00:07"):
+        pred = parse_filter(expr)
+        assert pred.literal is not None
+        assert _literal_of(expr) == (pred.literal, pred.ignore_case)
+        want = pred.literal.lower() if pred.ignore_case else pred.literal
+        expected = [line for line in lines if b"\\" in line
+                    or want in (line.lower() if pred.ignore_case else line)]
+        scan = literal_scan.start(str(corpus), pred.literal, pred.ignore_case, min_size=0)
+        assert scan is not None
+        assert scan.lines() == expected
+
+
+def test_a_scan_that_finds_too_much_gives_way(corpus: Path, monkeypatch: pytest.MonkeyPatch
+                                              ) -> None:
+    fd = os.open(corpus, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        lit = b'"%s"' % ID.encode()
+        assert literal_scan.find_lines(fd, 0, size, lit, False)
+        assert literal_scan.find_lines(fd, 0, size, lit, False, max_bytes=100) is None
+        monkeypatch.setattr(literal_scan, "MAX_HITS", 3)
+        assert literal_scan.find_lines(fd, 0, size, b"-4", False) is None  # many misses
+    finally:
+        os.close(fd)
+
+
+def test_only_simple_expressions_give_a_literal() -> None:
+    assert _literal_of(f"trace_id={ID}") == (b'"%s"' % ID.encode(), False)
+    assert _literal_of("4269-0651") == (b"4269-0651", False)
+    assert _literal_of("4269-a651") == (b"4269-a651", True)
+    for expr in ("seq=123", "a.b=x/y", "x!=abc", "has:abc", "x~abcdef", "zoë",
+                 'x="abc"', "x=true", "x={}"):
+        guess = _literal_of(expr)
+        pred = parse_filter(expr)
+        # a guess is never used unless it is the prefilter's own literal
+        assert guess is None or guess == (pred.literal, pred.ignore_case) or (
+            pred.literal is None or guess[0] != pred.literal)
+
+
+@pytest.mark.parametrize("argv", [
+    ["tail", "f.log"],
+    ["tail", "f.log", "--where", "trace_id=x", "-w", "y", "--json", "-n", "007", "--lines", "3"],
+    ["tail", "f.log", "--json", "--json", "-w", ""],
+    ["tail", "~/f.log", "-w", "a b=c d"],
+])
+def test_the_simple_shapes_read_as_argparse_reads_them(argv: list[str]) -> None:
+    import argparse
+
+    from cockpit.cli.audit_cmd import add_audit_parser
+
+    parser = argparse.ArgumentParser(prog="cockpit")
+    add_audit_parser(parser.add_subparsers(dest="command"))
+    expected = vars(parser.parse_args(["audit", *argv]))
+    assert {**_tail_shape(argv), "func": expected["func"]} == expected
+
+
+@pytest.mark.parametrize("argv", [
+    ["tail"], ["tail", ""], ["tail", "-n", "3", "f.log"], ["tail", "f.log", "-w"],
+    ["tail", "f.log", "-w", "-x"], ["tail", "f.log", "-n", "-1"], ["tail", "f.log", "-n", "٣"],
+    ["tail", "f.log", "--where=x"], ["tail", "f.log", "--wh", "x"], ["tail", "f.log", "g.log"],
+    ["tail", "f.log", "--count"], ["tail", "f.log", "-f"], ["tail", "f.log", "--total"],
+    ["tail", "f.log", "--", "x"], ["tail", "f.log", "-h"], ["stats", "f.log"],
+])
+def test_other_command_lines_are_left_to_argparse(argv: list[str]) -> None:
+    assert _tail_shape(argv) is None
+
+
+def test_redaction_patterns_compile_when_first_used_and_act_the_same() -> None:
+    import re
+    import subprocess as sp
+
+    code = ("import cockpit.core.redact as r; import re;"
+            "print(sum(isinstance(v, r._Lazy) and 'sub' in vars(v) for v in vars(r).values()))")
+    done = sp.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "0"  # importing compiles none of them
+    from cockpit.core import redact
+
+    lazy = redact._lazy(r"(?i)pass(word)?=(\S+)")
+    real = re.compile(r"(?i)pass(word)?=(\S+)")
+    text = "x PASSWORD=abc pass=d"
+    assert lazy.sub(r"\2", text) == real.sub(r"\2", text)  # first use: compiled
+    assert [m.span() for m in lazy.finditer(text)] == [m.span() for m in real.finditer(text)]
+    assert (lazy.pattern, lazy.flags, lazy.groups) == (real.pattern, real.flags, real.groups)
+    assert redact.Redactor().redact("mysql -u root -psecret123") != "mysql -u root -psecret123"
