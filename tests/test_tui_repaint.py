@@ -190,6 +190,33 @@ async def test_a_background_metrics_pane_shows_readings_at_its_slot_or_on_focus(
         await async_wait_until(lambda: value() == "78 ms", what="live while focused")
 
 
+async def test_a_new_status_repaints_only_the_panes_bottom_border(tmp_path, monkeypatch):
+    from textual.widget import Widget
+
+    context = make_context(tmp_path, HEALTH_AND_METRICS, live=False)
+    app = BesideInput(lambda: MetricsPane(context))
+    async with app.run_test(size=(80, 20)) as pilot:
+        pane = app.query_one(MetricsPane)
+        await pilot.pause()
+        calls: list[tuple[Widget, tuple]] = []
+        real = Widget.refresh
+
+        def spy(self, *regions, **kwargs):
+            calls.append((self, regions))
+            return real(self, *regions, **kwargs)
+
+        monkeypatch.setattr(Widget, "refresh", spy)
+        pane.set_status("1 WARN")
+        mine = [regions for widget, regions in calls if widget is pane]
+        width, height = pane.outer_size
+        offset = pane.content_offset
+        assert mine == [(Region(-offset.x, height - 1 - offset.y, width, 1),)]
+        assert str(pane.border_subtitle) == "1 WARN"
+        calls.clear()
+        pane.set_status("1 WARN")  # the same status: nothing at all
+        assert calls == []
+
+
 class TwoNotes(App):
     def compose(self) -> ComposeResult:
         yield Static("a: old", id="a")

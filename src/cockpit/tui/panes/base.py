@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
+from textual.geometry import Region
 from textual.widgets import DataTable
 
 from cockpit.tui.context import CockpitContext
@@ -150,7 +151,24 @@ class Pane(Vertical, can_focus=False):
         self._status_given = text
         text = self._status = self.context.boundary.line(text)
         if self.display:
-            self.border_subtitle = Content(text)
+            self._status_only = True  # a status repaints its border row, not the pane
+            try:
+                self.border_subtitle = Content(text)
+            finally:
+                self._status_only = False
+
+    _status_only = False
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
+                recompose: bool = False) -> Self:
+        """Textual's, except that a new status repaints only the bottom border row (a
+        pane's whole repaint is some KB on the wire, and it re-renders every child)."""
+        if self._status_only and not (regions or layout or recompose):
+            width, height = self.outer_size
+            if width and height and self.styles.border_bottom[0]:
+                offset = self.content_offset  # refresh regions are content-relative
+                regions = (Region(-offset.x, height - 1 - offset.y, width, 1),)
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
     def _on_show(self) -> None:
         if self._status is not None:
