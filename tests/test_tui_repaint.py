@@ -344,6 +344,48 @@ async def test_cached_cells_carry_their_new_row_in_the_mouse_metadata(tmp_path):
             assert metas and all(meta.get("row") == y - 1 for meta in metas), (y, metas)
 
 
+async def test_table_styles_are_kept_only_while_no_style_on_the_way_up_changes():
+    from textual.containers import Vertical
+    from textual.dom import DOMNode
+
+    table = CellTable(cursor_type="row", zebra_stripes=True)
+    names = ("datatable--header", "datatable--even-row", "datatable--odd-row",
+             "datatable--cursor")
+
+    class Boxed(App):
+        def compose(self) -> ComposeResult:
+            with Vertical(id="box"):
+                yield Input(id="elsewhere")
+                yield table
+
+    def kept() -> tuple:
+        return (table.rich_style, table.background_colors,
+                [table.get_component_styles(n).rich_style for n in names])
+
+    def fresh() -> tuple:
+        return (DOMNode.rich_style.fget(table), DOMNode.background_colors.fget(table),
+                [DOMNode.get_component_styles(table, n).rich_style for n in names])
+
+    async with Boxed().run_test(size=(60, 12)) as pilot:
+        table.add_column("a", key="a")
+        table.add_row(Text("x"), key="x")
+        await pilot.pause()
+        assert kept() == fresh()
+        before = kept()
+        changes = (
+            lambda app: setattr(app.query_one("#box").styles, "background", "red"),
+            lambda app: setattr(table.styles, "color", "yellow"),
+            lambda app: table.focus(),
+            lambda app: setattr(app, "theme", "textual-light"),
+        )
+        for change in changes:
+            change(pilot.app)
+            await pilot.pause()
+            assert kept() == fresh()
+        assert kept() != before
+        assert table.render_line(1).text.startswith(" x")
+
+
 def test_spread_gives_minimums_then_the_rest_in_order():
     fixed = {"state": 6, "age": 4}
     flexible = {"name": (8, 20), "reason": (0, 1000)}
