@@ -1,14 +1,17 @@
 """Start-up time and idle cost of the cockpit TUI, measured through a real pty.
 
     python bench/tui_pty.py [--runs 5] [--idle-seconds 20] [--idle-runs 1] [--size 80x24]
-                            [--prefill N]
+                            [--prefill N] [--idle-src OLD/src]
 
 Starts the demo service, then:
 - start-up: time from spawning ``cockpit`` to its first frame, and to the first frame
   with data (the header saying "healthy"), against a minimal Textual app's first frame;
 - idle: CPU % of the cockpit process and bytes/s it writes to the terminal while the
   demo's synthetic traffic keeps every pane moving, with the compact output (the default)
-  and without it (``COCKPIT_COMPACT_OUTPUT=0``), against ``tail -f`` of the demo log.
+  and without it (``COCKPIT_COMPACT_OUTPUT=0``), against ``tail -f`` of the demo log;
+  with ``--idle-src OLD/src``, an older tree's cockpit too (``PYTHONPATH=OLD/src``), in turn
+  with this one, for before/after figures from one run.
+The demo listens on ``COCKPIT_BENCH_PORT`` (default 8781).
 Prints medians. Timings are figures to read, never pass/fail tests.
 """
 
@@ -118,12 +121,15 @@ def main() -> None:
                         help="before measuring idle, append N audit records and N log lines "
                              "(copies of the demo's) so the panes' buffers are full")
     parser.add_argument("--size", default="80x24")
+    parser.add_argument("--idle-src", metavar="OLD/src",
+                        help="also measure idle with an older tree's cockpit (PYTHONPATH)")
     args = parser.parse_args()
     cols, rows = (int(x) for x in args.size.split("x"))
 
     tmp = Path(tempfile.mkdtemp(prefix="cockpit-bench-"))
     env = {**os.environ, "XDG_STATE_HOME": str(tmp / "state"),
-           "XDG_CONFIG_HOME": str(tmp / "config"), "COCKPIT_DEMO_PORT": "8781",
+           "XDG_CONFIG_HOME": str(tmp / "config"),
+           "COCKPIT_DEMO_PORT": os.environ.get("COCKPIT_BENCH_PORT", "8781"),
            "TERM": "xterm-256color", "COLORTERM": "truecolor"}
     env.pop("NO_COLOR", None)
     subprocess.run([str(BIN / "cockpit"), "run", "start"], env=env, check=True,
@@ -161,8 +167,13 @@ def main() -> None:
                     sample = (demo / name).read_bytes().splitlines(keepends=True)[-50:]
                     with (demo / name).open("ab") as fh:
                         fh.write(b"".join(sample[i % len(sample)] for i in range(args.prefill)))
-        idles, raws = [], []
+        old_env = {**env, "PYTHONPATH": str(Path(args.idle_src).resolve())} if args.idle_src \
+            else None
+        idles, raws, olds = [], [], []
         for _ in range(args.idle_runs):
+            if old_env is not None:
+                olds.append(measure_idle(cockpit, old_env, cols, rows, 5.0, args.idle_seconds,
+                                         prefill))
             idles.append(measure_idle(cockpit, env, cols, rows, 5.0, args.idle_seconds, prefill))
             raws.append(measure_idle(cockpit, raw_env, cols, rows, 5.0, args.idle_seconds,
                                      prefill))
@@ -171,7 +182,10 @@ def main() -> None:
         print(f"idle over {args.idle_seconds:.0f}s with demo traffic (after 5s to settle"
               f"{filled}), median of {args.idle_runs} runs")
         print(f"  {'':28} {'CPU %':>8} {'bytes/s to tty':>16}")
-        for label, runs in (("cockpit", idles), ("cockpit, compact output off", raws)):
+        for label, runs in (("cockpit", idles), ("cockpit, compact output off", raws),
+                            ("cockpit, --idle-src tree", olds)):
+            if not runs:
+                continue
             cpu = statistics.median(r[0] for r in runs)
             rate = statistics.median(r[1] for r in runs)
             print(f"  {label:28} {cpu:8.2f} {rate:16.0f}")
