@@ -2,6 +2,7 @@
 
     python bench/tui_pty.py [--runs 5] [--idle-seconds 20] [--idle-runs 1] [--size 80x24]
                             [--prefill N] [--src OTHER/src] [--no-compile]
+                            [--idle-src OLD/src]
 
 (``--idle-runs 0``: the start-up figures only.)
 
@@ -12,12 +13,14 @@ Starts the demo service, then:
   time on a shared machine;
 - idle: CPU % of the cockpit process and bytes/s it writes to the terminal while the
   demo's synthetic traffic keeps every pane moving, with the compact output (the default)
-  and without it (``COCKPIT_COMPACT_OUTPUT=0``), against ``tail -f`` of the demo log.
+  and without it (``COCKPIT_COMPACT_OUTPUT=0``), against ``tail -f`` of the demo log;
+  with ``--idle-src OLD/src``, an older tree's cockpit too (``PYTHONPATH=OLD/src``), in turn
+  with this one, for before/after figures from one run.
 ``--src`` adds the cockpit of another source tree (e.g. an older commit) to the start-up
 runs. The cockpits' modules (both trees) are compiled to bytecode first, as ``pip install``
 does: an editable install under ``PYTHONDONTWRITEBYTECODE=1`` otherwise compiles every
 module at every start (~70 ms of CPU here); ``--no-compile`` measures the trees as they
-are. The demo listens on ``$COCKPIT_DEMO_PORT`` (default 8781: another run on the machine
+are. The demo listens on ``$COCKPIT_BENCH_PORT`` (default 8781: another run on the machine
 may use it).
 Prints medians. Timings are figures to read, never pass/fail tests.
 """
@@ -134,13 +137,15 @@ def main() -> None:
     parser.add_argument("--src", help="also start the cockpit of this source tree")
     parser.add_argument("--no-compile", action="store_true",
                         help="do not compile the cockpit's modules to bytecode first")
+    parser.add_argument("--idle-src", metavar="OLD/src",
+                        help="also measure idle with an older tree's cockpit (PYTHONPATH)")
     args = parser.parse_args()
     cols, rows = (int(x) for x in args.size.split("x"))
 
     tmp = Path(tempfile.mkdtemp(prefix="cockpit-bench-"))
     env = {**os.environ, "XDG_STATE_HOME": str(tmp / "state"),
            "XDG_CONFIG_HOME": str(tmp / "config"),
-           "COCKPIT_DEMO_PORT": os.environ.get("COCKPIT_DEMO_PORT", "8781"),
+           "COCKPIT_DEMO_PORT": os.environ.get("COCKPIT_BENCH_PORT", "8781"),
            "TERM": "xterm-256color", "COLORTERM": "truecolor"}
     env.pop("NO_COLOR", None)
     subprocess.run([str(BIN / "cockpit"), "run", "start"], env=env, check=True,
@@ -200,8 +205,13 @@ def main() -> None:
                     sample = (demo / name).read_bytes().splitlines(keepends=True)[-50:]
                     with (demo / name).open("ab") as fh:
                         fh.write(b"".join(sample[i % len(sample)] for i in range(args.prefill)))
-        idles, raws = [], []
+        old_env = {**env, "PYTHONPATH": str(Path(args.idle_src).resolve())} if args.idle_src \
+            else None
+        idles, raws, olds = [], [], []
         for _ in range(args.idle_runs):
+            if old_env is not None:
+                olds.append(measure_idle(cockpit, old_env, cols, rows, 5.0, args.idle_seconds,
+                                         prefill))
             idles.append(measure_idle(cockpit, env, cols, rows, 5.0, args.idle_seconds, prefill))
             raws.append(measure_idle(cockpit, raw_env, cols, rows, 5.0, args.idle_seconds,
                                      prefill))
@@ -210,7 +220,10 @@ def main() -> None:
         print(f"idle over {args.idle_seconds:.0f}s with demo traffic (after 5s to settle"
               f"{filled}), median of {args.idle_runs} runs")
         print(f"  {'':28} {'CPU %':>8} {'bytes/s to tty':>16}")
-        for label, runs in (("cockpit", idles), ("cockpit, compact output off", raws)):
+        for label, runs in (("cockpit", idles), ("cockpit, compact output off", raws),
+                            ("cockpit, --idle-src tree", olds)):
+            if not runs:
+                continue
             cpu = statistics.median(r[0] for r in runs)
             rate = statistics.median(r[1] for r in runs)
             print(f"  {label:28} {cpu:8.2f} {rate:16.0f}")

@@ -35,8 +35,9 @@ def cup(x: int, y: int) -> str:
 class Pair:
     """Two pyte screens, one fed raw frames and one fed the encoder's output."""
 
-    def __init__(self, width: int, height: int) -> None:
+    def __init__(self, width: int, height: int, *, erase: bool = False) -> None:
         self.encoder = FrameEncoder(width, height)
+        self.encoder.erase = erase
         self.raw, self.encoded = pyte.Screen(width, height), pyte.Screen(width, height)
         self._raw, self._encoded = pyte.Stream(self.raw), pyte.Stream(self.encoded)
         self.bytes_raw = self.bytes_encoded = 0
@@ -103,10 +104,12 @@ def test_a_following_log_view_is_scrolled_by_the_terminal_and_matches():
     assert pair.bytes_encoded < 0.35 * pair.bytes_raw, (pair.bytes_encoded, pair.bytes_raw)
 
 
-def test_random_frames_of_styled_and_wide_text_match(tmp_path):
+@pytest.mark.parametrize("erase", [False, True])
+def test_random_frames_of_styled_and_wide_text_match(erase):
     width, height = 37, 11
-    pair = Pair(width, height)
+    pair = Pair(width, height, erase=erase)
     rng = random.Random(2026)
+    texts = [*TEXTS, " " * 8, " " * 13] if erase else TEXTS
     for step in range(400):
         if step % 97 == 0:
             pair.frame("\x1b[2J")  # something the encoder does not model: passed through
@@ -117,7 +120,7 @@ def test_random_frames_of_styled_and_wide_text_match(tmp_path):
             parts.append(cup(x, y))
             room = width - x
             while room > 0 and rng.random() < 0.8:
-                text = rng.choice(TEXTS)
+                text = rng.choice(texts)
                 cells = sum(2 if ord(c) > 0x3000 else 1 for c in text)
                 if cells > room:
                     break
@@ -129,6 +132,41 @@ def test_random_frames_of_styled_and_wide_text_match(tmp_path):
         pair.assert_same(f"step {step}")
     assert pair.encoder.stats.passed_through >= 4
     assert pair.bytes_encoded < pair.bytes_raw
+
+
+def beside_screen(lines: list[str], clock: int) -> list[list[tuple[str, str]]]:
+    """A log view of 40 columns between borders, beside an empty bordered pane."""
+    border = "38;2;71;71;70;48;2;18;18;18"
+    body = "38;2;208;208;208;48;2;28;28;28"
+    rows = [[("1", f" cockpit {clock:05d}".ljust(72))]]
+    for line in (lines[-12:] + [""] * 12)[:12]:
+        rows.append([(border, "│"), (body, line[:40].ljust(40)), (border, "││"),
+                     (body, " " * 28), (border, "│")])
+    rows.append([("7", f" {len(lines)} lines".ljust(72))])
+    return rows
+
+
+@pytest.mark.parametrize("erase", [False, True])
+def test_a_log_view_beside_an_empty_pane_is_sent_style_by_style(erase):
+    """Rows of a log view between borders are written a style at a time (one transition
+    per style, not four per row); with ``erase`` runs of blanks are erased, not sent."""
+    width, height = 72, 14
+    pair = Pair(width, height, erase=erase)
+    lines: list[str] = []
+    pair.frame(full_frame(width, beside_screen(lines, 0)))
+    pair.assert_same("first frame")
+    for step in range(1, 60):
+        for _ in range(step % 4):
+            lines.append(f"13:{len(lines):05d} INFO request {len(lines) * 7919 % 10007}")
+        rows = beside_screen(lines, step)
+        update = cup(0, 0) + segment(*rows[0][0])
+        for y in range(1, height - 1):  # Textual repaints the view's rows, borders included
+            update += cup(0, y) + "".join(segment(*part) for part in rows[y])
+        pair.frame(update + cup(0, height - 1) + segment(*rows[-1][0]))
+        pair.assert_same(f"step {step}")
+    assert pair.encoder.stats.passed_through == 0
+    limit = 0.075 if erase else 0.095  # row by row without erasing: 0.12
+    assert pair.bytes_encoded < limit * pair.bytes_raw, (pair.bytes_encoded, pair.bytes_raw)
 
 
 def test_rows_that_move_inside_a_half_width_pane_are_not_scrolled():
@@ -218,3 +256,22 @@ def test_sgr_parsing():
     assert (state.foreground, state.background) == ("38;5;208", "48;2;1;2;3")
     assert "4" in state.attributes
     assert apply_sgr(state, "39;49;24") == DEFAULT
+
+
+def test_blanks_are_erased_only_where_terminfo_says_the_terminal_erases_in_colour():
+    import subprocess
+    import sys
+
+    pytest.importorskip("curses")
+
+    def erases(term: str) -> bool:  # curses reads terminfo once per process
+        code = ("import sys; from cockpit.tui.terminal.driver import terminal_erases; "
+                "print(terminal_erases(sys.argv[1]))")
+        out = subprocess.run([sys.executable, "-c", code, term], capture_output=True,
+                             text=True, check=True, timeout=30).stdout
+        return out.strip() == "True"
+
+    assert erases("xterm-256color")  # bce and ech
+    assert not erases("screen-256color")  # GNU screen: no bce by default
+    assert not erases("no-such-terminal")
+    assert not erases("")

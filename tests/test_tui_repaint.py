@@ -10,11 +10,13 @@ from rich.segment import Segment
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.geometry import Region
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, Static
 from textual.widgets.data_table import ColumnKey
 
+from cockpit.core.sources.health import HealthRow
 from cockpit.tui.panes.audit import AuditPane
 from cockpit.tui.panes.audit_rows import RecordTable
+from cockpit.tui.panes.base import SlotGate
 from cockpit.tui.panes.health import HealthPane
 from cockpit.tui.panes.logs import LogsPane
 from cockpit.tui.panes.metrics import MetricsPane
@@ -25,6 +27,13 @@ from tests.support import async_wait_until
 from tests.tui_support import make_context
 
 SLOW = UserSettings(background_refresh=60)
+PROBE_METRIC = """
+name: t
+health:
+  - {kind: http, name: api, url: "http://127.0.0.1:9/health", interval: 1h}
+metrics:
+  - {kind: probe_latency, name: api latency, probe: api, unit: ms}
+"""
 
 
 class BesideInput(App):
@@ -150,6 +159,106 @@ async def test_a_background_audit_pane_defers_records_until_focused(tmp_path, mo
         assert pane.deferred_count == 0 and pane.row_count == 5
 
 
+async def test_a_background_metrics_pane_shows_readings_at_its_slot_or_on_focus(
+        tmp_path, monkeypatch):
+    clock = [1030.0]  # mid-slot, and standing still until the test moves it
+    monkeypatch.setattr("cockpit.tui.panes.base._slot_clock", lambda: clock[0])
+    context = make_context(tmp_path, PROBE_METRIC, settings=UserSettings(background_refresh=1))
+    app = BesideInput(lambda: MetricsPane(context))
+    async with app.run_test(size=(100, 20)):
+        pane = app.query_one(MetricsPane)
+
+        def value() -> str:
+            return pane.table.get_cell("api latency", "value").plain
+
+        def probe(latency: float, at: float) -> None:
+            pane.observe_probe([HealthRow("api", "ok", latency, "HTTP 200", at)])
+
+        probe(12.0, 1.0)  # the first paint of a pane is at once
+        await async_wait_until(lambda: value() == "12 ms", what="the first reading")
+        probe(34.0, 2.0)
+        assert pane.states["api latency"] == "ok" and value() == "12 ms"  # not yet shown
+        assert pane._paint_timer is not None and pane._paint_timer._interval > 0.9
+        clock[0] = 1031.001  # the next slot begins: its timer (due in ~1 s) paints
+        await async_wait_until(lambda: value() == "34 ms", timeout=5, what="shown at the slot")
+        probe(56.0, 3.0)  # this slot is used up: waits again
+        await async_wait_until(lambda: pane._paint_timer is not None, what="deferred")
+        assert value() == "34 ms"
+        pane.focus_pane()
+        await async_wait_until(lambda: value() == "56 ms", what="shown on focus")
+        probe(78.0, 4.0)  # the focused pane shows readings at once
+        await async_wait_until(lambda: value() == "78 ms", what="live while focused")
+
+
+async def test_a_new_status_repaints_only_the_panes_bottom_border(tmp_path, monkeypatch):
+    from textual.widget import Widget
+
+    context = make_context(tmp_path, HEALTH_AND_METRICS, live=False)
+    app = BesideInput(lambda: MetricsPane(context))
+    async with app.run_test(size=(80, 20)) as pilot:
+        pane = app.query_one(MetricsPane)
+        await pilot.pause()
+        calls: list[tuple[Widget, tuple]] = []
+        real = Widget.refresh
+
+        def spy(self, *regions, **kwargs):
+            calls.append((self, regions))
+            return real(self, *regions, **kwargs)
+
+        monkeypatch.setattr(Widget, "refresh", spy)
+        pane.set_status("1 WARN")
+        mine = [regions for widget, regions in calls if widget is pane]
+        width, height = pane.outer_size
+        offset = pane.content_offset
+        assert mine == [(Region(-offset.x, height - 1 - offset.y, width, 1),)]
+        assert str(pane.border_subtitle) == "1 WARN"
+        calls.clear()
+        pane.set_status("1 WARN")  # the same status: nothing at all
+        assert calls == []
+
+
+class TwoNotes(App):
+    def compose(self) -> ComposeResult:
+        yield Static("a: old", id="a")
+        yield Static("b: old", id="b")
+
+
+async def test_paints_due_at_one_slot_boundary_share_one_frame(monkeypatch):
+    """The slot gate holds the screen's updates over a boundary's wake-ups: two widgets
+    updated by timers 10 ms apart reach the terminal in one frame, and updates flow
+    again after it."""
+    app = TwoNotes()
+    shown: list[tuple[bool, bool]] = []
+    done = {"a": False, "b": False}
+    real_display = App._display
+
+    def display(self, screen, renderable):
+        if renderable is not None:
+            shown.append((done["a"], done["b"]))
+        return real_display(self, screen, renderable)
+
+    monkeypatch.setattr(App, "_display", display)
+
+    def update(name: str) -> None:
+        app.query_one(f"#{name}", Static).update(f"{name}: new")
+        done[name] = True
+
+    async with app.run_test(size=(40, 5)) as pilot:
+        await pilot.pause()
+        gate = SlotGate.of(app)
+        gate.expect(0.2)
+        gate.expect(0.2)  # the same boundary: one hold
+        app.set_timer(0.2, lambda: update("a"))
+        app.set_timer(0.21, lambda: update("b"))
+        await async_wait_until(lambda: gate.holds == 1 and gate._batch is None
+                               and shown and shown[-1] == (True, True), what="released")
+        assert (True, False) not in shown  # never one without the other
+        assert "a: new" in str(app.query_one("#a", Static).render())
+        app.query_one("#a", Static).update("a: later")  # no hold now: painted at once
+        count = len(shown)
+        await async_wait_until(lambda: len(shown) > count, what="a later frame")
+
+
 class OneTable(App):
     def compose(self) -> ComposeResult:
         table = CellTable(cursor_type="row")
@@ -233,6 +342,48 @@ async def test_cached_cells_carry_their_new_row_in_the_mouse_metadata(tmp_path):
             assert text in strip.text
             metas = [seg.style.meta for seg in strip if seg.style and seg.style.meta]
             assert metas and all(meta.get("row") == y - 1 for meta in metas), (y, metas)
+
+
+async def test_table_styles_are_kept_only_while_no_style_on_the_way_up_changes():
+    from textual.containers import Vertical
+    from textual.dom import DOMNode
+
+    table = CellTable(cursor_type="row", zebra_stripes=True)
+    names = ("datatable--header", "datatable--even-row", "datatable--odd-row",
+             "datatable--cursor")
+
+    class Boxed(App):
+        def compose(self) -> ComposeResult:
+            with Vertical(id="box"):
+                yield Input(id="elsewhere")
+                yield table
+
+    def kept() -> tuple:
+        return (table.rich_style, table.background_colors,
+                [table.get_component_styles(n).rich_style for n in names])
+
+    def fresh() -> tuple:
+        return (DOMNode.rich_style.fget(table), DOMNode.background_colors.fget(table),
+                [DOMNode.get_component_styles(table, n).rich_style for n in names])
+
+    async with Boxed().run_test(size=(60, 12)) as pilot:
+        table.add_column("a", key="a")
+        table.add_row(Text("x"), key="x")
+        await pilot.pause()
+        assert kept() == fresh()
+        before = kept()
+        changes = (
+            lambda app: setattr(app.query_one("#box").styles, "background", "red"),
+            lambda app: setattr(table.styles, "color", "yellow"),
+            lambda app: table.focus(),
+            lambda app: setattr(app, "theme", "textual-light"),
+        )
+        for change in changes:
+            change(pilot.app)
+            await pilot.pause()
+            assert kept() == fresh()
+        assert kept() != before
+        assert table.render_line(1).text.startswith(" x")
 
 
 def test_spread_gives_minimums_then_the_rest_in_order():

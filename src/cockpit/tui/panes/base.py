@@ -2,20 +2,80 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
+from textual.geometry import Region
 from textual.widgets import DataTable
 
 from cockpit.tui.context import CockpitContext
+
+if TYPE_CHECKING:
+    from textual.app import App
 
 #: a wake-up this far into its slot (fraction of the interval) still counts as on time
 _SLOT_TOLERANCE = 0.25
 _SLOT_LATE = 0.005  #: wake just after the boundary, never just before it
 _slot_clock = time.monotonic  #: the clock of background slots (tests replace it)
+#: A slot's paints are held this long before its boundary's wake-ups (which come
+#: ``_SLOT_LATE`` after it) and released this long after them: one frame for them all.
+_HOLD_BEFORE, _HOLD_AFTER = 0.003, 0.030
+
+
+class SlotGate:
+    """Holds the screen's updates around a background slot's boundary, so that every
+    pane painting there (each on its own timer, a few ms apart) shares one frame.
+
+    Without it the first wake-up's refresh is painted at once and the next ones in
+    frames of their own: each frame composes the screen's rows again (some 10 ms at
+    200x50). Paints of the pane the operator is in are never held for long: at most
+    ``_HOLD_BEFORE + _SLOT_LATE + _HOLD_AFTER`` seconds once per slot.
+    """
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+        self._dues: list[float] = []  #: monotonic times of the wake-ups held for
+        self._batch: contextlib.AbstractContextManager[None] | None = None
+        self.holds = 0  #: slots held so far (tests, debugging)
+
+    @classmethod
+    def of(cls, app: App) -> SlotGate:
+        gate = getattr(app, "_cockpit_slot_gate", None)
+        if gate is None:
+            gate = cls(app)
+            app._cockpit_slot_gate = gate  # type: ignore[attr-defined]
+        return gate
+
+    def expect(self, wait: float) -> None:
+        """Pane wake-ups are due in ``wait`` seconds (a slot boundary): hold there."""
+        due = time.monotonic() + wait  # the timers' clock (the slot clock may be a test's)
+        if any(abs(due - known) < _SLOT_LATE for known in self._dues):
+            return
+        self._dues.append(due)
+        self._app.set_timer(max(0.0, wait - _HOLD_BEFORE), lambda: self._begin(due),
+                            name="slot-hold")
+
+    def _begin(self, due: float) -> None:
+        self._dues.remove(due)
+        if self._batch is not None:
+            return  # still holding for a boundary just before
+        self._batch = self._app.batch_update()
+        self._batch.__enter__()
+        self.holds += 1
+        self._app.set_timer(_HOLD_BEFORE + _HOLD_AFTER, self._end, name="slot-release")
+
+    def _end(self) -> None:
+        batch, self._batch = self._batch, None
+        if batch is not None:
+            batch.__exit__(None, None, None)
+            # the screen paints what waited when it next idles: make it look now (only
+            # the App itself is told by the end of a batch)
+            with contextlib.suppress(Exception):
+                self._app.screen.check_idle()
 
 
 class Pane(Vertical, can_focus=False):
@@ -73,7 +133,10 @@ class Pane(Vertical, can_focus=False):
         ):
             self._painted_slot = slot  # the first paint, or the wake-up at a boundary
             return 0.0
-        return (slot + 1) * interval - now + _SLOT_LATE
+        wait = (slot + 1) * interval - now + _SLOT_LATE
+        if self.is_attached:
+            SlotGate.of(self.app).expect(wait)
+        return wait
 
     def set_status(self, text: str) -> None:
         """A short note in the bottom border (counts, dropped lines, filter).
@@ -88,7 +151,24 @@ class Pane(Vertical, can_focus=False):
         self._status_given = text
         text = self._status = self.context.boundary.line(text)
         if self.display:
-            self.border_subtitle = Content(text)
+            self._status_only = True  # a status repaints its border row, not the pane
+            try:
+                self.border_subtitle = Content(text)
+            finally:
+                self._status_only = False
+
+    _status_only = False
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
+                recompose: bool = False) -> Self:
+        """Textual's, except that a new status repaints only the bottom border row (a
+        pane's whole repaint is some KB on the wire, and it re-renders every child)."""
+        if self._status_only and not (regions or layout or recompose):
+            width, height = self.outer_size
+            if width and height and self.styles.border_bottom[0]:
+                offset = self.content_offset  # refresh regions are content-relative
+                regions = (Region(-offset.x, height - 1 - offset.y, width, 1),)
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
     def _on_show(self) -> None:
         if self._status is not None:

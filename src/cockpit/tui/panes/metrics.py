@@ -43,6 +43,10 @@ def _sig(cell: Text) -> tuple[str, str]:
 
 #: A metric flapping across its crit threshold raises one toast per this many seconds.
 CRIT_TOAST_QUIET = 60.0
+#: Scrapes start this long before their interval's boundary: the answers are there when
+#: the background panes repaint at the boundary, in the same frame (a background
+#: Metrics pane shows them there).
+SCRAPE_LEAD = 0.25
 
 
 class MetricsPane(TablePane):
@@ -75,6 +79,8 @@ class MetricsPane(TablePane):
         self._group_timers: dict[float, Timer] = {}
         self._inflight: set[float] = set()
         self._shown: dict[str, tuple[tuple[str, str], ...]] = {}
+        self._unpainted: set[str] = set()  #: rows with readings not shown yet
+        self._paint_timer: Timer | None = None
         self._last_probe: dict[str, float] = {}  # probe -> checked_at last observed
         self._chart: ChartScreen | None = None
         self._stopped = False
@@ -133,9 +139,13 @@ class MetricsPane(TablePane):
             return
         self._apply(samples)
         # Re-arm only now that the scrape is done: a slow endpoint never piles up. The
-        # next scrape starts on a whole multiple of the interval (monotonic clock), where
-        # background panes also repaint: their rows and the sparklines share a frame.
-        delay = interval - time.monotonic() % interval if interval >= 1 else interval
+        # next scrape starts just before a whole multiple of the interval (monotonic
+        # clock), where background panes repaint: their rows and the sparklines share a
+        # frame.
+        if interval >= 1:
+            delay = interval - (time.monotonic() + SCRAPE_LEAD) % interval
+        else:
+            delay = interval
         self._group_timers[interval] = self.set_timer(delay, lambda: self._start(interval))
 
     def action_refresh(self) -> None:
@@ -195,20 +205,52 @@ class MetricsPane(TablePane):
             self._toast_crit(crossed, samples)
         for name, sample in samples.items():
             self.states[name] = sample.state
-            if not self.display:
-                continue  # hidden: a table write would re-lay out the whole screen
+            chart = self._chart
+            if chart is not None and chart.metric.name == name and chart.is_attached:
+                chart.update_data(list(self._sampler.series(name).values), sample)
+        if not self.display:
+            return  # hidden: a table write would re-lay out the whole screen; on_show paints
+        self._unpainted.update(samples)
+        if self._paint_timer is not None:
+            return  # a background pane: painted at its next slot
+        wait = self.repaint_wait() if self.context.live else 0.0
+        if wait:
+            self._paint_timer = self.set_timer(wait, self._paint_due, name="metrics-paint")
+        else:
+            self._paint()
+
+    def _paint_due(self) -> None:
+        self._paint_timer = None
+        if not self.display:
+            return
+        wait = self.repaint_wait()
+        if wait:
+            self._paint_timer = self.set_timer(wait, self._paint_due, name="metrics-paint")
+        else:
+            self._paint()
+
+    def on_descendant_focus(self) -> None:
+        """The operator came in: readings that waited for a background repaint show now."""
+        if self._paint_timer is not None:
+            self._paint_timer.stop()
+            self._paint_timer = None
+            self._paint()
+
+    def _paint(self) -> None:
+        """Write the rows whose readings changed (the cells that differ), and the status."""
+        names, self._unpainted = self._unpainted, set()
+        table = self.table
+        for name in self._metrics:
+            if name not in names:
+                continue
             cells = self._cells(name)
             shown = self._shown.get(name, ())
             sigs = tuple(_sig(c) for c in cells)
             if sigs != shown:
-                table = self.table
                 for i, ((column, _width), cell) in enumerate(zip(_COLUMNS, cells, strict=True)):
                     if i >= len(shown) or shown[i] != sigs[i]:
                         table.set_cell(name, column, cell)
                 self._shown[name] = sigs
-            chart = self._chart
-            if chart is not None and chart.metric.name == name and chart.is_attached:
-                chart.update_data(list(self._sampler.series(name).values), sample)
         self._update_status()
 
     def _check_crit(self, name: str, sample: MetricSample) -> bool:
@@ -292,8 +334,11 @@ class MetricsPane(TablePane):
 
     def on_show(self) -> None:
         """Bring the rows up to date after being hidden (compact layout)."""
-        latest = {name: self._sampler.series(name).last for name in self._metrics}
-        self._apply({name: sample for name, sample in latest.items() if sample is not None})
+        if self._paint_timer is not None:
+            self._paint_timer.stop()
+            self._paint_timer = None
+        self._unpainted.update(n for n in self._metrics if self._sampler.series(n).last)
+        self._paint()
 
     def _update_status(self) -> None:
         counts = {s: sum(1 for v in self.states.values() if v == s) for s in ("warn", "crit")}

@@ -26,6 +26,23 @@ ENV_SWITCH = "COCKPIT_COMPACT_OUTPUT"
 HANGUP_POLL = 1.0  #: seconds between checks that the terminal is still there
 
 
+def terminal_erases(term: str | None, fd: int = -1) -> bool:
+    """Whether terminfo says the terminal erases in the current background (``bce``)
+    and has ECH: then the encoder erases runs of blanks rather than sending them."""
+    if not term:
+        return False
+    try:
+        import curses
+
+        curses.setupterm(term, fd)
+        return curses.tigetflag("bce") == 1 and bool(curses.tigetstr("ech"))
+    except Exception:  # no curses, no terminfo entry: send the blanks
+        return False
+
+
+_erases: dict[str, bool] = {}  #: terminfo's answer per TERM, asked once
+
+
 def compact_output_wanted(setting: bool) -> bool:
     """The user setting, unless ``COCKPIT_COMPACT_OUTPUT`` says otherwise."""
     value = os.environ.get(ENV_SWITCH)
@@ -56,7 +73,13 @@ def cockpit_driver(driver_class: type[Driver], *, compact: bool) -> type[Driver]
 
         def start_application_mode(self) -> None:
             if compact:
-                self.encoder = FrameEncoder(*self._get_terminal_size())
+                self.encoder = encoder = FrameEncoder(*self._get_terminal_size())
+                term = os.environ.get("TERM", "")
+                if term in _erases:
+                    encoder.erase = _erases[term]
+                else:  # terminfo (and curses) off the start-up path
+                    threading.Thread(target=self._ask_terminfo, args=(encoder, term),
+                                     name="cockpit-terminfo", daemon=True).start()
             super().start_application_mode()
             self._watch_stop = threading.Event()
             threading.Thread(target=self._watch_terminal, args=(self._watch_stop,),
@@ -66,6 +89,10 @@ def cockpit_driver(driver_class: type[Driver], *, compact: bool) -> type[Driver]
                 self._loop.add_signal_handler(signal.SIGHUP, self._hung_up)
             except (RuntimeError, NotImplementedError, ValueError):
                 self._loop = None  # not in the main thread's loop: default SIGHUP
+
+        def _ask_terminfo(self, encoder: FrameEncoder, term: str) -> None:
+            erases = _erases[term] = terminal_erases(term, self.fileno)
+            encoder.erase = erases  # a flag read at each frame: takes effect at the next
 
         def write(self, data: str) -> None:
             writer = self._writer_thread

@@ -8,7 +8,11 @@ writes into an equivalent, shorter one:
 - cells that already show the right character in the right style are skipped;
 - styles change by the difference (``ESC[32m``), not by reset-and-everything;
 - when a block of full-width rows moved up (a following log view), the terminal scrolls
-  them itself inside a scroll region (DECSTBM) and only the new rows are sent.
+  them itself inside a scroll region (DECSTBM) and only the new rows are sent;
+- the changed cells go out row by row or style by style, whichever is shorter (log rows
+  between pane borders change style four times a row, some 30 bytes each);
+- where terminfo says the terminal erases in the current background (``bce``, ``ech``:
+  the driver asks), runs of blanks are erased (ECH) rather than sent.
 
 Anything it does not understand is passed through untouched and the model forgotten, so
 the worst case is today's output. Cells the model does not know are always sent.
@@ -30,6 +34,14 @@ _single_cells = getattr(rich.cells, "_is_single_cell_widths", None) or (
     lambda text: text.isascii() and text.isprintable()
 )
 _GAP = 6  #: unchanged cells shorter than this are rewritten rather than jumped over
+_ERASE_MIN = 8  #: blanks this many and more are erased (ECH) rather than written
+#: attributes that leave a blank cell looking like an erased one (bold, dim, italic, blink,
+#: conceal)
+_BLANK_SAFE = frozenset({"1", "2", "3", "5", "6", "8"})
+
+
+def _run_style(run: tuple[int, int, int, str, int]) -> int:
+    return run[4]
 
 _TOKEN = re.compile(
     r"\x1b\[(\d*)(?:;(\d*))?H"  # 1, 2: cursor position
@@ -72,6 +84,10 @@ class FrameEncoder:
         self._cell_styles: list[list[int]] = []
         self._current_style: int | None = None
         self._cursor: tuple[int, int] | None = None
+        #: runs of blanks may be erased (ECH) in the current background: the terminal
+        #: fills erased cells with it (terminfo's ``bce`` and ``ech``; the driver asks)
+        self.erase = False
+        self._erase_ok: dict[int, bool] = {}
         self.forget(width, height)
 
     def forget(self, width: int | None = None, height: int | None = None) -> None:
@@ -205,10 +221,19 @@ class FrameEncoder:
         )
         for top, bottom, shift in self._scrolls(rows, changed):
             self._scroll(out, top, bottom, shift)
-        position = self._cursor
+        runs: list[tuple[int, int, int, str, int]] = []
         for y in changed:
-            position = self._emit_row(out, y, *rows[y], position)
+            self._row_runs(runs, y, *rows[y])
             self._chars[y], self._cell_styles[y] = rows[y]
+        # Row by row, or style by style (a frame of log rows between borders changes
+        # style four times a row, some 30 bytes each): whichever is shorter.
+        by_row = self._write_runs(runs)
+        if len({run[4] for run in runs}) > 1:
+            by_style = self._write_runs(sorted(runs, key=_run_style))
+            if len(by_style[0]) < len(by_row[0]):
+                by_row = by_style
+        text, position, self._current_style = by_row
+        out.append(text)
         if self._current_style != 0:
             out.append(self.styles.transition(self._current_style, 0))
             self._current_style = 0
@@ -217,8 +242,9 @@ class FrameEncoder:
         self._cursor = cursor
         return "".join(out)
 
-    def _emit_row(self, out: list[str], y: int, chars: list[str], cell_styles: list[int],
-                  position: tuple[int, int] | None) -> tuple[int, int] | None:
+    def _row_runs(self, runs: list[tuple[int, int, int, str, int]], y: int,
+                  chars: list[str], cell_styles: list[int]) -> None:
+        """Add row ``y``'s changed cells as runs of one style: (y, start, end, text, style)."""
         old_chars, old_styles = self._chars[y], self._cell_styles[y]
         width = self.width
         changed = [
@@ -227,7 +253,7 @@ class FrameEncoder:
             if style != UNKNOWN and (style != old_style or char != old_char)
         ]
         if not changed:
-            return position
+            return
         # stretches of changed cells; short known gaps are rewritten rather than jumped
         stretches: list[list[int]] = [[changed[0], changed[0] + 1]]
         for x in changed[1:]:
@@ -236,30 +262,55 @@ class FrameEncoder:
                 last[1] = x + 1
             else:
                 stretches.append([x, x + 1])
-        transition = self.styles.transition
         for start, end in stretches:
             if chars[start] == "" and start > 0 and cell_styles[start - 1] != UNKNOWN:
                 start -= 1  # start at the left half of a wide character
             if end < width and chars[end] == "" and cell_styles[end] != UNKNOWN:
                 end += 1  # finish a wide character
+            run_start = start
+            style = cell_styles[start]
+            for column in range(start + 1, end):
+                if cell_styles[column] != style:
+                    runs.append((y, run_start, column, "".join(chars[run_start:column]), style))
+                    style = cell_styles[column]
+                    run_start = column
+            runs.append((y, run_start, end, "".join(chars[run_start:end]), style))
+
+    def _write_runs(self, runs: list[tuple[int, int, int, str, int]]
+                    ) -> tuple[str, tuple[int, int] | None, int | None]:
+        """The runs written in this order: (output, cursor position after, style after)."""
+        out: list[str] = []
+        position = self._cursor
+        current = self._current_style
+        transition = self.styles.transition
+        erasable = self._erasable if self.erase else None
+        for y, start, end, text, style in runs:
             if position is None or position[1] != y or position[0] > start:
                 out.append(f"\x1b[{y + 1};{start + 1}H")
             elif position[0] < start:
                 out.append(f"\x1b[{start - position[0]}C")
-            current = self._current_style
-            run_start = start
-            for column in range(start, end):
-                style = cell_styles[column]
-                if style != current:
-                    if column > run_start:
-                        out.append("".join(chars[run_start:column]))
-                    out.append(transition(current, style))
-                    current = style
-                    run_start = column
-            out.append("".join(chars[run_start:end]))
-            self._current_style = current
-            position = (end, y)
-        return position
+            if style != current:
+                out.append(transition(current, style))
+                current = style
+            count = end - start
+            if erasable is not None and count >= _ERASE_MIN and erasable(style) \
+                    and text == " " * count:
+                out.append(f"\x1b[{count}X")  # blanks in the current background: bce
+                position = (start, y)  # the cursor stays
+            else:
+                out.append(text)
+                position = (end, y)
+        return "".join(out), position, current
+
+    def _erasable(self, style: int) -> bool:
+        """Blanks of this style look like erased cells (their background, nothing drawn
+        over it: no reverse, underline, strike-through, overline or link)."""
+        known = self._erase_ok.get(style)
+        if known is None:
+            state = self.styles.states[style]
+            known = self._erase_ok[style] = state.link is None and all(
+                code in _BLANK_SAFE for code in state.attributes)
+        return known
 
     def _scrolls(self, rows, changed: list[int]) -> list[tuple[int, int, int]]:
         """Blocks of rows whose new content is old content moved up: (top, bottom, shift)."""

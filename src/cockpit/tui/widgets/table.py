@@ -15,14 +15,17 @@ sparkline tick re-rendered every visible cell through Rich.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.color import Color
 from textual.coordinate import Coordinate
+from textual.css.styles import RenderStyles
+from textual.dom import DOMNode
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
@@ -32,7 +35,32 @@ PADDING = 2  #: cell padding of a DataTable column (one cell each side)
 _CELL_CACHE_LIMIT = 4096
 _JUSTIFIED = ("default", "left", "right", "center")  #: what the text fast path lays out
 _CACHE_INTERNALS = ("_row_locations", "_column_locations", "_data", "rows",
-                    "_show_hover_cursor", "_pseudo_class_state")
+                    "_show_hover_cursor", "_pseudo_class_state", "_component_styles")
+
+
+class _KnownStyles(RenderStyles):
+    """A component's styles whose Rich style was computed once (see ``CachedCells``)."""
+
+    _known_rich_style: Style
+
+    @property
+    def rich_style(self) -> Style:
+        return self._known_rich_style
+
+
+def _styles_key(node: DOMNode) -> tuple[int, ...] | None:
+    """A key that changes when the styles of ``node`` or of any ancestor change (what
+    its Rich style and background depend on), or None when Textual does not tell."""
+    key: list[int] = []
+    current: DOMNode | None = node
+    while current is not None:
+        cache_key = getattr(current.styles, "_cache_key", None)
+        if cache_key is None:
+            return None
+        key.append(id(current))
+        key.append(cache_key)
+        current = current._parent  # type: ignore[assignment]
+    return tuple(key)
 
 
 class CachedCells(DataTable):
@@ -47,6 +75,8 @@ class CachedCells(DataTable):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # before DataTable's __init__, which already clears caches
         self._cell_lines: dict[tuple, tuple[object, int, int, list[list[Segment]]]] = {}
+        #: what ``_known`` computed: (styles key, the object it is for, value)
+        self._known_styles: dict[str, tuple[tuple[int, ...], object, Any]] = {}
         super().__init__(*args, **kwargs)
         #: DataTable's internals this relies on are there (else: DataTable's own way)
         self._cacheable = all(hasattr(self, name) for name in _CACHE_INTERNALS)
@@ -58,6 +88,49 @@ class CachedCells(DataTable):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._cell_lines.clear()
+        self._known_styles.clear()
+
+    # DataTable asks for its Rich style (a walk over every ancestor's styles), its header
+    # and row styles (a new styles object each, merged, then the same walk) and its
+    # background for every line it renders: a third of a line's cost. They are kept
+    # while no style on the way to the App changed (Textual counts every change).
+
+    def _known(self, what: str, compute: Callable[[], Any], also: object = None) -> Any:
+        """``compute()``, or what it gave last time for ``what`` while no style on the
+        way to the App changed and ``also`` is the same object."""
+        key = _styles_key(self) if self._cacheable else None
+        if key is None:
+            return compute()
+        known = self._known_styles.get(what)
+        if known is not None and known[0] == key and known[1] is also:
+            return known[2]
+        value = compute()
+        self._known_styles[what] = (key, also, value)
+        return value
+
+    @property
+    def rich_style(self) -> Style:
+        return self._known("", lambda: DataTable.rich_style.fget(self))  # type: ignore[attr-defined]
+
+    @property
+    def background_colors(self) -> tuple[Color, Color]:
+        return self._known(" background",
+                           lambda: DataTable.background_colors.fget(self))  # type: ignore[attr-defined]
+
+    def get_component_styles(self, *names: str) -> RenderStyles:
+        component = self._component_styles.get(names[0]) if len(names) == 1 else None
+        if component is None or not self._cacheable:
+            return super().get_component_styles(*names)
+
+        def compute() -> RenderStyles:
+            styles = super(CachedCells, self).get_component_styles(*names)
+            rich_style = styles.rich_style
+            styles.__class__ = _KnownStyles
+            styles._known_rich_style = rich_style  # type: ignore[attr-defined]
+            return styles
+
+        # a component's styles are a new object whenever the table's styles are applied
+        return self._known(names[0], compute, also=component)
 
     def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
                      cursor: bool = False, hover: bool = False) -> list[list[Segment]]:
