@@ -332,6 +332,27 @@ async def test_filter_detail_and_logs_of_a_target(tmp_path, procs):
                                            for n in app._notifications), what="no shell")
 
 
+async def test_a_paint_refreshes_the_footer_only_when_the_keys_offered_change(
+        tmp_path, procs):
+    """A footer refresh recomposes it and lays the screen out again: a paint every
+    background slot that changes no key offered must not cause one (idle CPU)."""
+    context, alpha, beta = setup_local(tmp_path, procs)
+    app = CockpitApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(TargetsPane)
+        await pilot.press("6")
+        await async_wait_until(lambda: len(names_shown(pane)) == 2, what="listed")
+        await select(pilot, pane, alpha)
+        assert pane.check_action("logs", ()) is True
+        refreshed: list[int] = []
+        pane.refresh_bindings = lambda: refreshed.append(1)  # type: ignore[method-assign]
+        for _ in range(5):
+            pane._paint()
+        assert refreshed == []
+        await select(pilot, pane, beta)  # no log source tells beta's lines: l goes
+        assert refreshed and pane.check_action("logs", ()) is False
+
+
 async def test_a_hidden_pane_stops_pulling_and_paints_when_shown(tmp_path, procs):
     """Hidden (compact layout, another pane shown), the pane paints nothing and stops
     asking the backend for lists; shown, it paints and pulls again."""

@@ -44,6 +44,8 @@ from cockpit.tui.panes.health import format_age
 from cockpit.tui.widgets.keyed_rows import KeyedRows
 from cockpit.tui.widgets.table import CellTable, spread
 
+#: The keys offered only where they apply (``check_action``): the footer follows them.
+_TARGET_KEYS = ("clear_filter", "logs", "shell", "no_shell", "operations")
 #: Most targets shown; the rest are counted in the status.
 MAX_TARGETS = 2_000
 #: Seconds before the list is asked for again after the backend's stream failed.
@@ -271,6 +273,7 @@ class TargetsPane(TablePane):
         self._stale = False  #: the rows shown are from before that
         self._dirty = False  #: the list changed since it was painted
         self._paint_timer: Timer | None = None
+        self._offered: tuple[bool | None, ...] = ()  #: the keys offered at the last check
         self._resume = asyncio.Event()  #: set while the pane is shown
         #: the worker waits for the pane to be shown before it asks for the next list
         self.watch_paused = False
@@ -465,7 +468,16 @@ class TargetsPane(TablePane):
         else:
             self._show_note("")
         self._update_status()
-        self.refresh_bindings()
+        self._offer_keys()
+
+    def _offer_keys(self) -> None:
+        """Refresh the footer's keys when the ones offered change: a refresh recomposes
+        the footer and lays the screen out again (~8 ms), and a paint every background
+        slot that changes nothing the footer shows was most of the idle TUI's CPU."""
+        offered = tuple(self.check_action(action, ()) for action in _TARGET_KEYS)
+        if offered != self._offered:
+            self._offered = offered
+            self.refresh_bindings()
 
     def _show_note(self, text: str) -> None:
         note = self.query_one("#targets-note", Static)
@@ -597,7 +609,7 @@ class TargetsPane(TablePane):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
-        self.refresh_bindings()  # the keys offered depend on the target
+        self._offer_keys()  # the keys offered depend on the target
 
     def operations_for(self, target: Target) -> list[tuple[Operation, Action]]:
         """The backend's operations on ``target``'s kind that the profile enables (an
