@@ -6,8 +6,9 @@ techno-os audit file, beside the same query from the CLI in the same run.
 For each query: the time from applying the filter to the first frame painted with the
 whole-file answer's rows (every match counted), to the first frame with all of its rows
 in the table, the CLI's time for the same query (``cockpit audit tail ... --json -n
-BUFFER``), and the longest stall of the UI meanwhile (the extra delay of a 10 ms timer,
-as ``bench/log_ingest.py`` measures it). Headless (``run_test``), 120x30; frames are
+BUFFER``), the time until its rows carry their line numbers (the search process counts
+them after sending its answer), and the longest stall of the UI meanwhile (the extra
+delay of a 10 ms timer, as ``bench/log_ingest.py`` measures it). Headless (``run_test``), 120x30; frames are
 the screen's updates as the app hands them to its driver. Also: how long the pane's own
 search process took, the pane's resident memory with the answer shown, and the stall's
 reference: the same timer's delay while the pane is idle and the same search process
@@ -90,10 +91,14 @@ class PaneApp(App[None]):
         self.set_interval(TICK, lambda: self.ticks.append(time.perf_counter()))
 
 
+Run = tuple[float, float, float, int | None, float, float, float, float]
+
+
 async def pane_query(ctx: CockpitContext, audit: Path, text: str, freeze: bool = True
-                     ) -> tuple[float, float, float, int | None, float, float, float]:
+                     ) -> Run:
     """(ms to the answer's first rows, ms to all of it on screen, longest stall ms,
-    matches counted)."""
+    matches counted, search process ms, RSS MB, stall reference ms, ms until the rows
+    carry their line numbers)."""
     app = PaneApp(ctx)
     async with app.run_test(size=(120, 30)) as pilot:
         pane = app.query_one(AuditPane)
@@ -137,13 +142,17 @@ async def pane_query(ctx: CockpitContext, audit: Path, text: str, freeze: bool =
                 poked = True
                 pane.table().refresh()  # a frame even if the last rows changed nothing
         end = time.perf_counter()
+        while (pane.search is not None and not getattr(pane.search, "numbered", True)
+               and time.monotonic() < deadline):  # (an --old tree numbers them first)
+            await asyncio.sleep(0.002)
+        numbered = (time.perf_counter() - start) * 1000
         first = (marks.get("first", end) - start) * 1000
         elapsed = (marks.get("all", end) - start) * 1000
-        stall = late(start, app.ticks, end)
+        stall = late(start, app.ticks, time.perf_counter())
         matched = pane.search.matched if pane.search else None
         search_ms = pane.search.seconds * 1000 if pane.search else 0.0
     rss = rss_mb()
-    return first, elapsed, stall, matched, search_ms, rss, idle
+    return first, elapsed, stall, matched, search_ms, rss, idle, numbered
 
 
 def late(start: float, ticks: list[float], end: float) -> float:
@@ -167,8 +176,7 @@ def cli_ms(audit: Path, exprs: list[str], n: int) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-def child(old: str | None, args: argparse.Namespace, index: int
-          ) -> tuple[float, float, float, int | None, float, float, float]:
+def child(old: str | None, args: argparse.Namespace, index: int) -> Run:
     """One run of query ``index`` in a fresh process (``old``: that tree's src)."""
     env = dict(os.environ)
     if old:
@@ -177,8 +185,9 @@ def child(old: str | None, args: argparse.Namespace, index: int
                           args.dir, "--child", str(index),
                           *(["--no-freeze"] if args.no_freeze else [])], env=env, check=True,
                          capture_output=True, text=True).stdout
-    first, full, stall, counted, search_ms, rss, idle = json.loads(out.splitlines()[-1])
-    return first, full, stall, counted, search_ms, rss, idle
+    got = json.loads(out.splitlines()[-1])
+    first, full, stall, counted, search_ms, rss, idle, numbered = got
+    return first, full, stall, counted, search_ms, rss, idle, numbered
 
 
 def main() -> int:
@@ -205,11 +214,10 @@ def main() -> int:
     trees = [("new", None), ("old", args.old)] if args.old else [("", None)]
     print(f"file: {audit} ({audit.stat().st_size / 1e6:.0f} MB), buffer {limit:,} records, "
           f"median of {args.runs} runs, {len(os.sched_getaffinity(0))} CPUs\n")
-    print(f"{'query':36} {'tree':4} {'first ms':>9} {'all ms':>8} {'search':>7} {'CLI ms':>8} "
+    print(f"{'query':36} {'tree':4} {'first ms':>9} {'all ms':>8} {'lines':>7} {'search':>7} {'CLI ms':>8} "
           f"{'stall med/max':>14} {'ref med/max':>13} {'counted':>8} {'RSS MB':>7}")
     for index, (text, exprs) in enumerate(queries):
-        runs: dict[str, list[tuple[float, float, float, int | None, float, float, float]]] = {
-            name: [] for name, _ in trees}
+        runs: dict[str, list[Run]] = {name: [] for name, _ in trees}
         clis = []
         for _ in range(args.runs):
             for name, src in trees:
@@ -218,17 +226,20 @@ def main() -> int:
             clis.append(cli_ms(audit, exprs, limit))
         cli = statistics.median(clis)
         for name, _src in trees:
-            firsts, alls, stalls, counts, searches, rsss, idles = zip(*runs[name], strict=True)
+            firsts, alls, stalls, counts, searches, rsss, idles, numbereds = zip(
+                *runs[name], strict=True)
             counted = counts[-1]
             print(f"{text[:36]:36} {name:4} {statistics.median(firsts):9.0f} "
-                  f"{statistics.median(alls):8.0f} {statistics.median(searches):7.0f} "
+                  f"{statistics.median(alls):8.0f} {statistics.median(numbereds):7.0f} "
+                  f"{statistics.median(searches):7.0f} "
                   f"{cli:8.0f} {statistics.median(stalls):6.1f} / {max(stalls):5.1f} "
                   f"{statistics.median(idles):5.1f} / {max(idles):5.1f} "
                   f"{counted if counted is not None else '-':>8} {max(rsss):7.0f}")
     print("\nfirst: filter applied -> the first frame showing the whole file's answer; "
-          "all: the first frame with every row of it in the table;\nsearch: the pane's "
-          "search process (python -m cockpit.core.audit.tail, records numbered) until its "
-          "answer is read;\nCLI: the same query "
+          "all: the first frame with every row of it in the table;\nlines: until its rows "
+          "carry their line numbers (the search counts them after its answer); search: "
+          "the pane's search process (python -m cockpit.core.audit.tail) until its answer "
+          "is read;\nCLI: the same query "
           "printing the same number of records (median, runs alternating with the pane's); "
           "stall: the longest extra delay of a 10 ms timer in a run (median, worst of the runs);\n"
           "ref: the same, the pane idle while the same search process runs (what its "

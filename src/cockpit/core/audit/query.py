@@ -462,11 +462,14 @@ def _workers() -> int:
 
 
 def _parallel_ranges(path: Path, fn: Callable[[int, int, int], T],
-                     merge: Callable[[list[T]], T]) -> T:
-    """``fn(fd, start, end)`` over the file, split between forked workers when it pays."""
+                     merge: Callable[[list[T]], T], end: int | None = None) -> T:
+    """``fn(fd, start, end)`` over the file (its first ``end`` bytes), split between
+    forked workers when it pays."""
     fd = os.open(path, os.O_RDONLY)
     try:
         size = os.fstat(fd).st_size
+        if end is not None:
+            size = min(size, end)
         workers = _workers()
         if (size < PARALLEL_MIN or workers < 2 or not hasattr(os, "fork")
                 or threading.active_count() > 1):
@@ -574,14 +577,17 @@ class ScanResult(_Plain):
     None for a ``count_only`` scan, which does not count lines.
     """
 
-    __slots__ = ("malformed", "matched", "records", "total")
+    __slots__ = ("malformed", "matched", "offsets", "records", "total")
 
     def __init__(self, records: list[AuditRecord] | None = None, matched: int = 0,
-                 total: int | None = 0, malformed: int = 0) -> None:
+                 total: int | None = 0, malformed: int = 0,
+                 offsets: list[int] | None = None) -> None:
         self.records: list[AuditRecord] = [] if records is None else records
         self.matched = matched
         self.total = total
         self.malformed = malformed
+        #: each record's byte offset in the file, when the scan was asked for them
+        self.offsets = offsets
 
 
 def _candidate_lines(data: bytes, stop: int, pred: Predicate) -> Iterator[tuple[int, int]]:
@@ -678,7 +684,9 @@ class _Scanner:
         self.pre = filt.prefilter()
 
     def block(self, data: bytes, stop: int, first_line: int | None, out: ScanResult,
-              limit: int | None = None) -> None:
+              limit: int | None = None, base: int | None = None) -> None:
+        """Match ``data[:stop]`` into ``out``; ``base``: the block's offset in the file,
+        each kept record's offset then goes to ``out.offsets``."""
         if self.count_lines and out.total is not None:
             out.total += _line_count(data, stop)
         spans = (_candidate_lines(data, stop, self.pre) if self.pre is not None
@@ -732,6 +740,8 @@ class _Scanner:
                 else:
                     rec = AuditRecord(line.decode("utf-8", "replace"), rec_data, None, lineno)
                 out.records.append(rec)
+                if base is not None:
+                    out.offsets.append(base + start)  # type: ignore[union-attr]
                 if limit is not None and len(out.records) >= limit:
                     return
 

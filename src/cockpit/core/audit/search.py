@@ -26,56 +26,118 @@ MAX_BYTES = 64 << 20
 @dataclass(slots=True)
 class SearchResult:
     """The last matching records (oldest first), how many match in the whole file, or
-    why the search failed."""
+    why the search failed. ``numbering``: where the records came before their line
+    numbers, the task that puts the numbers on them (``numbered`` awaits it)."""
 
     records: list[AuditRecord] = field(default_factory=list)
     matched: int | None = None
     error: str | None = None
     seconds: float = 0.0
+    numbering: asyncio.Task[None] | None = None
+
+    async def numbered(self) -> None:
+        """Return once the records carry the line numbers the search gives (at once if
+        they came numbered); cancelling this stops the search process."""
+        if self.numbering is not None:
+            await self.numbering
+
+
+#: What the search process prints after the records (``cockpit.core.audit.tail.main``).
+_MATCHED, _LINES = b"matched: ", b"lines: "
 
 
 async def search_file(path: str | os.PathLike[str], exprs: Sequence[str], limit: int, *,
                       max_bytes: int = MAX_BYTES) -> SearchResult:
-    """The last ``limit`` records of ``path`` matching ``exprs`` and their number."""
+    """The last ``limit`` records of ``path`` matching ``exprs`` and their number,
+    returned as soon as the search process has sent both; line numbers that come after
+    them are put on the records by ``SearchResult.numbering``."""
     start = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "cockpit.core.audit.tail", os.fspath(path), str(limit),
         *exprs, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE)
     result = SearchResult()
+    handed = False
     try:
         assert proc.stdout is not None and proc.stderr is not None
         errors = asyncio.ensure_future(proc.stderr.read(1 << 16))
-        chunks: list[bytes] = []
-        size = 0
+        data = bytearray()
+        mark = -1
         while chunk := await proc.stdout.read(1 << 20):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > max_bytes:
+            seen = len(data)
+            data += chunk
+            mark = _control(data, max(0, seen - len(_MATCHED)))
+            if mark >= 0:
+                break
+            if len(data) > max_bytes:
                 result.error = f"the matching records are over {max_bytes >> 20} MB"
                 proc.kill()
                 break
+        if mark >= 0:  # the records and their number: the rest (line numbers) follows
+            while data.find(b"\n", mark) == -1 and (chunk := await proc.stdout.read(1 << 16)):
+                data += chunk
+            end = data.find(b"\n", mark)
+            count = bytes(data[mark + len(_MATCHED): end if end >= 0 else len(data)])
+            if end >= 0 and count.isdigit():
+                result.matched = int(count)
+                result.records = await asyncio.to_thread(_parse, bytes(data[:mark]))
+                result.seconds = time.monotonic() - start
+                result.numbering = asyncio.ensure_future(
+                    _number(proc, errors, bytes(data[end + 1:]), result.records))
+                handed = True
+                return result
         status = await proc.wait()
         report = (await errors).decode("utf-8", "replace").strip()
     finally:
-        if proc.returncode is None:  # cancelled: the scan stops with us
+        if not handed and proc.returncode is None:  # cancelled: the scan stops with us
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             with contextlib.suppress(Exception):
                 await asyncio.shield(proc.wait())
     for line in report.splitlines():
-        if line.startswith("matched: ") and line[9:].isdigit():
-            result.matched = int(line[9:])
-        elif line.startswith("error: ") and result.error is None:
+        if line.startswith("error: ") and result.error is None:
             result.error = line[7:]
-    if status != 0 and result.error is None:
-        result.error = report.splitlines()[-1] if report else f"search exited with {status}"
-    data = b"".join(chunks)
-    if result.error is not None:  # cut short: whole lines only
-        data = data[: data.rfind(b"\n") + 1]
-    result.records = await asyncio.to_thread(_parse, data)
+    if result.error is None:
+        result.error = (report.splitlines()[-1] if report and status != 0
+                        else f"search exited with {status} before counting")
+    # cut short or failed: the whole lines before it, numbered where they came so
+    records = data[:mark] if mark >= 0 else data[: data.rfind(b"\n") + 1]
+    result.records = await asyncio.to_thread(_parse, bytes(records))
     result.seconds = time.monotonic() - start
     return result
+
+
+def _control(data: bytearray, start: int) -> int:
+    """Where the ``matched:`` line begins in ``data`` (searched from ``start``), or -1.
+    A record's line always holds a tab (``LINE<TAB>RAW``), so no record begins so."""
+    if start == 0 and data.startswith(_MATCHED):
+        return 0
+    at = data.find(b"\n" + _MATCHED, start)
+    return at + 1 if at >= 0 else -1
+
+
+async def _number(proc: asyncio.subprocess.Process, errors: asyncio.Future[bytes],
+                  data: bytes, records: list[AuditRecord]) -> None:
+    """Read the rest of the search's output (``lines: ...``) and number ``records``;
+    the process is gone when this returns, however it returns."""
+    assert proc.stdout is not None
+    try:
+        data += await proc.stdout.read()
+        await proc.wait()
+        with contextlib.suppress(Exception):
+            await errors
+        for line in data.split(b"\n"):
+            if line.startswith(_LINES):
+                numbers = line[len(_LINES):].split()
+                if len(numbers) == len(records) and all(map(bytes.isdigit, numbers)):
+                    for rec, number in zip(records, numbers, strict=True):
+                        rec.line = int(number)
+    finally:
+        if proc.returncode is None:  # cancelled: the count stops with us
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            with contextlib.suppress(Exception):
+                await asyncio.shield(proc.wait())
 
 
 def _parse(data: bytes) -> list[AuditRecord]:

@@ -17,7 +17,7 @@ import time
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -47,6 +47,9 @@ from cockpit.tui.panes.audit_rows import (
 )
 from cockpit.tui.panes.base import Pane
 from cockpit.tui.widgets.loglines import QuietStatus
+
+if TYPE_CHECKING:  # imported when a search runs
+    from cockpit.core.audit.search import SearchResult
 
 View = Literal["system", "operator"]
 _LABELS = {"system": "system log", "operator": "operator trail"}
@@ -550,7 +553,8 @@ class AuditPane(QuietStatus, Pane):
     async def _search_file(self, search: FileSearch) -> None:
         """The whole file's last matches and their number (``core.audit.search``: a
         separate process); rows built off the UI thread, the last ones first: the screen
-        shows the answer's end while the rest is built and goes in above it."""
+        shows the answer's end while the rest is built and goes in above it. The search
+        numbers the records' lines meanwhile (a big file's answer comes first)."""
         from cockpit.core.audit.search import search_file
 
         assert self.source is not None
@@ -561,6 +565,18 @@ class AuditPane(QuietStatus, Pane):
         except OSError as exc:
             search.error = f"cannot search: {exc}"
             result = None
+        try:
+            await self._show_answer(search, result)
+            if result is not None and self._searches.get("system") is search:
+                await result.numbered()
+                search.numbered = True
+        finally:
+            if result is not None and result.numbering is not None:
+                result.numbering.cancel()  # another filter, or the pane is going
+
+    async def _show_answer(self, search: FileSearch, result: SearchResult | None) -> None:
+        """Put ``result`` on screen as ``search``'s answer (the rows loaded if it failed)."""
+        state = self._views["system"]
         if self._searches.get("system") is not search:
             return  # another filter since
         if result is not None:

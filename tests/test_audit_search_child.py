@@ -1,0 +1,125 @@
+"""The Audit pane's whole-file search (``python -m cockpit.core.audit.tail``, read by
+``core.audit.search.search_file``): the records and their count come first, their line
+numbers after them; both are what a plain scan gives, in every path the search takes."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cockpit.core.audit import query, search, tail
+from cockpit.core.audit.query import scan_file
+from tests.test_audit_query import techno_records
+from tests.test_audit_tail_fast import HOSTILE_LINES, QUERIES, _file
+
+
+@pytest.fixture
+def audit(tmp_path: Path) -> Path:
+    return _file(tmp_path, techno_records(4000), HOSTILE_LINES)
+
+
+def _lines(path: Path) -> list[bytes]:
+    return path.read_bytes().split(b"\n")[:-1]
+
+
+@pytest.mark.parametrize("forked", [False, True], ids=["in-process", "forked"])
+def test_line_numbers_are_the_lines_at_the_offsets(audit: Path, monkeypatch, forked) -> None:
+    monkeypatch.setattr(query, "BLOCK", 4096)
+    monkeypatch.setattr(tail, "BLOCK", 4096)
+    if forked:
+        monkeypatch.setattr(query, "PARALLEL_MIN", 1)
+        monkeypatch.setattr(query, "_workers", lambda: 3)
+        monkeypatch.setattr(query.threading, "active_count", lambda: 1)
+    data = audit.read_bytes()
+    starts = [0] + [i + 1 for i, b in enumerate(data[:-1]) if b == 10]
+    for picked in ([0], starts[-1:], starts[::97], starts[1000:1003], starts):
+        assert tail.line_numbers(audit, picked) == [starts.index(o) + 1 for o in picked]
+    assert tail.line_numbers(audit, []) == []
+
+
+def _answer(out: bytes) -> tuple[list[bytes], list[bytes], int, list[int] | None]:
+    """(the numbers given with the records, their raw lines, matched, the lines after)."""
+    given, raws, matched, numbers = [], [], -1, None
+    for line in out.split(b"\n")[:-1]:
+        number, tab, raw = line.partition(b"\t")
+        if tab:
+            assert matched == -1, "a record after the count"
+            given.append(number)
+            raws.append(raw)
+        elif line.startswith(b"matched: "):
+            matched = int(line[9:])
+        else:
+            assert line.startswith(b"lines: ") and matched >= 0
+            numbers = [int(n) for n in line[7:].split()]
+    return given, raws, matched, numbers
+
+
+@pytest.mark.parametrize("exprs", QUERIES, ids=lambda e: ",".join(e) or "all")
+@pytest.mark.parametrize("path_kind", ["small", "backward", "kept", "streamed"])
+def test_the_search_process_answers_then_numbers(audit: Path, monkeypatch, capsysbinary,
+                                                 exprs, path_kind) -> None:
+    """Records as a scan's tail gives them, the whole file's count, then each record's
+    line number: at once for a small file or a streamed answer, after the count for a big
+    file's kept tail."""
+    if path_kind != "small":
+        monkeypatch.setattr(tail, "BACKWARD_MAX", 4096)
+        monkeypatch.setattr(query, "BLOCK", 4096)
+        monkeypatch.setattr(tail, "BLOCK", 4096)
+    if path_kind == "streamed":
+        monkeypatch.setattr(tail, "KEEP_MAX", 3)
+    lines = _lines(audit)
+    for n in (1, 40, 5000):
+        if path_kind == "backward" and n > 40:
+            continue
+        want = scan_file(audit, exprs, tail=n).records
+        assert tail.main([str(audit), str(n), *exprs]) == 0
+        given, raws, matched, numbers = _answer(capsysbinary.readouterr().out)
+        assert raws == [r.raw.encode() for r in want]
+        assert matched == scan_file(audit, exprs, count_only=True).matched
+        if path_kind != "small" and n <= tail.KEEP_MAX:  # the kept tail: numbered after
+            assert given == [b""] * len(want) and numbers is not None
+        else:
+            assert numbers is None
+            numbers = [int(g) for g in given]
+        assert [lines[k - 1] for k in numbers] == raws
+
+
+def test_search_file_returns_the_answer_then_numbers_it(tmp_path: Path) -> None:
+    """A file bigger than the search reads backwards (the kept tail, unnumbered first):
+    the answer and the count, then the same records with their line numbers."""
+    records = techno_records(4000)
+    reps = tail.BACKWARD_MAX // len(_file(tmp_path, records).read_bytes()) + 2
+    path = _file(tmp_path, records * reps, HOSTILE_LINES)
+    exprs = ["decision=DENY", "reason_codes!="]
+    want = scan_file(path, exprs, tail=300).records
+
+    async def run() -> tuple[Any, list[int | None], list[int | None]]:
+        result = await search.search_file(path, exprs, 300)
+        before = [r.line for r in result.records]
+        await result.numbered()
+        return result, before, [r.line for r in result.records]
+
+    result, before, after = asyncio.run(run())
+    assert result.error is None
+    assert [r.raw for r in result.records] == [r.raw for r in want]
+    assert result.matched == scan_file(path, exprs, count_only=True).matched
+    assert set(before) == {None} or before == after  # the numbers may have come at once
+    lines = path.read_text().splitlines()
+    assert [lines[k - 1] for k in after] == [r.raw for r in want]  # type: ignore[index]
+    assert result.numbering is not None and result.numbering.done()
+
+
+def test_a_failed_search_says_why(tmp_path: Path) -> None:
+    async def run(path: Path, exprs: list[str]) -> Any:
+        result = await search.search_file(path, exprs, 10)
+        await result.numbered()
+        return result
+
+    gone = asyncio.run(run(tmp_path / "missing.log", ["decision=DENY"]))
+    assert gone.error is not None and "missing.log" in gone.error and gone.matched is None
+    audit = _file(tmp_path, techno_records(20))
+    bad = asyncio.run(run(audit, ["=DENY"]))
+    assert bad.error is not None and "missing field name" in bad.error
