@@ -1,7 +1,8 @@
 """Benchmark: the incident queries typed into the Audit pane, on the 1,000,000-line
 techno-os audit file, beside the same query from the CLI in the same run.
 
-    .venv/bin/python bench/audit_pane.py [--lines N] [--runs 3] [--dir DIR] [--old SRC] [--no-freeze]
+    .venv/bin/python bench/audit_pane.py [--lines N] [--runs 3] [--dir DIR] [--old SRC]
+        [--no-freeze] [--only field|text|deny]
 
 For each query: the time from applying the filter to the first frame painted with the
 whole-file answer's rows (every match counted), to the first frame with all of its rows
@@ -198,6 +199,8 @@ def main() -> int:
     parser.add_argument("--old", help="another tree's src, measured the same way")
     parser.add_argument("--no-freeze", action="store_true",
                         help="leave the start-up heap in full collections (the app freezes it)")
+    parser.add_argument("--only", choices=("field", "text", "deny"),
+                        help="run this query only (trace id by field, as free text, DENY)")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     audit = audit_file(args.lines, args.dir)
@@ -217,6 +220,8 @@ def main() -> int:
     print(f"{'query':36} {'tree':4} {'first ms':>9} {'all ms':>8} {'lines':>7} {'search':>7} {'CLI ms':>8} "
           f"{'stall med/max':>14} {'ref med/max':>13} {'counted':>8} {'RSS MB':>7}")
     for index, (text, exprs) in enumerate(queries):
+        if args.only and index != ("field", "text", "deny").index(args.only):
+            continue
         runs: dict[str, list[Run]] = {name: [] for name, _ in trees}
         clis = []
         for _ in range(args.runs):

@@ -21,6 +21,7 @@ printing is split between the CPUs too.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import threading
@@ -442,8 +443,9 @@ def _unnumbered_tail(path: Path, filt: RecordFilter, n: int, summary: TailSummar
     return result.records, result.offsets or []
 
 
-#: The search process's priority below the caller's: the UI keeps its CPU.
-NICE = 0
+#: How far the search process lowers its priority once its answer is sent: the line
+#: numbers it counts then yield the CPU to the UI putting that answer on screen.
+NICE = 10
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -466,11 +468,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args) < 2 or not args[1].isdigit():
         print("usage: python -m cockpit.core.audit.tail PATH N [EXPR ...]", file=sys.stderr)
         return 2
-    if NICE:
-        try:
-            os.nice(NICE)
-        except OSError:  # not allowed: run as we are
-            pass
     path, n, exprs = Path(args[0]), int(args[1]), args[2:]
     out = sys.stdout.buffer
     summary = TailSummary()
@@ -497,6 +494,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.write(b"matched: %d\n" % matched)
         out.flush()
         if offsets:
+            with contextlib.suppress(OSError):  # (not allowed: counted as we are)
+                os.nice(NICE)
             numbers = line_numbers(path, offsets)
             if numbers:
                 out.write(b"lines: " + " ".join(map(str, numbers)).encode() + b"\n")
