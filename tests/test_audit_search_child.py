@@ -64,6 +64,7 @@ def test_the_search_process_answers_then_numbers(audit: Path, monkeypatch, capsy
     """Records as a scan's tail gives them, the whole file's count, then each record's
     line number: at once for a small file or a streamed answer, after the count for a big
     file's kept tail."""
+    monkeypatch.setattr(tail, "NICE", 0)  # main() runs in the test's own process here
     if path_kind != "small":
         monkeypatch.setattr(tail, "BACKWARD_MAX", 4096)
         monkeypatch.setattr(query, "BLOCK", 4096)

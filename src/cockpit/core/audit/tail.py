@@ -459,7 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     interpreter lock. The answer comes before its line numbers: numbering a line costs a
     count of every line before it, which a big file's answer then waits for no more. Raw
     lines, unredacted: the pane puts every cell through the boundary, as it does for the
-    lines it follows."""
+    lines it follows. Lowers the process's priority (``NICE``) once the answer is sent."""
     import sys
 
     from cockpit.core.errors import CockpitError
