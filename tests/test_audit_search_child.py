@@ -124,3 +124,27 @@ def test_a_failed_search_says_why(tmp_path: Path) -> None:
     audit = _file(tmp_path, techno_records(20))
     bad = asyncio.run(run(audit, ["=DENY"]))
     assert bad.error is not None and "missing field name" in bad.error
+
+
+@pytest.mark.parametrize("numbered", [True, False])
+def test_the_kept_tail_read_last_block_first_keeps_long_lines_whole(
+        tmp_path: Path, monkeypatch, numbered) -> None:
+    """The kept tail reads each range's blocks from its end: a line longer than a block,
+    a last line without a newline, the matches' order and numbers as a scan gives them."""
+    monkeypatch.setattr(query, "BLOCK", 512)
+    monkeypatch.setattr(tail, "BLOCK", 512)
+    records = techno_records(600)
+    for i in (5, 300, 598):
+        records[i]["note"] = "x" * 3000  # over five blocks
+        records[i]["decision"] = "DENY"
+    path = _file(tmp_path, records, HOSTILE_LINES)
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))
+    for exprs in QUERIES:
+        for n in (1, 3, 50, 5000):
+            want = scan_file(path, exprs, tail=n).records
+            got = tail._keep_last(path, query.RecordFilter(exprs), n, numbered, offsets=True)
+            assert [r.raw for r in got.records] == [r.raw for r in want], (exprs, n)
+            assert got.matched == scan_file(path, exprs, count_only=True).matched
+            lines = [r.line for r in scan_file(path, exprs).records[-n:]]
+            assert tail.line_numbers(path, got.offsets or []) == lines
+            assert [r.line for r in got.records] == (lines if numbered else [None] * len(lines))
