@@ -697,6 +697,7 @@ class _Scanner:
         preds = filt.predicates
         quick = _quick_equality(preds)
         matchers = [p.matcher() for p in preds]
+        fields = _top_level_equalities(preds) if quick is None else None
         loads = orjson.loads
         count = data.count
         lineno = first_line
@@ -713,6 +714,23 @@ class _Scanner:
                 if quick is not None:
                     value = parsed.get(quick[0])
                     ok = value == quick[1] if value.__class__ is str else preds[0].matches(parsed)
+                elif fields is not None:  # top-level equalities, inline (as ``pick``)
+                    for name, want, negate, pred in fields:
+                        value = parsed.get(name, _MISSING)
+                        if want:
+                            if value.__class__ is str:
+                                hit = value == want
+                            else:
+                                hit = value is not _MISSING and pred._equals([value])
+                        elif value.__class__ is list or value.__class__ is str:
+                            hit = not value
+                        else:
+                            hit = value is _MISSING or value is None or value == {}
+                        if hit is negate:
+                            ok = False
+                            break
+                    else:
+                        ok = True
                 else:
                     raw = line.decode("utf-8", "replace") if needs_raw else None
                     for match in matchers:
@@ -759,9 +777,7 @@ class _Scanner:
         preds = filt.predicates
         quick = _quick_equality(preds)
         matchers = [p.matcher() for p in preds]
-        fields = None
-        if preds and all(p.op in ("=", "!=") and "." not in p.field for p in preds):
-            fields = [(p.field, p.value, p.op == "!=", p) for p in preds]
+        fields = _top_level_equalities(preds)
         loads = orjson.loads
         matched = malformed = 0
         add_line = lines.append
@@ -822,6 +838,15 @@ class _Scanner:
             add_item(parse_record(line, lineno))
             matched += 1
         return matched, malformed
+
+
+def _top_level_equalities(preds: list[Predicate]
+                          ) -> list[tuple[str, str, bool, Predicate]] | None:
+    """(field, value, negated, predicate) of each predicate when all are ``=`` or ``!=``
+    on a top-level field, else None."""
+    if preds and all(p.op in ("=", "!=") and "." not in p.field for p in preds):
+        return [(p.field, p.value, p.op == "!=", p) for p in preds]
+    return None
 
 
 def _quick_equality(preds: list[Predicate]) -> tuple[str, str] | None:
