@@ -148,3 +148,16 @@ def test_the_kept_tail_read_last_block_first_keeps_long_lines_whole(
             lines = [r.line for r in scan_file(path, exprs).records[-n:]]
             assert tail.line_numbers(path, got.offsets or []) == lines
             assert [r.line for r in got.records] == (lines if numbered else [None] * len(lines))
+
+
+def test_the_answer_parses_each_record_when_asked_and_numbers_them_all() -> None:
+    """Records asked for before the numbers came get them; those asked for after too."""
+    lines = [b'\t{"n": %d}' % i for i in range(6)] + [b"7\tnot json"]
+    answer = search.Answer(lines)
+    assert len(answer) == 7 and answer[-1].malformed and answer[-1].line == 7
+    early = answer[4]
+    assert early.data == {"n": 4} and early.line is None and answer[4] is early
+    answer.number([10, 11, 12, 13, 14, 15, 16])
+    assert early.line == 14
+    assert [r.line for r in answer] == [10, 11, 12, 13, 14, 15, 16]
+    assert [r.data for r in answer[1:3]] == [{"n": 1}, {"n": 2}]

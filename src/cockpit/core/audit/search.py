@@ -13,14 +13,57 @@ import asyncio
 import contextlib
 import os
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 from cockpit.core.audit.query import AuditRecord, parse_record
 
 #: Most bytes of matching lines read from the child; past it the search says so.
 MAX_BYTES = 64 << 20
+
+
+class Answer(Sequence[AuditRecord]):
+    """The search's records, each parsed when first asked for (in whichever thread asks:
+    the last rows shown first need not wait for the others), numbered once ``number``
+    has given the numbers."""
+
+    def __init__(self, lines: list[bytes]) -> None:
+        self._lines = lines
+        self._records: list[AuditRecord | None] = [None] * len(lines)
+        self._numbers: list[int] | None = None
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    @overload
+    def __getitem__(self, index: int) -> AuditRecord: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[AuditRecord]: ...
+
+    def __getitem__(self, index: int | slice) -> AuditRecord | list[AuditRecord]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        rec = self._records[index]
+        if rec is None:
+            number, _, raw = self._lines[index].partition(b"\t")
+            rec = parse_record(raw, int(number) if number.isdigit() else None)
+            with self._lock:
+                if self._numbers is not None:
+                    rec.line = self._numbers[index]
+                self._records[index] = rec
+        return rec
+
+    def number(self, numbers: list[int]) -> None:
+        """Give each record its line number (``numbers`` in order, one a record)."""
+        with self._lock:
+            self._numbers = numbers
+            for rec, line in zip(self._records, numbers, strict=True):
+                if rec is not None:
+                    rec.line = line
 
 
 @dataclass(slots=True)
@@ -29,7 +72,7 @@ class SearchResult:
     why the search failed. ``numbering``: where the records came before their line
     numbers, the task that puts the numbers on them (``numbered`` awaits it)."""
 
-    records: list[AuditRecord] = field(default_factory=list)
+    records: Sequence[AuditRecord] = field(default_factory=list)
     matched: int | None = None
     error: str | None = None
     seconds: float = 0.0
@@ -80,10 +123,10 @@ async def search_file(path: str | os.PathLike[str], exprs: Sequence[str], limit:
             count = bytes(data[mark + len(_MATCHED): end if end >= 0 else len(data)])
             if end >= 0 and count.isdigit():
                 result.matched = int(count)
-                result.records = await asyncio.to_thread(_parse, bytes(data[:mark]))
+                result.records = records = Answer(bytes(data[:mark]).split(b"\n")[:-1])
                 result.seconds = time.monotonic() - start
                 result.numbering = asyncio.ensure_future(
-                    _number(proc, errors, bytes(data[end + 1:]), result.records))
+                    _number(proc, errors, bytes(data[end + 1:]), records))
                 handed = True
                 return result
         status = await proc.wait()
@@ -117,7 +160,7 @@ def _control(data: bytearray, start: int) -> int:
 
 
 async def _number(proc: asyncio.subprocess.Process, errors: asyncio.Future[bytes],
-                  data: bytes, records: list[AuditRecord]) -> None:
+                  data: bytes, records: Answer) -> None:
     """Read the rest of the search's output (``lines: ...``) and number ``records``;
     the process is gone when this returns, however it returns."""
     assert proc.stdout is not None
@@ -130,8 +173,7 @@ async def _number(proc: asyncio.subprocess.Process, errors: asyncio.Future[bytes
             if line.startswith(_LINES):
                 numbers = line[len(_LINES):].split()
                 if len(numbers) == len(records) and all(map(bytes.isdigit, numbers)):
-                    for rec, number in zip(records, numbers, strict=True):
-                        rec.line = int(number)
+                    records.number([int(number) for number in numbers])
     finally:
         if proc.returncode is None:  # cancelled: the count stops with us
             with contextlib.suppress(ProcessLookupError):
