@@ -181,23 +181,33 @@ def _keep_last(path: Path, filt: RecordFilter, n: int, numbered: bool,
 
 def _blocks_back(fd: int, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
     """(data, stop, offset) for blocks of whole lines of [start, end), the last first;
-    ``start`` begins a line."""
+    ``start`` begins a line. As with ``_blocks``, ``data`` may hold bytes after ``stop``:
+    reads of one size reuse their memory (of varying sizes they took 3.5 times as long)."""
     while end > start:
         low = max(start, end - BLOCK)
-        while True:
-            data = os.pread(fd, end - low, low)
-            if low == start or not data:
-                break
-            cut = data.find(b"\n", 0, len(data) - 1)  # a line starts after it
-            if cut != -1:
-                data = data[cut + 1:]
+        if low > start:  # where a line starts in the block's first bytes
+            cut = os.pread(fd, min(4096, end - low), low).find(b"\n", 0, end - low - 1)
+            if cut == -1:  # none in its first 4 KiB: the block grows backwards until one
+                low = _line_start(fd, start, low, end)
+            else:
                 low += cut + 1
-                break
-            low = max(start, low - BLOCK)  # a line longer than the block
-        if not data:  # the file was cut meanwhile
+        data = os.pread(fd, max(BLOCK, end - low), low)
+        if len(data) < end - low:  # the file was cut meanwhile
             return
-        yield data, len(data), low
+        yield data, end - low, low
         end = low
+
+
+def _line_start(fd: int, start: int, low: int, end: int) -> int:
+    """The first line start after ``start`` in [low, end - 1), looking further back from
+    ``low`` as long as there is none; ``start`` if none."""
+    while True:
+        low = max(start, low - BLOCK)
+        if low == start:
+            return start
+        cut = os.pread(fd, end - low, low).find(b"\n", 0, end - low - 1)
+        if cut != -1:
+            return low + cut + 1
 
 
 def line_numbers(path: str | os.PathLike[str], offsets: list[int]) -> list[int]:
@@ -476,7 +486,7 @@ def _unnumbered_tail(path: Path, filt: RecordFilter, n: int, summary: TailSummar
     with path.open("rb") as fh:
         fd = fh.fileno()
         near_end = _from_the_end(fd, os.fstat(fd).st_size, filt, n, offsets=True)
-    if near_end is not None:
+    if near_end is not None:  # (then counted: as fast as the kept tail, side by side)
         summary.malformed = near_end.malformed
         return near_end.records, near_end.offsets or []
     result = _keep_last(path, filt, n, False, offsets=True)
