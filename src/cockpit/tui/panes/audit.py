@@ -565,14 +565,18 @@ class AuditPane(QuietStatus, Pane):
         except OSError as exc:
             search.error = f"cannot search: {exc}"
             result = None
+        numbering = result.numbering if result is not None else None
         try:
             await self._show_answer(search, result)
-            if result is not None and self._searches.get("system") is search:
-                await result.numbered()
-                search.numbered = True
+            if numbering is not None and self._searches.get("system") is search:
+                await asyncio.shield(numbering)
         finally:
-            if result is not None and result.numbering is not None:
-                result.numbering.cancel()  # another filter, or the pane is going
+            if numbering is not None and not numbering.done():
+                # another filter, or the pane is going: the search stops; its process is
+                # reaped before this worker ends (cancelled again, it is killed anyway)
+                numbering.cancel()
+                await asyncio.wait([numbering])
+        search.numbered = True
 
     async def _show_answer(self, search: FileSearch, result: SearchResult | None) -> None:
         """Put ``result`` on screen as ``search``'s answer (the rows loaded if it failed)."""
