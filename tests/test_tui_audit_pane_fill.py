@@ -254,3 +254,34 @@ async def test_a_failed_whole_file_search_leaves_the_rows_loaded(tmp_path: Path,
         why = ("cannot search: no such interpreter" if failure == "no process"
                else "the matching records are over 64 MB")
         assert f"of 100 loaded · whole file: {why}" in pane.border_subtitle
+
+
+async def test_a_big_files_answer_is_shown_then_its_lines_numbered(tmp_path: Path) -> None:
+    """A file past what the search reads from its end: the answer (unnumbered by the
+    search process at first) gets each record's line in the file once the search has
+    counted them."""
+    from cockpit.core.audit import tail
+
+    log = tmp_path / "audit.log"
+    records = techno_records(2000)
+    while len(records) * 200 < tail.BACKWARD_MAX + (1 << 20):
+        records += records[:2000]
+    write_lines(log, records)
+    assert log.stat().st_size > tail.BACKWARD_MAX  # the kept tail, numbered after
+    settings = UserSettings(audit_buffer_records=100)
+    context = make_context(tmp_path, audit_profile(log, backlog=100), settings=settings)
+    app = PaneHarness(lambda: AuditPane(context))
+    async with app.run_test(size=(160, 30)) as pilot:
+        pane = app.query_one(AuditPane)
+        await async_wait_until(lambda: pane.total_count == 100, what="the backlog")
+        pane.focus_pane()
+        await type_filter(pilot, pane, "decision=DENY")
+        search = pane.search
+        assert search is not None and search.error is None
+        await async_wait_until(lambda: search.numbered, what="the line numbers")
+        deny = [n for n, r in enumerate(records, 1) if r["decision"] == "DENY"]
+        assert search.matched == len(deny)
+        assert [e.record.line for e in search.entries] == deny[-100:]
+        lines = log.read_bytes().split(b"\n")
+        assert all(orjson.loads(lines[e.record.line - 1]) == e.record.data
+                   for e in search.entries)
