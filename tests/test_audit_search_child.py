@@ -110,7 +110,7 @@ def test_search_file_returns_the_answer_then_numbers_it(tmp_path: Path) -> None:
     assert set(before) == {None} or before == after  # the numbers may have come at once
     lines = path.read_text().splitlines()
     assert [lines[k - 1] for k in after] == [r.raw for r in want]  # type: ignore[index]
-    assert result.numbering is not None and result.numbering.done()
+    assert not result.counting
 
 
 def test_a_failed_search_says_why(tmp_path: Path) -> None:

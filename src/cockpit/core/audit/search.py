@@ -69,20 +69,36 @@ class Answer(Sequence[AuditRecord]):
 @dataclass(slots=True)
 class SearchResult:
     """The last matching records (oldest first), how many match in the whole file, or
-    why the search failed. ``numbering``: where the records came before their line
-    numbers, the task that puts the numbers on them (``numbered`` awaits it)."""
+    why the search failed. Where the records came before their line numbers, the search
+    process is still counting them: ``numbered`` reads them, ``close`` stops it; one of
+    the two must be awaited."""
 
     records: Sequence[AuditRecord] = field(default_factory=list)
     matched: int | None = None
     error: str | None = None
     seconds: float = 0.0
-    numbering: asyncio.Task[None] | None = None
+    _proc: asyncio.subprocess.Process | None = None
+    _errors: asyncio.Future[bytes] | None = None
+    _rest: bytes = b""
+
+    @property
+    def counting(self) -> bool:
+        """Is the search process still to be read (or stopped)?"""
+        return self._proc is not None
 
     async def numbered(self) -> None:
         """Return once the records carry the line numbers the search gives (at once if
-        they came numbered); cancelling this stops the search process."""
-        if self.numbering is not None:
-            await self.numbering
+        they came numbered); the process is reaped, however this returns."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            assert self._errors is not None and isinstance(self.records, Answer)
+            await _number(proc, self._errors, self._rest, self.records)
+
+    async def close(self) -> None:
+        """Stop the search process (if still counting) and reap it."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            await _reap(proc)
 
 
 #: What the search process prints after the records (``cockpit.core.audit.tail.main``).
@@ -93,7 +109,7 @@ async def search_file(path: str | os.PathLike[str], exprs: Sequence[str], limit:
                       max_bytes: int = MAX_BYTES) -> SearchResult:
     """The last ``limit`` records of ``path`` matching ``exprs`` and their number,
     returned as soon as the search process has sent both; line numbers that come after
-    them are put on the records by ``SearchResult.numbering``."""
+    them are put on the records by ``SearchResult.numbered``."""
     start = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "cockpit.core.audit.tail", os.fspath(path), str(limit),
@@ -125,18 +141,15 @@ async def search_file(path: str | os.PathLike[str], exprs: Sequence[str], limit:
                 result.matched = int(count)
                 result.records = records = Answer(bytes(data[:mark]).split(b"\n")[:-1])
                 result.seconds = time.monotonic() - start
-                result.numbering = asyncio.ensure_future(
-                    _number(proc, errors, bytes(data[end + 1:]), records))
+                result._proc, result._errors = proc, errors
+                result._rest = bytes(data[end + 1:])
                 handed = True
                 return result
         status = await proc.wait()
         report = (await errors).decode("utf-8", "replace").strip()
     finally:
-        if not handed and proc.returncode is None:  # cancelled: the scan stops with us
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            with contextlib.suppress(Exception):
-                await asyncio.shield(proc.wait())
+        if not handed:  # cancelled: the scan stops with us
+            await _reap(proc)
     for line in report.splitlines():
         if line.startswith("error: ") and result.error is None:
             result.error = line[7:]
@@ -162,7 +175,7 @@ def _control(data: bytearray, start: int) -> int:
 async def _number(proc: asyncio.subprocess.Process, errors: asyncio.Future[bytes],
                   data: bytes, records: Answer) -> None:
     """Read the rest of the search's output (``lines: ...``) and number ``records``;
-    the process is gone when this returns, however it returns."""
+    the process is reaped when this returns, however it returns (killed if cut short)."""
     assert proc.stdout is not None
     try:
         data += await proc.stdout.read()
@@ -175,11 +188,24 @@ async def _number(proc: asyncio.subprocess.Process, errors: asyncio.Future[bytes
                 if len(numbers) == len(records) and all(map(bytes.isdigit, numbers)):
                     records.number([int(number) for number in numbers])
     finally:
-        if proc.returncode is None:  # cancelled: the count stops with us
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            with contextlib.suppress(Exception):
-                await asyncio.shield(proc.wait())
+        await _reap(proc)  # cancelled: the count stops with us
+
+
+async def _reap(proc: asyncio.subprocess.Process) -> None:
+    """Kill ``proc`` if it still runs and wait for it, cancelled or not meanwhile (then
+    cancelled once it is reaped): a process the loop has not reaped when it closes is
+    reported at exit ('Event loop is closed'); asyncio.run cancels the tasks left again."""
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+    cancelled = False
+    while proc.returncode is None:
+        try:
+            await asyncio.shield(proc.wait())
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 def _parse(data: bytes) -> list[AuditRecord]:

@@ -565,17 +565,13 @@ class AuditPane(QuietStatus, Pane):
         except OSError as exc:
             search.error = f"cannot search: {exc}"
             result = None
-        numbering = result.numbering if result is not None else None
         try:
             await self._show_answer(search, result)
-            if numbering is not None and self._searches.get("system") is search:
-                await asyncio.shield(numbering)
+            if result is not None and self._searches.get("system") is search:
+                await result.numbered()
         finally:
-            if numbering is not None and not numbering.done():
-                # another filter, or the pane is going: the search stops; its process is
-                # reaped before this worker ends (cancelled again, it is killed anyway)
-                numbering.cancel()
-                await asyncio.wait([numbering])
+            if result is not None:  # another filter, or the pane is going: it stops
+                await result.close()
         search.numbered = True
 
     async def _show_answer(self, search: FileSearch, result: SearchResult | None) -> None:
