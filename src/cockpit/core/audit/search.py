@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 import threading
 import time
@@ -114,7 +115,7 @@ async def search_file(path: str | os.PathLike[str], exprs: Sequence[str], limit:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "cockpit.core.audit.tail", os.fspath(path), str(limit),
         *exprs, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        stderr=asyncio.subprocess.PIPE, start_new_session=True)  # a group of its own
     result = SearchResult()
     handed = False
     try:
@@ -130,7 +131,7 @@ async def search_file(path: str | os.PathLike[str], exprs: Sequence[str], limit:
                 break
             if len(data) > max_bytes:
                 result.error = f"the matching records are over {max_bytes >> 20} MB"
-                proc.kill()
+                _kill(proc)
                 break
         if mark >= 0:  # the records and their number: the rest (line numbers) follows
             while data.find(b"\n", mark) == -1 and (chunk := await proc.stdout.read(1 << 16)):
@@ -191,13 +192,22 @@ async def _number(proc: asyncio.subprocess.Process, errors: asyncio.Future[bytes
         await _reap(proc)  # cancelled: the count stops with us
 
 
+def _kill(proc: asyncio.subprocess.Process) -> None:
+    """Kill the search process's group: the workers it forked too (else they go on to
+    the end of their ranges)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+
+
 async def _reap(proc: asyncio.subprocess.Process) -> None:
     """Kill ``proc`` if it still runs and wait for it, cancelled or not meanwhile (then
     cancelled once it is reaped): a process the loop has not reaped when it closes is
     reported at exit ('Event loop is closed'); asyncio.run cancels the tasks left again."""
     if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
+        _kill(proc)
     cancelled = False
     while proc.returncode is None:
         try:
