@@ -500,7 +500,8 @@ NICE = 10
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m cockpit.core.audit.tail PATH N [EXPR ...]``: the last N matching lines
+    """``python -m cockpit.core.audit.tail PATH N [EXPR ...]`` (or ``-``: those as a JSON
+    list, one line on stdin, for a process started ahead): the last N matching lines
     as ``LINE<TAB>RAW`` (LINE empty where not known yet), then ``matched: M`` (matches in
     the whole file), then, if some lines came unnumbered, ``lines: L1 L2 ...`` (the
     number of each line above, in order), on stdout; errors on stderr.
@@ -516,6 +517,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from cockpit.core.errors import CockpitError
 
     args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["-"]:  # started ahead: the arguments come as a JSON list on stdin
+        import orjson
+
+        line = sys.stdin.buffer.readline()
+        if not line.strip():  # not needed after all
+            return 0
+        try:
+            args = [str(arg) for arg in orjson.loads(line)]
+        except (orjson.JSONDecodeError, TypeError):
+            args = []
     if len(args) < 2 or not args[1].isdigit():
         print("usage: python -m cockpit.core.audit.tail PATH N [EXPR ...]", file=sys.stderr)
         return 2

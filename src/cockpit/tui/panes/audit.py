@@ -114,6 +114,9 @@ class AuditPane(QuietStatus, Pane):
         self._deferred_timer: Timer | None = None
         #: a search's answer is going into the table a slice a frame (``_fill``)
         self._filling = False
+        #: a search process started when the filter box opens (``_keep_spare``): the
+        #: next search's start-up is done while the filter is typed
+        self._spare: asyncio.subprocess.Process | None = None
 
     # -- layout -------------------------------------------------------------------------
 
@@ -315,6 +318,34 @@ class AuditPane(QuietStatus, Pane):
         filt.value = self.filter_text
         filt.display = True
         filt.focus()
+        if (self.view == "system" and self.source is not None and self.context.live
+                and self._spare is None and not self.workers_in("audit-spare")):
+            self.run_worker(self._keep_spare(), group="audit-spare", exit_on_error=False)
+
+    def workers_in(self, group: str) -> bool:
+        """Does one of this pane's workers of ``group`` still run?"""
+        return any(w.group == group and not w.is_finished
+                   for w in self.workers if w.node is self)
+
+    async def _keep_spare(self) -> None:
+        """Start a spare search process and hold it until a search takes it (then this
+        worker is cancelled) or the pane goes (it is ended and reaped)."""
+        from cockpit.core.audit.search import start_spare, stop_spare
+
+        proc = await start_spare()
+        self._spare = proc
+        try:
+            await asyncio.Event().wait()  # until cancelled
+        finally:
+            if self._spare is proc:  # not taken
+                self._spare = None
+                await stop_spare(proc)
+
+    def _take_spare(self) -> asyncio.subprocess.Process | None:
+        """The spare search process, if one is ready (it is the caller's now)."""
+        spare, self._spare = self._spare, None
+        self.workers.cancel_group(self, "audit-spare")
+        return spare
 
     def action_clear_filter(self) -> None:
         filt = self.query_one("#audit-filter", Input)
@@ -561,7 +592,8 @@ class AuditPane(QuietStatus, Pane):
         state = self._views["system"]
         path = os.path.expanduser(self.source.path)
         try:
-            result = await search_file(path, split_filter(search.text), state.limit)
+            result = await search_file(path, split_filter(search.text), state.limit,
+                                       spare=self._take_spare())
         except OSError as exc:
             search.error = f"cannot search: {exc}"
             result = None
