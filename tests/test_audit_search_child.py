@@ -161,3 +161,32 @@ def test_the_answer_parses_each_record_when_asked_and_numbers_them_all() -> None
     assert early.line == 14
     assert [r.line for r in answer] == [10, 11, 12, 13, 14, 15, 16]
     assert [r.data for r in answer[1:3]] == [{"n": 1}, {"n": 2}]
+
+
+def test_a_spare_process_answers_as_a_fresh_one(tmp_path: Path) -> None:
+    """Started ahead, the search process answers the query sent later as one started
+    with it; a spare that is gone is replaced by one; one not used is ended."""
+    path = _file(tmp_path, techno_records(500), HOSTILE_LINES)
+    exprs = ["decision=DENY", "reason_codes!="]
+
+    async def run() -> list[tuple[list[str], int | None, str | None]]:
+        got = []
+        for how in ("fresh", "spare", "gone"):
+            spare = await search.start_spare() if how != "fresh" else None
+            if how == "gone":
+                assert spare is not None
+                spare.kill()
+                await spare.wait()
+            result = await search.search_file(path, exprs, 40, spare=spare)
+            await result.numbered()
+            got.append(([f"{r.line}:{r.raw}" for r in result.records], result.matched,
+                        result.error))
+        idle = await search.start_spare()
+        await search.stop_spare(idle)
+        assert idle.returncode is not None
+        return got
+
+    fresh, spare, gone = asyncio.run(run())
+    assert fresh[2] is None and fresh[1] == scan_file(path, exprs, count_only=True).matched
+    assert len(fresh[0]) == 40
+    assert spare == fresh and gone == fresh
