@@ -235,7 +235,10 @@ async def test_a_failed_whole_file_search_leaves_the_rows_loaded(tmp_path: Path,
     records = techno_records(300)
     write_lines(log, records)
 
-    async def failing(path, exprs, limit, **_kwargs):
+    spares = []
+
+    async def failing(path, exprs, limit, **kwargs):
+        spares.append(kwargs.get("spare"))
         if failure == "no process":
             raise OSError("no such interpreter")
         cut = [parse_record(orjson.dumps(r), n) for n, r in enumerate(records[:50], 1)]
@@ -248,7 +251,11 @@ async def test_a_failed_whole_file_search_leaves_the_rows_loaded(tmp_path: Path,
         pane = app.query_one(AuditPane)
         await async_wait_until(lambda: pane.total_count == 100, what="the backlog")
         pane.focus_pane()
+        await pilot.press("slash")  # the filter box: a spare search process starts
+        await async_wait_until(lambda: pane._spare is not None, what="the spare process")
         await type_filter(pilot, pane, "decision=DENY")
+        assert spares and spares[0] is not None  # not asked: ended
+        await async_wait_until(lambda: spares[0].returncode is not None, what="its end")
         loaded = [r["trace_id"] for r in records[-100:] if r["decision"] == "DENY"]
         assert [cells(pane, i)[-1] for i in range(pane.row_count)] == loaded
         why = ("cannot search: no such interpreter" if failure == "no process"

@@ -586,17 +586,21 @@ class AuditPane(QuietStatus, Pane):
         separate process); rows built off the UI thread, the last ones first: the screen
         shows the answer's end while the rest is built and goes in above it. The search
         numbers the records' lines meanwhile (a big file's answer comes first)."""
-        from cockpit.core.audit.search import search_file
+        from cockpit.core.audit.search import search_file, stop_spare
 
         assert self.source is not None
         state = self._views["system"]
         path = os.path.expanduser(self.source.path)
+        spare = self._take_spare()
         try:
             result = await search_file(path, split_filter(search.text), state.limit,
-                                       spare=self._take_spare())
+                                       spare=spare)
         except OSError as exc:
             search.error = f"cannot search: {exc}"
             result = None
+        finally:
+            if spare is not None and spare.stdin is not None and not spare.stdin.is_closing():
+                await stop_spare(spare)  # not asked (the search failed before): ended
         try:
             await self._show_answer(search, result)
             if result is not None and self._searches.get("system") is search:
