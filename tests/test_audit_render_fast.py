@@ -156,6 +156,8 @@ def test_write_tail_in_forked_workers_prints_what_the_slow_path_prints(
     monkeypatch.setattr(tail, "KEEP_MAX", 3)
     monkeypatch.setattr(tail, "PARALLEL_MIN", 1)
     monkeypatch.setattr(tail, "_workers", lambda: 3)
+    # threads other tests leave (an action runner's audit writer) would keep it in-process
+    monkeypatch.setattr(tail.threading, "active_count", lambda: 1)
     monkeypatch.setattr(tail, "BATCH", 100)
     monkeypatch.setattr(query, "BLOCK", 8192)
     forked = []
@@ -248,6 +250,8 @@ def test_a_range_whose_worker_cannot_start_or_fails_is_rendered_in_place(
     monkeypatch.setattr(tail, "KEEP_MAX", 3)
     monkeypatch.setattr(tail, "PARALLEL_MIN", 1)
     monkeypatch.setattr(tail, "_workers", lambda: 3)
+    # threads other tests leave (an action runner's audit writer) would keep it in-process
+    monkeypatch.setattr(tail.threading, "active_count", lambda: 1)
     monkeypatch.setattr(query, "BLOCK", 8192)
     fork = tail._fork_renderer
     calls = []
