@@ -1,13 +1,16 @@
 """Benchmark: the incident queries typed into the Audit pane, on the 1,000,000-line
 techno-os audit file, beside the same query from the CLI in the same run.
 
-    .venv/bin/python bench/audit_pane.py [--lines N] [--runs 3] [--dir DIR] [--old SRC] [--no-freeze]
+    .venv/bin/python bench/audit_pane.py [--lines N] [--runs 3] [--dir DIR] [--old SRC]
+        [--no-freeze] [--only field|text|deny]
 
-For each query: the time from applying the filter to the first frame painted with the
+For each query (typed into the filter box, opened ``TYPING`` s before; ``--at-once``:
+applied without it): the time from applying the filter to the first frame painted with the
 whole-file answer's rows (every match counted), to the first frame with all of its rows
 in the table, the CLI's time for the same query (``cockpit audit tail ... --json -n
-BUFFER``), and the longest stall of the UI meanwhile (the extra delay of a 10 ms timer,
-as ``bench/log_ingest.py`` measures it). Headless (``run_test``), 120x30; frames are
+BUFFER``), the time until its rows carry their line numbers (the search process counts
+them after sending its answer), and the longest stall of the UI meanwhile (the extra
+delay of a 10 ms timer, as ``bench/log_ingest.py`` measures it). Headless (``run_test``), 120x30; frames are
 the screen's updates as the app hands them to its driver. Also: how long the pane's own
 search process took, the pane's resident memory with the answer shown, and the stall's
 reference: the same timer's delay while the pane is idle and the same search process
@@ -55,6 +58,9 @@ from cockpit.tui.panes.audit_rows import split_filter
 from cockpit.tui.settings import UserSettings
 
 TICK = 0.010
+#: Seconds between opening the filter box and applying the filter (--at-once: none, the
+#: filter applied without the box, as a caller other than the operator would).
+TYPING = 0.3
 BIN = Path(sys.executable).parent
 
 
@@ -90,10 +96,14 @@ class PaneApp(App[None]):
         self.set_interval(TICK, lambda: self.ticks.append(time.perf_counter()))
 
 
+Run = tuple[float, float, float, int | None, float, float, float, float]
+
+
 async def pane_query(ctx: CockpitContext, audit: Path, text: str, freeze: bool = True
-                     ) -> tuple[float, float, float, int | None, float, float, float]:
+                     ) -> Run:
     """(ms to the answer's first rows, ms to all of it on screen, longest stall ms,
-    matches counted)."""
+    matches counted, search process ms, RSS MB, stall reference ms, ms until the rows
+    carry their line numbers)."""
     app = PaneApp(ctx)
     async with app.run_test(size=(120, 30)) as pilot:
         pane = app.query_one(AuditPane)
@@ -125,6 +135,9 @@ async def pane_query(ctx: CockpitContext, audit: Path, text: str, freeze: bool =
                 marks.setdefault("all", time.perf_counter())
 
         app.on_paint.append(probe)
+        if TYPING:  # the operator opens the filter box ("/") and types the filter
+            pane.action_filter()
+            await asyncio.sleep(TYPING)
         app.ticks.clear()
         start = time.perf_counter()
         pane.apply_filter(text)
@@ -137,13 +150,17 @@ async def pane_query(ctx: CockpitContext, audit: Path, text: str, freeze: bool =
                 poked = True
                 pane.table().refresh()  # a frame even if the last rows changed nothing
         end = time.perf_counter()
+        while (pane.search is not None and not getattr(pane.search, "numbered", True)
+               and time.monotonic() < deadline):  # (an --old tree numbers them first)
+            await asyncio.sleep(0.002)
+        numbered = (time.perf_counter() - start) * 1000
         first = (marks.get("first", end) - start) * 1000
         elapsed = (marks.get("all", end) - start) * 1000
-        stall = late(start, app.ticks, end)
+        stall = late(start, app.ticks, time.perf_counter())
         matched = pane.search.matched if pane.search else None
         search_ms = pane.search.seconds * 1000 if pane.search else 0.0
     rss = rss_mb()
-    return first, elapsed, stall, matched, search_ms, rss, idle
+    return first, elapsed, stall, matched, search_ms, rss, idle, numbered
 
 
 def late(start: float, ticks: list[float], end: float) -> float:
@@ -167,18 +184,19 @@ def cli_ms(audit: Path, exprs: list[str], n: int) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-def child(old: str | None, args: argparse.Namespace, index: int
-          ) -> tuple[float, float, float, int | None, float, float, float]:
+def child(old: str | None, args: argparse.Namespace, index: int) -> Run:
     """One run of query ``index`` in a fresh process (``old``: that tree's src)."""
     env = dict(os.environ)
     if old:
         env["PYTHONPATH"] = old + os.pathsep + env.get("PYTHONPATH", "")
     out = subprocess.run([sys.executable, __file__, "--lines", str(args.lines), "--dir",
                           args.dir, "--child", str(index),
-                          *(["--no-freeze"] if args.no_freeze else [])], env=env, check=True,
+                          *(["--no-freeze"] if args.no_freeze else []),
+                          *(["--at-once"] if args.at_once else [])], env=env, check=True,
                          capture_output=True, text=True).stdout
-    first, full, stall, counted, search_ms, rss, idle = json.loads(out.splitlines()[-1])
-    return first, full, stall, counted, search_ms, rss, idle
+    got = json.loads(out.splitlines()[-1])
+    first, full, stall, counted, search_ms, rss, idle, numbered = got
+    return first, full, stall, counted, search_ms, rss, idle, numbered
 
 
 def main() -> int:
@@ -189,8 +207,15 @@ def main() -> int:
     parser.add_argument("--old", help="another tree's src, measured the same way")
     parser.add_argument("--no-freeze", action="store_true",
                         help="leave the start-up heap in full collections (the app freezes it)")
+    parser.add_argument("--only", choices=("field", "text", "deny"),
+                        help="run this query only (trace id by field, as free text, DENY)")
+    parser.add_argument("--at-once", action="store_true",
+                        help="apply the filter without opening the filter box first")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global TYPING
+    if args.at_once:
+        TYPING = 0.0
     audit = audit_file(args.lines, args.dir)
     trace = middle_trace_id(audit, args.lines)
     tmp = Path(tempfile.mkdtemp(prefix="audit-pane-"))
@@ -205,11 +230,12 @@ def main() -> int:
     trees = [("new", None), ("old", args.old)] if args.old else [("", None)]
     print(f"file: {audit} ({audit.stat().st_size / 1e6:.0f} MB), buffer {limit:,} records, "
           f"median of {args.runs} runs, {len(os.sched_getaffinity(0))} CPUs\n")
-    print(f"{'query':36} {'tree':4} {'first ms':>9} {'all ms':>8} {'search':>7} {'CLI ms':>8} "
+    print(f"{'query':36} {'tree':4} {'first ms':>9} {'all ms':>8} {'lines':>7} {'search':>7} {'CLI ms':>8} "
           f"{'stall med/max':>14} {'ref med/max':>13} {'counted':>8} {'RSS MB':>7}")
     for index, (text, exprs) in enumerate(queries):
-        runs: dict[str, list[tuple[float, float, float, int | None, float, float, float]]] = {
-            name: [] for name, _ in trees}
+        if args.only and index != ("field", "text", "deny").index(args.only):
+            continue
+        runs: dict[str, list[Run]] = {name: [] for name, _ in trees}
         clis = []
         for _ in range(args.runs):
             for name, src in trees:
@@ -218,17 +244,20 @@ def main() -> int:
             clis.append(cli_ms(audit, exprs, limit))
         cli = statistics.median(clis)
         for name, _src in trees:
-            firsts, alls, stalls, counts, searches, rsss, idles = zip(*runs[name], strict=True)
+            firsts, alls, stalls, counts, searches, rsss, idles, numbereds = zip(
+                *runs[name], strict=True)
             counted = counts[-1]
             print(f"{text[:36]:36} {name:4} {statistics.median(firsts):9.0f} "
-                  f"{statistics.median(alls):8.0f} {statistics.median(searches):7.0f} "
+                  f"{statistics.median(alls):8.0f} {statistics.median(numbereds):7.0f} "
+                  f"{statistics.median(searches):7.0f} "
                   f"{cli:8.0f} {statistics.median(stalls):6.1f} / {max(stalls):5.1f} "
                   f"{statistics.median(idles):5.1f} / {max(idles):5.1f} "
                   f"{counted if counted is not None else '-':>8} {max(rsss):7.0f}")
     print("\nfirst: filter applied -> the first frame showing the whole file's answer; "
-          "all: the first frame with every row of it in the table;\nsearch: the pane's "
-          "search process (python -m cockpit.core.audit.tail, records numbered) until its "
-          "answer is read;\nCLI: the same query "
+          "all: the first frame with every row of it in the table;\nlines: until its rows "
+          "carry their line numbers (the search counts them after its answer); search: "
+          "the pane's search process (python -m cockpit.core.audit.tail) until its answer "
+          "is read;\nCLI: the same query "
           "printing the same number of records (median, runs alternating with the pane's); "
           "stall: the longest extra delay of a 10 ms timer in a run (median, worst of the runs);\n"
           "ref: the same, the pane idle while the same search process runs (what its "

@@ -235,7 +235,10 @@ async def test_a_failed_whole_file_search_leaves_the_rows_loaded(tmp_path: Path,
     records = techno_records(300)
     write_lines(log, records)
 
-    async def failing(path, exprs, limit, **_kwargs):
+    spares = []
+
+    async def failing(path, exprs, limit, **kwargs):
+        spares.append(kwargs.get("spare"))
         if failure == "no process":
             raise OSError("no such interpreter")
         cut = [parse_record(orjson.dumps(r), n) for n, r in enumerate(records[:50], 1)]
@@ -248,9 +251,44 @@ async def test_a_failed_whole_file_search_leaves_the_rows_loaded(tmp_path: Path,
         pane = app.query_one(AuditPane)
         await async_wait_until(lambda: pane.total_count == 100, what="the backlog")
         pane.focus_pane()
+        await pilot.press("slash")  # the filter box: a spare search process starts
+        await async_wait_until(lambda: pane._spare is not None, what="the spare process")
         await type_filter(pilot, pane, "decision=DENY")
+        assert spares and spares[0] is not None  # not asked: ended
+        await async_wait_until(lambda: spares[0].returncode is not None, what="its end")
         loaded = [r["trace_id"] for r in records[-100:] if r["decision"] == "DENY"]
         assert [cells(pane, i)[-1] for i in range(pane.row_count)] == loaded
         why = ("cannot search: no such interpreter" if failure == "no process"
                else "the matching records are over 64 MB")
         assert f"of 100 loaded · whole file: {why}" in pane.border_subtitle
+
+
+async def test_a_big_files_answer_is_shown_then_its_lines_numbered(tmp_path: Path) -> None:
+    """A file past what the search reads from its end: the answer (unnumbered by the
+    search process at first) gets each record's line in the file once the search has
+    counted them."""
+    from cockpit.core.audit import tail
+
+    log = tmp_path / "audit.log"
+    records = techno_records(2000)
+    while len(records) * 200 < tail.BACKWARD_MAX + (1 << 20):
+        records += records[:2000]
+    write_lines(log, records)
+    assert log.stat().st_size > tail.BACKWARD_MAX  # the kept tail, numbered after
+    settings = UserSettings(audit_buffer_records=100)
+    context = make_context(tmp_path, audit_profile(log, backlog=100), settings=settings)
+    app = PaneHarness(lambda: AuditPane(context))
+    async with app.run_test(size=(160, 30)) as pilot:
+        pane = app.query_one(AuditPane)
+        await async_wait_until(lambda: pane.total_count == 100, what="the backlog")
+        pane.focus_pane()
+        await type_filter(pilot, pane, "decision=DENY")
+        search = pane.search
+        assert search is not None and search.error is None
+        await async_wait_until(lambda: search.numbered, what="the line numbers")
+        deny = [n for n, r in enumerate(records, 1) if r["decision"] == "DENY"]
+        assert search.matched == len(deny)
+        assert [e.record.line for e in search.entries] == deny[-100:]
+        lines = log.read_bytes().split(b"\n")
+        assert all(orjson.loads(lines[e.record.line - 1]) == e.record.data
+                   for e in search.entries)

@@ -462,11 +462,14 @@ def _workers() -> int:
 
 
 def _parallel_ranges(path: Path, fn: Callable[[int, int, int], T],
-                     merge: Callable[[list[T]], T]) -> T:
-    """``fn(fd, start, end)`` over the file, split between forked workers when it pays."""
+                     merge: Callable[[list[T]], T], end: int | None = None) -> T:
+    """``fn(fd, start, end)`` over the file (its first ``end`` bytes), split between
+    forked workers when it pays."""
     fd = os.open(path, os.O_RDONLY)
     try:
         size = os.fstat(fd).st_size
+        if end is not None:
+            size = min(size, end)
         workers = _workers()
         if (size < PARALLEL_MIN or workers < 2 or not hasattr(os, "fork")
                 or threading.active_count() > 1):
@@ -574,14 +577,17 @@ class ScanResult(_Plain):
     None for a ``count_only`` scan, which does not count lines.
     """
 
-    __slots__ = ("malformed", "matched", "records", "total")
+    __slots__ = ("malformed", "matched", "offsets", "records", "total")
 
     def __init__(self, records: list[AuditRecord] | None = None, matched: int = 0,
-                 total: int | None = 0, malformed: int = 0) -> None:
+                 total: int | None = 0, malformed: int = 0,
+                 offsets: list[int] | None = None) -> None:
         self.records: list[AuditRecord] = [] if records is None else records
         self.matched = matched
         self.total = total
         self.malformed = malformed
+        #: each record's byte offset in the file, when the scan was asked for them
+        self.offsets = offsets
 
 
 def _candidate_lines(data: bytes, stop: int, pred: Predicate) -> Iterator[tuple[int, int]]:
@@ -678,7 +684,9 @@ class _Scanner:
         self.pre = filt.prefilter()
 
     def block(self, data: bytes, stop: int, first_line: int | None, out: ScanResult,
-              limit: int | None = None) -> None:
+              limit: int | None = None, base: int | None = None) -> None:
+        """Match ``data[:stop]`` into ``out``; ``base``: the block's offset in the file,
+        each kept record's offset then goes to ``out.offsets``."""
         if self.count_lines and out.total is not None:
             out.total += _line_count(data, stop)
         spans = (_candidate_lines(data, stop, self.pre) if self.pre is not None
@@ -689,6 +697,7 @@ class _Scanner:
         preds = filt.predicates
         quick = _quick_equality(preds)
         matchers = [p.matcher() for p in preds]
+        fields = _top_level_equalities(preds) if quick is None else None
         loads = orjson.loads
         count = data.count
         lineno = first_line
@@ -705,6 +714,23 @@ class _Scanner:
                 if quick is not None:
                     value = parsed.get(quick[0])
                     ok = value == quick[1] if value.__class__ is str else preds[0].matches(parsed)
+                elif fields is not None:  # top-level equalities, inline (as ``pick``)
+                    for name, want, negate, pred in fields:
+                        value = parsed.get(name, _MISSING)
+                        if want:
+                            if value.__class__ is str:
+                                hit = value == want
+                            else:
+                                hit = value is not _MISSING and pred._equals([value])
+                        elif value.__class__ is list or value.__class__ is str:
+                            hit = not value
+                        else:
+                            hit = value is _MISSING or value is None or value == {}
+                        if hit is negate:
+                            ok = False
+                            break
+                    else:
+                        ok = True
                 else:
                     raw = line.decode("utf-8", "replace") if needs_raw else None
                     for match in matchers:
@@ -732,6 +758,8 @@ class _Scanner:
                 else:
                     rec = AuditRecord(line.decode("utf-8", "replace"), rec_data, None, lineno)
                 out.records.append(rec)
+                if base is not None:
+                    out.offsets.append(base + start)  # type: ignore[union-attr]
                 if limit is not None and len(out.records) >= limit:
                     return
 
@@ -749,9 +777,7 @@ class _Scanner:
         preds = filt.predicates
         quick = _quick_equality(preds)
         matchers = [p.matcher() for p in preds]
-        fields = None
-        if preds and all(p.op in ("=", "!=") and "." not in p.field for p in preds):
-            fields = [(p.field, p.value, p.op == "!=", p) for p in preds]
+        fields = _top_level_equalities(preds)
         loads = orjson.loads
         matched = malformed = 0
         add_line = lines.append
@@ -812,6 +838,15 @@ class _Scanner:
             add_item(parse_record(line, lineno))
             matched += 1
         return matched, malformed
+
+
+def _top_level_equalities(preds: list[Predicate]
+                          ) -> list[tuple[str, str, bool, Predicate]] | None:
+    """(field, value, negated, predicate) of each predicate when all are ``=`` or ``!=``
+    on a top-level field, else None."""
+    if preds and all(p.op in ("=", "!=") and "." not in p.field for p in preds):
+        return [(p.field, p.value, p.op == "!=", p) for p in preds]
+    return None
 
 
 def _quick_equality(preds: list[Predicate]) -> tuple[str, str] | None:

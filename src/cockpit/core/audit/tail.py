@@ -21,9 +21,11 @@ printing is split between the CPUs too.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import threading
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -92,39 +94,71 @@ def iter_tail(path: str | os.PathLike[str], exprs: Sequence[str], n: int,
         yield from _streamed_tail(path, filt, n, summary, numbered)
 
 
-def _from_the_end(fd: int, size: int, filt: RecordFilter, n: int) -> ScanResult | None:
-    """The last ``n`` matches if the last ``BACKWARD_MAX`` bytes hold them, else None."""
+def _from_the_end(fd: int, size: int, filt: RecordFilter, n: int, offsets: bool = False
+                  ) -> ScanResult | None:
+    """The last ``n`` matches if the last ``BACKWARD_MAX`` bytes hold them, else None
+    (``offsets``: with each one's offset in the file)."""
     start = size - BACKWARD_MAX
     cut = os.pread(fd, 1 << 16, start).find(b"\n")
     if cut == -1:
         return None
     start += cut + 1
-    out = ScanResult(total=None)
+    out = ScanResult(total=None, offsets=[] if offsets else None)
     scanner = _Scanner(filt, keep=True, count_lines=False)
+    pos = start
     for data, stop in _blocks(fd, start, size):
-        scanner.block(data, stop, None, out)
+        scanner.block(data, stop, None, out, base=pos if offsets else None)
+        pos += stop
         if len(out.records) > n:
             del out.records[:-n]
+            if out.offsets is not None:
+                del out.offsets[:-n]
     if len(out.records) < n:
         return None
     return out
 
 
-def _keep_last(path: Path, filt: RecordFilter, n: int, numbered: bool) -> ScanResult:
+def _keep_last(path: Path, filt: RecordFilter, n: int, numbered: bool,
+               offsets: bool = False) -> ScanResult:
+    """The last ``n`` matches and their counts, the file's ranges scanned in parallel;
+    ``offsets``: each record's offset in the file too (``line_numbers`` numbers them)."""
     def run(fd: int, start: int, end: int) -> ScanResult:
-        out = ScanResult()
-        scanner = _Scanner(filt, keep=True, count_lines=numbered)
-        lineno = 1
-        for data, stop in _blocks(fd, start, end):
-            scanner.block(data, stop, lineno if numbered else None, out)
-            if numbered:
-                lineno += data.count(b"\n", 0, stop)
-            if len(out.records) > n:
-                del out.records[:-n]
+        # The range's blocks last first: once they hold n matches, the blocks before them
+        # are only counted (no record made, kept, then dropped: a third of a busy
+        # filter's scan).
+        out = ScanResult(offsets=[] if offsets else None)
+        keeper = _Scanner(filt, keep=True, count_lines=numbered)
+        counter = _Scanner(filt, keep=False, count_lines=numbered)
+        kept: list[tuple[ScanResult, int]] = []  # a block's matches, its lines and after
+        found = after = 0
+        for data, stop, pos in _blocks_back(fd, start, end):
+            part = ScanResult(offsets=[] if offsets else None)
+            if found < n:  # numbered: from the block's first line, made right below
+                keeper.block(data, stop, 1 if numbered else None, part,
+                             base=pos if offsets else None)
+            else:
+                counter.block(data, stop, None, part)
+            after += part.total or 0
+            if part.records:
+                kept.append((part, after))
+                found += len(part.records)
+            out.matched += part.matched
+            out.malformed += part.malformed
+        for part, lines in reversed(kept):
+            if numbered:  # the lines before the block: all but it and those after it
+                for rec in part.records:
+                    rec.line += after - lines  # type: ignore[operator]
+            out.records.extend(part.records)
+            if out.offsets is not None and part.offsets is not None:
+                out.offsets.extend(part.offsets)
+        out.total = after
+        del out.records[:-n]
+        if out.offsets is not None:
+            del out.offsets[:-n]
         return out
 
     def merge(parts: list[ScanResult]) -> ScanResult:
-        out = ScanResult()
+        out = ScanResult(offsets=[] if offsets else None)
         offset = 0
         for part in parts:  # line numbers of each range count from its own start
             for rec in part.records:
@@ -132,13 +166,87 @@ def _keep_last(path: Path, filt: RecordFilter, n: int, numbered: bool) -> ScanRe
                     rec.line += offset
             offset += part.total or 0
             out.records.extend(part.records)
+            if out.offsets is not None and part.offsets is not None:
+                out.offsets.extend(part.offsets)
             out.matched += part.matched
             out.malformed += part.malformed
         out.total = offset
         del out.records[:-n]
+        if out.offsets is not None:
+            del out.offsets[:-n]
         return out
 
     return _parallel_ranges(path, run, merge)
+
+
+def _blocks_back(fd: int, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """(data, stop, offset) for blocks of whole lines of [start, end), the last first;
+    ``start`` begins a line. As with ``_blocks``, ``data`` may hold bytes after ``stop``:
+    reads of one size reuse their memory (of varying sizes they took 3.5 times as long)."""
+    while end > start:
+        low = max(start, end - BLOCK)
+        if low > start:  # where a line starts in the block's first bytes
+            cut = os.pread(fd, min(4096, end - low), low).find(b"\n", 0, end - low - 1)
+            if cut == -1:  # none in its first 4 KiB: the block grows backwards until one
+                low = _line_start(fd, start, low, end)
+            else:
+                low += cut + 1
+        data = os.pread(fd, max(BLOCK, end - low), low)
+        if len(data) < end - low:  # the file was cut meanwhile
+            return
+        yield data, end - low, low
+        end = low
+
+
+def _line_start(fd: int, start: int, low: int, end: int) -> int:
+    """The first line start after ``start`` in [low, end - 1), looking further back from
+    ``low`` as long as there is none; ``start`` if none."""
+    while True:
+        low = max(start, low - BLOCK)
+        if low == start:
+            return start
+        cut = os.pread(fd, end - low, low).find(b"\n", 0, end - low - 1)
+        if cut != -1:
+            return low + cut + 1
+
+
+def line_numbers(path: str | os.PathLike[str], offsets: list[int]) -> list[int]:
+    """The 1-based numbers of the lines starting at ``offsets`` (ascending): the newlines
+    before each, counted in the file's ranges between forked workers (a count in C a
+    block; nothing done per line). Shorter than ``offsets`` if the file was cut meanwhile."""
+    if not offsets:
+        return []
+
+    def run(fd: int, start: int, end: int) -> tuple[int, list[int]]:
+        mine = offsets[bisect_left(offsets, start):bisect_left(offsets, end)]
+        lines = 0
+        got: list[int] = []
+        k = 0
+        pos = start
+        for data, stop in _blocks(fd, start, end):
+            last = 0
+            limit = pos + stop
+            while k < len(mine) and mine[k] < limit:
+                rel = mine[k] - pos
+                lines += data.count(b"\n", last, rel)
+                last = rel
+                got.append(lines)
+                k += 1
+            lines += data.count(b"\n", last, stop)
+            pos = limit
+        return lines, got
+
+    def merge(parts: list[tuple[int, list[int]]]) -> list[int]:
+        numbers: list[int] = []
+        before = 1
+        for lines, got in parts:
+            numbers.extend(before + g for g in got)
+            before += lines
+        return numbers
+
+    # the numbers are right only if each range answered for every offset in it
+    got = _parallel_ranges(Path(path), run, merge, end=offsets[-1] + 1)
+    return got if len(got) == len(offsets) else got[:0]
 
 
 def _kept_tail(path: Path, filt: RecordFilter, n: int, summary: TailSummary,
@@ -371,27 +479,69 @@ def _spooled(pid: int, rfd: int) -> tuple[int, int] | None:
     return value if status == "ok" else None
 
 
+def _unnumbered_tail(path: Path, filt: RecordFilter, n: int, summary: TailSummary
+                     ) -> tuple[list[AuditRecord], list[int]]:
+    """``iter_tail``'s records of a big file for ``n`` at most ``KEEP_MAX``, without line
+    numbers (each would cost a count of every line before it), with their offsets."""
+    with path.open("rb") as fh:
+        fd = fh.fileno()
+        near_end = _from_the_end(fd, os.fstat(fd).st_size, filt, n, offsets=True)
+    if near_end is not None:  # (then counted: as fast as the kept tail, side by side)
+        summary.malformed = near_end.malformed
+        return near_end.records, near_end.offsets or []
+    result = _keep_last(path, filt, n, False, offsets=True)
+    summary.matched, summary.malformed = result.matched, result.malformed
+    return result.records, result.offsets or []
+
+
+#: How far the search process lowers its priority once its answer is sent: the line
+#: numbers it counts then yield the CPU to the UI putting that answer on screen.
+NICE = 10
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m cockpit.core.audit.tail PATH N [EXPR ...]``: the last N matching lines
-    as ``LINE<TAB>RAW`` (LINE empty where unknown), then ``matched: M`` (the whole file)
-    on stderr. The Audit pane's whole-file search runs this: a separate process can fork
-    its scan between the CPUs (the cockpit's own process has threads) and never holds the
-    UI's interpreter lock. Raw lines, unredacted: the pane puts every cell through the
-    boundary, as it does for the lines it follows."""
+    """``python -m cockpit.core.audit.tail PATH N [EXPR ...]`` (or ``-``: those as a JSON
+    list, one line on stdin, for a process started ahead): the last N matching lines
+    as ``LINE<TAB>RAW`` (LINE empty where not known yet), then ``matched: M`` (matches in
+    the whole file), then, if some lines came unnumbered, ``lines: L1 L2 ...`` (the
+    number of each line above, in order), on stdout; errors on stderr.
+
+    The Audit pane's whole-file search runs this: a separate process can fork its scan
+    between the CPUs (the cockpit's own process has threads) and never holds the UI's
+    interpreter lock. The answer comes before its line numbers: numbering a line costs a
+    count of every line before it, which a big file's answer then waits for no more. Raw
+    lines, unredacted: the pane puts every cell through the boundary, as it does for the
+    lines it follows. Lowers the process's priority (``NICE``) once the answer is sent."""
     import sys
 
     from cockpit.core.errors import CockpitError
 
     args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["-"]:  # started ahead: the arguments come as a JSON list on stdin
+        import orjson
+
+        line = sys.stdin.buffer.readline()
+        if not line.strip():  # not needed after all
+            return 0
+        try:
+            args = [str(arg) for arg in orjson.loads(line)]
+        except (orjson.JSONDecodeError, TypeError):
+            args = []
     if len(args) < 2 or not args[1].isdigit():
         print("usage: python -m cockpit.core.audit.tail PATH N [EXPR ...]", file=sys.stderr)
         return 2
-    path, n, exprs = args[0], int(args[1]), args[2:]
+    path, n, exprs = Path(args[0]), int(args[1]), args[2:]
     out = sys.stdout.buffer
     summary = TailSummary()
     try:
+        filt = RecordFilter(exprs)
+        offsets: list[int] = []
+        if 0 < n <= KEEP_MAX and path.stat().st_size > BACKWARD_MAX:
+            records, offsets = _unnumbered_tail(path, filt, n, summary)
+        else:  # a small file is numbered as it is read; a big answer as it streams
+            records = iter_tail(path, exprs, n, summary)  # type: ignore[assignment]
         batch: list[bytes] = []
-        for rec in iter_tail(path, exprs, n, summary):
+        for rec in records:
             line = b"" if rec.line is None else str(rec.line).encode()
             batch.append(line + b"\t" + rec.raw.encode("utf-8", "surrogateescape"))
             if len(batch) >= 1024:
@@ -403,10 +553,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         matched = summary.matched
         if matched is None:
             matched = scan_file(path, exprs, count_only=True).matched
+        out.write(b"matched: %d\n" % matched)
+        out.flush()
+        if offsets:
+            with contextlib.suppress(OSError):  # (not allowed: counted as we are)
+                os.nice(NICE)
+            numbers = line_numbers(path, offsets)
+            if numbers:
+                out.write(b"lines: " + " ".join(map(str, numbers)).encode() + b"\n")
+                out.flush()
     except (OSError, CockpitError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"matched: {matched}", file=sys.stderr, flush=True)
     return 0
 
 

@@ -17,7 +17,7 @@ import time
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -47,6 +47,9 @@ from cockpit.tui.panes.audit_rows import (
 )
 from cockpit.tui.panes.base import Pane
 from cockpit.tui.widgets.loglines import QuietStatus
+
+if TYPE_CHECKING:  # imported when a search runs
+    from cockpit.core.audit.search import SearchResult
 
 View = Literal["system", "operator"]
 _LABELS = {"system": "system log", "operator": "operator trail"}
@@ -111,6 +114,9 @@ class AuditPane(QuietStatus, Pane):
         self._deferred_timer: Timer | None = None
         #: a search's answer is going into the table a slice a frame (``_fill``)
         self._filling = False
+        #: a search process started when the filter box opens (``_keep_spare``): the
+        #: next search's start-up is done while the filter is typed
+        self._spare: asyncio.subprocess.Process | None = None
 
     # -- layout -------------------------------------------------------------------------
 
@@ -312,6 +318,34 @@ class AuditPane(QuietStatus, Pane):
         filt.value = self.filter_text
         filt.display = True
         filt.focus()
+        if (self.view == "system" and self.source is not None and self.context.live
+                and self._spare is None and not self.workers_in("audit-spare")):
+            self.run_worker(self._keep_spare(), group="audit-spare", exit_on_error=False)
+
+    def workers_in(self, group: str) -> bool:
+        """Does one of this pane's workers of ``group`` still run?"""
+        return any(w.group == group and not w.is_finished
+                   for w in self.workers if w.node is self)
+
+    async def _keep_spare(self) -> None:
+        """Start a spare search process and hold it until a search takes it (then this
+        worker is cancelled) or the pane goes (it is ended and reaped)."""
+        from cockpit.core.audit.search import start_spare, stop_spare
+
+        proc = await start_spare()
+        self._spare = proc
+        try:
+            await asyncio.Event().wait()  # until cancelled
+        finally:
+            if self._spare is proc:  # not taken
+                self._spare = None
+                await stop_spare(proc)
+
+    def _take_spare(self) -> asyncio.subprocess.Process | None:
+        """The spare search process, if one is ready (it is the caller's now)."""
+        spare, self._spare = self._spare, None
+        self.workers.cancel_group(self, "audit-spare")
+        return spare
 
     def action_clear_filter(self) -> None:
         filt = self.query_one("#audit-filter", Input)
@@ -550,17 +584,35 @@ class AuditPane(QuietStatus, Pane):
     async def _search_file(self, search: FileSearch) -> None:
         """The whole file's last matches and their number (``core.audit.search``: a
         separate process); rows built off the UI thread, the last ones first: the screen
-        shows the answer's end while the rest is built and goes in above it."""
-        from cockpit.core.audit.search import search_file
+        shows the answer's end while the rest is built and goes in above it. The search
+        numbers the records' lines meanwhile (a big file's answer comes first)."""
+        from cockpit.core.audit.search import search_file, stop_spare
 
         assert self.source is not None
         state = self._views["system"]
         path = os.path.expanduser(self.source.path)
+        spare = self._take_spare()
         try:
-            result = await search_file(path, split_filter(search.text), state.limit)
+            result = await search_file(path, split_filter(search.text), state.limit,
+                                       spare=spare)
         except OSError as exc:
             search.error = f"cannot search: {exc}"
             result = None
+        finally:
+            if spare is not None and spare.stdin is not None and not spare.stdin.is_closing():
+                await stop_spare(spare)  # not asked (the search failed before): ended
+        try:
+            await self._show_answer(search, result)
+            if result is not None and self._searches.get("system") is search:
+                await result.numbered()
+        finally:
+            if result is not None:  # another filter, or the pane is going: it stops
+                await result.close()
+        search.numbered = True
+
+    async def _show_answer(self, search: FileSearch, result: SearchResult | None) -> None:
+        """Put ``result`` on screen as ``search``'s answer (the rows loaded if it failed)."""
+        state = self._views["system"]
         if self._searches.get("system") is not search:
             return  # another filter since
         if result is not None:

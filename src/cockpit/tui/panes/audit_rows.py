@@ -204,7 +204,8 @@ class ViewState:
 class FileSearch:
     """A filter's answer from the whole file (the system log view): the last ``limit``
     matches as entries (negative ``seq``: older than every followed record), how many
-    match, and the followed records since the search began (``start_seq``)."""
+    match, and the followed records since the search began (``start_seq``); ``numbered``:
+    the search is over, its records carry their line numbers (they may come after them)."""
 
     text: str
     start_seq: int
@@ -213,6 +214,7 @@ class FileSearch:
     matched: int | None = None
     error: str | None = None
     seconds: float = 0.0
+    numbered: bool = False
 
 
 #: The DataTable internals (Textual 8.2) that ``RecordTable._drop_rows_fast`` updates, as
