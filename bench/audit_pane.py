@@ -160,6 +160,9 @@ async def pane_query(ctx: CockpitContext, audit: Path, text: str, freeze: bool =
         matched = pane.search.matched if pane.search else None
         search_ms = pane.search.seconds * 1000 if pane.search else 0.0
     rss = rss_mb()
+    if freeze:  # the next run's app starts from a clean heap: frozen, this run's app
+        gc.unfreeze()  # (its garbage included) would stay for good and count in the
+        gc.collect()  # next runs' RSS
     return first, elapsed, stall, matched, search_ms, rss, idle, numbered
 
 
