@@ -56,6 +56,19 @@ def _keys(scene: str) -> tuple[tuple[str, ...], str]:
     return SCENES[scene]
 
 
+def footer_settled(app) -> bool:
+    """The main screen's footer shows its keys and has no recompose pending: nothing in
+    its queue (a recompose is posted to it), none of the screen's after-refresh callbacks
+    left (where it then waits), every key mounted."""
+    from textual.widgets import Footer
+
+    main = app.screen_stack[0]
+    footer = main.query_one(Footer)
+    keys = main.query("FooterKey")
+    return (len(keys) >= 4 and footer.message_queue_size == 0 and not main._callbacks
+            and all(key.is_mounted for key in keys))
+
+
 async def after_palette(pilot, scene: str) -> None:
     """Params and dangerous: Enter on the hit opens the form (waited for, fields built);
     dangerous then submits kind=errors and waits for the confirmation's command box."""
@@ -73,10 +86,10 @@ async def after_palette(pilot, scene: str) -> None:
     await pilot.press("enter")
     await async_wait_until(lambda: isinstance(app.screen, ParamFormScreen)
                            and app.screen.query("Input, Select"), what="the params form")
-    # the main screen's footer, seen below the form, recomposes when the palette closes:
-    # wait for its keys (a clean-clone CI run caught it empty)
-    await async_wait_until(lambda: len(app.screen_stack[0].query("FooterKey")) >= 4,
-                           what="the footer's keys below the form")
+    # the main screen's footer, seen below the form, recomposes when the palette closes
+    # and again as the screens change (after a refresh): wait for its keys with no
+    # recompose still on its way (clean-clone CI runs caught it empty)
+    await async_wait_until(lambda: footer_settled(app), what="the footer's keys below the form")
     await pilot.pause()
     if scene == "dangerous":
         app.screen.query_one("#param-kind").value = "errors"
