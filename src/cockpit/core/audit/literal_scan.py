@@ -19,9 +19,10 @@ the records are the same by construction.
 
 from __future__ import annotations
 
-import itertools
 import mmap
 import os
+
+from cockpit.core.audit.ranges import split_ranges
 
 TYPE_CHECKING = False  # (typing is ~10 ms: not before the children start)
 if TYPE_CHECKING:
@@ -68,26 +69,6 @@ def search_key(literal: bytes, ignore_case: bool) -> bytes | None:
         key = literal[1:-1] if literal[:1] == literal[-1:] == b'"' and len(literal) > 2 \
             else literal
     return key if len(key) >= MIN_KEY and b"\n" not in key else None
-
-
-def _ranges(fd: int, size: int, parts: int) -> list[tuple[int, int]]:
-    """[start, end) ranges of whole lines (as ``query._split_ranges`` cuts them)."""
-    bounds = [0]
-    for i in range(1, parts):
-        target = size * i // parts
-        if target <= bounds[-1]:
-            continue
-        chunk = os.pread(fd, 1 << 16, target)
-        nl = chunk.find(b"\n")
-        while nl == -1 and chunk:
-            target += len(chunk)
-            chunk = os.pread(fd, 1 << 16, target)
-            nl = chunk.find(b"\n")
-        cut = target + nl + 1 if nl != -1 else size
-        if bounds[-1] < cut < size:
-            bounds.append(cut)
-    bounds.append(size)
-    return list(itertools.pairwise(bounds))
 
 
 def find_lines(fd: int, start: int, end: int, literal: bytes, ignore_case: bool,
@@ -257,7 +238,7 @@ def start(path: str, literal: bytes, ignore_case: bool, *, min_size: int = MIN_S
         size = os.fstat(fd).st_size
         if size < min_size:
             return None
-        for rng in _ranges(fd, size, _workers()):
+        for rng in split_ranges(fd, size, _workers()):
             rfd, wfd = os.pipe()
             pid = os.fork()
             if pid == 0:  # child: never returns

@@ -29,7 +29,6 @@ by line with orjson.
 
 from __future__ import annotations
 
-import itertools
 import os
 import pickle
 import re
@@ -41,6 +40,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from cockpit.core.audit.ranges import split_ranges
 from cockpit.core.errors import UsageError
 
 BLOCK = 1 << 20  #: bytes read at a time (grown to hold one very long line)
@@ -433,24 +433,6 @@ def _blocks(fd: int, start: int, end: int, size: int | None = None
         pos += stop
 
 
-def _split_ranges(fd: int, size: int, parts: int) -> list[tuple[int, int]]:
-    """[start, end) ranges that split the file at line boundaries."""
-    bounds = [0]
-    for i in range(1, parts):
-        target = size * i // parts
-        if target <= bounds[-1]:
-            continue
-        chunk = os.pread(fd, 1 << 16, target)
-        nl = chunk.find(b"\n")
-        while nl == -1 and chunk:
-            target += len(chunk)
-            chunk = os.pread(fd, 1 << 16, target)
-            nl = chunk.find(b"\n")
-        cut = target + nl + 1 if nl != -1 else size
-        if bounds[-1] < cut < size:
-            bounds.append(cut)
-    bounds.append(size)
-    return list(itertools.pairwise(bounds))
 
 
 def _workers() -> int:
@@ -474,7 +456,7 @@ def _parallel_ranges(path: Path, fn: Callable[[int, int, int], T],
         if (size < PARALLEL_MIN or workers < 2 or not hasattr(os, "fork")
                 or threading.active_count() > 1):
             return merge([fn(fd, 0, size)])
-        ranges = _split_ranges(fd, size, workers)
+        ranges = split_ranges(fd, size, workers)
         children: list[tuple[int, int, tuple[int, int]]] = []
         try:
             for rng in ranges[1:]:

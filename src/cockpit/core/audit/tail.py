@@ -41,10 +41,10 @@ from cockpit.core.audit.query import (
     _parallel_ranges,
     _Plain,
     _Scanner,
-    _split_ranges,
     _workers,
     scan_file,
 )
+from cockpit.core.audit.ranges import split_ranges
 
 #: Most matches a worker keeps in memory; a larger ``n`` streams in a second pass.
 KEEP_MAX = 10_000
@@ -349,7 +349,7 @@ def _write_every_match(path: Path, filt: RecordFilter, render: Render, out: Bina
                 or threading.active_count() > 1):
             ranges = [(0, size)]
         else:
-            ranges = _split_ranges(fd, size, workers)
+            ranges = split_ranges(fd, size, workers)
         children: list[tuple[int, int, BinaryIO | None, tuple[int, int]]] = []
         matched = malformed = 0
         try:
