@@ -23,6 +23,7 @@ import mmap
 import os
 
 from cockpit.core.audit.ranges import split_ranges
+from cockpit.core.audit.ranges import workers as _workers  # (tests patch it here)
 
 TYPE_CHECKING = False  # (typing is ~10 ms: not before the children start)
 if TYPE_CHECKING:
@@ -213,14 +214,6 @@ class LiteralScan:
             except OSError:
                 pass
             os.close(rfd)
-
-
-def _workers() -> int:
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 8))
 
 
 def start(path: str, literal: bytes, ignore_case: bool, *, min_size: int = MIN_SIZE

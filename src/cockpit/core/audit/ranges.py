@@ -26,3 +26,12 @@ def split_ranges(fd: int, size: int, parts: int) -> list[tuple[int, int]]:
             bounds.append(cut)
     bounds.append(size)
     return list(itertools.pairwise(bounds))
+
+
+def workers() -> int:
+    """Processes a scan is split between: the CPUs this process may run on (at most 8)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 8))
