@@ -143,6 +143,18 @@ def _slow(path: Path, exprs: list[str], as_json: bool) -> bytes:
     return "".join(line + "\n" for line in out).encode()
 
 
+def _force_forked_rendering(monkeypatch) -> None:
+    """A small file taken as a big one: every match rendered by three forked workers."""
+    monkeypatch.setattr(tail, "BACKWARD_MAX", 4096)
+    monkeypatch.setattr(tail, "KEEP_MAX", 3)
+    monkeypatch.setattr(tail, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(tail, "_workers", lambda: 3)
+    monkeypatch.setattr(query, "BLOCK", 8192)
+    # a thread left by an earlier test (a demo service, a TLS warm-up) would make the
+    # scan refuse to fork: these tests are about the forked path
+    monkeypatch.setattr(tail.threading, "active_count", lambda: 1)
+
+
 QUERIES = [["decision=DENY", "reason_codes!="], ["decision=DENY"], [], ["DENY"],
            ["trace_id~^[0-9a-f]{4}"], ["has:api_key"]]
 
@@ -152,15 +164,8 @@ QUERIES = [["decision=DENY", "reason_codes!="], ["decision=DENY"], [], ["DENY"],
 def test_write_tail_in_forked_workers_prints_what_the_slow_path_prints(
         tmp_path: Path, monkeypatch, exprs: list[str], as_json: bool) -> None:
     path = _audit_file(tmp_path)
-    monkeypatch.setattr(tail, "BACKWARD_MAX", 4096)
-    monkeypatch.setattr(tail, "KEEP_MAX", 3)
-    monkeypatch.setattr(tail, "PARALLEL_MIN", 1)
-    monkeypatch.setattr(tail, "_workers", lambda: 3)
-    # a thread left by an earlier test (a demo service, a TLS warm-up) would make the
-    # scan refuse to fork: these tests are about the forked path
-    monkeypatch.setattr(tail.threading, "active_count", lambda: 1)
+    _force_forked_rendering(monkeypatch)
     monkeypatch.setattr(tail, "BATCH", 100)
-    monkeypatch.setattr(query, "BLOCK", 8192)
     forked = []
     fork = tail._fork_renderer
     monkeypatch.setattr(tail, "_fork_renderer", lambda *a: forked.append(1) or fork(*a))
@@ -247,14 +252,7 @@ def test_text_lines_are_the_boundarys_summaries(redactor: Redactor) -> None:
 def test_a_range_whose_worker_cannot_start_or_fails_is_rendered_in_place(
         tmp_path: Path, monkeypatch) -> None:
     path = _audit_file(tmp_path)
-    monkeypatch.setattr(tail, "BACKWARD_MAX", 4096)
-    monkeypatch.setattr(tail, "KEEP_MAX", 3)
-    monkeypatch.setattr(tail, "PARALLEL_MIN", 1)
-    monkeypatch.setattr(tail, "_workers", lambda: 3)
-    # a thread left by an earlier test (a demo service, a TLS warm-up) would make the
-    # scan refuse to fork: these tests are about the forked path
-    monkeypatch.setattr(tail.threading, "active_count", lambda: 1)
-    monkeypatch.setattr(query, "BLOCK", 8192)
+    _force_forked_rendering(monkeypatch)
     fork = tail._fork_renderer
     calls = []
 
