@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import gc
 import os
 import sys
 
 from cockpit.cli.output import paint, print_json, report_problems, safe_text
 from cockpit.core.errors import ConfigError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
 
 
 def _load(args: argparse.Namespace):

@@ -33,9 +33,8 @@ def _add_runbook(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser(*, subcommands: bool = True) -> argparse.ArgumentParser:
-    """The whole command line, for ``--help`` and dispatch; without ``subcommands``
-    only the top-level options (what a bare ``cockpit`` needs)."""
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line, for ``--help`` and dispatch."""
     import argparse
 
     from cockpit.cli import commands
@@ -52,8 +51,6 @@ def build_parser(*, subcommands: bool = True) -> argparse.ArgumentParser:
     add_read_only(parser, top=True)
     _add_runbook(parser)
     parser.set_defaults(func=commands.cmd_tui)
-    if not subcommands:
-        return parser
     from cockpit.cli.audit_cmd import add_audit_parser
     from cockpit.cli.runbook_cmd import add_runbook_parser
     from cockpit.cli.targets_cmd import add_targets_parser
@@ -120,9 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cockpit.cli.audit_cmd import main as audit_main
 
         return audit_main(argv[1:], shape)
-    # A bare ``cockpit`` opens the TUI: the sub-commands' modules are not start-up work.
-    parser = build_parser(subcommands=bool(argv))
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv) if argv else bare_args()
     if getattr(args, "profile", None) is None:
         args.profile = os.environ.get("COCKPIT_PROFILE") or "demo"
     func: Callable[[argparse.Namespace], int] = args.func
@@ -140,6 +135,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+
+
+def bare_args() -> Any:
+    """What the parser gives a bare ``cockpit`` (open the TUI), without building it:
+    argparse is start-up work too."""
+    from types import SimpleNamespace
+
+    from cockpit.cli import commands
+
+    return SimpleNamespace(profile=None, read_only=False, func=commands.cmd_tui)
 
 
 def _tail_shape(argv: list[str]) -> dict[str, Any] | None:

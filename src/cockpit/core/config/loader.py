@@ -18,7 +18,7 @@ from typing import Any
 from platformdirs import user_state_path
 from pydantic import ValidationError
 
-from cockpit.core.backends.registry import backend_kinds, load_backend_class
+from cockpit.core.backends.registry import backend_kinds, is_backend_kind, load_backend_class
 from cockpit.core.boundary import bound, show_controls
 from cockpit.core.config import document
 from cockpit.core.config.document import (
@@ -299,13 +299,12 @@ def _load(path: Path, environ: Mapping[str, str]) -> LoadedProfile:
     if problems:
         raise ConfigError(_capped(problems, file))
 
-    kinds = backend_kinds()
-    if profile.backend.kind not in kinds:
+    if not is_backend_kind(profile.backend.kind):
         line = lines.line_of(("backend", "kind"))
         raise ConfigError(
             [
                 f"{file}:{line}: backend.kind: unknown backend kind "
-                f"{profile.backend.kind!r} (known: {', '.join(kinds)})"
+                f"{profile.backend.kind!r} (known: {', '.join(backend_kinds())})"
             ]
         )
 
