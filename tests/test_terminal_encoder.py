@@ -105,8 +105,9 @@ def test_a_following_log_view_is_scrolled_by_the_terminal_and_matches():
 
 
 @pytest.mark.parametrize("erase", [False, True])
-def test_random_frames_of_styled_and_wide_text_match(erase):
-    width, height = 37, 11
+@pytest.mark.parametrize(("width", "height"), [(37, 11), (83, 7)])
+def test_random_frames_of_styled_and_wide_text_match(erase, width, height):
+    """(Widths of several blocks and a part: rows are compared a block at a time.)"""
     pair = Pair(width, height, erase=erase)
     rng = random.Random(2026)
     texts = [*TEXTS, " " * 8, " " * 13] if erase else TEXTS

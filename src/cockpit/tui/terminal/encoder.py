@@ -35,6 +35,7 @@ _single_cells = getattr(rich.cells, "_is_single_cell_widths", None) or (
 )
 _GAP = 6  #: unchanged cells shorter than this are rewritten rather than jumped over
 _ERASE_MIN = 8  #: blanks this many and more are erased (ECH) rather than written
+_BLOCK = 16  #: cells of a row compared at a time before cell by cell (``_row_runs``)
 #: attributes that leave a blank cell looking like an erased one (bold, dim, italic, blink,
 #: conceal)
 _BLANK_SAFE = frozenset({"1", "2", "3", "5", "6", "8"})
@@ -247,9 +248,20 @@ class FrameEncoder:
         """Add row ``y``'s changed cells as runs of one style: (y, start, end, text, style)."""
         old_chars, old_styles = self._chars[y], self._cell_styles[y]
         width = self.width
+        # the unchanged blocks at either end skipped by comparing them whole (in C), the
+        # cells between compared one by one: a changed row of a wide screen is mostly
+        # what it was (a new value, a count)
+        lo, hi = 0, width
+        while lo < hi and chars[lo:lo + _BLOCK] == old_chars[lo:lo + _BLOCK] and \
+                cell_styles[lo:lo + _BLOCK] == old_styles[lo:lo + _BLOCK]:
+            lo += _BLOCK
+        while hi - _BLOCK > lo and chars[hi - _BLOCK:hi] == old_chars[hi - _BLOCK:hi] and \
+                cell_styles[hi - _BLOCK:hi] == old_styles[hi - _BLOCK:hi]:
+            hi -= _BLOCK
         changed = [
-            x for x, (char, old_char, style, old_style)
-            in enumerate(zip(chars, old_chars, cell_styles, old_styles, strict=True))
+            x for x, char, old_char, style, old_style in zip(
+                range(lo, hi), chars[lo:hi], old_chars[lo:hi], cell_styles[lo:hi],
+                old_styles[lo:hi])
             if style != UNKNOWN and (style != old_style or char != old_char)
         ]
         if not changed:
