@@ -295,6 +295,34 @@ async def test_set_cell_repaints_one_cell_unless_the_column_must_widen(monkeypat
         table.set_cell("nope", "value", Text("x"))  # unknown rows are ignored
 
 
+async def test_set_cells_repaints_one_region_per_row_spanning_its_changed_cells(monkeypatch):
+    """Each region is rendered on its own: two cells of one row are one region."""
+    app = OneTable()
+    async with app.run_test(size=(40, 10)) as pilot:
+        table = app.query_one(CellTable)
+        await pilot.pause()
+        calls: list[tuple[object, ...]] = []
+        original = table.refresh
+
+        def spy(*regions, **kwargs):
+            calls.append(regions)
+            return original(*regions, **kwargs)
+
+        monkeypatch.setattr(table, "refresh", spy)
+        table.set_cells([("r1", "name", Text("row1")), ("r1", "value", Text("7")),
+                         ("r2", "value", Text("8"))])
+        regions = [r for c in calls for r in c]
+        assert len(regions) == 2 and all(r.height == 1 for r in regions)
+        first, second = sorted(regions, key=lambda r: r.y)
+        name_width = table.columns[next(k for k in table.columns if k.value == "name")
+                                   ].get_render_width(table)
+        assert first.x == 0 and first.width == name_width + 8 + 2  # both cells
+        assert second.x == name_width and second.width == 8 + 2  # the value cell only
+        assert second.y == first.y + 1
+        assert [table.get_cell("r1", "value").plain, table.get_cell("r2", "value").plain] \
+            == ["7", "8"]
+
+
 async def test_a_cell_is_rendered_again_only_when_it_changes(monkeypatch):
     rendered: list[tuple[int, int]] = []
     real = CachedCells._render_text_cell

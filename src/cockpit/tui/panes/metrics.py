@@ -239,7 +239,7 @@ class MetricsPane(TablePane):
     def _paint(self) -> None:
         """Write the rows whose readings changed (the cells that differ), and the status."""
         names, self._unpainted = self._unpainted, set()
-        table = self.table
+        changes: list[tuple[str, str, Text]] = []
         for name in self._metrics:
             if name not in names:
                 continue
@@ -249,8 +249,10 @@ class MetricsPane(TablePane):
             if sigs != shown:
                 for i, ((column, _width), cell) in enumerate(zip(_COLUMNS, cells, strict=True)):
                     if i >= len(shown) or shown[i] != sigs[i]:
-                        table.set_cell(name, column, cell)
+                        changes.append((name, column, cell))
                 self._shown[name] = sigs
+        if changes:  # in one update: a region per row, not per cell
+            self.table.set_cells(changes)
         self._update_status()
 
     def _check_crit(self, name: str, sample: MetricSample) -> bool:

@@ -261,7 +261,7 @@ class FrameEncoder:
         changed = [
             x for x, char, old_char, style, old_style in zip(
                 range(lo, hi), chars[lo:hi], old_chars[lo:hi], cell_styles[lo:hi],
-                old_styles[lo:hi])
+                old_styles[lo:hi], strict=True)
             if style != UNKNOWN and (style != old_style or char != old_char)
         ]
         if not changed:

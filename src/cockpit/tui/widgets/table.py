@@ -26,6 +26,7 @@ from textual.color import Color
 from textual.coordinate import Coordinate
 from textual.css.styles import RenderStyles
 from textual.dom import DOMNode
+from textual.geometry import Region
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
@@ -268,9 +269,19 @@ class CellTable(CachedCells, DataTable[Text]):
         if len(coordinates) > 40:
             self.refresh()
             return
+        # one region per row, from its first changed cell to its last: each region is
+        # rendered on its own (a line cropped three ways for three cells of one row)
+        spans: dict[str, Region] = {}
         for row_key, column_key in coordinates:
-            self.refresh_coordinate(
-                Coordinate(self.get_row_index(row_key), self.get_column_index(column_key)))
+            coordinate = Coordinate(self.get_row_index(row_key),
+                                    self.get_column_index(column_key))
+            if not self.is_valid_coordinate(coordinate):
+                continue
+            region = self._get_cell_region(coordinate)
+            known = spans.get(row_key)
+            spans[row_key] = region if known is None else known.union(region)
+        for region in spans.values():
+            self._refresh_region(region)
 
     def fit_columns(self, widths: Mapping[str, int]) -> None:
         """Set fixed widths of some columns (repaint once, only if any changed)."""
