@@ -17,6 +17,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
 from textual.notifications import SeverityLevel
+from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerFailed, WorkerState
 
@@ -31,6 +32,7 @@ from cockpit.tui.panes.health import HealthPane
 from cockpit.tui.panes.runs import RunsPane
 from cockpit.tui.panes.targets import TargetsPane
 from cockpit.tui.runs import RunEntry
+from cockpit.tui.terminal.compositor import use_span_compositor
 from cockpit.tui.terminal.driver import cockpit_driver, compact_output_wanted
 from cockpit.tui.themes import DEFAULT_THEME, load_themes
 from cockpit.tui.widgets.scrollbar import install_compact_scrollbars
@@ -166,6 +168,13 @@ class CockpitApp(App[Any]):
             self.theme_problems.append(f"unknown theme {wanted!r}; using {DEFAULT_THEME}")
 
     # -- layout ---------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen:
+        # the main screen's partial updates render only the widgets a change touches
+        # (background panes repaint together, spread over the screen: terminal.compositor)
+        screen = super().get_default_screen()
+        use_span_compositor(screen)
+        return screen
 
     def compose(self) -> ComposeResult:
         # Panes are kept by reference: queries from the app run on the *current* screen,
