@@ -49,6 +49,7 @@ class Panes(App):
 def _written(compositor: Compositor, regions: list[Region], how) -> str:
     compositor._dirty_regions.clear()
     compositor._dirty_regions.update(regions)
+    compositor._cuts = compositor._layers_visible = None  # built anew by either way
     update = how(compositor)
     assert update is not None
     return update.render_segments(compositor_console)
@@ -95,6 +96,7 @@ async def test_partial_updates_write_what_textuals_compositor_writes() -> None:
             finally:
                 Compositor._get_renders = real
             assert ours == textuals, f"trial {trial}: {regions}"
+            assert compositor._cuts == Compositor.cuts.fget(compositor)
             assert ours_count <= textuals_count
             fewer += ours_count < textuals_count
         assert fewer > 50  # spread regions: widgets between them are not rendered
@@ -111,3 +113,30 @@ async def test_the_cockpits_main_screen_has_the_span_compositor(tmp_path) -> Non
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         assert isinstance(app.screen_stack[0]._compositor, SpanCompositor)
+
+
+async def test_a_widget_asking_what_is_where_during_an_update_gets_every_widget() -> None:
+    """What the compositor builds while an update renders a few widgets (a render
+    asking what is at a point) does not stay built from those few."""
+    app = Panes()
+    async with app.run_test(size=(70, 22)) as pilot:
+        await pilot.pause()
+        compositor = app.screen._compositor
+        a, b = app.query_one("#a"), app.query_one("#b")
+        inside_a = a.region.offset
+        real = type(b).render_lines
+
+        def asking(self, crop):
+            self.screen.get_widget_at(0, 0)
+            return real(self, crop)
+
+        type(b).render_lines = asking
+        try:
+            compositor._layers_visible = None
+            box = b.region
+            compositor._dirty_regions.update([Region(box.x, box.y, 2, 1),
+                                              Region(box.x + 3, box.y + 1, 2, 1)])
+            assert compositor.render_partial_update() is not None
+        finally:
+            type(b).render_lines = real
+        assert app.screen.get_widget_at(*inside_a)[0] is a

@@ -20,9 +20,11 @@ from typing import Any
 from textual._compositor import Compositor
 from textual.screen import Screen
 
+#: Caches the compositor builds from ``visible_widgets`` when first asked (Textual 8.2).
+_DERIVED = ("_cuts", "_layers_visible")
 #: Compositor internals (Textual 8.2) this relies on; without them Textual's own way.
 _INTERNALS = ("_dirty_regions", "cuts", "render_partial_update", "_render_chops",
-              "_get_renders")
+              "_get_renders", *_DERIVED)
 
 
 class SpanCompositor(Compositor):
@@ -41,6 +43,9 @@ class SpanCompositor(Compositor):
             return super().render_partial_update()
         self.cuts  # noqa: B018 (every widget's edges, computed and kept before the filter)
         touches = [region.overlaps for region in regions]
+        # what Textual builds lazily from the visible widgets: anything built while the
+        # filter is set (a widget's render asking what is at a point) is dropped after
+        derived = {name: getattr(self, name, None) for name in _DERIVED}
         self._only = {
             widget: (region, clip)
             for widget, (region, clip) in Compositor.visible_widgets.fget(self).items()  # type: ignore[attr-defined]
@@ -50,6 +55,9 @@ class SpanCompositor(Compositor):
             return super().render_partial_update()
         finally:
             self._only = None
+            for name, value in derived.items():
+                if getattr(self, name, None) is not value:
+                    setattr(self, name, None)  # built from the few: built again from all
 
 
 def use_span_compositor(screen: Screen) -> None:
