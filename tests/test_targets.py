@@ -256,6 +256,40 @@ async def test_a_shell_that_cannot_start_is_an_error_on_record(tmp_path):
     assert "FileNotFoundError" in finals(context)[0]["message"]
 
 
+async def test_a_shell_session_from_the_pane_is_a_row_of_the_runs_pane(
+        tmp_path, monkeypatch):
+    """The session has the terminal while it lasts; afterwards the Runs pane lists it as
+    it lists any run: action shell, how it ended, its exit status."""
+    from cockpit.tui.panes.runs import RunsPane
+    from cockpit.tui.terminal import handover
+
+    context = make_context(tmp_path, "name: t\n")
+    handed: list[list[str]] = []
+
+    def hand_terminal(app, command: list[str]) -> int:
+        handed.append(command)
+        return 3
+
+    monkeypatch.setattr(handover, "hand_terminal", hand_terminal)
+    app = CockpitApp(context)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        pane = app.query_one(TargetsPane)
+        app.confirm_run = lambda request: True  # (the dialog has its own tests)
+        target = Target("7", "web", "container", "running")
+        outcome = await pane.shell_flow(target, ["sh", "-c", "exit 3"])
+        assert handed == [["sh", "-c", "exit 3"]] and outcome.exit_code == 3
+        runs = app.query_one(RunsPane)
+        [entry] = runs.entries.values()
+        assert entry.action_id == "shell" and entry.status == "failed"
+        assert entry.outcome is outcome and not entry.running
+        app.confirm_run = lambda request: False
+        await pane.shell_flow(target, ["sh"])
+        assert [e.status for e in runs.entries.values()] == ["failed", "denied"]
+        assert len(handed) == 1
+        assert "2 runs · 0 running · 2 not ok" in str(runs.border_subtitle)
+
+
 # -- the pane on local processes --------------------------------------------------------
 
 

@@ -38,7 +38,7 @@ from cockpit.tui.themes import DEFAULT_THEME, load_themes
 from cockpit.tui.widgets.scrollbar import install_compact_scrollbars
 
 if TYPE_CHECKING:  # runbooks load on first use: Markdown parsing is not start-up work
-    from cockpit.core.actions.runner import ConfirmRequest, PreparedRun
+    from cockpit.core.actions.runner import ConfirmRequest, PreparedRun, RunOutcome
     from cockpit.core.runbooks.model import Runbook, Step
     from cockpit.core.runbooks.session import StepRun
     from cockpit.tui.panes.audit import AuditPane
@@ -736,6 +736,17 @@ class CockpitApp(App[Any]):
                         + (f" — {stopped.message}" if stopped.message else ""),
                         severity="error", timeout=10, markup=False)
         self.audit_pane.refresh_operator_trail()
+
+    def add_finished_run(self, prepared: PreparedRun, outcome: RunOutcome,
+                         started: float) -> RunEntry:
+        """A run that took its own way through the engine (a shell session, which has
+        the terminal while it lasts) as a finished row of the Runs pane."""
+        entry = RunEntry(self._next_run, prepared, started=started)
+        self._next_run += 1
+        entry.finish(outcome)
+        if self.runs_pane.is_attached:
+            self.runs_pane.add_run(entry)
+        return entry
 
     def _denied(self, entry: RunEntry, outcome) -> RunEntry:
         entry.finish(outcome)

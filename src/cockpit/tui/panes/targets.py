@@ -721,9 +721,13 @@ class TargetsPane(TablePane):
         app = self.app
         prepared = prepare_shell(runner, target.name, argv,
                                  source={"kind": "tui", "pane": "targets"})
+        started = self.context.now()
         outcome = await record_shell_session(
             runner, prepared, lambda command: hand_terminal(app, command),
             confirm=getattr(app, "confirm_run", None))
+        add_run = getattr(app, "add_finished_run", None)
+        if add_run is not None:  # a row in the Runs pane, as any run has
+            add_run(prepared, outcome, started)
         if outcome.status == "denied":
             app.notify(f"shell refused: {outcome.message} "
                        f"[{', '.join(outcome.decision.reason_codes)}]",
