@@ -543,8 +543,7 @@ class CockpitApp(App[Any]):
         except UsageError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return None
-        entry = RunEntry(self._next_run, prepared, started=self.context.now())
-        self._next_run += 1
+        entry = self._new_entry(prepared)
         runs = self.runs_pane
         began = False
 
@@ -672,8 +671,7 @@ class CockpitApp(App[Any]):
             if entry is None and run.prepared is not None and (
                 run.status == "running" or run.outcome is not None
             ):
-                entry = RunEntry(self._next_run, run.prepared, started=self.context.now())
-                self._next_run += 1
+                entry = self._new_entry(run.prepared)
                 entries[run.step.id] = entry
                 self.runs_pane.add_run(entry)
             if entry is not None and run.outcome is not None and entry.outcome is None:
@@ -737,12 +735,18 @@ class CockpitApp(App[Any]):
                         severity="error", timeout=10, markup=False)
         self.audit_pane.refresh_operator_trail()
 
+    def _new_entry(self, prepared: PreparedRun, started: float | None = None) -> RunEntry:
+        """The next numbered Runs entry for ``prepared`` (started now unless told)."""
+        entry = RunEntry(self._next_run, prepared,
+                         started=self.context.now() if started is None else started)
+        self._next_run += 1
+        return entry
+
     def add_finished_run(self, prepared: PreparedRun, outcome: RunOutcome,
                          started: float) -> RunEntry:
         """A run that took its own way through the engine (a shell session, which has
         the terminal while it lasts) as a finished row of the Runs pane."""
-        entry = RunEntry(self._next_run, prepared, started=started)
-        self._next_run += 1
+        entry = self._new_entry(prepared, started)
         entry.finish(outcome)
         if self.runs_pane.is_attached:
             self.runs_pane.add_run(entry)
