@@ -98,3 +98,23 @@ def test_help_lists_everything(demo_env):
 def test_a_bare_cockpit_gets_what_the_parser_would_give():
     """``cockpit`` alone skips the parser: it gets the same options and command."""
     assert vars(bare_args()) == vars(build_parser().parse_args([]))
+
+
+def test_paint_asks_the_standard_output_of_the_moment(monkeypatch):
+    """Not the one there when the module was imported (a redirect, a test's capture):
+    that one may be closed by now."""
+    import io
+
+    from cockpit.cli.output import paint
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    assert paint("ok", "ok") == "\x1b[32mok\x1b[0m"
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    assert paint("ok", "ok") == "ok"
+    assert paint("ok", "ok", Terminal()) == "\x1b[32mok\x1b[0m"

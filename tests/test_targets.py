@@ -311,6 +311,35 @@ async def test_the_pane_lists_local_processes_and_follows_them(tmp_path, procs):
         assert "1 process" in str(pane.border_subtitle)
 
 
+async def test_a_pane_shown_again_lists_again_rather_than_show_an_old_list(tmp_path, procs):
+    """A list had while the pane was hidden is old once it is shown: with a backend that
+    polls (here once a minute) it would stand as current until the next poll, "No
+    processes" for one started meanwhile. The pane lists again, saying so."""
+    alpha, beta = names()
+    log, other = tmp_path / "alpha.log", tmp_path / "other.log"
+    log.write_text("")
+    other.write_text("")
+    profile = local_profile(alpha, beta, log, other).replace("targets_poll: 100ms",
+                                                             "targets_poll: 60s")
+    context = make_context(tmp_path, profile, backend=True)
+    app = CockpitApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:  # compact: only pane 1 shown
+        pane = app.query_one(TargetsPane)
+        await async_wait_until(lambda: pane.watch_paused, what="a list had while hidden")
+        assert pane.targets == []
+        procs.start(alpha)
+        notes: list[str] = []
+        statuses: list[str] = []
+        show_note, set_status = pane._show_note, pane.set_status
+        pane._show_note = lambda text: (notes.append(text), show_note(text))[1]
+        pane.set_status = lambda text: (statuses.append(text), set_status(text))[1]
+        await pilot.press("6")
+        await async_wait_until(lambda: names_shown(pane) == [alpha], timeout=20,
+                               what="listed again at once, not at the next poll")
+        assert not any(note.startswith("No ") for note in notes), notes
+        assert statuses[0] == "listing processes…" and statuses[-1] == "1 process"
+
+
 async def test_filter_detail_and_logs_of_a_target(tmp_path, procs):
     context, alpha, beta = setup_local(tmp_path, procs)
     app = CockpitApp(context)

@@ -28,9 +28,12 @@ def use_colour(stream: TextIO) -> bool:
     return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
-def paint(text: str, style: str, stream: TextIO = sys.stdout) -> str:
+def paint(text: str, style: str, stream: TextIO | None = None) -> str:
+    """``text`` in the colour of ``style`` where ``stream`` (default: the standard output
+    at the time of the call, not of the import) is a terminal that takes colour."""
     code = _COLOURS.get(style)
-    return f"\x1b[{code}m{text}\x1b[0m" if code and use_colour(stream) else text
+    return f"\x1b[{code}m{text}\x1b[0m" if code and use_colour(
+        sys.stdout if stream is None else stream) else text
 
 
 _DEFAULT: Boundary | None = None

@@ -277,6 +277,8 @@ class TargetsPane(TablePane):
         self._resume = asyncio.Event()  #: set while the pane is shown
         #: the worker waits for the pane to be shown before it asks for the next list
         self.watch_paused = False
+        #: shown again after a pause: the list held is old until the stream's next one
+        self._relisting = False
         self._columns: tuple[str, ...] = ()
         self._keyed = KeyedRows()
         self._rows: dict[str, tuple[Target, int]] = {}  #: row key -> (target, depth)
@@ -381,6 +383,7 @@ class TargetsPane(TablePane):
         if not self.is_attached:
             return
         self._problem = f"cannot list targets: {problem}"
+        self._relisting = False
         if self._targets and not self._stale:  # what is shown is no longer known
             self._stale = True
             self._dirty = True
@@ -396,6 +399,7 @@ class TargetsPane(TablePane):
             return
         self._problem = None
         self._stale = False
+        self._relisting = False
         self._received = True
         self._cut = max(0, len(targets) - MAX_TARGETS)
         self._targets = targets[:MAX_TARGETS]
@@ -419,8 +423,14 @@ class TargetsPane(TablePane):
             self._paint_soon()
 
     def on_show(self) -> None:
+        if self.watch_paused:
+            # the list held was had before the pane was hidden: a backend that polls
+            # would show it as current until its next poll ("no processes" for one just
+            # started); the stream starts over, and the pane says it is listing meanwhile
+            self._relisting = True
+            self.relist()
         self._resume.set()
-        if self._dirty:
+        if self._dirty or self._relisting:
             self._paint()
 
     def on_hide(self) -> None:
@@ -460,7 +470,7 @@ class TargetsPane(TablePane):
         if columns != self._columns:
             self._rebuild(columns)
         self._sync_table()
-        if not self._targets and self._received:
+        if not self._targets and self._received and not self._relisting:
             backend = self.context.backend
             hint = backend.targets_hint()
             self._show_note(f"No {plural(backend.target_noun, 0)[2:]}: the {backend.kind} "
@@ -585,7 +595,7 @@ class TargetsPane(TablePane):
         if self._problem:
             self.set_status(self._problem)
             return
-        if not self._received:
+        if not self._received or self._relisting:
             self.set_status(f"listing {plural(noun, 0)[2:]}…")
             return
         failing = sum(1 for t in self._targets if t.health.state == "fail")
