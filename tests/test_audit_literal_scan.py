@@ -101,7 +101,8 @@ if mode == "fast":
         raise SystemExit("the normal path ran")
     tail.write_tail = no_normal_path
 from cockpit.cli.main import main
-sys.exit(main(sys.argv[3:]))
+sys.argv[1:] = sys.argv[3:]  # (main() reads them: the whole process is the command's)
+sys.exit(main())
 """
 
 

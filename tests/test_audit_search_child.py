@@ -32,7 +32,7 @@ def test_line_numbers_are_the_lines_at_the_offsets(audit: Path, monkeypatch, for
     if forked:
         monkeypatch.setattr(query, "PARALLEL_MIN", 1)
         monkeypatch.setattr(query, "_workers", lambda: 3)
-        monkeypatch.setattr(query.threading, "active_count", lambda: 1)
+        monkeypatch.setattr(query, "_threads", lambda: 1)
     data = audit.read_bytes()
     starts = [0] + [i + 1 for i, b in enumerate(data[:-1]) if b == 10]
     for picked in ([0], starts[-1:], starts[::97], starts[1000:1003], starts):

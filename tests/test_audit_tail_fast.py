@@ -87,7 +87,7 @@ def test_the_kept_tail_merges_forked_workers_in_order(audit: Path, monkeypatch) 
     monkeypatch.setattr(tail, "BACKWARD_MAX", 4096)
     monkeypatch.setattr(query, "PARALLEL_MIN", 1)
     monkeypatch.setattr(query, "_workers", lambda: 3)
-    monkeypatch.setattr(query.threading, "active_count", lambda: 1)
+    monkeypatch.setattr(query, "_threads", lambda: 1)
     for exprs in QUERIES:
         want = scan_file(audit, exprs, tail=700).records
         got = list(iter_tail(audit, exprs, 700))

@@ -8,28 +8,20 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
 
 from cockpit.core.errors import CockpitError
+from cockpit.core.lazy import LazyModule
+
+TYPE_CHECKING = False  # (typing and pathlib: milliseconds of a trace-id query)
 
 if TYPE_CHECKING:
     import argparse
+    from pathlib import Path
+    from typing import Any, TextIO
 
     import orjson
-else:
-    class _Orjson:
-        """``orjson``, imported when first used (this module's own uses are not on the
-        path of a trace-id query, whose parent process leaves the parsing to a child);
-        then the module itself."""
-
-        def __getattr__(self, name: str) -> Any:
-            import orjson as module
-
-            globals()["orjson"] = module
-            return getattr(module, name)
-
-    orjson = _Orjson()
+else:  # its uses here are not on a trace-id query's path (a child parses)
+    orjson = LazyModule("orjson", globals())
 
 #: Fields shown first in a record's one-line summary, in this order.
 _SUMMARY_FIELDS = (
@@ -135,6 +127,8 @@ def _fail(message: str) -> int:
 
 
 def _path(arg: str | None) -> tuple[Path, bool]:
+    from pathlib import Path
+
     if arg:
         return Path(arg).expanduser(), False
     from cockpit.core.audit.trail import default_trail_path
@@ -174,6 +168,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         return _fail(f"verification key: {getattr(exc, 'strerror', None) or exc}")
     files = list(getattr(args, "witness", None) or [])
+    from pathlib import Path
+
     witness_files = None if not files else [
         Path(f).expanduser() for f in files if f != "none"]
     try:
@@ -356,7 +352,7 @@ def tail_fast(shape: dict[str, Any], scan: Any, matcher: Any) -> int | None:
     except CockpitError as exc:
         return _fail(str(exc))
     except OSError as exc:
-        return _fail(f"cannot read {Path(shape['path']).expanduser()}: {exc.strerror or exc}")
+        return _fail(f"cannot read {os.path.expanduser(shape['path'])}: {exc.strerror or exc}")
     return 0
 
 

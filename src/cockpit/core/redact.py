@@ -38,9 +38,7 @@ from __future__ import annotations
 
 import os
 import re
-import urllib.parse
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from cockpit.core.secret_blocks import StreamRedactor
 from cockpit.core.secret_rules import (
@@ -51,6 +49,10 @@ from cockpit.core.secret_rules import (
     hide_tokens,
     may_hold_token,
 )
+
+TYPE_CHECKING = False  # (typing: milliseconds of an incident query's start)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["MASK", "Redactor", "StreamRedactor", "default_redactor", "safe_text",
            "strip_escapes"]
@@ -294,6 +296,8 @@ class Redactor:
         variants: set[str] = set()
         for value in found:
             variants.add(value)
+            import urllib.parse  # (milliseconds: only for explicit secret values)
+
             for other in (urllib.parse.quote(value, safe=""), _json_escape(value)):
                 if other != value:
                     variants.add(other)

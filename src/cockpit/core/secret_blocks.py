@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from typing import TYPE_CHECKING
 
 from cockpit.core.secret_rules import AWS_SECRET, B64_PEM_PREFIX, MASK, is_b64_private_key
 
+TYPE_CHECKING = False  # (typing: milliseconds of an incident query's start)
 if TYPE_CHECKING:
     from cockpit.core.redact import Redactor
 

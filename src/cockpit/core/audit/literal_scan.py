@@ -261,7 +261,7 @@ class Matcher:
     """A forked child that imports the query machinery (orjson, the filter) while the
     parent imports the renderer, then matches the candidate lines the parent sends it
     by ``query._Scanner.pick``, as the normal path does, and sends back the last ``n``
-    matches: ``(batch, lines, objects, malformed)``, ``tail.BATCH`` and each line as
+    matches: ``(batch, lines, objects, malformed)``, ``query.BATCH`` and each line as
     ``write_tail`` hands it to the renderer with its parsed object, marshalled (JSON
     values survive marshal unchanged); a malformed line's object None, its record's raw
     text in ``malformed`` by index. None instead when the answer may not be the normal
@@ -349,8 +349,8 @@ def _match(exprs: list[str], n: int, literal: bytes, ignore_case: bool, rfd: int
 
     answer: Any = None
     try:
-        from cockpit.core.audit.query import RecordFilter, _Scanner
-        from cockpit.core.audit.tail import BATCH
+        from cockpit.core.audit import plain_json
+        from cockpit.core.audit.query import BATCH, RecordFilter, _Scanner
 
         filt = RecordFilter(exprs)
         pre = filt.prefilter()
@@ -360,10 +360,12 @@ def _match(exprs: list[str], n: int, literal: bytes, ignore_case: bool, rfd: int
         data = b"".join(chunks)
         if (pre is not None and pre.literal == literal and pre.ignore_case == ignore_case
                 and n > 0 and data.startswith(b"OK\n")):
+            data = data[3:]
             lines: list[bytes] = []
             items: list[Any] = []
-            data = data[3:]
-            _Scanner(filt, keep=True, count_lines=False).pick(data, len(data), lines, items)
+            # orjson is imported only for a line the standard library cannot read as it
+            _Scanner(filt, keep=True, count_lines=False).pick(
+                data, len(data), lines, items, loads=plain_json.loads)
             del lines[:-n], items[:-n]
             # each line as ``write_tail`` has it: a record's as decoded, a malformed
             # line's empty (its record's raw text is what is printed: sent apart)

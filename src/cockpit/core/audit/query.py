@@ -30,27 +30,32 @@ by line with orjson.
 from __future__ import annotations
 
 import os
-import pickle
 import re
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
-from typing import Any, TypeVar
-
-import orjson
 
 from cockpit.core.audit.ranges import split_ranges
 from cockpit.core.audit.ranges import workers as _workers  # (tests patch it here)
 from cockpit.core.errors import UsageError
+from cockpit.core.lazy import LazyModule
+
+TYPE_CHECKING = False  # (typing, pathlib, orjson: milliseconds of a trace-id query)
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    import orjson
+
+    T = TypeVar("T")
+else:  # imported when first used: a trace-id query's plain lines never need it
+    orjson = LazyModule("orjson", globals())
 
 BLOCK = 1 << 20  #: bytes read at a time (grown to hold one very long line)
 PARALLEL_MIN = 32 << 20  #: files smaller than this are scanned in-process
+BATCH = 1024  #: matches rendered at a time (``tail``; the literal scan's matcher)
 MIN_BISECT = 64 << 10  #: blocks the fast path rejects are halved down to this size
 #: a literal's rarest byte seen more than once in this many bytes: search the whole literal
 _DIRECT_FIND = 512
 _MISSING: Any = object()
-T = TypeVar("T")
 
 
 # --- records ---------------------------------------------------------------------------
@@ -434,7 +439,7 @@ def _blocks(fd: int, start: int, end: int, size: int | None = None
         pos += stop
 
 
-def _parallel_ranges(path: Path, fn: Callable[[int, int, int], T],
+def _parallel_ranges(path: str | os.PathLike[str], fn: Callable[[int, int, int], T],
                      merge: Callable[[list[T]], T], end: int | None = None) -> T:
     """``fn(fd, start, end)`` over the file (its first ``end`` bytes), split between
     forked workers when it pays."""
@@ -445,9 +450,11 @@ def _parallel_ranges(path: Path, fn: Callable[[int, int, int], T],
             size = min(size, end)
         workers = _workers()
         if (size < PARALLEL_MIN or workers < 2 or not hasattr(os, "fork")
-                or threading.active_count() > 1):
+                or _threads() > 1):
             return merge([fn(fd, 0, size)])
         ranges = split_ranges(fd, size, workers)
+        import pickle  # noqa: F401  (the workers' and this process's: imported once)
+
         children: list[tuple[int, int, tuple[int, int]]] = []
         try:
             for rng in ranges[1:]:
@@ -464,12 +471,21 @@ def _parallel_ranges(path: Path, fn: Callable[[int, int, int], T],
         os.close(fd)
 
 
+def _threads() -> int:
+    """Threads of this process (a forked child would copy their locks as they are)."""
+    import threading
+
+    return threading.active_count()
+
+
 def _fork_worker(fn: Callable[[int, int, int], Any], fd: int, rng: tuple[int, int]
                  ) -> tuple[int, int, tuple[int, int]]:
     """Run ``fn(fd, *rng)`` in a forked child that pickles its result into a pipe."""
     rfd, wfd = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: never returns
+        import pickle
+
         os.close(rfd)
         code = 0
         try:
@@ -503,6 +519,8 @@ def _collect(pid: int, rfd: int, redo: Callable[[], T]) -> T:
             except OSError:
                 pass
         os.waitpid(pid, 0)
+    import pickle
+
     try:
         status, value = pickle.loads(b"".join(chunks))
     except Exception:  # a worker that died
@@ -738,11 +756,13 @@ class _Scanner:
 
 
     def pick(self, data: bytes, stop: int, lines: list[bytes], items: list[Any],
-             first_line: Callable[[], int] | None = None) -> tuple[int, int]:
+             first_line: Callable[[], int] | None = None,
+             loads: Callable[[bytes], Any] | None = None) -> tuple[int, int]:
         """The matches of ``data[:stop]`` appended: each line as read to ``lines``, and to
         ``items`` its object or, for a malformed line, its ``AuditRecord`` (numbered from
         ``first_line()``, the number of the block's first line, asked only then).
-        Returns (matched, malformed)."""
+        Returns (matched, malformed). ``loads``: what reads a line, as ``orjson.loads``
+        does (``plain_json.loads``: without importing orjson for plain lines)."""
         spans = (_candidate_lines(data, stop, self.pre) if self.pre is not None
                  else _all_lines(data, stop))
         filt = self.filt
@@ -751,7 +771,7 @@ class _Scanner:
         quick = _quick_equality(preds)
         matchers = [p.matcher() for p in preds]
         fields = _top_level_equalities(preds)
-        loads = orjson.loads
+        loads = loads or orjson.loads
         matched = malformed = 0
         add_line = lines.append
         add_item = items.append
@@ -840,7 +860,6 @@ def scan_file(path: str | os.PathLike[str], exprs: Sequence[str] = (), limit: in
     expression.
     """
     filt = RecordFilter(exprs)
-    path = Path(path)
     if count_only:
         def run(fd: int, start: int, end: int) -> ScanResult:
             out = ScanResult(total=None)
@@ -849,7 +868,7 @@ def scan_file(path: str | os.PathLike[str], exprs: Sequence[str] = (), limit: in
                 scanner.block(data, stop, None, out)
             return out
         return _parallel_ranges(path, run, _merge_scans)
-    with path.open("rb") as fh:
+    with open(path, "rb") as fh:
         fd = fh.fileno()
         size = os.fstat(fd).st_size
         if tail is not None:
@@ -1104,7 +1123,7 @@ def count_by(path: str | os.PathLike[str], fieldname: str, exprs: Sequence[str] 
     if not fieldname or not _FIELD.fullmatch(fieldname):
         raise UsageError(f"bad field name {fieldname!r}")
     counter = _Counter(fieldname, RecordFilter(exprs))
-    return _parallel_ranges(Path(path), counter.run, _merge_counts)
+    return _parallel_ranges(path, counter.run, _merge_counts)
 
 
 def slow_count_by(path: str | os.PathLike[str], fieldname: str,
@@ -1112,7 +1131,7 @@ def slow_count_by(path: str | os.PathLike[str], fieldname: str,
     """``count_by`` that parses every line (the reference the fast path is tested against)."""
     filt = RecordFilter(exprs)
     out = CountResult()
-    with Path(path).open("rb") as fh:
+    with open(path, "rb") as fh:
         data = fh.read()
     out.total = _line_count(data)
     for line in _lines(data):

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from cockpit.core.audit.query import (
+    BATCH,
     BLOCK,
     PARALLEL_MIN,
     AuditRecord,
@@ -299,8 +300,6 @@ def _streamed_tail(path: Path, filt: RecordFilter, n: int, summary: TailSummary,
 #: Turns a batch of matches into the bytes to print: each line as read, and its object
 #: (a dict) or, for a malformed line, its ``AuditRecord``.
 Render = Callable[[list[bytes], list[Any]], bytes]
-#: Matches rendered at a time.
-BATCH = 1024
 
 
 def write_tail(path: str | os.PathLike[str], exprs: Sequence[str], n: int, render: Render,
