@@ -15,11 +15,20 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 
 import psutil
 
 #: Environment variable set to a unique value in every command the local backend starts.
 MARKER_VAR = "COCKPIT_EXEC_ID"
+
+#: Each process's marker (None: none) as read from its environment, by (pid, start time):
+#: a process's environment is read once, not at every poll of every process on the host.
+#: A process has its marker from its birth (inherited); one that drops it by ``exec``
+#: with another environment is still taken as marked, which it was: a descendant.
+_markers: dict[tuple[int, float], str | None] = {}
+#: Seconds after its start from which a process's empty environment is taken as final.
+STEADY_AFTER = 10.0
 
 
 def find_tree(
@@ -38,6 +47,7 @@ def find_tree(
         with contextlib.suppress(psutil.Error):
             for child in main.children(recursive=True):
                 found[child.pid] = child
+    markers: dict[tuple[int, float], str | None] = {}
     for proc in psutil.process_iter():
         if proc.pid in found or proc.pid == me:
             continue
@@ -46,14 +56,41 @@ def find_tree(
                 found[proc.pid] = proc
                 continue
             if marker is not None:
-                value = proc.environ().get(MARKER_VAR)
+                value = _marker_of(proc, markers)
                 if value is not None and (
                     value.startswith(marker) if prefix else value == marker
                 ):
                     found[proc.pid] = proc
         except (psutil.Error, OSError):
             continue
+    if marker is not None:
+        global _markers
+        _markers = markers  # (the processes that are gone are forgotten)
     return [proc for proc in found.values() if is_alive(proc)]
+
+
+def _marker_of(proc: psutil.Process, seen: dict[tuple[int, float], str | None]
+               ) -> str | None:
+    """``proc``'s marker, read from its environment the first time only; kept in
+    ``seen``. A process whose environment cannot be read has none."""
+    key = (proc.pid, proc.create_time())
+    if key in _markers:
+        value = _markers[key]
+        seen[key] = value
+        return value
+    try:
+        environ = proc.environ()
+    except psutil.AccessDenied:  # (another user's process: not one of ours)
+        seen[key] = None
+        return None
+    except psutil.Error:
+        environ = {}  # (psutil says "gone" for an empty environment: a kernel thread)
+    value = environ.get(MARKER_VAR)
+    # an empty environment may be a moment of a young process (seen just after its
+    # start, or within an exec): read again at the next poll, unless it is old
+    if environ or key[1] < time.time() - STEADY_AFTER:
+        seen[key] = value
+    return value
 
 
 def is_alive(proc: psutil.Process) -> bool:
