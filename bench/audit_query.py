@@ -106,6 +106,9 @@ def main() -> int:
         ("trace id, free text", "cockpit --where ID --json",
          f"{cockpit} tail {f} --where {trace} --json", "records"),
         ("trace id, free text", "rg -F ID", f"rg -F {trace} {f}", "records"),
+        # free text is case-insensitive (an id with letters): the same search by rg
+        ("trace id, free text", "rg -i -F ID (case-insensitive, as free text)",
+         f"rg -i -F {trace} {f}", "records"),
         # the same two queries without the scan started before the imports (the path
         # every other query takes), for the before/after in one run
         ("trace id, by field", "cockpit-without-early-scan --where trace_id=ID --json",
