@@ -252,3 +252,38 @@ def test_redaction_patterns_compile_when_first_used_and_act_the_same() -> None:
     assert [m.span() for m in lazy.finditer(text)] == [m.span() for m in real.finditer(text)]
     assert (lazy.pattern, lazy.flags, lazy.groups) == (real.pattern, real.flags, real.groups)
     assert redact.Redactor().redact("mysql -u root -psecret123") != "mysql -u root -psecret123"
+
+
+def test_a_literal_the_file_is_full_of_forks_nothing(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Judged on the file's last bytes, a literal too common for the scan to answer
+    (too many candidate lines, or a key found in too many other places) is left to the
+    normal path at once, without children scanning part of the file for nothing."""
+    rows = [json.dumps({"seq": i, "decision": "DENY" if i % 3 == 0 else "ALLOW",
+                        "trace_id": ID if i == 7 else OTHER, "note": "x" * 100}).encode()
+            for i in range(20_000)]
+    path = tmp_path / "audit.log"
+    path.write_bytes(b"\n".join(rows) + b"\n")
+    escaped = tmp_path / "escaped.log"
+    escaped.write_bytes(b"\n".join(r.replace(b'"note"', b'"n\\u006fte"') for r in rows))
+    monkeypatch.setattr(literal_scan, "MAX_BYTES", 256 << 10)
+    monkeypatch.setattr(literal_scan, "MAX_HITS", 1000)
+
+    def rare(file: Path, literal: bytes, ignore_case: bool = False) -> bool:
+        fd = os.open(file, os.O_RDONLY)
+        try:
+            return literal_scan.looks_rare(fd, os.fstat(fd).st_size, literal, ignore_case)
+        finally:
+            os.close(fd)
+
+    assert rare(path, b'"%s"' % ID.encode())
+    assert rare(path, ID.upper().encode(), True)
+    assert not rare(path, b'"DENY"')  # a third of the lines: 900 KB of candidates
+    assert not rare(path, b"f2a7-4269-a651x", True)  # its key "7-4269-": in most lines
+    assert not rare(escaped, b'"%s"' % ID.encode())  # every line holds a backslash
+
+    def no_fork() -> int:
+        raise AssertionError("forked")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    assert literal_scan.start(str(path), b'"DENY"', False, min_size=0) is None

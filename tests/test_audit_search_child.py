@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from cockpit.core.audit import query, search, tail
-from cockpit.core.audit.query import scan_file
+from cockpit.core.audit import literal_scan, query, search, tail
+from cockpit.core.audit.query import RecordFilter, scan_file
 from tests.test_audit_query import techno_records
 from tests.test_audit_tail_fast import HOSTILE_LINES, QUERIES, _file
 
@@ -58,12 +58,13 @@ def _answer(out: bytes) -> tuple[list[bytes], list[bytes], int, list[int] | None
 
 
 @pytest.mark.parametrize("exprs", QUERIES, ids=lambda e: ",".join(e) or "all")
-@pytest.mark.parametrize("path_kind", ["small", "backward", "kept", "streamed"])
+@pytest.mark.parametrize("path_kind", ["small", "backward", "kept", "literal", "streamed"])
 def test_the_search_process_answers_then_numbers(audit: Path, monkeypatch, capsysbinary,
                                                  exprs, path_kind) -> None:
     """Records as a scan's tail gives them, the whole file's count, then each record's
     line number: at once for a small file or a streamed answer, after the count for a big
-    file's kept tail."""
+    file's kept tail (found by the literal scan's children where the filter has a
+    literal: "literal")."""
     monkeypatch.setattr(tail, "NICE", 0)  # main() runs in the test's own process here
     if path_kind != "small":
         monkeypatch.setattr(tail, "BACKWARD_MAX", 4096)
@@ -71,6 +72,19 @@ def test_the_search_process_answers_then_numbers(audit: Path, monkeypatch, capsy
         monkeypatch.setattr(tail, "BLOCK", 4096)
     if path_kind == "streamed":
         monkeypatch.setattr(tail, "KEEP_MAX", 3)
+    answered: list[bool] = []
+    if path_kind == "literal":  # (a big file's size, for this small one; forks allowed)
+        monkeypatch.setattr(literal_scan, "MIN_SIZE", 0)
+        monkeypatch.setattr(literal_scan, "_workers", lambda: 3)
+        monkeypatch.setattr(query, "_threads", lambda: 1)
+        real = tail._literal_tail
+
+        def spy(*args: Any) -> Any:
+            got = real(*args)
+            answered.append(got is not None)
+            return got
+
+        monkeypatch.setattr(tail, "_literal_tail", spy)
     lines = _lines(audit)
     for n in (1, 40, 5000):
         if path_kind == "backward" and n > 40:
@@ -86,6 +100,10 @@ def test_the_search_process_answers_then_numbers(audit: Path, monkeypatch, capsy
             assert numbers is None
             numbers = [int(g) for g in given]
         assert [lines[k - 1] for k in numbers] == raws
+    pre = RecordFilter(exprs).prefilter()
+    if path_kind == "literal" and pre is not None and literal_scan.search_key(
+            pre.literal or b"", pre.ignore_case) is not None:  # the children answered
+        assert answered and all(answered)
 
 
 def test_search_file_returns_the_answer_then_numbers_it(tmp_path: Path) -> None:

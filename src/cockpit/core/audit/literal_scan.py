@@ -77,6 +77,13 @@ def find_lines(fd: int, start: int, end: int, literal: bytes, ignore_case: bool,
     """The candidate lines of [start, end) (which starts at a line), in order, without
     their newlines; None if they hold more than ``max_bytes`` or ``literal`` has no
     searchable key."""
+    spans = find_spans(fd, start, end, literal, ignore_case, max_bytes)
+    return None if spans is None else [line for _, line in spans]
+
+
+def find_spans(fd: int, start: int, end: int, literal: bytes, ignore_case: bool,
+               max_bytes: int = MAX_BYTES) -> list[tuple[int, bytes]] | None:
+    """``find_lines``, each line with its offset in the file."""
     key = search_key(literal, ignore_case)
     if key is None:
         return None
@@ -140,7 +147,7 @@ def find_lines(fd: int, start: int, end: int, literal: bytes, ignore_case: bool,
                 edge = window - window % mmap.PAGESIZE
                 mm.madvise(_DONTNEED, edge, stop - edge)
             window = stop
-        return [found[s] for s in sorted(found)]
+        return [(base + s, found[s]) for s in sorted(found)]
     finally:
         memmem = find_key = None  # the buffer's export, before the mapping closes
         mm.close()
@@ -170,6 +177,32 @@ def _memmem(mm: mmap.mmap) -> tuple[Callable[[bytes, int, int], int], object] | 
     return find, buf
 
 
+#: Bytes at the end of the file that ``looks_rare`` reads.
+SAMPLE = 1 << 20
+
+
+def looks_rare(fd: int, size: int, literal: bytes, ignore_case: bool) -> bool:
+    """Whether a scan for ``literal`` is likely to answer, judged on the file's last
+    ``SAMPLE`` bytes: its candidate lines (those with the literal or a backslash) under
+    half of ``MAX_BYTES``, and the key's other places under half of ``MAX_HITS``, when
+    the sample's share is scaled to the whole file. Else the children would give up
+    after a good part of their scan (a ``decision=DENY`` query: a tenth of the lines),
+    and the normal path would start only then."""
+    key = search_key(literal, ignore_case)
+    at = max(0, size - SAMPLE)
+    sample = os.pread(fd, size - at, at)
+    if key is None or not sample:
+        return key is not None
+    scale = size / len(sample)
+    if ignore_case:
+        sample, literal = sample.lower(), literal.lower()
+    found = sample.count(literal)
+    candidates = found + sample.count(b"\\")  # (a line per backslash at most)
+    line_bytes = len(sample) / (sample.count(b"\n") or 1)
+    return (candidates * line_bytes * scale <= MAX_BYTES / 2
+            and (sample.count(key) - found) * scale <= MAX_HITS / 2)
+
+
 class LiteralScan:
     """Forked children finding candidate lines; ``lines()`` collects them once."""
 
@@ -182,6 +215,13 @@ class LiteralScan:
 
     def lines(self) -> list[bytes] | None:
         """Every candidate line of the file, in order; None if the scan failed."""
+        spans = self.spans()
+        return None if spans is None else spans[1]
+
+    def spans(self) -> tuple[list[int], list[bytes]] | None:
+        """(offsets, lines): every candidate line of the file, in order, and where each
+        starts; None if the scan failed."""
+        offsets: list[int] = []
         out: list[bytes] = []
         ok = True
         while self._children:
@@ -196,9 +236,12 @@ class LiteralScan:
             payload = b"".join(chunks)
             if status != 0 or not payload.startswith(b"OK\n"):
                 ok = False
-            elif ok:
-                out.extend(payload[3:].split(b"\n")[:-1])
-        return out if ok else None
+            elif ok:  # "OFFSET<TAB>LINE" each (a line holds no newline)
+                for record in payload[3:].split(b"\n")[:-1]:
+                    at, _, line = record.partition(b"\t")
+                    offsets.append(int(at))
+                    out.append(line)
+        return (offsets, out) if ok else None
 
     def start_matcher(self, exprs: list[str], n: int) -> Matcher | None:
         """The ``Matcher`` child for this scan's literal (see ``start_matcher``)."""
@@ -229,7 +272,7 @@ def start(path: str, literal: bytes, ignore_case: bool, *, min_size: int = MIN_S
     children: list[tuple[int, int]] = []
     try:
         size = os.fstat(fd).st_size
-        if size < min_size:
+        if size < min_size or not looks_rare(fd, size, literal, ignore_case):
             return None
         for rng in split_ranges(fd, size, _workers()):
             rfd, wfd = os.pipe()
@@ -238,9 +281,10 @@ def start(path: str, literal: bytes, ignore_case: bool, *, min_size: int = MIN_S
                 code = 1
                 try:
                     os.close(rfd)
-                    found = find_lines(fd, *rng, literal, ignore_case)
+                    found = find_spans(fd, *rng, literal, ignore_case)
                     if found is not None:
-                        payload = b"OK\n" + b"".join(line + b"\n" for line in found)
+                        payload = b"OK\n" + b"".join(
+                            b"%d\t%s\n" % (at, line) for at, line in found)
                         view = memoryview(payload)
                         while view:
                             view = view[os.write(wfd, view):]
