@@ -287,3 +287,36 @@ def test_a_literal_the_file_is_full_of_forks_nothing(tmp_path: Path,
 
     monkeypatch.setattr(os, "fork", no_fork)
     assert literal_scan.start(str(path), b'"DENY"', False, min_size=0) is None
+
+
+@pytest.mark.parametrize("size", [4096, 5000, 9000])  # (a whole page at the end, or not)
+def test_the_strstr_finder_finds_what_find_finds(tmp_path: Path, size: int) -> None:
+    """``strstr`` stops at a NUL: the finder built on it answers as ``find`` does over any
+    range, with NULs in the data, a key touching one, a range ending on the mapping's
+    last byte; and leaves the data as it was."""
+    import random
+
+    rnd = random.Random(size)
+    data = bytearray(rnd.choice(b"ab-7\n" * 8 + b"\x00") for _ in range(size))
+    data[-4:] = bytes(rnd.choice(b"ab-7") for _ in range(4))  # keys end on the last byte
+    path = tmp_path / "data"
+    path.write_bytes(bytes(data))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        import mmap
+
+        mm = mmap.mmap(fd, size, access=mmap.ACCESS_COPY)
+        finder = literal_scan._strstr(mm)
+        assert finder is not None
+        find = finder[0]
+        for _ in range(3000):
+            needle = bytes(rnd.choice(b"ab-7") for _ in range(rnd.randint(1, 4)))
+            pos = rnd.choice((rnd.randint(0, size), rnd.randint(size - 40, size)))
+            end = rnd.choice((size, rnd.randint(pos, size)))
+            want = mm.find(needle, pos, end)
+            assert find(needle, pos, end) == want, (needle, pos, end)
+        assert mm[:] == bytes(data)  # every NUL written was put back
+        del finder, find
+        mm.close()
+    finally:
+        os.close(fd)

@@ -90,10 +90,10 @@ def find_spans(fd: int, start: int, end: int, literal: bytes, ignore_case: bool,
     if end <= start:
         return []
     base = start - start % mmap.ALLOCATIONGRANULARITY
-    # a private mapping (never written: no page is copied) is a writable buffer, the
-    # kind ctypes can hand to the C library's memmem
+    # a private mapping (written only where strstr's searches end, a byte put back at
+    # once) is a writable buffer, the kind ctypes can hand to the C library
     mm = mmap.mmap(fd, end - base, access=mmap.ACCESS_COPY, offset=base)
-    memmem = _memmem(mm)
+    memmem = _memmem(mm) if len(key) >= STRSTR_BELOW or b"\0" in key else _strstr(mm)
     try:
         lo, hi = start - base, end - base
         find, rfind = mm.find, mm.rfind
@@ -194,13 +194,70 @@ def looks_rare(fd: int, size: int, literal: bytes, ignore_case: bool) -> bool:
     if key is None or not sample:
         return key is not None
     scale = size / len(sample)
+    line_bytes = len(sample) / (sample.count(b"\n") or 1)
+    escapes = sample.count(b"\\")  # (a line per backslash at most)
+    places = sample.count(key)  # (every occurrence of the literal is one of them)
+    if (places + escapes) * line_bytes * scale <= MAX_BYTES / 2 and places * scale <= (
+            MAX_HITS / 2):
+        return True  # (without the literal's own count: a case-insensitive one lowers)
     if ignore_case:
         sample, literal = sample.lower(), literal.lower()
     found = sample.count(literal)
-    candidates = found + sample.count(b"\\")  # (a line per backslash at most)
-    line_bytes = len(sample) / (sample.count(b"\n") or 1)
-    return (candidates * line_bytes * scale <= MAX_BYTES / 2
-            and (sample.count(key) - found) * scale <= MAX_HITS / 2)
+    return ((found + escapes) * line_bytes * scale <= MAX_BYTES / 2
+            and (places - found) * scale <= MAX_HITS / 2)
+
+
+#: Keys shorter than this are searched by ``strstr`` (SIMD: 10 ms for 250 MB whatever the
+#: length, where ``memmem`` takes 55 ms for a 4-byte key, 17 for 16 bytes, 11.5 for 36).
+STRSTR_BELOW = 32
+
+
+def _strstr(mm: mmap.mmap) -> tuple[Callable[[bytes, int, int], int], object] | None:
+    """``_memmem``'s ``find(needle, pos, end)`` by the C library's ``strstr``, which
+    stops at a NUL byte: each search ends at a NUL written over the byte at ``end`` (the
+    private mapping's page copied; the byte put back after). A search that finds
+    nothing asks ``memchr`` whether a NUL of the data stopped it first, and goes on
+    after that one (so the data is read a second time only after the last hit). At the
+    mapping's very end the NUL goes over its last byte, and a key ending there is
+    looked for by ``memmem``. None where the C library has no ``strstr``, ``memchr`` or
+    ``memmem``."""
+    tail = _memmem(mm)
+    if tail is None:
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        strstr, memchr = libc.strstr, libc.memchr
+        buf = (ctypes.c_char * len(mm)).from_buffer(mm)
+    except (ImportError, OSError, AttributeError, TypeError, ValueError):
+        return None
+    strstr.restype = memchr.restype = ctypes.c_void_p
+    strstr.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    memchr.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
+    addr = ctypes.addressof(buf)
+    size = len(mm)
+    find_tail = tail[0]
+
+    def find(needle: bytes, pos: int, end: int) -> int:
+        n = len(needle)
+        term = end if end < size else end - 1  # where this search's NUL goes
+        while term - pos >= n:
+            saved = mm[term]
+            mm[term] = 0
+            try:
+                hit = strstr(addr + pos, needle)
+            finally:
+                mm[term] = saved
+            if hit:  # (before the first NUL: inside [pos, term))
+                return hit - addr
+            nul = memchr(addr + pos, 0, term - pos)  # a NUL of the data stopped it?
+            if not nul:
+                break
+            pos = nul - addr + 1
+        return find_tail(needle, max(pos, end - n), end) if term < end else -1
+
+    return find, (buf, tail[1])
 
 
 class LiteralScan:
