@@ -320,3 +320,17 @@ def test_the_strstr_finder_finds_what_find_finds(tmp_path: Path, size: int) -> N
         mm.close()
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("mode", ["fast", "normal"])
+def test_output_that_cannot_be_written_is_said_so(corpus: Path, mode: str) -> None:
+    """A full disk under stdout is a failure of the output, not of the file read; the
+    exit status says it failed (the fast path ends the process itself)."""
+    env = {**os.environ, "COCKPIT_LITERAL_SCAN_MIN": "0" if mode == "fast" else str(1 << 60)}
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run([sys.executable, "-c", DRIVER, "2", mode, "audit", "tail",
+                               str(corpus), "--where", f"trace_id={ID}", "--json"],
+                              stdout=full, stderr=subprocess.PIPE, env=env, check=False,
+                              timeout=60)
+    assert done.returncode == 2
+    assert b"cannot write the output: No space left on device" in done.stderr

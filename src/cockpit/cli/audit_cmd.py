@@ -302,6 +302,8 @@ def cmd_tail(args: argparse.Namespace) -> int:
         return 0
     except CockpitError as exc:
         return _fail(str(exc))
+    except OutputError as exc:
+        return _fail(f"cannot write the output: {exc.strerror or exc}")
     except OSError as exc:
         return _fail(f"cannot read {path}: {exc.strerror or exc}")
     return 0
@@ -351,6 +353,8 @@ def tail_fast(shape: dict[str, Any], scan: Any, matcher: Any) -> int | None:
         return 0
     except CockpitError as exc:
         return _fail(str(exc))
+    except OutputError as exc:
+        return _fail(f"cannot write the output: {exc.strerror or exc}")
     except OSError as exc:
         return _fail(f"cannot read {os.path.expanduser(shape['path'])}: {exc.strerror or exc}")
     return 0
@@ -462,8 +466,13 @@ class _Render:
         return b"\n".join(out)
 
 
+class OutputError(OSError):
+    """Writing the output failed (a full disk, a closed terminal): not the file read."""
+
+
 class _BinaryOut:
-    """``out``'s bytes underneath (or, for a text stream without one, decoded into it)."""
+    """``out``'s bytes underneath (or, for a text stream without one, decoded into it);
+    a failed write raises ``OutputError`` (a closed pipe stays ``BrokenPipeError``)."""
 
     def __init__(self, out: TextIO) -> None:
         self.text = out
@@ -474,12 +483,22 @@ class _BinaryOut:
             self.encoding, self.errors = "utf-8", "surrogateescape"
 
     def write(self, data: bytes) -> int:
-        if self.raw is not None:
-            return int(self.raw.write(data))
-        return self.text.write(data.decode(self.encoding, self.errors))
+        try:
+            if self.raw is not None:
+                return int(self.raw.write(data))
+            return self.text.write(data.decode(self.encoding, self.errors))
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(exc.errno, exc.strerror) from None
 
     def flush(self) -> None:
-        (self.raw if self.raw is not None else self.text).flush()
+        try:
+            (self.raw if self.raw is not None else self.text).flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(exc.errno, exc.strerror) from None
 
 
 def _record_text(rec: Any, as_json: bool, boundary: Any) -> str:

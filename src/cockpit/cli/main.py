@@ -147,12 +147,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _exit(code: int) -> None:
-    """End this process now, its output flushed, without the interpreter's teardown."""
+    """End this process now, its output flushed, without the interpreter's teardown; a
+    flush that fails but for a closed pipe makes a success 120, as Python's own exit."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):  # (a closed pipe: nothing more can be said)
+        except BrokenPipeError:  # (a closed pipe: nothing more can be said)
             pass
+        except (OSError, ValueError):
+            code = code or 120
     os._exit(code)
 
 
