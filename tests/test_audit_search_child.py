@@ -77,6 +77,7 @@ def test_the_search_process_answers_then_numbers(audit: Path, monkeypatch, capsy
         monkeypatch.setattr(literal_scan, "MIN_SIZE", 0)
         monkeypatch.setattr(literal_scan, "_workers", lambda: 3)
         monkeypatch.setattr(query, "_threads", lambda: 1)
+        monkeypatch.setattr(tail, "_threads", lambda: 1)
         real = tail._literal_tail
 
         def spy(*args: Any) -> Any:

@@ -27,14 +27,17 @@ def _start(marker: str) -> subprocess.Popen[bytes]:
     return proc
 
 
-def test_a_young_process_seen_without_its_environment_is_read_again(
-        reads: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Seen within its exec (an empty environment), a process is not taken as unmarked
-    for good: the next poll reads it again and finds its marker."""
+@pytest.mark.parametrize("seen", [{}, {"PATH": "/bin", "HOME": "/"}],
+                         ids=["within-exec", "before-exec"])
+def test_a_young_process_seen_without_its_marker_is_read_again(
+        reads: list[int], monkeypatch: pytest.MonkeyPatch, seen: dict[str, str]) -> None:
+    """Seen before its exec (its parent's environment) or within it (an empty one), a
+    process is not taken as unmarked for good: the next poll reads it again and finds
+    its marker."""
     proc = _start("test-proctree.young")
     try:
         real = psutil.Process.environ
-        monkeypatch.setattr(psutil.Process, "environ", lambda self: {})
+        monkeypatch.setattr(psutil.Process, "environ", lambda self: dict(seen))
         assert _pids("test-proctree.") == set()
         monkeypatch.setattr(psutil.Process, "environ", real)
         assert _pids("test-proctree.") == {proc.pid}

@@ -114,11 +114,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if shape is not None and shape["json"] and shape["lines"] > 0:
             import gc
 
+            collecting = gc.isenabled()
             gc.disable()  # (a short process: the collections its imports set off are ms)
             try:
                 code = _tail_fast(shape)
             finally:
-                gc.enable()
+                if collecting:
+                    gc.enable()
             if code is not None:
                 if whole_process:  # answered: the interpreter's teardown is ms more
                     _exit(code)

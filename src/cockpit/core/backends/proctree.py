@@ -23,11 +23,12 @@ import psutil
 MARKER_VAR = "COCKPIT_EXEC_ID"
 
 #: Each process's marker (None: none) as read from its environment, by (pid, start time):
-#: a process's environment is read once, not at every poll of every process on the host.
-#: A process has its marker from its birth (inherited); one that drops it by ``exec``
-#: with another environment is still taken as marked, which it was: a descendant.
+#: a process's environment is read once it has settled, not at every poll of every
+#: process on the host. A process started with the marker shows its parent's
+#: environment until its ``exec``: one without it is read again while it is young. One
+#: that drops the marker by a later ``exec`` is still taken as marked, which it was.
 _markers: dict[tuple[int, float], str | None] = {}
-#: Seconds after its start from which a process's empty environment is taken as final.
+#: Seconds after its start from which a process's environment without the marker is final.
 STEADY_AFTER = 10.0
 
 
@@ -86,9 +87,10 @@ def _marker_of(proc: psutil.Process, seen: dict[tuple[int, float], str | None]
     except psutil.Error:
         environ = {}  # (psutil says "gone" for an empty environment: a kernel thread)
     value = environ.get(MARKER_VAR)
-    # an empty environment may be a moment of a young process (seen just after its
-    # start, or within an exec): read again at the next poll, unless it is old
-    if environ or key[1] < time.time() - STEADY_AFTER:
+    # a young process without the marker may be one of ours seen before its exec (its
+    # parent's environment, or an empty one within the exec): read again at the next
+    # poll, until it is old
+    if value is not None or key[1] < time.time() - STEADY_AFTER:
         seen[key] = value
     return value
 
