@@ -302,13 +302,15 @@ async def test_timeout_kills_the_whole_tree(backend: LocalBackend) -> None:
 
 
 async def test_cancel_kills_tree_including_setsid_orphans(backend: LocalBackend) -> None:
+    # each line in one write: with PYTHONUNBUFFERED print() writes its pieces apart, and
+    # the two children's lines could interleave ("stubborn" / "orphan N" / " M")
     stubborn = (
         "import os, signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-        "print('stubborn', os.getpid(), flush=True); signal.pause()"
+        "os.write(1, b'stubborn %d\\n' % os.getpid()); signal.pause()"
     )
     orphan = (
-        "import subprocess; p = subprocess.Popen(['sleep', '300'], start_new_session=True); "
-        "print('orphan', p.pid, flush=True)"
+        "import os, subprocess; p = subprocess.Popen(['sleep', '300'], start_new_session=True); "
+        "os.write(1, b'orphan %d\\n' % p.pid)"
     )
     script = (
         'sleep 300 &\necho "bg $!"\n'

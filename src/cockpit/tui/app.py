@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Container
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual.worker import Worker, WorkerFailed, WorkerState
 
 from cockpit.core.config.discovery import list_profiles
@@ -35,6 +35,7 @@ from cockpit.tui.runs import RunEntry
 from cockpit.tui.terminal.compositor import use_span_compositor
 from cockpit.tui.terminal.driver import cockpit_driver, compact_output_wanted
 from cockpit.tui.themes import DEFAULT_THEME, load_themes
+from cockpit.tui.widgets.footer import CockpitFooter, lay_out_behind
 from cockpit.tui.widgets.scrollbar import install_compact_scrollbars
 
 if TYPE_CHECKING:  # runbooks load on first use: Markdown parsing is not start-up work
@@ -169,6 +170,14 @@ class CockpitApp(App[Any]):
 
     # -- layout ---------------------------------------------------------------------------
 
+    def push_screen(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Textual's; then the screen now behind runs a layout it still waits for (a
+        screen behind a modal one gets no idle message to run it: its footer's keys
+        stayed unplaced, a blank row under the form)."""
+        pushed = super().push_screen(*args, **kwargs)
+        self.call_later(lay_out_behind, self)
+        return pushed
+
     def get_default_screen(self) -> Screen:
         # the main screen's partial updates render only the widgets a change touches
         # (background panes repaint together, spread over the screen: terminal.compositor)
@@ -199,7 +208,7 @@ class CockpitApp(App[Any]):
         yield self.header
         yield self.tabs
         yield self.panes_container
-        yield Footer(compact=True, show_command_palette=False)
+        yield CockpitFooter(compact=True, show_command_palette=False)
 
     def _new_pane(self, number: int) -> Pane:
         """Pane ``number``; the Logs, Audit and Metrics modules load when first made."""
