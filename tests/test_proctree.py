@@ -6,24 +6,22 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import psutil
 import pytest
 
 from cockpit.core.backends import proctree
+from tests.support import wait_until
 
 
 def _start(marker: str) -> subprocess.Popen[bytes]:
     """A process carrying ``marker``, once its environment can be read (``Popen`` returns
     within the child's exec, when its environment may still read as empty)."""
     env = {**os.environ, proctree.MARKER_VAR: marker}
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env)
-    deadline = time.monotonic() + 10
-    while psutil.Process(proc.pid).environ().get(proctree.MARKER_VAR) != marker:
-        assert time.monotonic() < deadline, "the environment never showed"
-        time.sleep(0.001)
+    proc = subprocess.Popen([sys.executable, "-c", "import signal; signal.pause()"], env=env)
+    wait_until(lambda: psutil.Process(proc.pid).environ().get(proctree.MARKER_VAR) == marker,
+               interval=0.001, what="the child's environment")
     return proc
 
 
