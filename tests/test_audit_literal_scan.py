@@ -186,10 +186,10 @@ def test_a_scan_that_finds_too_much_gives_way(corpus: Path, monkeypatch: pytest.
     try:
         size = os.fstat(fd).st_size
         lit = b'"%s"' % ID.encode()
-        assert literal_scan.find_lines(fd, 0, size, lit, False)
-        assert literal_scan.find_lines(fd, 0, size, lit, False, max_bytes=100) is None
+        assert literal_scan.find_spans(fd, 0, size, lit, False)
+        assert literal_scan.find_spans(fd, 0, size, lit, False, max_bytes=100) is None
         monkeypatch.setattr(literal_scan, "MAX_HITS", 3)
-        assert literal_scan.find_lines(fd, 0, size, b"-4", False) is None  # many misses
+        assert literal_scan.find_spans(fd, 0, size, b"-4", False) is None  # many misses
     finally:
         os.close(fd)
 

@@ -152,7 +152,7 @@ def _force_forked_rendering(monkeypatch) -> None:
     monkeypatch.setattr(query, "BLOCK", 8192)
     # a thread left by an earlier test (a demo service, a TLS warm-up) would make the
     # scan refuse to fork: these tests are about the forked path
-    monkeypatch.setattr(tail.threading, "active_count", lambda: 1)
+    monkeypatch.setattr(tail, "_threads", lambda: 1)
 
 
 QUERIES = [["decision=DENY", "reason_codes!="], ["decision=DENY"], [], ["DENY"],

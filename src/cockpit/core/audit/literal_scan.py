@@ -72,18 +72,11 @@ def search_key(literal: bytes, ignore_case: bool) -> bytes | None:
     return key if len(key) >= MIN_KEY and b"\n" not in key else None
 
 
-def find_lines(fd: int, start: int, end: int, literal: bytes, ignore_case: bool,
-               max_bytes: int = MAX_BYTES) -> list[bytes] | None:
-    """The candidate lines of [start, end) (which starts at a line), in order, without
-    their newlines; None if they hold more than ``max_bytes`` or ``literal`` has no
-    searchable key."""
-    spans = find_spans(fd, start, end, literal, ignore_case, max_bytes)
-    return None if spans is None else [line for _, line in spans]
-
-
 def find_spans(fd: int, start: int, end: int, literal: bytes, ignore_case: bool,
                max_bytes: int = MAX_BYTES) -> list[tuple[int, bytes]] | None:
-    """``find_lines``, each line with its offset in the file."""
+    """(offset in the file, line) of each candidate line of [start, end) (which starts
+    at a line), in order, without their newlines; None if they hold more than
+    ``max_bytes`` or ``literal`` has no searchable key."""
     key = search_key(literal, ignore_case)
     if key is None:
         return None
@@ -359,8 +352,9 @@ def start(path: str, literal: bytes, ignore_case: bool, *, min_size: int = MIN_S
 
 
 class Matcher:
-    """A forked child that imports the query machinery (orjson, the filter) while the
-    parent imports the renderer, then matches the candidate lines the parent sends it
+    """A forked child that imports the query machinery (the filter; orjson only for a
+    candidate line that is not plain: ``plain_json``) while the parent imports the
+    renderer, then matches the candidate lines the parent sends it
     by ``query._Scanner.pick``, as the normal path does, and sends back the last ``n``
     matches: ``(batch, lines, objects, malformed)``, ``query.BATCH`` and each line as
     ``write_tail`` hands it to the renderer with its parsed object, marshalled (JSON

@@ -25,7 +25,6 @@ import contextlib
 import itertools
 import os
 import pickle
-import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -347,7 +346,7 @@ def _write_every_match(path: Path, filt: RecordFilter, render: Render, out: Bina
         size = os.fstat(fd).st_size
         workers = _workers()
         if (size < PARALLEL_MIN or workers < 2 or not hasattr(os, "fork")
-                or threading.active_count() > 1):
+                or _threads() > 1):
             ranges = [(0, size)]
         else:
             ranges = split_ranges(fd, size, workers)
