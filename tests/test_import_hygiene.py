@@ -49,8 +49,11 @@ def test_cli_on_a_local_profile_loads_no_heavy_sdk():
     assert _heavy(_loaded_after(code)) == []
 
 
-#: Imported only when first needed (a chart, a record view, a runbook), not at start-up.
-LAZY_IN_TUI = ("plotext", "textual_plotext", "pygments", "markdown_it")
+#: Imported only when first needed (a chart, a record view, a runbook), not at start-up;
+#: nor the HTTP stack, psutil and urllib.request (~75 ms): the first probe round runs in
+#: a forked child (``core.sources.early_probes``), the first process list comes later.
+LAZY_IN_TUI = ("plotext", "textual_plotext", "pygments", "markdown_it",
+               "httpx", "httpcore", "anyio", "psutil", "urllib.request")
 
 
 def test_tui_start_up_imports_no_chart_record_or_runbook_machinery():

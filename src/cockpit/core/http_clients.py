@@ -11,9 +11,14 @@ import asyncio
 import contextlib
 import ssl
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+from cockpit.core.lazy import LazyModule
+
+if TYPE_CHECKING:
+    import httpx
+else:  # ~20 ms, and 35 more at the first client and request: not before a first frame
+    httpx = LazyModule("httpx", globals())
 
 _context: ssl.SSLContext | None = None
 _context_lock = threading.Lock()

@@ -256,6 +256,10 @@ class CockpitApp(App[Any]):
             self.notify(problem, severity="warning", markup=False)
         self._apply_layout(self.size.width, self.size.height)
         self.pane(1).focus_pane()
+        health = self.panes.get(1)
+        if isinstance(health, HealthPane) and health.rows:
+            # rows the forked first round had ready at mount: in the first frame too
+            self.header.health = health.overall
         if self.context.live:
             self._connect_backend()
         if self.context.live and self.context.loaded.profile.demo:

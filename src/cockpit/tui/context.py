@@ -11,6 +11,7 @@ from cockpit.core.backends.base import Backend
 from cockpit.core.boundary import Boundary
 from cockpit.core.config.loader import LoadedProfile
 from cockpit.core.redact import Redactor
+from cockpit.core.sources.early_probes import EarlyProbes
 from cockpit.tui.settings import UserSettings
 
 
@@ -33,6 +34,9 @@ class CockpitContext:
     read_only: bool = False
     live: bool = True
     frozen_time: float | None = None
+    #: the first round of health probes, running in a forked child (the Health pane
+    #: takes it over); None: the pane probes everything itself
+    early_probes: EarlyProbes | None = None
     boundary: Boundary = field(init=False)
 
     def __post_init__(self) -> None:

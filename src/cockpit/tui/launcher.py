@@ -21,6 +21,7 @@ from cockpit.core.config.models import (
 )
 from cockpit.core.environment import open_backend
 from cockpit.core.http_clients import warm_up
+from cockpit.core.sources.early_probes import start_early_probes
 from cockpit.tui.context import CockpitContext
 from cockpit.tui.settings import UserSettings, load_settings
 from cockpit.tui.terminal.hangup import HANGUP_EXIT_CODE, terminal_alive
@@ -69,8 +70,11 @@ def run_tui(profile: str, *, read_only: bool = False, runbook: str | None = None
     settings = load_settings()
     while True:
         context = build_context(profile, read_only=read_only, settings=settings)
+        # before any thread starts: the first probe round, forked, beside the imports
+        context.early_probes = start_early_probes(
+            context.loaded.profile.health, context.backend, context.boundary)
         context.backend.warm_up()  # an SDK, in a thread, while Textual is imported
-        if _speaks_http(context.loaded.profile):
+        if _speaks_http(context.loaded.profile) and context.early_probes is None:
             warm_up()  # in a thread, while Textual and the panes are imported
         from cockpit.tui.app import CockpitApp
 

@@ -161,6 +161,10 @@ class Backend(ABC):
     options_model: ClassVar[type[BackendOptions]] = BackendOptions
     #: what one target is called in messages ("container", "process", "pod")
     target_noun: ClassVar[str] = "target"
+    #: whether ``start`` works from a forked copy of the process made before
+    #: ``connect()`` (no client, no thread): the first round of health probes runs
+    #: there while the UI starts (``sources.early_probes``)
+    forkable: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any] | BackendOptions | None = None) -> None:
         if isinstance(options, BackendOptions):

@@ -46,13 +46,18 @@ import signal
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Literal
-
-import psutil
+from typing import TYPE_CHECKING, Any, Literal
 
 from cockpit.core.backends.base import CommandResult, CommandSpec, Execution, OutputLine
 from cockpit.core.backends.lines import LineSplitter
 from cockpit.core.backends.proctree import MARKER_VAR, any_alive, find_tree, signal_tree
+from cockpit.core.lazy import LazyModule
+
+if TYPE_CHECKING:
+    import psutil
+else:  # ~8 ms: imported by the first process started or listed, not at start-up
+    psutil = LazyModule("psutil", globals())
+
 
 _CHUNK = 64 * 1024
 #: Longest wait for SIGKILLed processes to be gone (a process in D state may linger).

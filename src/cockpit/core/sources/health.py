@@ -17,9 +17,7 @@ import socket
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
-
-import httpx
+from typing import TYPE_CHECKING, Any, Literal
 
 from cockpit.core.backends.base import (
     Backend,
@@ -39,6 +37,12 @@ from cockpit.core.config.models import (
 )
 from cockpit.core.errors import CockpitError
 from cockpit.core.http_clients import async_client
+from cockpit.core.lazy import LazyModule
+
+if TYPE_CHECKING:
+    import httpx
+else:  # imported by the first HTTP probe (a forked child may run the first round)
+    httpx = LazyModule("httpx", globals())
 
 HealthState = Literal["ok", "fail", "unknown"]
 AnyProbe = HttpProbe | TcpProbe | CommandProbe | TargetProbe | AlertsProbe

@@ -5,10 +5,16 @@ again only once its probe has finished, so a slow endpoint never piles up reques
 Only cells whose text changed are written to the table; ages tick once a second for
 the visible rows only. Rows reach the table only through the boundary: the checker's
 rows have passed it, and ``show_rows`` passes what it is given.
+
+At start-up the first round may already be running in a forked child
+(``core.sources.early_probes``): the pane takes its rows as they come, without
+blocking, and probes in-process whatever it does not report.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from typing import ClassVar, Literal
 
@@ -25,6 +31,8 @@ from cockpit.core.config.models import (
     TargetProbe,
     TcpProbe,
 )
+from cockpit.core.http_clients import warm_up
+from cockpit.core.sources.early_probes import EarlyProbes
 from cockpit.core.sources.health import AnyProbe, HealthChecker, HealthRow, safe_rows
 from cockpit.tui.context import CockpitContext
 from cockpit.tui.panes.base import TablePane
@@ -136,6 +144,10 @@ class HealthPane(TablePane):
         self._probe_timers: dict[str, Timer] = {}
         self._inflight: set[str] = set()
         self._checker: HealthChecker | None = None
+        self._early: EarlyProbes | None = None  #: the forked first round, while it runs
+        self._early_pending: set[str] = set()  #: probes it has yet to report
+        self._early_reading = False  #: its pipe is watched by the loop
+        self._early_unreaped: EarlyProbes | None = None  #: its child, until collected
 
     def compose(self) -> ComposeResult:
         table = CellTable(cursor_type="row", id="health-table")
@@ -149,11 +161,26 @@ class HealthPane(TablePane):
             return
         self._checker = HealthChecker(list(self._probes.values()), self.context.backend,
                                       boundary=self.context.boundary)
+        early, self.context.early_probes = self.context.early_probes, None
+        if early is not None:
+            self._early = early
+            self._early_pending = set(early.names) & set(self._probes)
         for name in self._probes:
-            self._start(name)
+            if name not in self._early_pending:
+                self._start(name)
+        if early is not None:
+            self._take_early()  # what has come already is in the first frame
+            if self._early is not None:
+                asyncio.get_running_loop().add_reader(early.fileno(), self._take_early)
+                self._early_reading = True
         self.set_interval(1.0, self._tick_ages)
 
     async def on_unmount(self) -> None:
+        self._end_early()
+        unreaped, self._early_unreaped = self._early_unreaped, None
+        if unreaped is not None:  # (rare: stopped mid-round) collected in a thread
+            threading.Thread(target=unreaped.wait, name="cockpit-early-probes-reaper",
+                             daemon=True).start()
         for timer in self._probe_timers.values():
             timer.stop()
         self._probe_timers.clear()
@@ -176,8 +203,44 @@ class HealthPane(TablePane):
 
     # -- polling --------------------------------------------------------------------------
 
+    def _take_early(self) -> None:
+        """Show the rows the forked first round has reported since last time; once it
+        has ended, probe here whatever it did not report."""
+        early = self._early
+        if early is None:
+            return
+        for name, rows in early.read():
+            if name not in self._early_pending:  # probed here since (a re-probe)
+                continue
+            self._early_pending.discard(name)
+            self._apply(rows)
+            self._probe_timers[name] = self.set_timer(self._probes[name].interval,
+                                                      lambda name=name: self._start(name))
+        if early.ended or not self._early_pending:
+            left = sorted(self._early_pending)
+            self._end_early()
+            for name in left:
+                self._start(name)
+            if any(isinstance(p, HttpProbe | AlertsProbe) for p in self._probes.values()):
+                # the TLS context for this pane's own requests, in a thread, once the
+                # frame with these rows is out (it imports httpx: GIL time)
+                self.call_after_refresh(warm_up)
+
+    def _end_early(self) -> None:
+        early, self._early = self._early, None
+        self._early_pending.clear()
+        if early is None:
+            return
+        if self._early_reading:
+            self._early_reading = False
+            asyncio.get_running_loop().remove_reader(early.fileno())
+        early.close()
+        if not early.reap():
+            self._early_unreaped = early  # collected by a later tick
+
     def _start(self, name: str) -> None:
         """Probe ``name`` now in a worker, unless it is already running."""
+        self._early_pending.discard(name)  # probed here: a late early row is stale
         timer = self._probe_timers.pop(name, None)
         if timer is not None:
             timer.stop()
@@ -289,6 +352,8 @@ class HealthPane(TablePane):
 
     def _tick_ages(self) -> None:
         """Refresh the age cells of the visible rows, when their text changed."""
+        if self._early_unreaped is not None and self._early_unreaped.reap():
+            self._early_unreaped = None
         now = self.context.now()
 
         def age(key: str) -> str | None:

@@ -17,9 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, ClassVar
-
-import psutil
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cockpit.core.backends.base import (
     Backend,
@@ -39,6 +37,13 @@ from cockpit.core.backends.proctree import find_tree, is_alive
 from cockpit.core.backends.targets import Health
 from cockpit.core.errors import CockpitError
 from cockpit.core.follow import FileFollower
+from cockpit.core.lazy import LazyModule
+
+if TYPE_CHECKING:
+    import psutil
+else:  # ~8 ms: imported by the first process started or listed, not at start-up
+    psutil = LazyModule("psutil", globals())
+
 
 __all__ = ["LocalBackend", "LocalExecution"]
 
@@ -56,6 +61,7 @@ class LocalBackend(Backend):
     )
     options_model: ClassVar[type[BackendOptions]] = LocalOptions
     target_noun: ClassVar[str] = "process"
+    forkable: ClassVar[bool] = True  # commands are plain child processes
 
     def __init__(self, options: Mapping[str, Any] | BackendOptions | None = None) -> None:
         super().__init__(options)

@@ -1,0 +1,195 @@
+"""The first round of health probes, run in a forked copy of the cockpit while its UI
+is still being imported and built.
+
+Start-up keeps one core busy for a third of a second (Textual and the panes are
+imported, styled and mounted). The first round's own work, about 55 ms for the HTTP
+stack's imports and a first request and then the replies and commands, would add to
+that. A second core is usually idle meanwhile.
+``start_early_probes`` forks once the profile is loaded, before any thread exists. The
+child runs the probes through the same ``HealthChecker`` (the same boundary: every row
+it sends has passed it) and writes each probe's rows as one JSON line as soon as that
+probe ends. The Health pane reads them without blocking and probes in-process whatever
+the child did not report (it died, or it took too long).
+
+The child runs HTTP, TCP and alerts probes, and command probes only on a backend that
+says its commands can start from a forked copy (``Backend.forkable``: the local one).
+It redirects its standard streams to ``/dev/null`` (nothing it does reaches the
+terminal). It ends when the probes end; told to stop (SIGTERM: the pane's ``close``,
+or its parent's end), it cancels them first, so a command's process tree is killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import threading
+from collections.abc import Sequence
+
+from cockpit.core.backends.base import Backend
+from cockpit.core.boundary import Boundary
+from cockpit.core.config.models import AlertsProbe, CommandProbe, HttpProbe, TcpProbe
+from cockpit.core.sources.health import AnyProbe, HealthChecker, HealthRow
+
+#: Most bytes read from the child: far above what bounded rows of any profile take.
+MAX_BYTES = 4 << 20
+#: Seconds the child may run past its longest probe's timeout before it gives up.
+SLACK = 2.0
+
+
+def runs_early(probe: AnyProbe, backend: Backend | None) -> bool:
+    """Whether the forked child may run ``probe``."""
+    if isinstance(probe, HttpProbe | TcpProbe | AlertsProbe):
+        return True
+    return isinstance(probe, CommandProbe) and backend is not None and backend.forkable
+
+
+class EarlyProbes:
+    """The parent's end: which probes the child runs, and their rows as they come."""
+
+    def __init__(self, pid: int, fd: int, names: Sequence[str]) -> None:
+        self.pid = pid
+        self.names: tuple[str, ...] = tuple(names)  #: the probes the child runs
+        self._fd: int | None = fd
+        self._buffer = b""
+        self._read = 0
+        self.ended = False  #: the child's output has ended: nothing more will come
+        self._reaped = False
+
+    def fileno(self) -> int:
+        """The pipe to wait on (readable when rows or the end have come)."""
+        if self._fd is None:
+            raise ValueError("closed")
+        return self._fd
+
+    def read(self) -> list[tuple[str, list[HealthRow]]]:
+        """The probes whose rows have come since the last call, without blocking. Once
+        ``ended``, nothing more comes: the probes not reported never will."""
+        if self._fd is None or self.ended:
+            return []
+        while True:
+            try:
+                chunk = os.read(self._fd, 65536)
+            except BlockingIOError:
+                break
+            except OSError:
+                self.ended = True
+                break
+            if not chunk:
+                self.ended = True
+                break
+            self._read += len(chunk)
+            if self._read > MAX_BYTES:  # never from our child; stop listening to it
+                self._buffer = b""
+                self.ended = True
+                break
+            self._buffer += chunk
+        found: list[tuple[str, list[HealthRow]]] = []
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for line in lines:
+            try:
+                name, rows = json.loads(line)
+                found.append((name, [HealthRow(*row) for row in rows]))
+            except (ValueError, TypeError):
+                continue  # a line cut by a dying child: that probe runs again in-process
+        return found
+
+    def close(self) -> None:
+        """Stop listening (unregister the pipe from any loop first). A child that still
+        runs is told to stop: it cancels its probes (a command's whole process tree is
+        killed) and ends. Then ``reap`` it."""
+        if self._fd is None:
+            return
+        os.close(self._fd)
+        self._fd = None
+        if not self.ended:
+            self.ended = True
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGTERM)
+
+    def reap(self) -> bool:
+        """Collect the ended child's exit status, without waiting (no zombie is left);
+        False while it has not ended yet: call again later."""
+        if self._reaped:
+            return True
+        try:
+            pid, _status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:  # collected elsewhere
+            pid = self.pid
+        self._reaped = pid == self.pid
+        return self._reaped
+
+    def wait(self) -> None:
+        """Collect the child's exit status, waiting for it to end (a thread's job)."""
+        if not self._reaped:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+            self._reaped = True
+
+
+def start_early_probes(probes: Sequence[AnyProbe], backend: Backend | None,
+                       boundary: Boundary) -> EarlyProbes | None:
+    """Fork a child that runs the probes it may (``runs_early``); None when there are
+    none, or when forking is not safe here (another thread runs, or no ``fork``)."""
+    chosen = [p for p in probes if runs_early(p, backend)]
+    if not chosen or not hasattr(os, "fork") or threading.active_count() != 1:
+        return None
+    read_fd, write_fd = os.pipe()
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        try:
+            os.close(read_fd)
+            _run_child(write_fd, parent, chosen, backend, boundary)
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    os.set_blocking(read_fd, False)
+    return EarlyProbes(pid, read_fd, [p.name for p in chosen])
+
+
+def _run_child(write_fd: int, parent: int, probes: list[AnyProbe], backend: Backend | None,
+               boundary: Boundary) -> None:
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):  # nothing the child does may reach (or read) the terminal
+        os.dup2(devnull, fd)
+    _end_with(parent)
+    longest = max(p.timeout for p in probes) + SLACK
+
+    async def run() -> None:
+        main = asyncio.current_task()
+        assert main is not None
+        # SIGTERM (the parent's close, or its end): cancel, so commands are killed too
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
+        checker = HealthChecker(probes, backend, boundary=boundary)
+
+        async def one(probe: AnyProbe) -> None:
+            rows = await checker.check(probe)
+            line = json.dumps([probe.name, [
+                [r.name, r.state, r.latency_ms, r.reason, r.checked_at, r.parent, r.details]
+                for r in rows]]).encode() + b"\n"
+            view = memoryview(line)
+            while view:  # one probe at a time: lines never interleave
+                view = view[os.write(write_fd, view):]
+
+        try:
+            async with asyncio.timeout(longest):
+                await asyncio.gather(*(one(p) for p in probes))
+        finally:
+            await checker.close()
+
+    with contextlib.suppress(BaseException):
+        asyncio.run(run())
+
+
+def _end_with(parent: int) -> None:
+    """Get SIGTERM when the parent ends (Linux), so no probe outlives a cockpit that
+    quit or crashed."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it ended before that took effect
+        os._exit(0)

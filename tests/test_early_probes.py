@@ -1,0 +1,268 @@
+"""The first probe round in a forked child (``core.sources.early_probes``).
+
+A fork is only made by a process with no other thread, so each scenario runs in a
+fresh interpreter (``_DRIVER``) against a real loopback HTTP server, a real TCP port and
+real commands started by the local backend; it reports what the parent end saw.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from cockpit.core.backends.local import LocalBackend
+from cockpit.core.boundary import Boundary
+from cockpit.core.config.models import CommandProbe, HttpProbe, TargetProbe, TcpProbe
+from cockpit.core.sources.early_probes import EarlyProbes, runs_early, start_early_probes
+from tests.support import LoopbackHTTP, free_port, wait_until
+
+HEALTHY = {"status": "healthy", "checks": {"database": "healthy"}}
+
+#: Runs in a fresh interpreter: argv[1] is the scenario (JSON); prints what it saw.
+_DRIVER = r"""
+import json, os, select, sys, time
+from cockpit.core.backends.local import LocalBackend
+from cockpit.core.boundary import Boundary
+from cockpit.core.config.models import CommandProbe, HttpProbe, TargetProbe, TcpProbe
+from cockpit.core.redact import Redactor
+from cockpit.core.sources.early_probes import start_early_probes
+
+spec = json.loads(sys.argv[1])
+if spec.get("noisy"):  # the child's probes write to the standard streams
+    from cockpit.core.sources.health import HealthChecker
+    check = HealthChecker.check
+
+    async def noisy_check(self, probe):
+        print("noise on stdout", flush=True)
+        print("noise on stderr", file=sys.stderr, flush=True)
+        os.write(2, b"raw noise on fd 2\n")
+        return await check(self, probe)
+
+    HealthChecker.check = noisy_check
+kinds = {"http": HttpProbe, "tcp": TcpProbe, "command": CommandProbe, "target": TargetProbe}
+probes = [kinds[p["kind"]].model_validate(p) for p in spec["probes"]]
+boundary = Boundary(Redactor(spec.get("secrets", []), env={}))
+started = time.monotonic()
+early = start_early_probes(probes, LocalBackend(), boundary)
+if early is None:
+    print(json.dumps(None)); sys.exit()
+print(json.dumps({"pid": early.pid, "names": list(early.names)}), flush=True)
+
+
+def wait_for(path):  # a command of the round has started
+    deadline = time.monotonic() + 20
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+if spec.get("exit_when_started"):
+    wait_for(spec["exit_when_started"])
+    os._exit(0)  # the parent dies mid-round
+events = []
+deadline = started + 20
+ended_in_time = False
+while not early.ended and time.monotonic() < deadline:
+    select.select([early.fileno()], [], [], 0.5)
+    for name, rows in early.read():
+        events.append([round(time.monotonic() - started, 3), name,
+                       [[r.name, r.state, r.reason, r.parent] for r in rows]])
+    ended_in_time = early.ended
+    if events and spec.get("close_when_started"):
+        wait_for(spec["close_when_started"])
+        break
+early.close()
+deadline = time.monotonic() + 10
+while not early.reap() and time.monotonic() < deadline:
+    time.sleep(0.02)
+print(json.dumps({"events": events, "ended": ended_in_time, "reaped": early.reap()}))
+"""
+
+
+def _run(spec: dict, timeout: float = 60) -> list:
+    proc = subprocess.run([sys.executable, "-c", _DRIVER, json.dumps(spec)],
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""  # nothing the child did reached the parent's terminal
+    return [json.loads(line) for line in proc.stdout.splitlines()]
+
+
+@pytest.fixture
+def http() -> Iterator[LoopbackHTTP]:
+    server = LoopbackHTTP(lambda path: (200, "application/json", json.dumps(HEALTHY).encode()))
+    yield server
+    server.close()
+
+
+def test_a_round_comes_back_probe_by_probe_through_the_boundary(http, tmp_path):
+    closed = free_port()
+    spec = {"secrets": ["hunter2-secret"], "probes": [
+        {"kind": "http", "name": "api", "url": f"{http.url}/health"},
+        {"kind": "tcp", "name": "closed", "host": "127.0.0.1", "port": closed},
+        {"kind": "command", "name": "slow", "timeout": "20s",
+         "script": "sleep 1.5; echo 'token hunter2-secret \x1b[31m'; exit 3"},
+    ]}
+    start, end = _run(spec)
+    assert start["names"] == ["api", "closed", "slow"]
+    events = end["events"]
+    assert end["ended"] and end["reaped"]
+    by_name = {name: (at, rows) for at, name, rows in events}
+    assert [name for _, name, _ in events][-1] == "slow"  # the fast ones did not wait
+    assert by_name["api"][0] < by_name["slow"][0] - 1.0
+    assert by_name["api"][1] == [["api", "ok", "HTTP 200", None],
+                                 ["api/database", "ok", "healthy", "api"]]
+    assert by_name["closed"][1][0][:2] == ["closed", "fail"]
+    assert "connection refused" in by_name["closed"][1][0][2]
+    (slow,) = by_name["slow"][1]
+    assert slow[:2] == ["slow", "fail"]
+    assert "exit 3" in slow[2]
+    assert "hunter2-secret" not in slow[2] and "***" in slow[2]  # redacted
+    assert "\x1b" not in slow[2] and "\\e[31m" in slow[2]  # the escape made visible
+
+
+def test_nothing_the_child_does_reaches_the_terminal():
+    spec = {"noisy": True, "probes": [
+        {"kind": "tcp", "name": "p", "host": "127.0.0.1", "port": free_port()}]}
+    _, end = _run(spec)  # (stderr empty, stdout only the driver's JSON lines)
+    assert [name for _, name, _ in end["events"]] == ["p"]
+
+
+def test_close_stops_the_child_and_kills_a_running_command(tmp_path):
+    pidfile = tmp_path / "sleep.pid"
+    spec = {"close_when_started": str(pidfile), "probes": [
+        {"kind": "tcp", "name": "fast", "host": "127.0.0.1", "port": free_port()},
+        {"kind": "command", "name": "stuck", "timeout": "60s",
+         "script": f"echo $$ > {pidfile}; exec sleep 60"},
+    ]}
+    start, end = _run(spec)
+    assert [name for _, name, _ in end["events"]] == ["fast"]
+    assert not end["ended"]  # closed before the child's end
+    assert end["reaped"]  # the child obeyed SIGTERM and was collected
+    sleeper = int(wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(),
+                             what="the command's pid"))
+    wait_until(lambda: not _alive(sleeper), timeout=15, what="the command killed")
+    assert not _alive(start["pid"])
+
+
+def test_the_child_ends_with_its_parent_and_kills_its_command(tmp_path):
+    pidfile = tmp_path / "sleep.pid"
+    spec = {"exit_when_started": str(pidfile), "probes": [
+        {"kind": "command", "name": "stuck", "timeout": "60s",
+         "script": f"echo $$ > {pidfile}; exec sleep 60"},
+    ]}
+    (start,) = _run(spec)
+    sleeper = int(wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(),
+                             what="the command's pid"))
+    wait_until(lambda: not _alive(start["pid"]), timeout=15, what="the child's end")
+    wait_until(lambda: not _alive(sleeper), timeout=15, what="the command killed")
+
+
+def test_target_probes_and_commands_of_a_backend_that_cannot_fork_stay_in_process():
+    local = LocalBackend()
+
+    class Remote(LocalBackend):
+        forkable = False
+
+    command = CommandProbe.model_validate({"kind": "command", "name": "c", "run": ["true"]})
+    target = TargetProbe.model_validate({"kind": "target", "name": "t"})
+    http = HttpProbe.model_validate({"kind": "http", "name": "h", "url": "http://x/"})
+    tcp = TcpProbe.model_validate({"kind": "tcp", "name": "p", "host": "x", "port": 1})
+    assert [runs_early(p, local) for p in (command, target, http, tcp)] == \
+        [True, False, True, True]
+    assert runs_early(command, Remote()) is False
+    assert runs_early(command, None) is False
+    # nothing eligible: no child at all
+    assert start_early_probes([target], local, Boundary()) is None
+    spec = {"probes": [{"kind": "target", "name": "t"}]}
+    assert _run(spec) == [None]
+
+
+def test_no_fork_while_another_thread_runs():
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, daemon=True)
+    thread.start()
+    try:
+        tcp = TcpProbe.model_validate({"kind": "tcp", "name": "p", "host": "x", "port": 1})
+        assert start_early_probes([tcp], LocalBackend(), Boundary()) is None
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_read_takes_whole_lines_only_and_skips_a_cut_or_broken_one():
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        early = EarlyProbes(child.pid, read_fd, ["a", "b", "c"])
+        row = ["a", "ok", 1.5, "fine", 1.0, None, ""]
+        os.write(write_fd, json.dumps(["a", [row]]).encode() + b"\n" + b'["b", [["b"')
+        (got,) = early.read()
+        assert got[0] == "a" and got[1][0].reason == "fine" and got[1][0].latency_ms == 1.5
+        assert not early.ended
+        os.write(write_fd, b', "ok"]]]\nnot json\n')  # b's line was cut short of a row
+        assert early.read() == []
+        os.close(write_fd)
+        assert early.read() == [] and early.ended
+        early.close()  # ended: the child is not signalled
+        assert child.poll() is None
+    finally:
+        child.kill()
+        child.wait()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+_LAUNCH = r"""
+import json, select, sys, time
+import cockpit.tui.app
+from cockpit.tui.launcher import run_tui
+
+class Stub:  # the app, reduced to what the launcher hands it
+    started_demo = False
+    return_code = 0
+
+    def __init__(self, context, runbook=None):
+        self.early = context.early_probes
+
+    def run(self):
+        seen = {}
+        deadline = time.monotonic() + 20
+        while self.early is not None and not self.early.ended and time.monotonic() < deadline:
+            select.select([self.early.fileno()], [], [], 0.5)
+            seen.update((name, rows[0].state) for name, rows in self.early.read())
+        print(json.dumps(None if self.early is None else seen))
+
+cockpit.tui.app.CockpitApp = Stub
+sys.exit(run_tui(sys.argv[1]))
+"""
+
+
+def test_the_launcher_hands_the_app_a_round_already_running(http, tmp_path: Path):
+    """``run_tui`` forks the first round once the profile is loaded, before any thread
+    (a backend's warm-up, the TLS context) starts."""
+    profile = tmp_path / "p.yaml"
+    profile.write_text(f"""
+name: p
+health:
+  - {{name: api, kind: http, url: "{http.url}/health"}}
+  - {{name: cmd, kind: command, run: ["true"]}}
+""")
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"),
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    proc = subprocess.run([sys.executable, "-c", _LAUNCH, str(profile)], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.splitlines()[-1]) == {"api": "ok", "cmd": "ok"}
