@@ -2,7 +2,7 @@
 
     python bench/tui_pty.py [--runs 5] [--idle-seconds 20] [--idle-runs 1] [--size 80x24]
                             [--prefill N] [--src OTHER/src] [--no-compile]
-                            [--idle-src OLD/src]
+                            [--idle-src OLD/src] [--early-off]
 
 (``--idle-runs 0``: the start-up figures only.)
 
@@ -17,7 +17,8 @@ Starts the demo service, then:
   with ``--idle-src OLD/src``, an older tree's cockpit too (``PYTHONPATH=OLD/src``), in turn
   with this one, for before/after figures from one run.
 ``--src`` adds the cockpit of another source tree (e.g. an older commit) to the start-up
-runs. The cockpits' modules (both trees) are compiled to bytecode first, as ``pip install``
+runs; ``--early-off`` the cockpit with its first probe round in-process
+(``COCKPIT_EARLY_PROBES=0``). The cockpits' modules (both trees) are compiled to bytecode first, as ``pip install``
 does: an editable install under ``PYTHONDONTWRITEBYTECODE=1`` otherwise compiles every
 module at every start (~70 ms of CPU here); ``--no-compile`` measures the trees as they
 are. The demo listens on ``$COCKPIT_BENCH_PORT`` (default 8781: another run on the machine
@@ -135,6 +136,9 @@ def main() -> None:
                              "(copies of the demo's) so the panes' buffers are full")
     parser.add_argument("--size", default="80x24")
     parser.add_argument("--src", help="also start the cockpit of this source tree")
+    parser.add_argument("--early-off", action="store_true",
+                        help="also start the cockpit with COCKPIT_EARLY_PROBES=0 (the first "
+                             "probe round in-process, not in a forked child)")
     parser.add_argument("--no-compile", action="store_true",
                         help="do not compile the cockpit's modules to bytecode first")
     parser.add_argument("--idle-src", metavar="OLD/src",
@@ -156,6 +160,9 @@ def main() -> None:
         subjects = [("cockpit (demo profile)", cockpit, b"healthy", env),
                     ("minimal Textual app", minimal, b"hello healthy", env)]
         trees = [Path(importlib.util.find_spec("cockpit").origin).parent]
+        if args.early_off:
+            subjects.insert(1, ("cockpit, early probes off", cockpit, b"healthy",
+                                {**env, "COCKPIT_EARLY_PROBES": "0"}))
         if args.src:
             other = {**env, "PYTHONPATH": args.src}
             subjects.insert(1, (f"cockpit of {args.src}", cockpit, b"healthy", other))

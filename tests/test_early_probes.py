@@ -50,6 +50,8 @@ if spec.get("noisy"):  # the child's probes write to the standard streams
 kinds = {"http": HttpProbe, "tcp": TcpProbe, "command": CommandProbe, "target": TargetProbe}
 probes = [kinds[p["kind"]].model_validate(p) for p in spec["probes"]]
 boundary = Boundary(Redactor(spec.get("secrets", []), env={}))
+if spec.get("one_core"):
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 started = time.monotonic()
 early = start_early_probes(probes, LocalBackend(), boundary)
 if early is None:
@@ -86,8 +88,9 @@ print(json.dumps({"events": events, "ended": ended_in_time, "reaped": early.reap
 """
 
 
-def _run(spec: dict, timeout: float = 60) -> list:
-    proc = subprocess.run([sys.executable, "-c", _DRIVER, json.dumps(spec)],
+def _run(spec: dict, timeout: float = 60, early: str = "1") -> list:
+    env = {**os.environ, "COCKPIT_EARLY_PROBES": early}  # "1": even on a 1-core runner
+    proc = subprocess.run([sys.executable, "-c", _DRIVER, json.dumps(spec)], env=env,
                           capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""  # nothing the child did reached the parent's terminal
@@ -184,6 +187,14 @@ def test_target_probes_and_commands_of_a_backend_that_cannot_fork_stay_in_proces
     assert _run(spec) == [None]
 
 
+def test_no_fork_on_a_single_core_nor_when_turned_off():
+    spec = {"probes": [{"kind": "tcp", "name": "p", "host": "127.0.0.1", "port": free_port()}]}
+    assert _run({**spec, "one_core": True}, early="") == [None]
+    assert _run(spec, early="0") == [None]
+    start, _end = _run({**spec, "one_core": True}, early="1")  # forced
+    assert start["names"] == ["p"]
+
+
 def test_no_fork_while_another_thread_runs():
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait, daemon=True)
@@ -261,7 +272,7 @@ health:
   - {{name: cmd, kind: command, run: ["true"]}}
 """)
     env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"),
-           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "COCKPIT_EARLY_PROBES": "1"}
     proc = subprocess.run([sys.executable, "-c", _LAUNCH, str(profile)], env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

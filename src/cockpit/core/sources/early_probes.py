@@ -4,7 +4,8 @@ is still being imported and built.
 Start-up keeps one core busy for a third of a second (Textual and the panes are
 imported, styled and mounted). The first round's own work, about 55 ms for the HTTP
 stack's imports and a first request and then the replies and commands, would add to
-that. A second core is usually idle meanwhile.
+that. A second core is usually idle meanwhile (with one core, nothing is forked: the
+child's work would only compete with the UI's).
 ``start_early_probes`` forks once the profile is loaded, before any thread exists. The
 child runs the probes through the same ``HealthChecker`` (the same boundary: every row
 it sends has passed it) and writes each probe's rows as one JSON line as soon as that
@@ -132,9 +133,14 @@ class EarlyProbes:
 def start_early_probes(probes: Sequence[AnyProbe], backend: Backend | None,
                        boundary: Boundary) -> EarlyProbes | None:
     """Fork a child that runs the probes it may (``runs_early``); None when there are
-    none, or when forking is not safe here (another thread runs, or no ``fork``)."""
+    none, when forking is not safe here (another thread runs, or no ``fork``), on a
+    single core, or with ``COCKPIT_EARLY_PROBES=0`` (``=1``: even on a single core)."""
+    wanted = os.environ.get("COCKPIT_EARLY_PROBES", "")
     chosen = [p for p in probes if runs_early(p, backend)]
-    if not chosen or not hasattr(os, "fork") or threading.active_count() != 1:
+    if wanted == "0" or not chosen or not hasattr(os, "fork") \
+            or threading.active_count() != 1:
+        return None
+    if _cores() < 2 and wanted != "1":  # its ~90 ms of CPU would only delay the UI's
         return None
     read_fd, write_fd = os.pipe()
     parent = os.getpid()
@@ -148,6 +154,14 @@ def start_early_probes(probes: Sequence[AnyProbe], backend: Backend | None,
     os.close(write_fd)
     os.set_blocking(read_fd, False)
     return EarlyProbes(pid, read_fd, [p.name for p in chosen])
+
+
+def _cores() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _run_child(write_fd: int, parent: int, probes: list[AnyProbe], backend: Backend | None,
