@@ -28,7 +28,7 @@ HEALTHY = {"status": "healthy", "checks": {"database": "healthy"}}
 
 #: Runs in a fresh interpreter: argv[1] is the scenario (JSON); prints what it saw.
 _DRIVER = r"""
-import json, os, select, sys, time
+import json, os, select, signal, sys, time
 from cockpit.core.backends.local import LocalBackend
 from cockpit.core.boundary import Boundary
 from cockpit.core.config.models import CommandProbe, HttpProbe, TargetProbe, TcpProbe
@@ -68,6 +68,14 @@ def wait_for(path):  # a command of the round has started
 if spec.get("exit_when_started"):
     wait_for(spec["exit_when_started"])
     os._exit(0)  # the parent dies mid-round
+if spec.get("signal_when_started"):  # a terminal's hang-up, or two stop signals
+    wait_for(spec["signal_when_started"])
+    for i, name in enumerate(spec["signals"]):
+        if i:
+            time.sleep(0.5)  # the second while the first's kill waits out its grace
+        os.kill(early.pid, getattr(signal, name))
+if spec.get("read_after"):  # the parent busy (importing) while the child writes
+    time.sleep(spec["read_after"])
 events = []
 deadline = started + 20
 ended_in_time = False
@@ -110,7 +118,7 @@ def test_a_round_comes_back_probe_by_probe_through_the_boundary(http, tmp_path):
         {"kind": "http", "name": "api", "url": f"{http.url}/health"},
         {"kind": "tcp", "name": "closed", "host": "127.0.0.1", "port": closed},
         {"kind": "command", "name": "slow", "timeout": "20s",
-         "script": "sleep 1.5; echo 'token hunter2-secret \x1b[31m'; exit 3"},
+         "script": "sleep 3; echo 'token hunter2-secret \x1b[31m'; exit 3"},
     ]}
     start, end = _run(spec)
     assert start["names"] == ["api", "closed", "slow"]
@@ -167,6 +175,42 @@ def test_the_child_ends_with_its_parent_and_kills_its_command(tmp_path):
     wait_until(lambda: not _alive(sleeper), timeout=15, what="the command killed")
 
 
+@pytest.mark.parametrize("signals", [["SIGHUP"], ["SIGINT"], ["SIGTERM", "SIGTERM"]])
+def test_a_hang_up_or_a_second_stop_signal_still_kills_the_command(tmp_path, signals):
+    """A hang-up reaches the child (it is in the terminal's process group), so does
+    Ctrl+C before raw mode; a second SIGTERM (the pane's close, then the parent's end)
+    must not cut the kill of a command's tree short: this one ignores SIGTERM, so only
+    the backend's SIGKILL after its grace ends it."""
+    pidfile = tmp_path / "sleep.pid"
+    spec = {"signal_when_started": str(pidfile), "signals": signals, "probes": [
+        {"kind": "command", "name": "stuck", "timeout": "60s",
+         "script": f"trap '' TERM; echo $$ > {pidfile}; exec sleep 60"},
+    ]}
+    _start, end = _run(spec)
+    assert end["events"] == [] and end["ended"]  # it ended, reporting nothing
+    sleeper = int(pidfile.read_text())
+    wait_until(lambda: not _alive(sleeper), timeout=20, what="the command killed")
+
+
+def test_a_full_pipe_does_not_stop_the_childs_other_probes(tmp_path):
+    """More rows than the pipe holds, written while the parent is busy: the child
+    waits for room without blocking its loop, so its command still ends in time."""
+    checks = {f"check-{i:04d}": "healthy" for i in range(3000)}
+    body = json.dumps({"status": "healthy", "checks": checks}).encode()
+    server = LoopbackHTTP(lambda path: (200, "application/json", body))
+    try:
+        spec = {"read_after": 4.0, "probes": [
+            {"kind": "http", "name": "big", "url": f"{server.url}/health"},
+            {"kind": "command", "name": "cmd", "timeout": "3s", "script": "sleep 0.5"},
+        ]}
+        _start, end = _run(spec)
+    finally:
+        server.close()
+    by_name = {name: rows for _, name, rows in end["events"]}
+    assert len(by_name["big"]) > 1000
+    assert by_name["cmd"][0][:2] == ["cmd", "ok"], by_name["cmd"]
+
+
 def test_target_probes_and_commands_of_a_backend_that_cannot_fork_stay_in_process():
     local = LocalBackend()
 
@@ -212,7 +256,7 @@ def test_read_takes_whole_lines_only_and_skips_a_cut_or_broken_one():
     os.set_blocking(read_fd, False)
     child = subprocess.Popen(["sleep", "60"])
     try:
-        early = EarlyProbes(child.pid, read_fd, ["a", "b", "c"])
+        early = EarlyProbes(child.pid, read_fd, ["a", "b", "c"], deadline=0.0)
         row = ["a", "ok", 1.5, "fine", 1.0, None, ""]
         os.write(write_fd, json.dumps(["a", [row]]).encode() + b"\n" + b'["b", [["b"')
         (got,) = early.read()

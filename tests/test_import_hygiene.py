@@ -66,3 +66,41 @@ def test_tui_start_up_imports_no_chart_record_or_runbook_machinery():
     lazy = [m for m in loaded if any(m == n or m.startswith(n + ".") for n in LAZY_IN_TUI)]
     assert lazy == []
     assert _heavy([m for m in loaded if not m.startswith("textual")]) == []
+
+
+def test_a_lazy_module_imports_at_first_use_and_takes_a_patch_through():
+    """``LazyModule`` stands for a module until used; setting an attribute through it
+    (a test's monkeypatch) reaches the real module, and deleting one too."""
+    code = (
+        "import sys\n"
+        "from cockpit.core.lazy import LazyModule\n"
+        "ns = {}\n"
+        "ns['colorsys'] = LazyModule('colorsys', ns)\n"
+        "proxy = ns['colorsys']\n"
+        "assert 'colorsys' not in sys.modules\n"
+        "proxy.hls_to_rgb = 'patched'\n"
+        "import colorsys\n"
+        "assert colorsys.hls_to_rgb == 'patched' and ns['colorsys'] is colorsys\n"
+        "assert proxy.hls_to_rgb == 'patched'\n"
+        "del proxy.hls_to_rgb\n"
+        "assert not hasattr(colorsys, 'hls_to_rgb')\n"
+    )
+    assert "colorsys" in _loaded_after(code)
+
+
+def test_a_failing_tcp_probe_does_not_import_the_http_stack():
+    """Telling what went wrong with a socket never imports httpx (~20 ms on the UI
+    thread): an exception cannot be httpx's if httpx is not imported."""
+    code = (
+        "import asyncio\n"
+        "from cockpit.core.config.models import TcpProbe\n"
+        "from cockpit.core.sources.health import describe_error, run_probe\n"
+        "assert describe_error(ConnectionRefusedError(111, 'x')) == 'connection refused'\n"
+        "assert describe_error(TimeoutError(), 2.0) == 'timed out after 2.0s'\n"
+        "probe = TcpProbe.model_validate({'kind': 'tcp', 'name': 'p', 'host': '127.0.0.1',"
+        " 'port': 9})\n"
+        "(row,) = asyncio.run(run_probe(probe))\n"
+        "assert row.state == 'fail', row\n"
+    )
+    loaded = _loaded_after(code)
+    assert "httpx" not in loaded

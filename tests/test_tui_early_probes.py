@@ -36,13 +36,13 @@ time.sleep(60)
 class FakeRound:
     """An ``EarlyProbes`` over a pipe the test writes, and a stand-in child process."""
 
-    def __init__(self, tmp_path: Path, names: list[str]) -> None:
+    def __init__(self, tmp_path: Path, names: list[str], within: float = 60.0) -> None:
         ready, self.flag = tmp_path / "ready", tmp_path / "term"
         self.proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(ready), str(self.flag)])
         wait_until(ready.exists, what="the stand-in child")
         read_fd, self._write_fd = os.pipe()
         os.set_blocking(read_fd, False)
-        self.early = EarlyProbes(self.proc.pid, read_fd, names)
+        self.early = EarlyProbes(self.proc.pid, read_fd, names, time.monotonic() + within)
 
     def send(self, name: str, state: str, reason: str) -> None:
         row = [name, state, 1.0, reason, time.time(), None, ""]
@@ -138,20 +138,40 @@ async def test_rows_are_taken_as_they_come_and_the_rest_probed_here(tmp_path, se
     assert server.hits == []
 
 
-async def test_a_reprobe_before_the_child_reports_wins_over_its_late_rows(
+async def test_a_reprobe_does_not_run_again_what_the_child_still_runs(
         tmp_path, server, fake):
     context = make_context(tmp_path, _profile(server.url))
     context.early_probes = fake.early
     app = PaneHarness(lambda: HealthPane(context))
     async with app.run_test(size=(100, 20)) as pilot:
         pane = app.query_one(HealthPane)
-        await pilot.press("ctrl+r")  # both probed here now
+        await pilot.press("ctrl+r")
+        assert pane._inflight == set()  # no second copy of a probe the child runs
+        fake.send("api", "ok", "from the child")
+        fake.send("port", "ok", "from the child too")
+        await async_wait_until(lambda: pane._early is None, what="the round taken")
+        assert _reason(pane, "api") == "from the child"
+        await pilot.press("ctrl+r")  # the round over: probed here
         await async_wait_until(lambda: _reason(pane, "api") == "HTTP 200", what="api")
-        fake.send("api", "fail", "late from the child")
-        await async_wait_until(lambda: pane._early is None, what="the late line read")
-        assert _reason(pane, "api") == "HTTP 200"
-        await async_wait_until(fake.terminated, what="the child told to stop")
     assert len(server.hits) == 1
+
+
+async def test_a_child_past_its_deadline_is_stopped_and_its_probes_run_here(
+        tmp_path, server):
+    fake = FakeRound(tmp_path, ["api", "port"], within=0.5)  # and it never writes
+    try:
+        context = make_context(tmp_path, _profile(server.url))
+        context.early_probes = fake.early
+        app = PaneHarness(lambda: HealthPane(context))
+        async with app.run_test(size=(100, 20)):
+            pane = app.query_one(HealthPane)
+            assert pane.rows == []
+            await async_wait_until(lambda: _reason(pane, "port") == "connection refused",
+                                   what="port probed here")
+            await async_wait_until(lambda: _reason(pane, "api") == "HTTP 200", what="api")
+            await async_wait_until(fake.terminated, what="the child told to stop")
+    finally:
+        fake.close()
 
 
 async def test_leaving_mid_round_stops_the_child(tmp_path, server, fake):

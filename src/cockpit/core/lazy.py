@@ -13,10 +13,20 @@ class LazyModule:
     itself there, so later uses cost nothing."""
 
     def __init__(self, name: str, namespace: dict[str, Any]) -> None:
-        self._name = name
-        self._namespace = namespace
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_namespace", namespace)
 
-    def __getattr__(self, attr: str) -> Any:
+    def _module(self) -> Any:
         module = __import__(self._name)
         self._namespace[self._name] = module
-        return getattr(module, attr)
+        return module
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._module(), attr)
+
+    def __setattr__(self, attr: str, value: Any) -> None:
+        # (a test's monkeypatch of ``httpx.X`` through this stand-in reaches the module)
+        setattr(self._module(), attr, value)
+
+    def __delattr__(self, attr: str) -> None:
+        delattr(self._module(), attr)

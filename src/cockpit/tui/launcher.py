@@ -11,14 +11,6 @@ from cockpit.core.actions.runner import ActionRunner
 from cockpit.core.audit.trail import AuditTrail, default_trail_path
 from cockpit.core.config.discovery import find_profile
 from cockpit.core.config.loader import load_profile
-from cockpit.core.config.models import (
-    AlertsProbe,
-    HttpProbe,
-    JsonMetric,
-    Profile,
-    PrometheusMetric,
-    PromQLMetric,
-)
 from cockpit.core.environment import open_backend
 from cockpit.core.http_clients import warm_up
 from cockpit.core.sources.early_probes import start_early_probes
@@ -58,13 +50,6 @@ async def _stop_demo(context: CockpitContext) -> None:
               file=sys.stderr)
 
 
-def _speaks_http(profile: Profile) -> bool:
-    """Whether the profile's probes or metrics make HTTP requests."""
-    return any(isinstance(p, HttpProbe | AlertsProbe) for p in profile.health) or any(
-        isinstance(m, PrometheusMetric | PromQLMetric | JsonMetric) for m in profile.metrics
-    )
-
-
 def run_tui(profile: str, *, read_only: bool = False, runbook: str | None = None) -> int:
     """Run the cockpit until the operator quits; switching profile re-opens it."""
     settings = load_settings()
@@ -74,8 +59,9 @@ def run_tui(profile: str, *, read_only: bool = False, runbook: str | None = None
         context.early_probes = start_early_probes(
             context.loaded.profile.health, context.backend, context.boundary)
         context.backend.warm_up()  # an SDK, in a thread, while Textual is imported
-        if _speaks_http(context.loaded.profile) and context.early_probes is None:
+        if context.loaded.profile.speaks_http() and context.early_probes is None:
             warm_up()  # in a thread, while Textual and the panes are imported
+        # (with a forked round, the Health pane starts it once the first frame is out)
         from cockpit.tui.app import CockpitApp
 
         app = CockpitApp(context, runbook=runbook)

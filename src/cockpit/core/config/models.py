@@ -660,3 +660,8 @@ class Profile(Strict):
 
     def action(self, action_id: str) -> Action | None:
         return next((a for a in self.actions if a.id == action_id), None)
+
+    def speaks_http(self) -> bool:
+        """Whether its probes or metrics make HTTP requests."""
+        return any(isinstance(p, HttpProbe | AlertsProbe) for p in self.health) or any(
+            isinstance(m, PrometheusMetric | PromQLMetric | JsonMetric) for m in self.metrics)

@@ -27,6 +27,7 @@ import json
 import os
 import signal
 import threading
+import time
 from collections.abc import Sequence
 
 from cockpit.core.backends.base import Backend
@@ -50,11 +51,14 @@ def runs_early(probe: AnyProbe, backend: Backend | None) -> bool:
 class EarlyProbes:
     """The parent's end: which probes the child runs, and their rows as they come."""
 
-    def __init__(self, pid: int, fd: int, names: Sequence[str]) -> None:
+    def __init__(self, pid: int, fd: int, names: Sequence[str], deadline: float) -> None:
         self.pid = pid
         self.names: tuple[str, ...] = tuple(names)  #: the probes the child runs
+        #: ``time.monotonic()`` past which the child has overrun its probes' timeouts:
+        #: give up on it then (the probes it has not reported are run in-process)
+        self.deadline = deadline
         self._fd: int | None = fd
-        self._buffer = b""
+        self._buffer = bytearray()
         self._read = 0
         self.ended = False  #: the child's output has ended: nothing more will come
         self._reaped = False
@@ -83,12 +87,13 @@ class EarlyProbes:
                 break
             self._read += len(chunk)
             if self._read > MAX_BYTES:  # never from our child; stop listening to it
-                self._buffer = b""
+                self._buffer.clear()
                 self.ended = True
                 break
             self._buffer += chunk
         found: list[tuple[str, list[HealthRow]]] = []
-        *lines, self._buffer = self._buffer.split(b"\n")
+        *lines, rest = self._buffer.split(b"\n")
+        self._buffer = rest
         for line in lines:
             try:
                 name, rows = json.loads(line)
@@ -153,7 +158,13 @@ def start_early_probes(probes: Sequence[AnyProbe], backend: Backend | None,
             os._exit(0)
     os.close(write_fd)
     os.set_blocking(read_fd, False)
-    return EarlyProbes(pid, read_fd, [p.name for p in chosen])
+    deadline = time.monotonic() + _longest(chosen) + SLACK
+    return EarlyProbes(pid, read_fd, [p.name for p in chosen], deadline)
+
+
+def _longest(probes: Sequence[AnyProbe]) -> float:
+    """Seconds the slowest probe may take (a command's bound includes its slack)."""
+    return max(p.timeout for p in probes) + 1.0
 
 
 def _cores() -> int:
@@ -170,23 +181,32 @@ def _run_child(write_fd: int, parent: int, probes: list[AnyProbe], backend: Back
     for fd in (0, 1, 2):  # nothing the child does may reach (or read) the terminal
         os.dup2(devnull, fd)
     _end_with(parent)
-    longest = max(p.timeout for p in probes) + SLACK
+    os.set_blocking(write_fd, False)  # a full pipe must not stop the loop (the timeouts)
+    longest = _longest(probes) + SLACK / 2
 
     async def run() -> None:
         main = asyncio.current_task()
         assert main is not None
-        # SIGTERM (the parent's close, or its end): cancel, so commands are killed too
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
+        loop = asyncio.get_running_loop()
+
+        def stop() -> None:  # the first stop signal cancels; later ones would cut the
+            for sig in _STOPS:  # kill of a command's tree short: ignored
+                loop.remove_signal_handler(sig)
+                signal.signal(sig, signal.SIG_IGN)
+            main.cancel()
+
+        for sig in _STOPS:
+            loop.add_signal_handler(sig, stop)
         checker = HealthChecker(probes, backend, boundary=boundary)
+        writing = asyncio.Lock()  # one probe's line at a time: lines never interleave
 
         async def one(probe: AnyProbe) -> None:
             rows = await checker.check(probe)
             line = json.dumps([probe.name, [
                 [r.name, r.state, r.latency_ms, r.reason, r.checked_at, r.parent, r.details]
                 for r in rows]]).encode() + b"\n"
-            view = memoryview(line)
-            while view:  # one probe at a time: lines never interleave
-                view = view[os.write(write_fd, view):]
+            async with writing:
+                await _write(loop, write_fd, line)
 
         try:
             async with asyncio.timeout(longest):
@@ -196,6 +216,31 @@ def _run_child(write_fd: int, parent: int, probes: list[AnyProbe], backend: Back
 
     with contextlib.suppress(BaseException):
         asyncio.run(run())
+
+
+#: What stops the child: the pane's close and the parent's end (SIGTERM), and what a
+#: terminal sends its whole process group (a hang-up, Ctrl+C before the UI's raw mode).
+_STOPS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+
+async def _write(loop: asyncio.AbstractEventLoop, fd: int, data: bytes) -> None:
+    """All of ``data`` to the non-blocking pipe, waiting (not blocking) while it is full."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            writable = loop.create_future()
+            loop.add_writer(fd, _resolve, writable)
+            try:
+                await writable
+            finally:
+                loop.remove_writer(fd)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _end_with(parent: int) -> None:

@@ -147,6 +147,7 @@ class HealthPane(TablePane):
         self._early: EarlyProbes | None = None  #: the forked first round, while it runs
         self._early_pending: set[str] = set()  #: probes it has yet to report
         self._early_reading = False  #: its pipe is watched by the loop
+        self._early_timer: Timer | None = None  #: gives up on it past its deadline
         self._early_unreaped: EarlyProbes | None = None  #: its child, until collected
 
     def compose(self) -> ComposeResult:
@@ -158,6 +159,8 @@ class HealthPane(TablePane):
     def on_mount(self) -> None:
         self._sync_table()
         if not self.context.live:
+            if self.context.early_probes is not None:  # (no launcher makes one so)
+                self.context.early_probes.close()
             return
         self._checker = HealthChecker(list(self._probes.values()), self.context.backend,
                                       boundary=self.context.boundary)
@@ -173,6 +176,9 @@ class HealthPane(TablePane):
             if self._early is not None:
                 asyncio.get_running_loop().add_reader(early.fileno(), self._take_early)
                 self._early_reading = True
+                # a child past its probes' timeouts is given up on, whatever it does
+                self._early_timer = self.set_timer(
+                    max(0.0, early.deadline - time.monotonic()), self._give_up_early)
         self.set_interval(1.0, self._tick_ages)
 
     async def on_unmount(self) -> None:
@@ -210,25 +216,39 @@ class HealthPane(TablePane):
         if early is None:
             return
         for name, rows in early.read():
-            if name not in self._early_pending:  # probed here since (a re-probe)
+            if name not in self._early_pending:  # (a line twice: never from our child)
                 continue
             self._early_pending.discard(name)
-            self._apply(rows)
-            self._probe_timers[name] = self.set_timer(self._probes[name].interval,
-                                                      lambda name=name: self._start(name))
+            try:
+                self._apply(rows)
+            finally:  # whatever showing them did, the probe keeps running
+                self._probe_timers[name] = self.set_timer(
+                    self._probes[name].interval, lambda name=name: self._start(name))
         if early.ended or not self._early_pending:
-            left = sorted(self._early_pending)
-            self._end_early()
-            for name in left:
-                self._start(name)
-            if any(isinstance(p, HttpProbe | AlertsProbe) for p in self._probes.values()):
-                # the TLS context for this pane's own requests, in a thread, once the
-                # frame with these rows is out (it imports httpx: GIL time)
-                self.call_after_refresh(warm_up)
+            self._finish_early()
+
+    def _give_up_early(self) -> None:
+        """The child overran its probes' timeouts: stop it, probe the rest here."""
+        self._early_timer = None
+        if self._early is not None:
+            self._finish_early()
+
+    def _finish_early(self) -> None:
+        left = sorted(self._early_pending)
+        self._end_early()
+        for name in left:  # the child did not report them (it died, or overran)
+            self._start(name)
+        if self.context.loaded.profile.speaks_http():
+            # the TLS context for this process's own requests, in a thread, once the
+            # frame with these rows is out (it imports httpx: GIL time)
+            self.call_after_refresh(warm_up)
 
     def _end_early(self) -> None:
         early, self._early = self._early, None
         self._early_pending.clear()
+        if self._early_timer is not None:
+            self._early_timer.stop()
+            self._early_timer = None
         if early is None:
             return
         if self._early_reading:
@@ -239,12 +259,12 @@ class HealthPane(TablePane):
             self._early_unreaped = early  # collected by a later tick
 
     def _start(self, name: str) -> None:
-        """Probe ``name`` now in a worker, unless it is already running."""
-        self._early_pending.discard(name)  # probed here: a late early row is stale
+        """Probe ``name`` now in a worker, unless it is already running (here, or in
+        the forked first round)."""
         timer = self._probe_timers.pop(name, None)
         if timer is not None:
             timer.stop()
-        if name in self._inflight or self._checker is None:
+        if name in self._inflight or name in self._early_pending or self._checker is None:
             return
         self._inflight.add(name)
         self.run_worker(self._probe(name), group="health", exit_on_error=False)
