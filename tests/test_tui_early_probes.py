@@ -183,3 +183,19 @@ async def test_leaving_mid_round_stops_the_child(tmp_path, server, fake):
         assert pane._early is fake.early
     wait_until(fake.terminated, what="the child told to stop")
     assert server.hits == []
+
+
+async def test_a_child_ending_while_the_cockpit_quits_starts_nothing_here(
+        tmp_path, server, fake):
+    """A hang-up reaches the child too: it ends at the same moment the cockpit quits.
+    Its unreported probes are not started in-process then (nothing would stop them)."""
+    context = make_context(tmp_path, _profile(server.url))
+    context.early_probes = fake.early
+    app = PaneHarness(lambda: HealthPane(context))
+    async with app.run_test(size=(100, 20)):
+        pane = app.query_one(HealthPane)
+        fake.end()
+        app.exit(None, 129)  # the hang-up's quit, before the child's end is read
+        pane._take_early()  # (as the loop calls it when the pipe says end-of-file)
+        assert pane._early is None and pane._inflight == set()
+    assert server.hits == []

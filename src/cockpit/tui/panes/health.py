@@ -236,6 +236,10 @@ class HealthPane(TablePane):
     def _finish_early(self) -> None:
         left = sorted(self._early_pending)
         self._end_early()
+        if self.app.return_code is not None:
+            # quitting (a hang-up reaches the child too, and ends it): nothing new
+            # started now would be stopped
+            return
         for name in left:  # the child did not report them (it died, or overran)
             self._start(name)
         if self.context.loaded.profile.speaks_http():
