@@ -34,6 +34,7 @@ from cockpit.core.boundary import Boundary
 from cockpit.core.config.models import CommandProbe, HttpProbe, TargetProbe, TcpProbe
 from cockpit.core.redact import Redactor
 from cockpit.core.sources.early_probes import start_early_probes
+from tests.support import wait_until
 
 spec = json.loads(sys.argv[1])
 if spec.get("noisy"):  # the child's probes write to the standard streams
@@ -60,9 +61,7 @@ print(json.dumps({"pid": early.pid, "names": list(early.names)}), flush=True)
 
 
 def wait_for(path):  # a command of the round has started
-    deadline = time.monotonic() + 20
-    while not os.path.exists(path) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: os.path.exists(path), timeout=20, what=path)
 
 
 if spec.get("exit_when_started"):
@@ -71,11 +70,11 @@ if spec.get("exit_when_started"):
 if spec.get("signal_when_started"):  # a terminal's hang-up, or two stop signals
     wait_for(spec["signal_when_started"])
     for i, name in enumerate(spec["signals"]):
-        if i:
-            time.sleep(0.5)  # the second while the first's kill waits out its grace
+        if i:  # (the scenario, not a wait: the second while the first's kill waits
+            time.sleep(0.5)  # out its grace)
         os.kill(early.pid, getattr(signal, name))
-if spec.get("read_after"):  # the parent busy (importing) while the child writes
-    time.sleep(spec["read_after"])
+if spec.get("read_after"):  # (the scenario, not a wait: the parent busy past the
+    time.sleep(spec["read_after"])  # probes' timeouts while the child writes)
 events = []
 deadline = started + 20
 ended_in_time = False
@@ -89,9 +88,7 @@ while not early.ended and time.monotonic() < deadline:
         wait_for(spec["close_when_started"])
         break
 early.close()
-deadline = time.monotonic() + 10
-while not early.reap() and time.monotonic() < deadline:
-    time.sleep(0.02)
+wait_until(early.reap, timeout=10, what="the child reaped")
 print(json.dumps({"events": events, "ended": ended_in_time, "reaped": early.reap()}))
 """
 
@@ -99,6 +96,7 @@ print(json.dumps({"events": events, "ended": ended_in_time, "reaped": early.reap
 def _run(spec: dict, timeout: float = 60, early: str = "1") -> list:
     env = {**os.environ, "COCKPIT_EARLY_PROBES": early}  # "1": even on a 1-core runner
     proc = subprocess.run([sys.executable, "-c", _DRIVER, json.dumps(spec)], env=env,
+                          cwd=Path(__file__).parents[1],  # (tests.support importable)
                           capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""  # nothing the child did reached the parent's terminal
@@ -199,9 +197,9 @@ def test_a_full_pipe_does_not_stop_the_childs_other_probes(tmp_path):
     body = json.dumps({"status": "healthy", "checks": checks}).encode()
     server = LoopbackHTTP(lambda path: (200, "application/json", body))
     try:
-        spec = {"read_after": 4.0, "probes": [
+        spec = {"read_after": 2.5, "probes": [
             {"kind": "http", "name": "big", "url": f"{server.url}/health"},
-            {"kind": "command", "name": "cmd", "timeout": "3s", "script": "sleep 0.5"},
+            {"kind": "command", "name": "cmd", "timeout": "1500ms", "script": "sleep 0.3"},
         ]}
         _start, end = _run(spec)
     finally:

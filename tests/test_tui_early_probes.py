@@ -25,11 +25,11 @@ from tests.tui_support import PaneHarness, make_context
 
 #: The stand-in child: says it is ready, then records a SIGTERM in a file and ends.
 _CHILD = r"""
-import pathlib, signal, sys, time
+import pathlib, signal, sys
 flag = pathlib.Path(sys.argv[2])
 signal.signal(signal.SIGTERM, lambda *a: (flag.write_text("TERM"), sys.exit(0)))
 pathlib.Path(sys.argv[1]).write_text("ready")
-time.sleep(60)
+signal.pause()  # until the pane (or the test's clean-up) stops it
 """
 
 
@@ -80,6 +80,13 @@ def _profile(url: str) -> str:
     """
 
 
+def _pane_app(tmp_path: Path, server: LoopbackHTTP, fake: FakeRound) -> PaneHarness:
+    """A Health pane over the test's profile, handed ``fake``'s round to take over."""
+    context = make_context(tmp_path, _profile(server.url))
+    context.early_probes = fake.early
+    return PaneHarness(lambda: HealthPane(context))
+
+
 def _reason(pane: HealthPane, name: str) -> str | None:
     found = [row.reason for row in pane.rows if row.name == name]
     return found[0] if found else None
@@ -121,9 +128,7 @@ async def test_rows_ready_at_mount_are_in_the_first_frame_and_not_probed_again(
 
 
 async def test_rows_are_taken_as_they_come_and_the_rest_probed_here(tmp_path, server, fake):
-    context = make_context(tmp_path, _profile(server.url))
-    context.early_probes = fake.early
-    app = PaneHarness(lambda: HealthPane(context))
+    app = _pane_app(tmp_path, server, fake)
     async with app.run_test(size=(100, 20)):
         pane = app.query_one(HealthPane)
         assert pane.rows == []  # nothing yet: both wait for the child
@@ -140,9 +145,7 @@ async def test_rows_are_taken_as_they_come_and_the_rest_probed_here(tmp_path, se
 
 async def test_a_reprobe_does_not_run_again_what_the_child_still_runs(
         tmp_path, server, fake):
-    context = make_context(tmp_path, _profile(server.url))
-    context.early_probes = fake.early
-    app = PaneHarness(lambda: HealthPane(context))
+    app = _pane_app(tmp_path, server, fake)
     async with app.run_test(size=(100, 20)) as pilot:
         pane = app.query_one(HealthPane)
         await pilot.press("ctrl+r")
@@ -160,9 +163,7 @@ async def test_a_child_past_its_deadline_is_stopped_and_its_probes_run_here(
         tmp_path, server):
     fake = FakeRound(tmp_path, ["api", "port"], within=0.5)  # and it never writes
     try:
-        context = make_context(tmp_path, _profile(server.url))
-        context.early_probes = fake.early
-        app = PaneHarness(lambda: HealthPane(context))
+        app = _pane_app(tmp_path, server, fake)
         async with app.run_test(size=(100, 20)):
             pane = app.query_one(HealthPane)
             assert pane.rows == []
@@ -175,9 +176,7 @@ async def test_a_child_past_its_deadline_is_stopped_and_its_probes_run_here(
 
 
 async def test_leaving_mid_round_stops_the_child(tmp_path, server, fake):
-    context = make_context(tmp_path, _profile(server.url))
-    context.early_probes = fake.early
-    app = PaneHarness(lambda: HealthPane(context))
+    app = _pane_app(tmp_path, server, fake)
     async with app.run_test(size=(100, 20)):
         pane = app.query_one(HealthPane)
         assert pane._early is fake.early
@@ -189,9 +188,7 @@ async def test_a_child_ending_while_the_cockpit_quits_starts_nothing_here(
         tmp_path, server, fake):
     """A hang-up reaches the child too: it ends at the same moment the cockpit quits.
     Its unreported probes are not started in-process then (nothing would stop them)."""
-    context = make_context(tmp_path, _profile(server.url))
-    context.early_probes = fake.early
-    app = PaneHarness(lambda: HealthPane(context))
+    app = _pane_app(tmp_path, server, fake)
     async with app.run_test(size=(100, 20)):
         pane = app.query_one(HealthPane)
         fake.end()
