@@ -15,8 +15,10 @@ the child did not report (it died, or it took too long).
 The child runs HTTP, TCP and alerts probes, and command probes only on a backend that
 says its commands can start from a forked copy (``Backend.forkable``: the local one).
 It redirects its standard streams to ``/dev/null`` (nothing it does reaches the
-terminal). It ends when the probes end; told to stop (SIGTERM: the pane's ``close``,
-or its parent's end), it cancels them first, so a command's process tree is killed.
+terminal); its writes wait for room without stopping its loop. It ends when the
+probes end; told to stop (SIGTERM: the pane's ``close`` or its parent's end; a hang-up
+or Ctrl+C, which reach its process group too), it cancels them first, so a command's
+process tree is killed, and ignores later signals while it does.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from cockpit.core.sources.health import AnyProbe, HealthChecker, HealthRow
 
 #: Most bytes read from the child: far above what bounded rows of any profile take.
 MAX_BYTES = 4 << 20
-#: Seconds the child may run past its longest probe's timeout before it gives up.
+#: Seconds past its longest probe's bound the parent waits for the child (the child
+#: itself gives up at half of that).
 SLACK = 2.0
 
 
