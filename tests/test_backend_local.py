@@ -365,6 +365,34 @@ async def test_cancel_after_exit_is_a_no_op(backend: LocalBackend) -> None:
     assert (await execution.wait()) is result
 
 
+async def test_a_second_cancel_does_not_cut_the_kill_short(backend: LocalBackend,
+                                                          tmp_path: Path) -> None:
+    """A task cancelled while it kills its command (a worker cancelled at quit, then
+    again as its pane goes) finishes the kill before the cancellation goes on: the loop
+    may end right after, and the command must not outlive it."""
+    pidfile = tmp_path / "pid"
+    execution = await backend.start(CommandSpec(
+        script=f"echo $$ > {pidfile}; exec sleep 60"))
+    await async_wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(),
+                           what="the command's pid")
+    sleeper = int(pidfile.read_text())
+    killing = asyncio.ensure_future(execution.cancel())
+    await asyncio.sleep(0)  # the kill has started (its first step runs in a thread)
+    assert not killing.done()
+    killing.cancel()  # the second cancellation
+    with pytest.raises(asyncio.CancelledError):
+        await killing
+    assert not _alive(sleeper)  # gone already: no waiting here
+    assert (await execution.wait()).cancelled
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 # -- volume ------------------------------------------------------------------------------
 
 _GEN = """

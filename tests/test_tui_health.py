@@ -220,3 +220,29 @@ async def test_rows_of_the_same_name_do_not_freeze_the_pane(tmp_path: Path) -> N
         pane.show_rows(rows("fail"))  # later results still show
         await pilot.pause()
         assert [c[0] for c in (cells(pane, k) for k in keys(pane))].count("✗ FAIL") == 3
+
+
+async def test_leaving_kills_a_command_probe_still_running(tmp_path: Path) -> None:
+    """The pane's going waits (a bounded while) for its cancelled probes: a command
+    probe's process is gone once the app has ended (after a hang-up the loop ends
+    right then, and the command outlived the cockpit)."""
+    import psutil
+
+    pidfile = tmp_path / "pid"
+    context = make_context(tmp_path, f"""
+        name: t
+        health:
+          - name: slow
+            kind: command
+            timeout: 60s
+            script: "echo $$ > {pidfile}; exec sleep 60"
+    """)
+    app = Harness(lambda: HealthPane(context))
+    async with app.run_test(size=(100, 20)):
+        await async_wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(),
+                               what="the probe's command running")
+        sleeper = psutil.Process(int(pidfile.read_text()))
+    try:
+        assert not sleeper.is_running() or sleeper.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        pass

@@ -296,7 +296,18 @@ class LocalExecution(Execution):
     async def _kill(self) -> None:
         if self._kill_task is None:
             self._kill_task = asyncio.get_running_loop().create_task(self._kill_tree())
-        await asyncio.shield(self._kill_task)
+        # Cancelled again while the tree is being killed (a worker cancelled at quit,
+        # then again as its pane goes): the kill is finished first (it is bounded by
+        # the grace and the confirmation), then the cancellation goes on. Else the loop
+        # could end before the SIGTERM, and the command outlive the cockpit.
+        cancelled = False
+        while not self._kill_task.done():
+            try:
+                await asyncio.shield(self._kill_task)
+            except asyncio.CancelledError:
+                cancelled = True
+        if cancelled:
+            raise asyncio.CancelledError
 
     async def _kill_tree(self) -> None:
         assert self._proc is not None

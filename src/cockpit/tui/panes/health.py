@@ -14,6 +14,7 @@ blocking, and probes in-process whatever it does not report.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from typing import ClassVar, Literal
@@ -40,6 +41,10 @@ from cockpit.tui.widgets.keyed_rows import KeyedRows
 from cockpit.tui.widgets.table import CellTable, spread
 
 Overall = Literal["ok", "fail", "unknown"]
+
+#: Seconds the pane waits, when it goes, for its cancelled probes to end (a command's
+#: tree is sent SIGTERM, then SIGKILL after the backend's grace, 2 s by default).
+UNMOUNT_WAIT = 3.0
 
 _COLUMNS = (("state", 6), ("name", None), ("latency", 7), ("age", 4), ("reason", None))
 _FIXED = {key: width for key, width in _COLUMNS if width is not None}
@@ -190,6 +195,15 @@ class HealthPane(TablePane):
         for timer in self._probe_timers.values():
             timer.stop()
         self._probe_timers.clear()
+        # Probes still running are cancelled and waited for (a bounded while): a
+        # command probe's cancel kills its process tree, which must happen before the
+        # loop ends, or the command outlives the cockpit (a hang-up mid-probe did so).
+        running = self.workers.cancel_group(self, "health")
+        if running:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(
+                    *(worker.wait() for worker in running), return_exceptions=True),
+                    UNMOUNT_WAIT)
         if self._checker is not None:
             checker, self._checker = self._checker, None
             await checker.close()
