@@ -24,6 +24,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.timer import Timer
+from textual.worker import Worker
 
 from cockpit.core.config.models import (
     AlertsProbe,
@@ -115,6 +116,12 @@ def describe_probe(probe: AnyProbe | None) -> str:
     return ""
 
 
+async def _ended(worker: Worker[None]) -> None:
+    """Once ``worker`` has ended, however it did."""
+    with contextlib.suppress(Exception):
+        await worker.wait()
+
+
 class HealthPane(TablePane):
     """Probe results in a table; ``ctrl+r`` re-probes everything now."""
 
@@ -199,11 +206,9 @@ class HealthPane(TablePane):
         # command probe's cancel kills its process tree, which must happen before the
         # loop ends, or the command outlives the cockpit (a hang-up mid-probe did so).
         running = self.workers.cancel_group(self, "health")
-        if running:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(
-                    *(worker.wait() for worker in running), return_exceptions=True),
-                    UNMOUNT_WAIT)
+        if running:  # (asyncio.wait: past the bound, nothing more is waited for)
+            await asyncio.wait([asyncio.ensure_future(_ended(worker)) for worker in running],
+                               timeout=UNMOUNT_WAIT)
         if self._checker is not None:
             checker, self._checker = self._checker, None
             await checker.close()
