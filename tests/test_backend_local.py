@@ -377,7 +377,8 @@ async def test_a_second_cancel_does_not_cut_the_kill_short(backend: LocalBackend
                            what="the command's pid")
     sleeper = int(pidfile.read_text())
     killing = asyncio.ensure_future(execution.cancel())
-    await asyncio.sleep(0)  # the kill has started (its first step runs in a thread)
+    await async_wait_until(lambda: execution._kill_task is not None, interval=0,
+                           what="the kill started")  # (its first step, in a thread)
     assert not killing.done()
     killing.cancel()  # the second cancellation
     with pytest.raises(asyncio.CancelledError):

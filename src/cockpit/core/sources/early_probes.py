@@ -212,8 +212,12 @@ def _run_child(write_fd: int, parent: int, probes: list[AnyProbe], backend: Back
                 await _write(loop, write_fd, line)
 
         try:
-            async with asyncio.timeout(longest):
-                await asyncio.gather(*(one(p) for p in probes))
+            # a TaskGroup, not gather: stopped, it waits for every probe's cancellation
+            # (a command's kill) before the loop ends; gather let the first cancelled
+            # probe end the round while a command was still being killed
+            async with asyncio.timeout(longest), asyncio.TaskGroup() as probing:
+                for probe in probes:
+                    probing.create_task(one(probe))
         finally:
             await checker.close()
 
