@@ -553,3 +553,23 @@ async def test_the_text_cell_fast_path_renders_exactly_what_datatable_renders():
                             fast += 1
                             assert got == want, (value, width, base, cursor, hover)
         assert fast > 250 and skipped == 3 * 3 * 3 * 3 * 2  # tab, newline, full: DataTable's way
+
+
+class BracketedColumns(App):
+    def compose(self) -> ComposeResult:
+        table = CellTable()
+        table.add_column("[bold]name[/bold] :fire:", key="name")
+        table.add_column(Text("styled", style="italic"), key="styled")
+        yield table
+
+
+async def test_a_text_column_label_is_plain_text_not_markup():
+    app = BracketedColumns()
+    async with app.run_test(size=(60, 5)) as pilot:
+        table = app.query_one(CellTable)
+        await pilot.pause()
+        label = table.columns[ColumnKey("name")].label
+        assert label.plain == "[bold]name[/bold] :fire:" and not label.spans
+        assert "[bold]name[/bold] :fire:" in table.render_line(0).text
+        # a Text label is kept as it is, style included
+        assert table.columns[ColumnKey("styled")].label.style == "italic"
