@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from cockpit.cli.main import _literal_of, _tail_shape, main
-from cockpit.core.audit import literal_scan
+from cockpit.core.audit import literal_scan, query
 from cockpit.core.audit.query import parse_filter
 from tests.test_secret_formats import TOKENS
 
@@ -171,13 +171,36 @@ def test_the_children_find_the_prefilters_candidates_in_order(
     for expr in (f"trace_id={ID}", ID, ID.upper(), "4269-a651-52e6", ":00:07"):
         pred = parse_filter(expr)
         assert pred.literal is not None
-        assert _literal_of(expr) == (pred.literal, pred.ignore_case)
+        assert _literal_of(expr) == (pred.literal, pred.ignore_case, pred.escapes)
+        assert pred.escapes == ("=" in expr)  # free text is matched on the raw line
         want = pred.literal.lower() if pred.ignore_case else pred.literal
-        expected = [line for line in lines if b"\\" in line
+        expected = [line for line in lines if (pred.escapes and b"\\" in line)
                     or want in (line.lower() if pred.ignore_case else line)]
-        scan = literal_scan.start(str(corpus), pred.literal, pred.ignore_case, min_size=0)
+        scan = literal_scan.start(str(corpus), pred.literal, pred.ignore_case, min_size=0,
+                                  escapes=pred.escapes)
         assert scan is not None
         assert scan.lines() == expected
+        # the prefilter of the normal path picks the same lines
+        assert [data[s:e] for s, e in query._candidate_lines(data, len(data), pred)
+                ] == [line for line in expected if line]
+
+
+def test_free_text_finds_every_line_it_matches_without_the_backslash_lines(
+        corpus: Path) -> None:
+    """Free text is matched on the raw line, so a line that only holds a backslash is
+    not a candidate: the matches are those of every line matched one by one (escaped
+    ids, non-ASCII, malformed lines included), for the whole file and for a tail."""
+    lines = [line for line in corpus.read_bytes().split(b"\n") if line.strip()]
+    assert sum(b"\\" in line for line in lines) > 40  # (there is something to leave out)
+    for expr in (ID, ID.upper(), "4269-a651-52e6", ":00:07", "\\u0031", "zoë"):
+        filt = query.RecordFilter([expr])
+        expected = [line.decode("utf-8", "replace") for line in lines
+                    if filt.matches_raw(line)]
+        assert expected or expr == "zoë"
+        found = [rec.raw for rec in query.scan_file(corpus, [expr]).records]
+        assert found == expected, expr
+        assert [rec.raw for rec in query.scan_file(corpus, [expr], tail=5).records
+                ] == expected[-5:], expr
 
 
 def test_a_scan_that_finds_too_much_gives_way(corpus: Path, monkeypatch: pytest.MonkeyPatch
@@ -195,15 +218,15 @@ def test_a_scan_that_finds_too_much_gives_way(corpus: Path, monkeypatch: pytest.
 
 
 def test_only_simple_expressions_give_a_literal() -> None:
-    assert _literal_of(f"trace_id={ID}") == (b'"%s"' % ID.encode(), False)
-    assert _literal_of("4269-0651") == (b"4269-0651", False)
-    assert _literal_of("4269-a651") == (b"4269-a651", True)
+    assert _literal_of(f"trace_id={ID}") == (b'"%s"' % ID.encode(), False, True)
+    assert _literal_of("4269-0651") == (b"4269-0651", False, False)
+    assert _literal_of("4269-a651") == (b"4269-a651", True, False)
     for expr in ("seq=123", "a.b=x/y", "x!=abc", "has:abc", "x~abcdef", "zoë",
                  'x="abc"', "x=true", "x={}"):
         guess = _literal_of(expr)
         pred = parse_filter(expr)
         # a guess is never used unless it is the prefilter's own literal
-        assert guess is None or guess == (pred.literal, pred.ignore_case) or (
+        assert guess is None or guess == (pred.literal, pred.ignore_case, pred.escapes) or (
             pred.literal is None or guess[0] != pred.literal)
 
 
@@ -269,10 +292,12 @@ def test_a_literal_the_file_is_full_of_forks_nothing(tmp_path: Path,
     monkeypatch.setattr(literal_scan, "MAX_BYTES", 256 << 10)
     monkeypatch.setattr(literal_scan, "MAX_HITS", 1000)
 
-    def rare(file: Path, literal: bytes, ignore_case: bool = False) -> bool:
+    def rare(file: Path, literal: bytes, ignore_case: bool = False, escapes: bool = True
+             ) -> bool:
         fd = os.open(file, os.O_RDONLY)
         try:
-            return literal_scan.looks_rare(fd, os.fstat(fd).st_size, literal, ignore_case)
+            return literal_scan.looks_rare(fd, os.fstat(fd).st_size, literal, ignore_case,
+                                           escapes)
         finally:
             os.close(fd)
 
@@ -281,6 +306,7 @@ def test_a_literal_the_file_is_full_of_forks_nothing(tmp_path: Path,
     assert not rare(path, b'"DENY"')  # a third of the lines: 900 KB of candidates
     assert not rare(path, b"f2a7-4269-a651x", True)  # its key "7-4269-": in most lines
     assert not rare(escaped, b'"%s"' % ID.encode())  # every line holds a backslash
+    assert rare(escaped, ID.encode(), True, escapes=False)  # (free text: they do not count)
 
     def no_fork() -> int:
         raise AssertionError("forked")

@@ -235,35 +235,37 @@ def _start_literal_scan(shape: dict[str, Any]) -> Any:
     path, exprs = shape["path"], shape["where"]
     from cockpit.core.audit import literal_scan
 
-    best: tuple[bytes, bool] | None = None
+    best: tuple[bytes, bool, bool] | None = None
     for expr in exprs:
         guess = _literal_of(expr)
-        if guess is not None and literal_scan.search_key(*guess) is not None and (
+        if guess is not None and literal_scan.search_key(*guess[:2]) is not None and (
                 best is None or len(guess[0]) > len(best[0])):
             best = guess
     if best is None:
         return None
+    literal, ignore_case, escapes = best
     min_size = os.environ.get("COCKPIT_LITERAL_SCAN_MIN", "")  # tests: small files too
-    return literal_scan.start(os.path.expanduser(path), *best, min_size=int(min_size)
+    return literal_scan.start(os.path.expanduser(path), literal, ignore_case,
+                              escapes=escapes, min_size=int(min_size)
                               if min_size.isdigit() else literal_scan.MIN_SIZE)
 
 
-def _literal_of(expr: str) -> tuple[bytes, bool] | None:
-    """(literal, ignore_case) the prefilter would give ``expr`` (``query.parse_filter``)
-    for the simple shapes: free text, ``field=value``. A guess: ``cmd_tail`` uses the
-    scan only if ``parse_filter`` gives the same."""
+def _literal_of(expr: str) -> tuple[bytes, bool, bool] | None:
+    """(literal, ignore_case, escapes) the prefilter would give ``expr``
+    (``query.parse_filter``) for the simple shapes: free text, ``field=value``. A guess:
+    ``cmd_tail`` uses the scan only if ``parse_filter`` gives the same."""
     text = expr.strip()
     if not text or not text.isascii() or text.startswith(("has:", "!has:")):
         return None
     cut = min((i for i in (text.find(c) for c in "=!~<>") if i != -1), default=-1)
-    if cut == -1:  # free text: case-insensitive if it holds a letter
-        return text.encode(), text.lower() != text.upper()
+    if cut == -1:  # free text: case-insensitive if it holds a letter; the raw line
+        return text.encode(), text.lower() != text.upper(), False
     value = text[cut + 1:]
     if (text[cut] != "=" or cut == 0 or not text[:cut].replace("_", "a").isalnum()
             or not value.isprintable() or value in ("true", "false", "null")
             or any(c in value for c in '"\\/{[') or not any(c.isalpha() for c in value)):
         return None
-    return b'"' + value.encode() + b'"', False
+    return b'"' + value.encode() + b'"', False, True
 
 
 if __name__ == "__main__":

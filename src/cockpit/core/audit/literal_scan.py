@@ -6,8 +6,10 @@ scan and on imports, which do not depend on each other. ``start(path, literal,
 ignore_case)`` (stdlib only, cheap to import) forks one child per CPU; each maps its own
 range of the file and sends back, in file order, every line the query's own prefilter
 (``query._candidate_lines``) would hand to the parser: the lines that hold ``literal``
-(ASCII case-insensitively with ``ignore_case``, as the prefilter's bytes regex does) and
-the lines that hold a backslash (any JSON escape). ``LiteralScan.start_matcher`` forks
+(ASCII case-insensitively with ``ignore_case``, as the prefilter's bytes regex does) and,
+with ``escapes`` (a field's value: ``Predicate.escapes``), the lines that hold a
+backslash (any JSON escape; free text is matched on the raw line and needs no such
+pass). ``LiteralScan.start_matcher`` forks
 one more child, the ``Matcher``: it imports the filter (``query``, orjson) while the
 parent imports the renderer, then parses and matches the candidates with the normal
 path's own ``_Scanner.pick`` and sends the last ``n`` matches back. Each step answers
@@ -73,10 +75,12 @@ def search_key(literal: bytes, ignore_case: bool) -> bytes | None:
 
 
 def find_spans(fd: int, start: int, end: int, literal: bytes, ignore_case: bool,
-               max_bytes: int = MAX_BYTES) -> list[tuple[int, bytes]] | None:
+               max_bytes: int = MAX_BYTES, escapes: bool = True
+               ) -> list[tuple[int, bytes]] | None:
     """(offset in the file, line) of each candidate line of [start, end) (which starts
     at a line), in order, without their newlines; None if they hold more than
-    ``max_bytes`` or ``literal`` has no searchable key."""
+    ``max_bytes`` or ``literal`` has no searchable key. ``escapes``: the lines holding a
+    backslash are candidates too."""
     key = search_key(literal, ignore_case)
     if key is None:
         return None
@@ -97,7 +101,9 @@ def find_spans(fd: int, start: int, end: int, literal: bytes, ignore_case: bool,
         total = hits = 0
         # window by window, each let go once searched (MADV_DONTNEED: the pages stay
         # cached, out of this process's resident set): memory bounded by WINDOW
-        searches = [[key, find_key, True, lo], [b"\\", find, False, lo]]
+        searches = [[key, find_key, True, lo]]
+        if escapes:  # (a second pass over the mapping: a tenth of a trace id's time)
+            searches.append([b"\\", find, False, lo])
         window = lo
         while window < hi:
             stop = min(hi, window - window % WINDOW + WINDOW)
@@ -174,7 +180,8 @@ def _memmem(mm: mmap.mmap) -> tuple[Callable[[bytes, int, int], int], object] | 
 SAMPLE = 1 << 20
 
 
-def looks_rare(fd: int, size: int, literal: bytes, ignore_case: bool) -> bool:
+def looks_rare(fd: int, size: int, literal: bytes, ignore_case: bool,
+               escapes: bool = True) -> bool:
     """Whether a scan for ``literal`` is likely to answer, judged on the file's last
     ``SAMPLE`` bytes: its candidate lines (those with the literal or a backslash) under
     half of ``MAX_BYTES``, and the key's other places under half of ``MAX_HITS``, when
@@ -188,7 +195,7 @@ def looks_rare(fd: int, size: int, literal: bytes, ignore_case: bool) -> bool:
         return key is not None
     scale = size / len(sample)
     line_bytes = len(sample) / (sample.count(b"\n") or 1)
-    escapes = sample.count(b"\\")  # (a line per backslash at most)
+    escapes = sample.count(b"\\") if escapes else 0  # (a line per backslash at most)
     places = sample.count(key)  # (every occurrence of the literal is one of them)
     if (places + escapes) * line_bytes * scale <= MAX_BYTES / 2 and places * scale <= (
             MAX_HITS / 2):
@@ -257,10 +264,11 @@ class LiteralScan:
     """Forked children finding candidate lines; ``lines()`` collects them once."""
 
     def __init__(self, path: str, literal: bytes, ignore_case: bool,
-                 children: list[tuple[int, int]]) -> None:
+                 children: list[tuple[int, int]], escapes: bool = True) -> None:
         self.path = path
         self.literal = literal
         self.ignore_case = ignore_case
+        self.escapes = escapes
         self._children = children
 
     def lines(self) -> list[bytes] | None:
@@ -295,7 +303,7 @@ class LiteralScan:
 
     def start_matcher(self, exprs: list[str], n: int) -> Matcher | None:
         """The ``Matcher`` child for this scan's literal (see ``start_matcher``)."""
-        return start_matcher(exprs, n, self.literal, self.ignore_case)
+        return start_matcher(exprs, n, self.literal, self.ignore_case, self.escapes)
 
     def cancel(self) -> None:
         """Stop the children that are still running (the normal path answers)."""
@@ -309,10 +317,11 @@ class LiteralScan:
             os.close(rfd)
 
 
-def start(path: str, literal: bytes, ignore_case: bool, *, min_size: int = MIN_SIZE
-          ) -> LiteralScan | None:
-    """Fork the children scanning ``path`` for ``literal``; None (nothing started) for
-    a small or unreadable file, a literal without a searchable key, or no ``fork``."""
+def start(path: str, literal: bytes, ignore_case: bool, *, min_size: int = MIN_SIZE,
+          escapes: bool = True) -> LiteralScan | None:
+    """Fork the children scanning ``path`` for ``literal`` (and, with ``escapes``, for
+    the lines holding a backslash); None (nothing started) for a small or unreadable
+    file, a literal without a searchable key, or no ``fork``."""
     if not hasattr(os, "fork") or search_key(literal, ignore_case) is None:
         return None
     try:
@@ -322,7 +331,7 @@ def start(path: str, literal: bytes, ignore_case: bool, *, min_size: int = MIN_S
     children: list[tuple[int, int]] = []
     try:
         size = os.fstat(fd).st_size
-        if size < min_size or not looks_rare(fd, size, literal, ignore_case):
+        if size < min_size or not looks_rare(fd, size, literal, ignore_case, escapes):
             return None
         for rng in split_ranges(fd, size, _workers()):
             rfd, wfd = os.pipe()
@@ -331,7 +340,7 @@ def start(path: str, literal: bytes, ignore_case: bool, *, min_size: int = MIN_S
                 code = 1
                 try:
                     os.close(rfd)
-                    found = find_spans(fd, *rng, literal, ignore_case)
+                    found = find_spans(fd, *rng, literal, ignore_case, escapes=escapes)
                     if found is not None:
                         payload = b"OK\n" + b"".join(
                             b"%d\t%s\n" % (at, line) for at, line in found)
@@ -344,11 +353,11 @@ def start(path: str, literal: bytes, ignore_case: bool, *, min_size: int = MIN_S
             os.close(wfd)
             children.append((pid, rfd))
     except OSError:
-        LiteralScan(path, literal, ignore_case, children).cancel()
+        LiteralScan(path, literal, ignore_case, children, escapes).cancel()
         return None
     finally:
         os.close(fd)
-    return LiteralScan(path, literal, ignore_case, children)
+    return LiteralScan(path, literal, ignore_case, children, escapes)
 
 
 class Matcher:
@@ -411,8 +420,8 @@ def _write_all(fd: int, payload: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def start_matcher(exprs: list[str], n: int, literal: bytes, ignore_case: bool
-                  ) -> Matcher | None:
+def start_matcher(exprs: list[str], n: int, literal: bytes, ignore_case: bool,
+                  escapes: bool = True) -> Matcher | None:
     """Fork the ``Matcher`` child for ``exprs`` (the last ``n`` matches); None if it
     cannot be forked."""
     try:
@@ -430,7 +439,7 @@ def start_matcher(exprs: list[str], n: int, literal: bytes, ignore_case: bool
         try:
             os.close(down_w)
             os.close(up_r)
-            _write_all(up_w, _match(exprs, n, literal, ignore_case, down_r))
+            _write_all(up_w, _match(exprs, n, literal, ignore_case, escapes, down_r))
         finally:
             os._exit(0)
     os.close(down_r)
@@ -438,7 +447,8 @@ def start_matcher(exprs: list[str], n: int, literal: bytes, ignore_case: bool
     return Matcher(pid, down_w, up_r)
 
 
-def _match(exprs: list[str], n: int, literal: bytes, ignore_case: bool, rfd: int) -> bytes:
+def _match(exprs: list[str], n: int, literal: bytes, ignore_case: bool, escapes: bool,
+           rfd: int) -> bytes:
     """The matcher child's answer, marshalled (None: the normal path answers)."""
     import marshal
 
@@ -454,7 +464,7 @@ def _match(exprs: list[str], n: int, literal: bytes, ignore_case: bool, rfd: int
             chunks.append(data)
         data = b"".join(chunks)
         if (pre is not None and pre.literal == literal and pre.ignore_case == ignore_case
-                and n > 0 and data.startswith(b"OK\n")):
+                and pre.escapes == escapes and n > 0 and data.startswith(b"OK\n")):
             data = data[3:]
             lines: list[bytes] = []
             items: list[Any] = []

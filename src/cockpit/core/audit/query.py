@@ -21,7 +21,8 @@ counted in ``total`` (the number of lines).
 Speed. The file is read in blocks of whole lines; big files are split between the CPUs
 (forked workers, only when the process has no other thread). A filter with an equality
 predicate has a byte *prefilter*: a line can only match if it contains the value's bytes
-or a backslash (any JSON escape), so only those lines are parsed. ``count_by`` of a
+or a backslash (any JSON escape), so only those lines are parsed; free text is matched
+on the raw line, so its lines must hold its bytes (ASCII case aside). ``count_by`` of a
 top-level key first tries a *fast path* per block, which counts without parsing when it can
 prove the result equals a full parse (see ``_fast_count``); other blocks are parsed line
 by line with orjson.
@@ -204,9 +205,9 @@ _FIELD = re.compile(r"[A-Za-z_@$][\w.@$/-]*")
 class Predicate(_Plain):
     """One parsed filter expression: ``op`` is "=", "!=", "~", "!~", ">", ">=", "<",
     "<=", "has", "!has" or "text"; ``literal``, the bytes a matching line must contain
-    (unless it has a backslash), None for no prefilter; ``ignore_case``: the literal is
-    matched case-insensitively (free text); ``_rare``: where the prefilter looks, the
-    literal's rarest byte, or -1 for the whole literal."""
+    (unless it has a backslash and ``escapes``), None for no prefilter;
+    ``ignore_case``: the literal is matched case-insensitively (free text); ``_rare``:
+    where the prefilter looks, the literal's rarest byte, or -1 for the whole literal."""
 
     __slots__ = (
         "_needle",
@@ -235,6 +236,14 @@ class Predicate(_Plain):
         self._needle = _needle
         self._num = _num
         self._rare = _rare
+
+    @property
+    def escapes(self) -> bool:
+        """Whether a matching line may lack ``literal`` because a JSON escape writes it
+        otherwise (``\\u0031`` for ``1``): a field's value is matched as parsed, so the
+        lines holding a backslash are candidates too. Free text is matched on the raw
+        line: only the lines holding the literal can match."""
+        return self.op != "text"
 
     def matches(self, data: dict[str, Any] | None, raw: str | None = None) -> bool:
         """Does this record (``data``; ``raw`` line for free text) satisfy the predicate?"""
@@ -582,14 +591,16 @@ class ScanResult(_Plain):
 
 
 def _candidate_lines(data: bytes, stop: int, pred: Predicate) -> Iterator[tuple[int, int]]:
-    """(start, end) of the lines of ``data[:stop]`` that hold ``pred``'s literal or a backslash.
+    """(start, end) of the lines of ``data[:stop]`` that hold ``pred``'s literal, or a
+    backslash where an escape may hide it (``Predicate.escapes``).
 
     Like grep: memchr for the literal's rarest byte (in a sample of ``data``), check the
     literal around it, then skip to the end of the line.
     """
     lit = pred.literal
     assert lit is not None
-    if pred.ignore_case or b"\n" in lit or data.find(b"\\", 0, stop) != -1:
+    if pred.ignore_case or b"\n" in lit or (
+            pred.escapes and data.find(b"\\", 0, stop) != -1):
         yield from _candidate_lines_general(data, stop, pred)
         return
     if pred._rare is None:  # once per scan: the first block is a fair sample
@@ -639,7 +650,7 @@ def _candidate_lines_general(data: bytes, stop: int, pred: Predicate
     if b"\n" not in lit:
         flags = re.IGNORECASE if pred.ignore_case else 0
         hits.update(m.start() for m in re.compile(re.escape(lit), flags).finditer(data, 0, stop))
-    pos = data.find(b"\\", 0, stop)
+    pos = data.find(b"\\", 0, stop) if pred.escapes else -1
     while pos != -1:
         hits.add(pos)
         pos = data.find(b"\\", pos + 1, stop)

@@ -506,7 +506,7 @@ def _literal_tail(path: Path, filt: RecordFilter, n: int) -> ScanResult | None:
     from cockpit.core.audit import literal_scan
 
     scan = literal_scan.start(os.fspath(path), pre.literal, pre.ignore_case,
-                              min_size=literal_scan.MIN_SIZE)
+                              min_size=literal_scan.MIN_SIZE, escapes=pre.escapes)
     if scan is None:
         return None
     try:
