@@ -128,6 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cockpit.cli.audit_cmd import main as audit_main
 
         return audit_main(argv[1:], shape)
+    if whole_process:  # (the process is the cockpit's: no plugin of pydantic to find)
+        from cockpit.core.pydantic_plugins import skip_discovery
+
+        skip_discovery()
     args = build_parser().parse_args(argv) if argv else bare_args()
     if getattr(args, "profile", None) is None:
         args.profile = os.environ.get("COCKPIT_PROFILE") or "demo"
