@@ -576,6 +576,60 @@ def test_connect_imports_the_sdk_off_the_event_loop(kube, kubeconfig) -> None:
     assert float(gap) < 0.5, (gap, took)
 
 
+EARLY_ROUND = r"""
+import json, select, sys, time
+from cockpit.core.boundary import Boundary
+from cockpit.core.config.loader import load_profile
+from cockpit.core.environment import open_backend
+from cockpit.core.sources.early_probes import start_early_probes
+
+loaded = load_profile(sys.argv[1])
+early = start_early_probes(loaded.profile.health, open_backend(loaded), Boundary())
+rows = {}
+deadline = time.monotonic() + 60
+while not early.ended and time.monotonic() < deadline:
+    select.select([early.fileno()], [], [], deadline - time.monotonic())
+    for name, got in early.read():
+        rows[name] = [[row.name, row.state] for row in got]
+early.close()
+print(json.dumps({"names": list(early.names), "connects": early.connects, "rows": rows,
+                  "sdk_here": "kubernetes" in sys.modules}))
+"""
+
+
+def test_the_first_rounds_target_probe_runs_in_the_forked_child(
+        kube, kubeconfig, tmp_path) -> None:
+    """The first probe round's child connects and lists on its own (its SDK imported
+    there): the target probe's rows come back as the cockpit's own probe gives them,
+    and the cockpit's process has not imported the SDK for them."""
+    seed(kube, replicas=2)
+    path = profile(tmp_path, extra=(
+        f"health:\n  - {{name: workloads, kind: target, targets: [deployment/{API}]}}\n"))
+    env = {**os.environ, "COCKPIT_EARLY_PROBES": "1"}
+    done = subprocess.run([sys.executable, "-c", EARLY_ROUND, str(path)], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen["names"] == ["workloads"] and seen["connects"] is True
+    assert seen["sdk_here"] is False
+
+    async def in_process() -> list[list[str]]:
+        from cockpit.core.sources.health import HealthChecker
+
+        loaded = load_profile(path)
+        backend = open_backend(loaded)
+        try:
+            probe = loaded.profile.health[0]
+            return [[row.name, row.state] for row in
+                    await HealthChecker([probe], backend).check(probe)]
+        finally:
+            await backend.close()
+
+    expected = asyncio.run(in_process())
+    assert seen["rows"] == {"workloads": expected}
+    assert expected == [["workloads", "ok"], [f"workloads/{API}", "ok"]]
+
+
 # -- headless CLI -------------------------------------------------------------------------
 
 def cockpit(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

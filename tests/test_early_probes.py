@@ -241,6 +241,11 @@ def test_target_probes_and_commands_of_a_backend_that_cannot_fork_stay_in_proces
         [True, False, True, True]
     assert runs_early(command, Remote()) is False
     assert runs_early(command, None) is False
+
+    class Connects(LocalBackend):  # connects and lists from a forked copy (kubernetes)
+        early_targets = True
+
+    assert runs_early(target, Connects()) is True and runs_early(target, None) is False
     # nothing eligible: no child at all
     assert start_early_probes([target], local, Boundary()) is None
     spec = {"probes": [{"kind": "target", "name": "t"}]}

@@ -196,3 +196,39 @@ async def test_a_child_ending_while_the_cockpit_quits_starts_nothing_here(
         pane._take_early()  # (as the loop calls it when the pipe says end-of-file)
         assert pane._early is None and pane._inflight == set()
     assert server.hits == []
+
+
+
+
+
+@pytest.mark.parametrize("connects", [True, False])
+async def test_the_ui_connects_once_the_first_round_is_shown_when_the_child_connects(
+        tmp_path, server, fake, connects, monkeypatch):
+    """A child that runs a target probe connects the backend on its own (a kubernetes
+    SDK's import, its lists): the UI's own connection, whose import would hold the
+    interpreter while the first frame is made, then waits for the panes held back until
+    the first round is on screen. Otherwise it starts at mount, as before."""
+    import cockpit.tui.app as app_module
+
+    monkeypatch.setattr(app_module, "HOLD_PANES_AT_MOST", 3600.0)  # only the round
+    context = make_context(tmp_path, _profile(server.url))
+    fake.early.connects = connects
+    context.early_probes = fake.early
+    app = CockpitApp(context)
+    app.hold_panes = True  # as on a real terminal (run_test's is headless)
+    connected: list[str] = []  # the first round's rows shown by then, by name
+    real = context.backend.ensure_connected
+
+    async def ensure_connected() -> None:
+        connected.append(",".join(sorted(row.name for row in app.panes[1].rows)))
+        await real()
+
+    context.backend.ensure_connected = ensure_connected  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        if connects:
+            assert connected == []  # the round is awaited: the panes are held
+            fake.send("api", "ok", "200")
+            fake.send("port", "ok", "open")
+        await async_wait_until(lambda: connected, what="the connection")
+        assert connected[0] == ("api,port" if connects else "")

@@ -156,6 +156,10 @@ class CockpitApp(App[Any]):
         #: terminal with a live context (tests set it to exercise the held start)
         self.hold_panes: bool | None = None
         self._held_panes: list[int] = []  #: numbers of the panes not made yet
+        #: the first round's child connects the backend itself (for its target probes;
+        #: the Health pane takes the round over at mount)
+        self._child_connects = bool(context.early_probes is not None
+                                    and context.early_probes.connects)
         self._panes_mounted = asyncio.Event()  #: every pane is mounted
         self._probe_backlog: list[list[Any]] = []  #: health rows for a held Metrics pane
         self._release_scheduled = False
@@ -260,7 +264,10 @@ class CockpitApp(App[Any]):
         if isinstance(health, HealthPane) and health.rows:
             # rows the forked first round had ready at mount: in the first frame too
             self.header.health = health.overall
-        if self.context.live:
+        if self.context.live and not (self._held_panes and self._child_connects):
+            # (else the first round's child connects on its own, for its target
+            # probes: the UI's connection, an SDK's import that holds the interpreter,
+            # waits for the panes held back until the first frame with data)
             self._connect_backend()
         if self.context.live and self.context.loaded.profile.demo:
             self.ensure_demo()
@@ -318,6 +325,8 @@ class CockpitApp(App[Any]):
                 self.panes[4].observe_probe(rows)
             self._probe_backlog.clear()
             self._panes_mounted.set()
+            if self.context.live and self._child_connects:
+                self._connect_backend()  # (held back at mount: see on_mount)
         await self._panes_mounted.wait()
 
     def _apply_layout(self, width: int, height: int) -> None:

@@ -58,7 +58,8 @@ def run_tui(profile: str, *, read_only: bool = False, runbook: str | None = None
         # before any thread starts: the first probe round, forked, beside the imports
         context.early_probes = start_early_probes(
             context.loaded.profile.health, context.backend, context.boundary)
-        context.backend.warm_up()  # an SDK, in a thread, while Textual is imported
+        if not (context.early_probes is not None and context.early_probes.connects):
+            context.backend.warm_up()  # an SDK, in a thread, while Textual is imported
         if context.loaded.profile.speaks_http() and context.early_probes is None:
             warm_up()  # in a thread, while Textual and the panes are imported
         # (with a forked round, the Health pane starts it once the first frame is out)

@@ -165,6 +165,10 @@ class Backend(ABC):
     #: ``connect()`` (no client, no thread): the first round of health probes runs
     #: there while the UI starts (``sources.early_probes``)
     forkable: ClassVar[bool] = False
+    #: whether ``connect()`` and ``list_targets`` work from such a forked copy (it
+    #: connects there on its own, its SDK imported there): the first round's target
+    #: probes run there too, and the UI connects once its first frame is out
+    early_targets: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any] | BackendOptions | None = None) -> None:
         if isinstance(options, BackendOptions):

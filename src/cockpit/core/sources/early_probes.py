@@ -12,8 +12,12 @@ it sends has passed it) and writes each probe's rows as one JSON line as soon as
 probe ends. The Health pane reads them without blocking and probes in-process whatever
 the child did not report (it died, or it took too long).
 
-The child runs HTTP, TCP and alerts probes, and command probes only on a backend that
-says its commands can start from a forked copy (``Backend.forkable``: the local one).
+The child runs HTTP, TCP and alerts probes, command probes only on a backend that says
+its commands can start from a forked copy (``Backend.forkable``: the local one), and
+target probes only on a backend that connects and lists from one
+(``Backend.early_targets``: kubernetes, whose SDK import, 90 ms of CPU, then happens in
+the child; ``EarlyProbes.connects`` tells the UI to connect once the first round is
+shown, so that import does not hold the interpreter while the first frame is made).
 It redirects its standard streams to ``/dev/null`` (nothing it does reaches the
 terminal); its writes wait for room without stopping its loop. It ends when the
 probes end; told to stop (SIGTERM: the pane's ``close`` or its parent's end; a hang-up
@@ -34,7 +38,13 @@ from collections.abc import Sequence
 
 from cockpit.core.backends.base import Backend
 from cockpit.core.boundary import Boundary
-from cockpit.core.config.models import AlertsProbe, CommandProbe, HttpProbe, TcpProbe
+from cockpit.core.config.models import (
+    AlertsProbe,
+    CommandProbe,
+    HttpProbe,
+    TargetProbe,
+    TcpProbe,
+)
 from cockpit.core.sources.health import AnyProbe, HealthChecker, HealthRow
 
 #: Most bytes read from the child: far above what bounded rows of any profile take.
@@ -48,15 +58,21 @@ def runs_early(probe: AnyProbe, backend: Backend | None) -> bool:
     """Whether the forked child may run ``probe``."""
     if isinstance(probe, HttpProbe | TcpProbe | AlertsProbe):
         return True
+    if isinstance(probe, TargetProbe):
+        return backend is not None and backend.early_targets
     return isinstance(probe, CommandProbe) and backend is not None and backend.forkable
 
 
 class EarlyProbes:
     """The parent's end: which probes the child runs, and their rows as they come."""
 
-    def __init__(self, pid: int, fd: int, names: Sequence[str], deadline: float) -> None:
+    def __init__(self, pid: int, fd: int, names: Sequence[str], deadline: float,
+                 connects: bool = False) -> None:
         self.pid = pid
         self.names: tuple[str, ...] = tuple(names)  #: the probes the child runs
+        #: the child connects the backend itself (a target probe): the UI's connection
+        #: (an SDK's import, competing for the interpreter) can wait for the first frame
+        self.connects = connects
         #: ``time.monotonic()`` past which the child has overrun its probes' timeouts:
         #: give up on it then (the probes it has not reported are run in-process)
         self.deadline = deadline
@@ -162,7 +178,8 @@ def start_early_probes(probes: Sequence[AnyProbe], backend: Backend | None,
     os.close(write_fd)
     os.set_blocking(read_fd, False)
     deadline = time.monotonic() + _longest(chosen) + SLACK
-    return EarlyProbes(pid, read_fd, [p.name for p in chosen], deadline)
+    return EarlyProbes(pid, read_fd, [p.name for p in chosen], deadline,
+                       connects=any(isinstance(p, TargetProbe) for p in chosen))
 
 
 def _longest(probes: Sequence[AnyProbe]) -> float:

@@ -89,6 +89,7 @@ class KubernetesBackend(KubernetesStreams, Backend):
     """Workloads and pods of kubeconfig contexts; see the module docstring."""
 
     kind: ClassVar[str] = "kubernetes"
+    early_targets: ClassVar[bool] = True  # a forked copy imports the SDK, lists, exits
     capabilities: ClassVar[Capability] = (
         Capability.RUN | Capability.SCRIPT | Capability.CANCEL | Capability.TARGETS
         | Capability.OPERATIONS | Capability.LOGS | Capability.LOGS_SINCE
