@@ -203,6 +203,38 @@ def test_free_text_finds_every_line_it_matches_without_the_backslash_lines(
                 ] == expected[-5:], expr
 
 
+def test_free_text_folds_ascii_letters_only_wherever_it_is_matched(tmp_path: Path) -> None:
+    """ASCII free text matches its letters in either case and nothing else, as its bytes
+    prefilter finds it: a Kelvin sign (which Unicode folds to "k") or a ligature ("ﬀ":
+    "ff") is not its letter, with or without a JSON escape on the line. The scan, the
+    tail, the count, a line matched alone and the literal scan's children agree."""
+    path = tmp_path / "audit.log"
+    lines = ['{"m": "\\u0041", "n": "\u212aelvin"}', '{"n": "\u212aelvin"}',
+             '{"n": "KELVIN kelvin"}', '{"m": "\\u0041", "n": "e\ufb00ort"}',
+             '{"n": "EFFORT"}', '{"m": "\\n", "n": "Stra\u00dfe"}', '{"n": "strasse"}',
+             '{"m": "\\t", "n": "id-1234-\u212aelvin"}', '{"n": "id-1234-KELVIN"}']
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for expr, want in (("kelvin", [2, 8]), ("effort", [4]), ("strasse", [6]), ("Kel", [2, 8]),
+                       ("-1234-kelvin", [8])):
+        filt = query.RecordFilter([expr])
+        assert [i for i, line in enumerate(lines) if filt.matches_raw(line)] == want, expr
+        found = [rec.raw for rec in query.scan_file(path, [expr]).records]
+        assert found == [lines[i] for i in want], expr
+        assert [rec.raw for rec in query.scan_file(path, [expr], tail=1).records
+                ] == found[-1:]
+        assert query.scan_file(path, [expr], count_only=True).matched == len(want)
+        pred = parse_filter(expr)
+        scan = literal_scan.start(str(path), pred.literal, pred.ignore_case, min_size=0,
+                                  escapes=pred.escapes)
+        if literal_scan.search_key(pred.literal, pred.ignore_case) is not None:
+            assert scan is not None and [line.decode() for line in scan.lines()] == found
+        else:  # (no letter-free run to search: the normal path answers)
+            assert scan is None
+    # Unicode text is matched with Unicode case folding (no prefilter: every line)
+    filt = query.RecordFilter(["straße"])
+    assert [i for i, line in enumerate(lines) if filt.matches_raw(line)] == [5, 6]
+
+
 def test_a_scan_that_finds_too_much_gives_way(corpus: Path, monkeypatch: pytest.MonkeyPatch
                                               ) -> None:
     fd = os.open(corpus, os.O_RDONLY)

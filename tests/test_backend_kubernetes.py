@@ -476,6 +476,30 @@ async def test_host_commands_talk_to_the_same_cluster_and_namespace(
         await runner.backend.close()
 
 
+async def test_a_host_command_before_the_connection_still_talks_to_this_cluster(
+        kube, kubeconfig, tmp_path) -> None:
+    """A host command that comes before anything connected the backend (a command
+    probe of the first round, an action from the palette at once) connects it first:
+    it never runs with kubectl's default context, and neither do the ones after it."""
+    from cockpit.core.sources.health import HealthChecker
+
+    where = "echo ctx=$COCKPIT_K8S_CONTEXT ns=$COCKPIT_K8S_NAMESPACE"
+    path = profile(tmp_path, extra=(
+        f"health:\n  - name: here\n    kind: command\n    script: test "
+        f"\"$COCKPIT_K8S_CONTEXT\" = salvage-eu\n"
+        f"actions:\n  - id: where\n    script: {where}\n"))
+    runner = runner_for(path, tmp_path)
+    try:
+        probe = runner.loaded.profile.health[0]  # the Health pane's first round
+        rows = await HealthChecker([probe], runner.backend).check(probe)
+        assert [(row.name, row.state) for row in rows] == [("here", "ok")], rows
+        outcome, lines = await run_action(runner, "where", confirmed=False)
+        assert outcome.status == "succeeded", outcome.message
+        assert lines == [f"ctx=salvage-eu ns={NS}"]
+    finally:
+        await runner.backend.close()
+
+
 # -- credentials --------------------------------------------------------------------------
 
 def exec_kubeconfig(tmp_path: Path, kube: KubeDouble, plugin: str) -> Path:
@@ -628,6 +652,25 @@ def test_the_first_rounds_target_probe_runs_in_the_forked_child(
     expected = asyncio.run(in_process())
     assert seen["rows"] == {"workloads": expected}
     assert expected == [["workloads", "ok"], [f"workloads/{API}", "ok"]]
+
+
+def test_a_credential_plugin_keeps_the_first_rounds_target_probe_in_process(
+        kube, kubeconfig, tmp_path, monkeypatch) -> None:
+    """A kubeconfig whose user runs a credential plugin (or names an auth provider) is
+    not connected by the forked child: the plugin would run twice, and one that asks
+    the operator could not there. Without one, the child connects."""
+    from cockpit.core.config.models import TargetProbe
+    from cockpit.core.sources.early_probes import runs_early
+
+    probe = TargetProbe.model_validate({"kind": "target", "name": "t"})
+    assert runs_early(probe, KubernetesBackend({"kind": "kubernetes"})) is True
+    plugin = exec_kubeconfig(tmp_path, kube, "#!/bin/sh\nexit 1\n")
+    monkeypatch.setenv("KUBECONFIG", f"{kubeconfig}{os.pathsep}{plugin}")
+    assert runs_early(probe, KubernetesBackend({"kind": "kubernetes"})) is False
+    assert runs_early(probe, KubernetesBackend(
+        {"kind": "kubernetes", "kubeconfig": str(kubeconfig)})) is True
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    assert runs_early(probe, KubernetesBackend({"kind": "kubernetes"})) is False
 
 
 # -- headless CLI -------------------------------------------------------------------------

@@ -53,8 +53,20 @@ probes = [kinds[p["kind"]].model_validate(p) for p in spec["probes"]]
 boundary = Boundary(Redactor(spec.get("secrets", []), env={}))
 if spec.get("one_core"):
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+backend = LocalBackend()
+if spec.get("stuck_targets"):  # a target list stuck in a thread (an SDK's, a plugin's)
+    import asyncio
+
+    class StuckTargets(LocalBackend):
+        early_targets = True
+
+        async def list_targets(self):
+            await asyncio.to_thread(time.sleep, spec["stuck_targets"])
+            return []
+
+    backend = StuckTargets()
 started = time.monotonic()
-early = start_early_probes(probes, LocalBackend(), boundary)
+early = start_early_probes(probes, backend, boundary)
 if early is None:
     print(json.dumps(None)); sys.exit()
 print(json.dumps({"pid": early.pid, "names": list(early.names)}), flush=True)
@@ -250,6 +262,19 @@ def test_target_probes_and_commands_of_a_backend_that_cannot_fork_stay_in_proces
     assert start_early_probes([target], local, Boundary()) is None
     spec = {"probes": [{"kind": "target", "name": "t"}]}
     assert _run(spec) == [None]
+
+
+def test_a_probe_stuck_in_a_thread_does_not_keep_the_child_past_its_round():
+    """A target probe whose list is stuck in a thread (a kubernetes SDK's import, a
+    credential plugin) is reported timed out at its timeout, and the child ends then:
+    it does not wait for that thread (asyncio.run would, for 30 s here)."""
+    spec = {"probes": [{"kind": "target", "name": "t", "timeout": "0.5s"}],
+            "stuck_targets": 30}
+    started, end = _run(spec)
+    assert started["names"] == ["t"]
+    assert [e[1] for e in end["events"]] == ["t"]
+    assert "timed out" in end["events"][0][2][0][2]
+    assert end["ended"] is True and end["events"][0][0] < 10
 
 
 def test_no_fork_on_a_single_core_nor_when_turned_off():

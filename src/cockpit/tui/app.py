@@ -309,6 +309,8 @@ class CockpitApp(App[Any]):
         mounted."""
         if self._held_panes:
             numbers, self._held_panes = self._held_panes, []
+            if self.context.live and self._child_connects:
+                self._connect_backend()  # (held back at mount: see on_mount)
             made = {n: self._new_pane(n) for n in numbers}
             for number, pane in made.items():
                 pane.set_class(number == self.active_pane, "-active", update=False)
@@ -325,8 +327,6 @@ class CockpitApp(App[Any]):
                 self.panes[4].observe_probe(rows)
             self._probe_backlog.clear()
             self._panes_mounted.set()
-            if self.context.live and self._child_connects:
-                self._connect_backend()  # (held back at mount: see on_mount)
         await self._panes_mounted.wait()
 
     def _apply_layout(self, width: int, height: int) -> None:

@@ -6,7 +6,8 @@ Filter expressions (combined with AND), see ``parse_filter``::
 
     field=value   field!=value   field~regex   field!~regex
     field>value   field>=value   field<value   field<=value
-    has:field     !has:field     free text (no operator: case-insensitive, raw line)
+    has:field     !has:field     free text (no operator: case-insensitive, raw line;
+                                 ASCII text folds ASCII letters only)
 
 Fields are dotted paths (``a.b``; through arrays of objects too, ``a.0`` indexes).
 Values are compared as strings: numbers as JSON writes them, ``true``/``false``/``null``.
@@ -251,6 +252,10 @@ class Predicate(_Plain):
         if op == "text":
             if raw is None:
                 raw = orjson.dumps(data).decode() if data is not None else ""
+            if self.regex is not None:  # ASCII text with letters: ASCII case folding
+                return self.regex.search(raw) is not None
+            if self.literal is not None:  # ASCII text without a letter: as it is
+                return self._needle in raw
             return self._needle in raw.casefold()
         if data is None:
             return False
@@ -338,11 +343,16 @@ def parse_filter(expr: str) -> Predicate:
     if m is None:
         needle = text.casefold()
         literal = text.encode() if text.isascii() else None
-        # Without a letter, the bytes are searched as they are: no other character folds
-        # into an ASCII digit, space or punctuation mark.
+        # Without a letter, the bytes are searched as they are. ASCII text with a letter
+        # matches its ASCII letters in either case and nothing else: as its bytes
+        # prefilter finds it (Unicode case folding would also turn the Kelvin sign into
+        # "k", "ﬀ" into "ff": lines the prefilter cannot know of). Other text: Unicode
+        # case folding, every line looked at.
         cased = literal is None or text.lower() != text.upper()
-        return Predicate(expr, "text", value=text, literal=literal, ignore_case=cased,
-                         _needle=needle)
+        regex = re.compile(re.escape(text), re.IGNORECASE | re.ASCII) \
+            if literal is not None and cased else None
+        return Predicate(expr, "text", value=text, regex=regex, literal=literal,
+                         ignore_case=cased, _needle=needle)
     name, op, value = m.group("field"), m.group("op"), m.group("value")
     if name.endswith(".") or ".." in name:
         raise UsageError(f"bad filter {expr!r}: {name!r} is not a field path")

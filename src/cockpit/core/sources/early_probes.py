@@ -238,8 +238,14 @@ def _run_child(write_fd: int, parent: int, probes: list[AnyProbe], backend: Back
         finally:
             await checker.close()
 
+    # Not asyncio.run: closing, it waits for the loop's worker threads, and a probe's
+    # thread is not stopped by its cancellation (a kubernetes connection's SDK import,
+    # a credential plugin, a list waiting for its own timeout). The round's commands
+    # are killed inside ``run`` (the TaskGroup waits for them); the caller then ends
+    # the process, threads and all, once ``run`` is over.
+    loop = asyncio.new_event_loop()
     with contextlib.suppress(BaseException):
-        asyncio.run(run())
+        loop.run_until_complete(run())
 
 
 #: What stops the child: the pane's close and the parent's end (SIGTERM), and what a

@@ -89,7 +89,6 @@ class KubernetesBackend(KubernetesStreams, Backend):
     """Workloads and pods of kubeconfig contexts; see the module docstring."""
 
     kind: ClassVar[str] = "kubernetes"
-    early_targets: ClassVar[bool] = True  # a forked copy imports the SDK, lists, exits
     capabilities: ClassVar[Capability] = (
         Capability.RUN | Capability.SCRIPT | Capability.CANCEL | Capability.TARGETS
         | Capability.OPERATIONS | Capability.LOGS | Capability.LOGS_SINCE
@@ -115,6 +114,25 @@ class KubernetesBackend(KubernetesStreams, Backend):
         self._id = uuid.uuid4().hex[:12]
 
     # -- set-up ---------------------------------------------------------------------------
+
+    @property
+    def early_targets(self) -> bool:  # type: ignore[override]
+        """A forked copy may connect and list (it imports the SDK there, lists, ends),
+        unless a kubeconfig file names a credential plugin or an auth provider: those
+        would run twice (a login, a browser), and one that asks the operator could not
+        in the copy (its output goes nowhere): a false failure in the first round."""
+        from cockpit.core.backends.kubernetes.kubeconfig import config_paths
+
+        try:
+            paths = config_paths(self.kopts.kubeconfig, dict(os.environ))
+            for path in paths:
+                with open(path, "rb") as handle:
+                    data = handle.read(8 << 20)
+                if b"exec:" in data or b"auth-provider:" in data:
+                    return False
+        except (OSError, CockpitError):
+            return False
+        return True
 
     def warm_up(self) -> None:
         """Import the SDK (~0.4-0.7 s) in a thread while Textual starts."""
@@ -352,6 +370,10 @@ class KubernetesBackend(KubernetesStreams, Backend):
         call = spec.operation
         ref = call.target if call is not None else spec.target
         if ref is None:
+            # a host command talks to this backend's cluster (``kubectl_env``): connected
+            # first, never run with no environment (kubectl's default context) nor left
+            # with one for good (a command probe at start-up came before the connection)
+            await self.ensure_connected()
             return await self._host().start(spec)
         if call is not None and call.name not in ops.NAMES:
             return failed(spec.display(), f"the kubernetes backend has no operation "
