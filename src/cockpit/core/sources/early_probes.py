@@ -45,7 +45,7 @@ from cockpit.core.config.models import (
     TargetProbe,
     TcpProbe,
 )
-from cockpit.core.sources.health import AnyProbe, HealthChecker, HealthRow
+from cockpit.core.sources.health import AnyProbe, HealthChecker, HealthRow, timeout_reason
 
 #: Most bytes read from the child: far above what bounded rows of any profile take.
 MAX_BYTES = 4 << 20
@@ -222,6 +222,10 @@ def _run_child(write_fd: int, parent: int, probes: list[AnyProbe], backend: Back
 
         async def one(probe: AnyProbe) -> None:
             rows = await checker.check(probe)
+            if isinstance(probe, TargetProbe) and len(rows) == 1 and rows[0].state == "fail" \
+                    and rows[0].reason == timeout_reason(probe.timeout):
+                return  # a cold connection here (an SDK's import, a first list) ran
+                # out of time: not said, so the UI probes it again itself
             line = json.dumps([probe.name, [
                 [r.name, r.state, r.latency_ms, r.reason, r.checked_at, r.parent, r.details]
                 for r in rows]]).encode() + b"\n"

@@ -85,7 +85,8 @@ def _short(text: str, limit: int = _REASON_MAX) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _fmt_timeout(seconds: float) -> str:
+def timeout_reason(seconds: float) -> str:
+    """The reason of a probe's row when it ran out of its ``seconds``."""
     return f"timed out after {seconds:.1f}s"
 
 
@@ -99,7 +100,7 @@ def _is_httpx(exc: BaseException, name: str) -> bool:
 def describe_error(exc: BaseException, timeout: float | None = None) -> str:
     """A short, user-facing reason for a network error (httpx or socket level)."""
     if isinstance(exc, TimeoutError) or _is_httpx(exc, "TimeoutException"):
-        return _fmt_timeout(timeout) if timeout is not None else "timed out"
+        return timeout_reason(timeout) if timeout is not None else "timed out"
     chain: list[BaseException] = []
     cur: BaseException | None = exc
     while cur is not None and len(chain) < 8:
@@ -358,7 +359,7 @@ async def _command_probe(probe: CommandProbe, backend: Backend) -> list[HealthRo
     if result.error:
         return [_row(probe.name, "fail", None, _short(result.error))]
     if result.timed_out:
-        return [_row(probe.name, "fail", latency, _fmt_timeout(probe.timeout))]
+        return [_row(probe.name, "fail", latency, timeout_reason(probe.timeout))]
     if result.cancelled or result.exit_code is None:
         return [_row(probe.name, "fail", latency, "cancelled")]
     if result.exit_code == 0:
@@ -502,12 +503,12 @@ async def run_probe(
                 return [_row(probe.name, "fail", None, "no backend to run the command")]
             return await _command_probe(probe, backend)
     except TimeoutError:
-        return [_row(probe.name, "fail", None, _fmt_timeout(probe.timeout))]
+        return [_row(probe.name, "fail", None, timeout_reason(probe.timeout))]
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # a probe never raises into the caller
         if _is_httpx(exc, "TimeoutException"):
-            return [_row(probe.name, "fail", None, _fmt_timeout(probe.timeout))]
+            return [_row(probe.name, "fail", None, timeout_reason(probe.timeout))]
         return [_row(probe.name, "fail", None, describe_error(exc, probe.timeout))]
     finally:
         if own_client is not None:
