@@ -167,7 +167,7 @@ class Backend(ABC):
     forkable: ClassVar[bool] = False
     #: whether ``connect()`` and ``list_targets`` work from such a forked copy (it
     #: connects there on its own, its SDK imported there): the first round's target
-    #: probes run there too, and the UI connects once its first frame is out
+    #: probes run there too, and the UI connects once that round is shown
     early_targets: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any] | BackendOptions | None = None) -> None:
